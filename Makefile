@@ -1,0 +1,57 @@
+# sohoa — one-command set-up on a fresh Debian/Ubuntu machine.
+#   make demo    install everything, digitise the bundled sample batch into ./archive, search it
+#   make test    install everything, run the test suite (what CI runs)
+#   make check   ruff + mypy + import boundaries
+#   make bench   end-to-end pages/min vs raw tesseract on the same pages, peak memory
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAMPLE := tests/fixtures/sample_batch
+ARCHIVE ?= archive
+BENCH_BATCH ?= $(firstword $(wildcard ../shared/corpus/dev/batch) $(SAMPLE))
+APT_PACKAGES := tesseract-ocr tesseract-ocr-vie poppler-utils ghostscript qpdf unpaper pngquant \
+	fonts-liberation2 fonts-dejavu-core
+export OMP_THREAD_LIMIT := 1
+
+.PHONY: demo test check bench sample deps venv clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Cài đặt gói hệ thống:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: deps venv
+	$(BIN)/sohoa digitise $(SAMPLE) --archive $(ARCHIVE) --report $(ARCHIVE)/sample-report.json
+	$(BIN)/sohoa search "ke hoach chuyen doi so" --archive $(ARCHIVE)
+
+test: deps venv
+	$(BIN)/python -m pytest -q
+
+check: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python tests/tools/check_imports.py
+
+bench: deps venv
+	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH)
+
+sample: venv
+	$(BIN)/python tests/fixtures/generate_sample.py $(SAMPLE)
+
+clean:
+	rm -rf $(ARCHIVE) .pytest_cache .mypy_cache .ruff_cache

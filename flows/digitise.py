@@ -1,0 +1,60 @@
+"""Prefect flow ``digitise_batch``: every document of a batch folder, documents and pages in parallel."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.document import digitise_document
+from flows.wiring import services_for
+from pipeline.load import count_pages, discover_documents
+from schemas.document import BatchReport, DocumentResult, DocumentSource
+from schemas.errors import DocumentError
+from schemas.settings import Settings
+
+
+@task(name="digitise_document", cache_policy=NONE, retries=0)
+def digitise_document_task(doc: DocumentSource, batch: str, settings: Settings) -> DocumentResult:
+    return digitise_document(doc, batch, services_for(settings))
+
+
+def _page_total(docs: list[DocumentSource]) -> int:
+    total = 0
+    for doc in docs:
+        try:
+            total += count_pages(doc)
+        except DocumentError:
+            continue
+    return total
+
+
+@flow(name="digitise_batch", log_prints=False, validate_parameters=False)
+def digitise_batch(batch_dir: str, settings: Settings | None = None) -> BatchReport:
+    """Digitise a batch folder into the archive named by ``settings`` (default: from the environment)."""
+    settings = settings or Settings()
+    services = services_for(settings)
+    batch = Path(batch_dir).resolve()
+    docs = discover_documents(batch)
+    services.progress.start(len(docs), _page_total(docs))
+    started = time.monotonic()
+    futures = [digitise_document_task.submit(doc, batch.name, settings) for doc in docs]
+    results = [f.result() for f in futures]
+    elapsed = time.monotonic() - started
+    processed = sum(r.pages for r in results if not r.skipped and r.status != "failed")
+    return BatchReport(
+        batch=str(batch),
+        documents=results,
+        pages_per_minute=round(60.0 * processed / elapsed, 2) if processed and elapsed > 0 else 0.0,
+        elapsed_s=round(elapsed, 2),
+        pages_processed=processed,
+    )
+
+
+def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
+    """Run the flow with one document task per worker plus one, so assembly overlaps OCR."""
+    runner = ThreadPoolTaskRunner(max_workers=settings.workers + 1)
+    return digitise_batch.with_options(task_runner=runner)(str(batch_dir), settings)

@@ -1,0 +1,201 @@
+"""Digitise one document: the pure stages of ``pipeline`` glued to the engine and the stores.
+
+Order of durable effects (each step idempotent): originals and derivatives into the object store, then
+``document.json`` (the durable record), then one catalog+index transaction. A document is "done" only after
+that transaction; a crash anywhere before it leaves nothing visible, and the next run finishes the work
+(from the stored manifest when it exists, so nothing is OCR'd twice).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import traceback
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from flows.wiring import Services
+from ocr_models.hocr import page_from_hocr
+from pipeline.load import LoadedPage, content_identity, count_pages, document_id, iter_pages, sha256_file
+from pipeline.metadata import extract_metadata
+from pipeline.pdfa import PdfPageParts, assemble_pdfa
+from pipeline.preprocess import preprocess_page
+from pipeline.quality import review_reasons
+from schemas.document import DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
+from schemas.errors import DocumentError
+from schemas.ocr import OcrPage
+from storage.layout import MANIFEST, PDFA, prefix_of
+
+log = logging.getLogger("sohoa.document")
+
+
+
+@dataclass(frozen=True)
+class PageOutput:
+    ocr: OcrPage
+    steps: dict[str, object]
+    image_jpeg: Path
+    text_pdf: Path
+    hocr: Path
+
+
+def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutput:
+    try:
+        prep = preprocess_page(page.image, page.dpi)
+        stem = work / f"p{page.number:04d}"
+        ocr_png = stem.with_suffix(".png")
+        jpeg = work / f"p{page.number:04d}.layer.jpg"
+        cv2.imwrite(str(ocr_png), prep.ocr_image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        quality = services.settings.image_layer_quality
+        cv2.imwrite(str(jpeg), prep.display_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
+        ocr = page_from_hocr(out.hocr.read_text(encoding="utf-8"), number=page.number, dpi=prep.dpi)
+        ocr_png.unlink(missing_ok=True)
+        return PageOutput(ocr, dict(prep.steps), jpeg, out.text_pdf, out.hocr)
+    finally:
+        services.page_slots.release()
+        services.progress.page_done()
+
+
+def _recognise_pages(doc: DocumentSource, work: Path, services: Services) -> list[PageOutput]:
+    futures: list[Future[PageOutput]] = []
+    try:
+        for page in iter_pages(doc, pdf_dpi=services.settings.pdf_dpi):
+            services.page_slots.acquire()
+            futures.append(services.page_pool.submit(_process_page, page, work, services))
+    finally:
+        outputs = [f.result() for f in futures]  # wait for every submitted page, also on a load error
+    return outputs
+
+
+def _original_keys(doc: DocumentSource) -> list[tuple[str, Path]]:
+    if doc.kind == "file":
+        return [(f"original/{doc.files[0].name}", doc.files[0])]
+    return [(f"original/{Path(doc.source).name}/{p.name}", p) for p in doc.files]
+
+
+def _store_files(doc_id: str, items: list[tuple[str, Path, str, str]], services: Services) -> list[StoredFile]:
+    """Put (key, path, role, media type) objects; returns their checksummed records."""
+    stored = []
+    for key, path, role, media in items:
+        sha = sha256_file(path)
+        services.store.put_file(prefix_of(doc_id) + key, path, sha)
+        stored.append(StoredFile(key=key, sha256=sha, bytes=path.stat().st_size, role=role, media_type=media))  # type: ignore[arg-type]
+    return stored
+
+
+def _provenance(services: Services, steps: list[dict[str, object]]) -> dict[str, object]:
+    import pikepdf
+
+    return {
+        "sohoa": _version(),
+        "ocr": services.engine.provenance(),
+        "preprocessing": {"opencv": cv2.__version__, "numpy": np.__version__, "pages": steps},
+        "pdfa": {"pikepdf": pikepdf.__version__, "qpdf": pikepdf.__libqpdf_version__, "conformance": "PDF/A-2b",
+                 "image_layer_jpeg_quality": services.settings.image_layer_quality},
+        "python": platform.python_version(),
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sohoa")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _build_and_store(
+    doc: DocumentSource, doc_id: str, identity: str, batch: str, work: Path, services: Services
+) -> DocumentManifest:
+    outputs = _recognise_pages(doc, work, services)
+    pages = [o.ocr for o in outputs]
+    metadata = extract_metadata(pages)
+    metadata.page_count = len(pages)
+    reasons = review_reasons(pages, metadata, min_confidence=services.settings.review_page_confidence)
+    title = metadata.subject or doc.source
+    assemble_pdfa([PdfPageParts(o.image_jpeg, o.text_pdf, o.ocr.dpi) for o in outputs], work / PDFA, title=title)
+    items: list[tuple[str, Path, str, str]] = [(k, p, "original", "application/octet-stream")
+                                               for k, p in _original_keys(doc)]
+    items.append((PDFA, work / PDFA, "pdfa", "application/pdf"))
+    for o in outputs:
+        txt = work / f"p{o.ocr.number:04d}.txt"
+        txt.write_text(o.ocr.text, encoding="utf-8")
+        items.append((f"pages/{o.ocr.number:04d}.hocr", o.hocr, "hocr", "text/vnd.hocr+html"))
+        items.append((f"pages/{o.ocr.number:04d}.txt", txt, "text", "text/plain; charset=utf-8"))
+    files = _store_files(doc_id, items, services)
+    manifest = DocumentManifest(
+        id=doc_id,
+        sha256=identity,
+        source=doc.source,
+        batch=batch,
+        status="needs_review" if reasons else "done",
+        review_reasons=reasons,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        pages=[PageRecord(number=o.ocr.number, text=o.ocr.text, confidence=round(o.ocr.confidence, 4),
+                          width=o.ocr.width, height=o.ocr.height, dpi=o.ocr.dpi, words=len(o.ocr.words),
+                          preprocessing=o.steps) for o in outputs],
+        metadata=metadata,
+        files=files,
+        provenance=_provenance(services, [o.steps for o in outputs]),
+    )
+    body = json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8")
+    services.store.put_bytes(prefix_of(doc_id) + MANIFEST, body)
+    return manifest
+
+
+def load_manifest(doc_id: str, services: Services) -> DocumentManifest | None:
+    key = prefix_of(doc_id) + MANIFEST
+    if not services.store.exists(key):
+        return None
+    return DocumentManifest.model_validate_json(services.store.get_bytes(key))
+
+
+def _result(manifest: DocumentManifest, *, skipped: bool) -> DocumentResult:
+    return DocumentResult(source=manifest.source, id=manifest.id, status=manifest.status,
+                          pages=len(manifest.pages), review_reasons=manifest.review_reasons, skipped=skipped)
+
+
+def digitise_document(doc: DocumentSource, batch: str, services: Services) -> DocumentResult:
+    """Digitise one document; never raises for a bad document (it becomes a failed result)."""
+    doc_id: str | None = None
+    work: Path | None = None
+    try:
+        identity = content_identity(doc)
+        doc_id = document_id(identity)
+        entry = services.catalog.get(doc_id)
+        if entry is not None:
+            services.progress.document_done(skipped_pages=entry.pages)
+            return DocumentResult(source=doc.source, id=doc_id, status=entry.status,  # type: ignore[arg-type]
+                                  pages=entry.pages, review_reasons=entry.review_reasons, skipped=True)
+        stored = load_manifest(doc_id, services)
+        if stored is not None:  # stored by an earlier run that stopped before cataloguing
+            services.catalog.commit_document(stored, prefix_of(doc_id) + MANIFEST)
+            services.progress.document_done(skipped_pages=len(stored.pages))
+            return _result(stored, skipped=True)
+        count_pages(doc)
+        work = services.work_dir / f"{doc_id}.{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+        work.mkdir(parents=True)
+        manifest = _build_and_store(doc, doc_id, identity, batch, work, services)
+        services.catalog.commit_document(manifest, prefix_of(doc_id) + MANIFEST)
+        services.progress.document_done()
+        return _result(manifest, skipped=False)
+    except DocumentError as exc:
+        services.progress.document_done()
+        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0, error=str(exc))
+    except Exception as exc:  # an unexpected fault fails this document only; the batch goes on
+        log.error("document %s failed:\n%s", doc.source, traceback.format_exc())
+        services.progress.document_done()
+        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
+                              error=f"lỗi xử lý {doc.source}: {type(exc).__name__}: {exc}")
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""OCR engine adapters (tesseract), the tool probe and hOCR parsing. Implements ``schemas.ocr.OcrEngine``."""

@@ -1,0 +1,119 @@
+"""Small OCR repairs: digit look-alikes in numbers and dates, and spelling by document-internal consensus.
+
+Consensus repair: a document repeats its own vocabulary ("Thành ủy", "thành phố", "Trung ương"), so a word pair
+that the OCR read with different marks ("Thanh ủy") or with an impossible Vietnamese onset ("Irung") is replaced
+by the spelling that the rest of the document uses much more often. Nothing outside the document is consulted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+
+from schemas.text import fold
+
+_DIGIT_LOOKALIKES = str.maketrans(
+    {
+        "o": "0",
+        "O": "0",
+        "Q": "0",
+        "D": "0",
+        "I": "1",
+        "l": "1",
+        "i": "1",
+        "j": "1",
+        "|": "1",
+        "]": "1",
+        "[": "1",
+        "!": "1",
+        "¡": "1",
+        "í": "1",
+        "ì": "1",
+        "S": "5",
+        "s": "5",
+        "Z": "2",
+        "z": "2",
+        "B": "8",
+    }
+)
+_WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
+_BAD_ONSET_RE = re.compile(r"^['\u2018\u2019`]?[Il](r[^\W\d_]+)$")
+_MIN_VOTES = 2  # occurrences of the corrected onset form needed
+_MIN_RATIO = 1.2  # weight ratio needed when the two spellings are equally frequent
+
+
+def to_digits(text: str) -> str | None:
+    """``text`` with OCR digit look-alikes mapped to digits; None unless the result is all digits."""
+    core = text.strip(".,:;-'\"`\u2013")
+    digits = core.translate(_DIGIT_LOOKALIKES)
+    return digits if digits.isdigit() and digits.isascii() else None
+
+
+def _match_case(form: str, original: str) -> str:
+    """``form`` written in the letter case of ``original`` (upper, title or lower)."""
+    if original.isupper():
+        return form.upper()
+    if original[:1].isupper():
+        return form[:1].upper() + form[1:]
+    return form
+
+
+class Lexicon:
+    """Word and word-pair spellings seen in a document (weighted by OCR confidence), for consensus repair."""
+
+    def __init__(self, lines: list[list[tuple[str, float]]]) -> None:
+        """``lines``: each line as (token text, OCR confidence) pairs."""
+        self.words: Counter[str] = Counter()
+        self.pairs: dict[str, Counter[str]] = {}
+        self.weights: dict[str, float] = {}
+        for line in lines:
+            words = [(w.lower(), conf) for tok, conf in line for w in _WORD_RE.findall(tok)]
+            self.words.update(w for w, _ in words)
+            for (a, ca), (b, cb) in itertools.pairwise(words):
+                form = f"{a} {b}"
+                self.pairs.setdefault(f"{fold(a)} {fold(b)}", Counter())[form] += 1
+                self.weights[form] = self.weights.get(form, 0.0) + min(ca, cb)
+
+    def _fix_onset(self, word: str) -> str:
+        """``'Irung`` → ``Trung`` when the document spells ``trung`` often enough."""
+        m = _BAD_ONSET_RE.match(word)
+        if not m:
+            return word
+        candidate = "T" + m.group(1)
+        return candidate if self.words[candidate.lower()] >= _MIN_VOTES else word
+
+    def _best_pair(self, a: str, b: str) -> tuple[str, str] | None:
+        votes = self.pairs.get(f"{fold(a)} {fold(b)}")
+        if not votes:
+            return None
+        here = f"{a.lower()} {b.lower()}"
+        best = max(votes, key=lambda form: (self.weights.get(form, 0.0), votes[form]))
+        if best == here or votes[best] < votes[here]:
+            return None
+        w_best, w_here = self.weights.get(best, 0.0), self.weights.get(here, 0.0)
+        if w_best < _MIN_RATIO * w_here and not (votes[best] > votes[here] and w_best > w_here):
+            return None
+        x, y = best.split(" ")
+        return _match_case(x, a), _match_case(y, b)
+
+    def fix(self, text: str) -> str:
+        """``text`` with doubtful spellings replaced by the document's dominant spelling."""
+        pieces = re.split(r"(\s+)", text)
+        words = [self._fix_onset(p) if p.strip() else p for p in pieces]
+        idx = [i for i, p in enumerate(words) if p.strip()]
+        for i, j in itertools.pairwise(idx):
+            a, b = _core(words[i]), _core(words[j])
+            if not a or not b:
+                continue
+            best = self._best_pair(a, b)
+            if best:
+                words[i] = words[i].replace(a, best[0], 1)
+                words[j] = words[j].replace(b, best[1], 1)
+        return "".join(words)
+
+
+def _core(token: str) -> str:
+    """The letters of a token without surrounding punctuation (empty if it has other characters inside)."""
+    core = token.strip(".,;:()\"'!?-\u2013")
+    return core if core and all(ch.isalpha() for ch in core) else ""

@@ -1,0 +1,95 @@
+"""Documents as they move through sohoa: source in a batch, per-document result, batch report, manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from schemas.metadata import DocumentMetadata
+
+Status = Literal["done", "needs_review", "failed"]
+
+PAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
+DOCUMENT_SUFFIXES = (".pdf",) + PAGE_SUFFIXES
+
+
+class DocumentSource(BaseModel):
+    """One document of a batch: a single file, or a folder of page images in natural name order."""
+
+    source: str  # path relative to the batch folder, "/" separated
+    kind: Literal["file", "folder"]
+    files: list[Path]  # absolute paths; one for a file document, the pages in order for a folder
+
+
+class DocumentResult(BaseModel):
+    """One line of the ``sohoa digitise`` report (the JSON contract)."""
+
+    source: str
+    id: str | None
+    status: Status
+    pages: int
+    error: str | None = None
+    review_reasons: list[str] = Field(default_factory=list)
+    skipped: bool = False  # already in the archive: nothing was redone
+
+
+class BatchReport(BaseModel):
+    batch: str
+    documents: list[DocumentResult]
+    pages_per_minute: float
+    elapsed_s: float
+    pages_processed: int
+
+
+class StoredFile(BaseModel):
+    """One object of a document in the store, with its checksum."""
+
+    key: str  # relative to the document's prefix
+    sha256: str
+    bytes: int
+    role: Literal["original", "pdfa", "hocr", "text", "manifest"]
+    media_type: str
+
+
+class PageRecord(BaseModel):
+    number: int
+    text: str
+    confidence: float
+    width: int
+    height: int
+    dpi: int
+    words: int
+    preprocessing: dict[str, object] = Field(default_factory=dict)
+
+
+class DocumentManifest(BaseModel):
+    """``document.json``: the durable record of a document. The catalog and index are rebuilt from it."""
+
+    schema_version: int = 1
+    id: str
+    sha256: str  # content identity: the file's SHA-256, or of the ordered page files' SHA-256s
+    source: str
+    batch: str
+    status: Literal["done", "needs_review"]
+    review_reasons: list[str] = Field(default_factory=list)
+    created_at: str
+    pages: list[PageRecord]
+    metadata: DocumentMetadata
+    files: list[StoredFile]
+    provenance: dict[str, object]
+
+
+class SearchHit(BaseModel):
+    id: str
+    source: str
+    score: float
+    snippet: str
+    highlights: list[tuple[int, int]] = Field(default_factory=list)  # [start, end) offsets into snippet
+    metadata: dict[str, object]
+
+
+class SearchResult(BaseModel):
+    total: int
+    hits: list[SearchHit]

@@ -1,0 +1,99 @@
+"""End-to-end throughput of ``sohoa digitise`` against raw ``tesseract -l vie`` on the same pages.
+
+    python tests/bench/bench_digitise.py BATCH_DIR [--workers N]
+
+1. Every page of the batch is decoded with sohoa's own loader and written as PNG (at the scan's resolution).
+2. Raw tesseract (``-l vie --oem 1 --psm 3``, text output) reads those PNGs, N processes at once with
+   ``OMP_THREAD_LIMIT=1`` — the best a script around the raw tool does on this machine.
+3. ``sohoa digitise`` runs on the batch into a fresh archive (a subprocess, N workers), timed from the
+   command's start to its end: Prefect's local API start, preprocessing, OCR, PDF/A, storage and indexing.
+Prints pages/min for both, the ratio, sohoa's own processing rate (without the fixed start-up cost), and the
+peak resident memory of the sohoa process tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from pipeline.load import discover_documents, iter_pages  # noqa: E402
+
+
+def extract_pages(batch: Path, out: Path) -> list[tuple[Path, int]]:
+    pages = []
+    for doc in discover_documents(batch):
+        try:
+            for page in iter_pages(doc):
+                path = out / f"{len(pages):05d}.png"
+                cv2.imwrite(str(path), page.image)
+                pages.append((path, page.dpi))
+        except Exception as exc:  # bad documents are skipped by both sides
+            print(f"skip {doc.source}: {exc}")
+    return pages
+
+
+def raw_tesseract(pages: list[tuple[Path, int]], workers: int) -> float:
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+    def one(item: tuple[Path, int]) -> None:
+        path, dpi = item
+        subprocess.run(["tesseract", str(path), str(path.with_suffix("")), "-l", "vie", "--oem", "1",
+                        "--psm", "3", "--dpi", str(dpi), "txt"], env=env, capture_output=True, check=True)
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, pages))
+    return time.monotonic() - start
+
+
+def run_sohoa(batch: Path, archive: Path, workers: int) -> tuple[float, dict[str, object]]:
+    report = archive.parent / "report.json"
+    sohoa = Path(sys.executable).with_name("sohoa")
+    cmd = [str(sohoa), "digitise", str(batch), "--archive", str(archive), "--report", str(report),
+           "--workers", str(workers), "--quiet"]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if proc.returncode not in (0, 3):
+        sys.exit(f"sohoa digitise failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return elapsed, json.loads(report.read_text(encoding="utf-8"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("batch", type=Path)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sohoa-bench-") as tmp:
+        root = Path(tmp)
+        (root / "pages").mkdir()
+        pages = extract_pages(args.batch, root / "pages")
+        n = len(pages)
+        raw_s = raw_tesseract(pages, args.workers)
+        sohoa_s, report = run_sohoa(args.batch, root / "archive", args.workers)
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    processed = int(report["pages_processed"])  # type: ignore[call-overload]
+    raw_ppm = 60 * n / raw_s
+    e2e_ppm = 60 * processed / sohoa_s
+    print(f"batch: {args.batch}  pages: {n}  workers: {args.workers}")
+    print(f"raw tesseract : {raw_s:7.1f} s  {raw_ppm:6.1f} pages/min")
+    print(f"sohoa digitise: {sohoa_s:7.1f} s  {e2e_ppm:6.1f} pages/min end to end "
+          f"(processing only: {report['pages_per_minute']} pages/min in {report['elapsed_s']} s)")
+    print(f"ratio end-to-end / raw: {e2e_ppm / raw_ppm:.2f}   "
+          f"ratio processing / raw: {float(report['pages_per_minute']) / raw_ppm:.2f}")  # type: ignore[arg-type]
+    print(f"peak RSS of one child process (largest): {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+import pytest
+from PIL import Image
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLE_BATCH = FIXTURES / "sample_batch"
+BAD_FILES = ("empty.tif", "truncated.jpg", "text-as-image.tif", "locked.pdf")
+
+
+def sample_expected() -> list[dict[str, object]]:
+    data = json.loads((FIXTURES / "sample_expected.json").read_text(encoding="utf-8"))
+    return list(data["documents"])
+
+
+def add_bad_files(batch: Path) -> None:
+    """The four broken inputs every archive meets sooner or later."""
+    (batch / "empty.tif").write_bytes(b"")
+    good = batch / "_tmp.jpg"
+    Image.fromarray(np.full((400, 300, 3), 200, np.uint8)).save(good, quality=90)
+    data = good.read_bytes()
+    good.unlink()
+    (batch / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (batch / "text-as-image.tif").write_text("Đây là tệp văn bản, không phải ảnh quét.\n", encoding="utf-8")
+    with pikepdf.new() as pdf:
+        pdf.add_blank_page()
+        pdf.save(batch / "locked.pdf", encryption=pikepdf.Encryption(owner="chu-so-huu", user="mat-khau"))
+
+
+@dataclass
+class DigitisedArchive:
+    batch: Path
+    archive: Path
+    report_path: Path
+    exit_code: int
+
+    @property
+    def report(self) -> dict[str, object]:
+        return dict(json.loads(self.report_path.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """A real temporary Prefect API for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
+def digitised(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> DigitisedArchive:
+    """The bundled sample batch plus four broken files, digitised once through the CLI."""
+    from flows.cli import main
+
+    root = tmp_path_factory.mktemp("e2e")
+    batch = root / "batch"
+    shutil.copytree(SAMPLE_BATCH, batch)
+    add_bad_files(batch)
+    archive, report = root / "archive", root / "report.json"
+    code = main(["digitise", str(batch), "--archive", str(archive), "--report", str(report), "--quiet"])
+    return DigitisedArchive(batch=batch, archive=archive, report_path=report, exit_code=code)
