@@ -51,7 +51,7 @@ def cmd_digitise(args: argparse.Namespace) -> int:
     from flows.wiring import close_all, services_for
 
     services = services_for(settings)
-    services.engine.probe  # a missing tesseract or model stops here, before any work
+    _ = services.engine.probe  # a missing tesseract or model stops here, before any work
     stop = threading.Event()
     bar = None
     if sys.stderr.isatty() and not args.quiet:
@@ -197,4 +197,4 @@ def entrypoint() -> None:
     sys.exit(main())
 
 
-__all__ = ["main", "entrypoint", "NotFoundError"]
+__all__ = ["NotFoundError", "entrypoint", "main"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
@@ -56,5 +57,6 @@ def digitise_batch(batch_dir: str, settings: Settings | None = None) -> BatchRep
 
 def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
     """Run the flow with one document task per worker plus one, so assembly overlaps OCR."""
-    runner = ThreadPoolTaskRunner(max_workers=settings.workers + 1)
-    return digitise_batch.with_options(task_runner=runner)(str(batch_dir), settings)
+    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=settings.workers + 1)
+    flow_run = digitise_batch.with_options(task_runner=runner)  # type: ignore[arg-type]
+    return flow_run(str(batch_dir), settings)

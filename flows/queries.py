@@ -8,8 +8,8 @@ from schemas.metadata import CONTRACT_KEYS
 from schemas.query import parse_query
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
-from storage.objects import DirectoryObjectStore
 from storage.layout import MANIFEST, prefix_of
+from storage.objects import DirectoryObjectStore
 
 
 def _open(settings: Settings) -> tuple[SqliteCatalog, DirectoryObjectStore]:

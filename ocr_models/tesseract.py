@@ -98,10 +98,10 @@ class TesseractEngine:
         config = {"textonly_pdf": "1", **self.extra_config}
         for key, value in config.items():
             args += ["-c", f"{key}={value}"]
-        return args + ["hocr", "pdf"]
+        return [*args, "hocr", "pdf"]
 
     def recognize(self, image_path: Path, *, dpi: int, out_base: Path) -> OcrOutputs:
-        self.probe  # fail early and clearly if tesseract or the model is missing
+        _ = self.probe  # fail early and clearly if tesseract or the model is missing
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
         args = self._args(image_path, out_base, dpi)
         try:

@@ -20,7 +20,7 @@ from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from schemas.document import DOCUMENT_SUFFIXES, PAGE_SUFFIXES, DocumentSource
-from schemas.errors import DocumentError, EncryptedPdfError, UnsupportedFileError
+from schemas.errors import EncryptedPdfError, UnsupportedFileError
 from schemas.text import natural_key
 
 NOT_DOCUMENTS = {"batch.toml", "batch.csv", "thumbs.db", "desktop.ini"}
@@ -135,9 +135,9 @@ def _dpi_of(img: Image.Image) -> int:
     """The scan's resolution from its header, else estimated from an A4 page width."""
     dpi = img.info.get("dpi")
     if isinstance(dpi, tuple) and dpi and float(dpi[0]) >= 50:
-        return int(round(float(dpi[0])))
+        return round(float(dpi[0]))
     estimate = round(min(img.size) / A4_SHORT_SIDE_IN)
-    return int(min(600, max(100, estimate)))
+    return min(600, max(100, estimate))
 
 
 def _to_bgr(img: Image.Image) -> np.ndarray:

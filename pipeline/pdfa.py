@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pikepdf
-from PIL import Image, ImageCms
 from pikepdf import Dictionary, Name
+from PIL import Image, ImageCms
 
 PDFA_PART = "2"
 PDFA_CONFORMANCE = "B"
@@ -86,7 +86,9 @@ def _declare_pdfa(pdf: pikepdf.Pdf, *, title: str, created: datetime) -> None:
         meta["pdfaid:conformance"] = PDFA_CONFORMANCE
 
 
-def assemble_pdfa(pages: Sequence[PdfPageParts], out_path: Path, *, title: str, created: datetime | None = None) -> None:
+def assemble_pdfa(
+    pages: Sequence[PdfPageParts], out_path: Path, *, title: str, created: datetime | None = None
+) -> None:
     """Write the searchable PDF/A-2b for ``pages`` to ``out_path``."""
     with pikepdf.new() as pdf:
         for parts in pages:

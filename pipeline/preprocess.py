@@ -23,6 +23,7 @@ MAX_SKEW_DEG = 15.0
 MIN_SKEW_DEG = 0.15  # smaller skew is left alone (a rotation blurs the glyphs a little)
 CHROMA_MIN = 40  # white-balanced max-min channel spread of coloured ink on a ~75 dpi copy
 SEAL_MIN_MM = 20.0  # a seal is a round coloured blob at least this wide and tall
+STAMP_MIN_MM = 5.0  # a kept stamp is a filled box at least this tall
 SEAL_FILL = (0.65, 0.9)  # filled area / bounding box area of a round blob (disc: pi/4; box: 1)
 OVER_TEXT_MIN = 0.005  # share of dark neutral ink under a coloured blob that marks it as covering text
 COLOUR_TEXT_SHARE = 0.5  # coloured share of all ink above which colour is the text itself: keep it
@@ -82,62 +83,86 @@ def fill_holes(mask: Image) -> Image:
     return (pad[1:-1, 1:-1] != 2).astype(np.uint8)
 
 
-def find_stamp_regions(bgr: Image, dpi: int, paper: NDArray[np.float32]) -> tuple[list[list[int]], float]:
-    """Boxes (x, y, w, h in ``bgr`` pixels) of coloured ink to drop from the OCR image, and the coloured ink share.
+@dataclass(frozen=True)
+class InkBlob:
+    """A coloured-ink region: its box in page pixels, whether it is red, and whether OCR should drop it."""
+
+    box: tuple[int, int, int, int]
+    red: bool
+    drop: bool
+    framed: bool
+
+
+def is_red(hue: Image) -> Mask:
+    """OpenCV hue (0-179) in the red range."""
+    return (hue < 15) | (hue > 155)
+
+
+def find_colour_blobs(bgr: Image, dpi: int, paper: NDArray[np.float32]) -> tuple[list[InkBlob], float]:
+    """Coloured-ink blobs of the page and the coloured share of all ink.
 
     On a white-balanced ~75 dpi copy, red and other coloured ink are grouped separately into blobs. A blob is
-    dropped when it is seal-like (round, at least ``SEAL_MIN_MM`` across) or lies over dark neutral text; small
-    free-standing stamps such as "MẬT" / "KHẨN" are kept so they can still be read. When coloured ink is most of the
-    page's ink it is the text itself and nothing is dropped.
+    dropped from the OCR image when it is seal-like (round, at least ``SEAL_MIN_MM`` across) or lies over dark
+    neutral text (seals, received-stamps, signatures); other blobs, such as the "MẬT" / "KHẨN" stamps, are kept so
+    they can still be read. When coloured ink is most of the page's ink it is the text itself: no blobs.
     """
     small = white_balance(shrink(bgr, dpi, 75), paper)
     f = small.shape[1] / bgr.shape[1]
     hi = small.max(axis=2).astype(np.int16)
     chroma = hi - small.min(axis=2)
-    hue = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 0]
     colour = chroma >= CHROMA_MIN
     dark = (hi < 200) & (chroma < CHROMA_MIN // 2)
     share = float(colour.sum()) / max(1, int(colour.sum() + dark.sum()))
     if share > COLOUR_TEXT_SHARE:
         return [], share
-    red = colour & ((hue < 15) | (hue > 155))
+    red = colour & is_red(cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 0])
     mm = 25.4 / (dpi * f)
-    boxes: list[list[int]] = []
-    for group in (red, colour & ~red):
-        blobs = fill_holes(cv2.dilate(group.astype(np.uint8), np.ones((5, 5), np.uint8)))
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    blobs: list[InkBlob] = []
+    for group_is_red, group in ((True, red), (False, colour & ~red)):
+        filled = fill_holes(cv2.dilate(group.astype(np.uint8), np.ones((5, 5), np.uint8)))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(filled, connectivity=8)
         for i in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[i])
             if area < 20:
                 continue
             fill = area / (w * h)
             seal_like = min(w, h) * mm >= SEAL_MIN_MM and SEAL_FILL[0] <= fill <= SEAL_FILL[1]
-            over_text = float(dark[y:y + h, x:x + w][labels[y:y + h, x:x + w] == i].mean()) >= OVER_TEXT_MIN
-            if seal_like or over_text:
-                pad = 2
-                boxes.append([round((x - pad) / f), round((y - pad) / f), round((w + 2 * pad) / f),
-                              round((h + 2 * pad) / f)])
-    return boxes, share
+            framed = min(w, h) * mm >= STAMP_MIN_MM and fill > SEAL_FILL[1]
+            inside = labels[y:y + h, x:x + w] == i
+            over_text = float(dark[y:y + h, x:x + w][inside].mean()) >= OVER_TEXT_MIN
+            box = (round((x - 2) / f), round((y - 2) / f), round((w + 4) / f), round((h + 4) / f))
+            blobs.append(InkBlob(box=box, red=group_is_red, drop=seal_like or over_text, framed=framed))
+    return blobs, share
 
 
-def suppress_colour_ink(bgr: Image, gray: Image, boxes: list[list[int]], paper: NDArray[np.float32]) -> Image:
-    """Inside ``boxes``, replace coloured pixels of ``gray`` by their brightest channel.
+def recolour_ink(bgr: Image, gray: Image, blobs: list[InkBlob], paper: NDArray[np.float32]) -> Image:
+    """Give the coloured pixels of each blob the grey level OCR should see.
 
-    Coloured ink is transparent in its own colour's channel (red ink in the red channel), so seals and stamps fade
-    into the paper, while black text under them is dark in every channel and is kept.
+    Dropped blobs take their brightest channel: coloured ink is transparent in its own colour's channel (red ink in
+    the red channel), so seals fade into the paper while black text under them stays dark in every channel. Kept
+    framed blobs (boxed stamps) take their darkest channel, contrast-stretched, so a red "MẬT" stamp reads as dark as
+    black text.
     """
     out = gray.copy()
-    for x, y, w, h in boxes:
-        x0, y0 = max(0, x), max(0, y)
-        x1, y1 = min(gray.shape[1], x + w), min(gray.shape[0], y + h)
+    for blob in blobs:
+        if not (blob.drop or blob.framed):
+            continue
+        x, y, w, h = blob.box
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(gray.shape[1], x + w), min(gray.shape[0], y + h)
         if x1 <= x0 or y1 <= y0:
             continue
         wb = white_balance(bgr[y0:y1, x0:x1], paper)
-        hi = wb.max(axis=2)
-        chroma = hi.astype(np.float32) - wb.min(axis=2)
-        weight = np.clip((chroma - CHROMA_MIN / 2) / (CHROMA_MIN / 2), 0.0, 1.0)
+        hi, lo = wb.max(axis=2), wb.min(axis=2)
+        weight = np.clip((hi.astype(np.float32) - lo - CHROMA_MIN / 2) / (CHROMA_MIN / 2), 0.0, 1.0)
+        weight[is_red(cv2.cvtColor(wb, cv2.COLOR_BGR2HSV)[..., 0]) != blob.red] = 0.0
         region = out[y0:y1, x0:x1].astype(np.float32)
-        out[y0:y1, x0:x1] = np.clip(region + (hi - region) * weight, 0, 255).astype(np.uint8)
+        if blob.drop:
+            target = hi.astype(np.float32)
+        else:  # darkest channel, stretched so the stamp's ink is as dark as black text
+            ink = lo[weight >= 1.0]
+            depth = 255.0 - float(np.percentile(ink, 10)) if ink.size else 255.0
+            target = 255.0 - (255.0 - lo.astype(np.float32)) * min(3.0, 225.0 / max(depth, 1.0))
+        out[y0:y1, x0:x1] = np.clip(region + (target - region) * weight, 0, 255).astype(np.uint8)
     return out
 
 
@@ -247,11 +272,13 @@ def preprocess_page(image: NDArray[np.uint8], dpi: int) -> PreprocessedPage:
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     paper = paper_colour(bgr)
 
-    boxes, share = find_stamp_regions(bgr, dpi, paper)
+    blobs, share = find_colour_blobs(bgr, dpi, paper)
     steps["colour_ink_share"] = round(share, 3)
-    steps["red_removed"] = bool(boxes)
-    if boxes:
-        gray = suppress_colour_ink(bgr, gray, boxes, paper)
+    steps["red_removed"] = any(b.drop and b.red for b in blobs)
+    steps["colour_removed"] = any(b.drop and not b.red for b in blobs)
+    steps["stamp_boxes"] = [list(b.box) for b in blobs if b.framed and not b.drop]
+    if blobs:
+        gray = recolour_ink(bgr, gray, blobs, paper)
 
     skew = estimate_skew(gray, dpi)
     steps["skew_deg"] = round(skew, 2)

@@ -12,7 +12,7 @@ from schemas.metadata import DocumentMetadata
 Status = Literal["done", "needs_review", "failed"]
 
 PAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
-DOCUMENT_SUFFIXES = (".pdf",) + PAGE_SUFFIXES
+DOCUMENT_SUFFIXES = (".pdf", *PAGE_SUFFIXES)
 
 
 class DocumentSource(BaseModel):

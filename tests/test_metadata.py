@@ -167,6 +167,8 @@ def test_party_letter_with_boxes_splits_columns() -> None:
         ([(650, [(560, "TỐI MẬT")])], "Tối mật", None),
         ([(650, [(560, "TUYỆT MẬT")]), (720, [(560, "HỎA TỐC")])], "Tuyệt mật", "Hỏa tốc"),
         ([(650, [(560, "MAT")])], "Mật", None),  # diacritics lost
+        ([(650, [(560, "MẶI")])], "Mật", None),  # one letter misread: flag rather than miss
+        ([(650, [(560, "[rồi MẬT|")])], "Tối mật", None),  # boxed stamp, TỐI misread
         ([(650, [(560, "THƯỢNG KHẨN")])], None, "Thượng khẩn"),
     ],
 )
@@ -236,3 +238,23 @@ def test_empty_document() -> None:
     md = extract_metadata([text_page("")])
     assert md == DocumentMetadata(page_count=1, evidence=md.evidence)
     assert md.code_number is None and md.recipients == []
+
+
+def test_body_date_is_not_the_issued_date() -> None:
+    text = PARTY_SECRET.replace("Sơn Tịnh, ngày 4 tháng 3 năm 2019", "Sơn Tịnh, ngày 4 thg 3 n 2019").replace(
+        "I- TÌNH HÌNH", "Căn cứ Quy định ngày 12 tháng 5 năm 2018 của Ban Thường vụ;"
+    )
+    assert extract_metadata([text_page(text)]).issued_date is None
+
+
+def test_recipient_spelling_repaired_from_the_document_itself() -> None:
+    text = PARTY_SECRET.replace(
+        "- Các chi bộ trực thuộc,", "- Văn phòng 'Irung ương Đảng,\n- Các đồng chí Huyện uỷ viên,"
+    ).replace(
+        "I- TÌNH HÌNH",
+        "Thực hiện chỉ đạo của Trung ương, Huyện ủy giao các đồng chí Huyện ủy viên theo dõi; Trung ương và"
+        " Huyện ủy đã",
+    )
+    md = extract_metadata([text_page(text)])
+    assert "Văn phòng Trung ương Đảng" in md.recipients  # impossible onset "Ir" read for "Tr"
+    assert "Các đồng chí Huyện ủy viên" in md.recipients  # the document's dominant spelling of "Huyện ủy"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
-
 from schemas.text import fold
 
 from .found import Found
+from .fuzzy import ratio
 from .layout import Column, Line, PageLines, upper_ratio
 from .repair import Lexicon
 from .vocab import AUTHORITY_PREFIXES, COLLECTIVE_BODIES, SIGNER_TITLES, SURNAMES
@@ -18,6 +17,7 @@ _RECIPIENTS_RE = re.compile(r"^\W{0,2}n\w{0,2}i\s*nh\w{0,2}n\b")
 _BULLETS = ("-", "\u2013", "\u2014", "+", "\u2022", "*")
 _AUTHORITY_RE = re.compile(r"^(?P<a>t|k)\s*(?P<s>[/.\\|]?)\s*(?P<b>uq|m|t|l)(?P<s2>\.?)(?P<rest>.*)$")
 _MAX_RECIPIENTS = 25
+_MAX_SKIPPED = 4  # noise lines tolerated inside the recipient list
 _NEXT_GAP = 2.6  # max distance between two recipient lines, in word heights
 _SNAP = 80.0  # similarity (0 to 100) needed to replace an OCR'd title by a known one
 _SNAP_DEPUTY = 55.0  # ... when the K/T authority predicts the title ("PHÓ" + the head's title)
@@ -32,11 +32,20 @@ class Signature:
     name: Found[str] | None
 
 
+def _is_recipients_head(text: str) -> bool:
+    """``Nơi nhận:`` (capital N: not the words "nơi nhận" at the start of a body line)."""
+    m = _RECIPIENTS_RE.match(fold(text))
+    if not m:
+        return False
+    first = next((ch for ch in text if ch.isalpha()), "")
+    return first.isupper() or text[m.end() :].lstrip().startswith(":")
+
+
 def find_recipients_anchor(pages: list[PageLines]) -> tuple[PageLines, Line] | None:
     """The ``Nơi nhận:`` line, searched from the last page backwards."""
     for page in reversed(pages):
         for ln in page.lines:
-            if _RECIPIENTS_RE.match(fold(ln.text)):
+            if _is_recipients_head(ln.text):
                 return page, ln
     return None
 
@@ -65,21 +74,74 @@ def _inline_first(anchor: Line) -> str | None:
     return rest if rest.startswith(_BULLETS) else None
 
 
+def _is_junk_word(word: str) -> bool:
+    """OCR debris inside a recipient line: stray symbols, one letter, odd case (``sG``), accented capitals
+    (``YẾU``: abbreviations such as ``VT``, ``HĐND`` carry no tone marks)."""
+    core = word.strip("()")
+    if not core or any(not (ch.isalnum() or ch in "/.-") for ch in core):
+        return True
+    letters = "".join(ch for ch in core if ch.isalpha())
+    if len(letters) == 1 and not core.isdigit():
+        return True
+    if len(letters) > 1 and not (letters.islower() or letters.isupper() or letters.istitle()):
+        return True
+    accented = any(fold(ch) != ch.lower() and ch not in "Đđ" for ch in letters)
+    return letters.isupper() and len(letters) > 1 and accented
+
+
+def _is_junk_tail(tail: str) -> bool:
+    """A trailing ``, ...`` part of a recipient line that is debris rather than text (``huyện ủy``) or an
+    abbreviation list (``VT, NC``)."""
+    words = tail.split()
+    if any(_is_junk_word(w) for w in words):
+        return True
+    has_word = any(sum(ch.isalpha() for ch in w) >= 3 for w in words)
+    abbreviations = all(w.isalpha() and w.isupper() for w in words)
+    return not (has_word or abbreviations)
+
+
 def _drop_trailing_junk(text: str) -> str:
-    """Cut OCR noise (seal or signature fragments) read after a recipient's final ``,``/``;``/``.``."""
-    m = re.search(r"^(.*[,;.])\s+(\S.*)$", text)
-    if not m or text.rstrip().endswith((",", ";", ".")):
-        return text
-    tail = m.group(2).split()
-    junk = (
-        any(not w.isalpha() for w in tail) or any(len(w) == 1 for w in tail) or (len(tail) == 1 and len(tail[0]) <= 2)
-    )
-    return m.group(1) if junk else text
+    """Cut OCR noise (seal or signature fragments) read after a recipient's ``,``/``;``/``.``."""
+    parts = re.split(r"(?<=[,;.])", text)
+    while len(parts) > 1:
+        tail = parts[-1].strip().rstrip(",;.")
+        if tail and not _is_junk_tail(tail):
+            break
+        parts.pop()
+    return "".join(parts)
 
 
 def _clean_item(text: str, lexicon: Lexicon) -> str:
     text = text.strip().lstrip("".join(_BULLETS) + " ").rstrip(" ,;.")
     return lexicon.fix(text)
+
+
+def _is_noise_line(text: str) -> bool:
+    """Seal or signature debris: no real word (3+ letters) or mostly symbols."""
+    visible = [ch for ch in text if not ch.isspace()]
+    letters = sum(ch.isalpha() for ch in visible)
+    has_word = any(len(w) >= 3 and w.isalpha() for w in re.findall(r"\w+", text))
+    return not has_word or letters < 0.6 * len(visible)
+
+
+def _ends_list(item: str) -> bool:
+    """The last recipient ends with a full stop (``- Lưu VT.``)."""
+    return item.rstrip().endswith(".")
+
+
+def _next_item(items: list[str], text: str) -> str | None:
+    """What ``text`` does to the list: "add", "join" (wrapped item), "skip" (noise), or None (the list ended)."""
+    bullet = text.startswith(_BULLETS)
+    if not bullet and (upper_ratio(text) > 0.7 or _is_noise_line(text)):
+        return "skip"  # a signature line or seal debris interleaved by the OCR
+    if bullet:
+        body = text.lstrip("".join(_BULLETS) + " _")
+        if items and _ends_list(items[-1]) and (not body or is_person_name(body)):
+            return None  # the signer's name read with a dash after the last recipient
+        return "add"
+    if items and text[:1].islower() and not items[-1].rstrip().endswith((".", ";")):
+        return "join"
+    return None
 
 
 def find_recipients(page: PageLines, anchor: Line, lexicon: Lexicon) -> Found[list[str]] | None:
@@ -89,22 +151,19 @@ def find_recipients(page: PageLines, anchor: Line, lexicon: Lexicon) -> Found[li
     first = _inline_first(anchor)
     if first:
         items.append(first)
+    skipped = 0
     for ln in _recipient_lines(page, anchor):
-        text = ln.text.strip()
-        if sum(ch.isalpha() for ch in text) < 2:
-            continue
-        if not text.startswith(_BULLETS) and upper_ratio(text) > 0.7:
-            continue  # a signature line interleaved by the OCR
-        if not page.has_boxes:
-            text = _drop_trailing_junk(text)
-        if text.startswith(_BULLETS):
-            if items and items[-1].rstrip().endswith(".") and not text[1:].strip():
-                break
-            items.append(text)
-        elif items and text[:1].islower() and not items[-1].rstrip().endswith((".", ";")):
-            items[-1] = f"{items[-1]} {text}"
-        else:
+        text = _drop_trailing_junk(ln.text.strip())
+        action = _next_item(items, text)
+        if action is None or (action == "skip" and skipped >= _MAX_SKIPPED):
             break
+        if action == "skip":
+            skipped += 1
+            continue
+        if action == "add":
+            items.append(text)
+        else:
+            items[-1] = f"{items[-1]} {text}"
         used.append(ln)
         if len(items) >= _MAX_RECIPIENTS:
             break
@@ -127,13 +186,26 @@ def _signature_region(page: PageLines, anchor: Line | None) -> list[Line]:
         return page.by_y([ln for ln in right if ln.yc >= top])
     if anchor is None:
         return list(page.lines[-8:])
-    after = [
-        ln
-        for ln in page.lines[anchor.order + 1 :]
-        if ln.column == Column.RIGHT or not (ln.text.startswith(_BULLETS) or ln.text[:1].islower())
-    ]
-    before = [ln for ln in page.lines[max(0, anchor.order - 6) : anchor.order] if _authority(ln.text, True)]
-    return before[-1:] + after
+    after = _text_signature_lines(page.lines[anchor.order + 1 :])
+    start = next(
+        (i for i in range(max(0, anchor.order - 6), anchor.order) if _authority(page.lines[i].text, True)), None
+    )
+    before = list(page.lines[start : anchor.order]) if start is not None else []
+    return before + after
+
+
+def _text_signature_lines(lines: tuple[Line, ...]) -> list[Line]:
+    """Lines after ``Nơi nhận:`` that are not recipients (plain text: no columns to tell them apart)."""
+    out: list[Line] = []
+    list_ended = False
+    for ln in lines:
+        bullet = ln.text.startswith(_BULLETS)
+        if ln.column == Column.RIGHT or not (bullet or ln.text[:1].islower()):
+            out.append(ln)
+        elif bullet and list_ended and is_person_name(ln.text):
+            out.append(ln)  # the signer's name read with a dash after the last recipient
+        list_ended = list_ended or (bullet and _ends_list(ln.text))
+    return out
 
 
 def _authority(text: str, party: bool) -> tuple[str, str] | None:
@@ -164,7 +236,7 @@ def _snap(text: str, choices: tuple[str, ...] | list[str], threshold: float) -> 
     key = "".join(ch for ch in fold(text) if ch.isalpha())
     if not key:
         return None
-    scored = [(c, fuzz.ratio(key, "".join(ch for ch in fold(c) if ch.isalpha()))) for c in choices]
+    scored = [(c, ratio(key, "".join(ch for ch in fold(c) if ch.isalpha()))) for c in choices]
     best, score = max(scored, key=lambda x: x[1])
     return (best, score) if score >= threshold else None
 
@@ -177,19 +249,18 @@ def _is_title_text(text: str) -> bool:
     return sum(ch.isalpha() for ch in text) >= 4 and upper_ratio(text) >= 0.7
 
 
+def _strip_name(text: str) -> str:
+    """A name line without OCR debris around it (``">*Nguyễn Văn An.`` → ``Nguyễn Văn An``)."""
+    return re.sub(r"^[\W_]+|[\W_]+$", "", text)
+
+
 def is_person_name(text: str) -> bool:
-    """``Nguyễn Văn An``: 2 to 6 capitalised alphabetic words."""
-    words = text.strip(" .,;:").split()
+    """``Nguyễn Văn An``: 2 to 6 capitalised alphabetic words of 2+ letters (names are printed in title case; upper-case
+    lines in the signature block are titles or seal text)."""
+    words = _strip_name(text).split()
     if not 2 <= len(words) <= 6:
         return False
-    if text.isupper() and _snap(text, SIGNER_TITLES + COLLECTIVE_BODIES, _SNAP):
-        return False
-    for w in words:
-        if not w.isalpha() or not w[0].isupper():
-            return False
-        if len(w) > 1 and not w[1:].islower() and not (text.isupper() and fold(words[0]) in SURNAMES):
-            return False
-    return True
+    return all(w.isalpha() and len(w) > 1 and w[0].isupper() and w[1:].islower() for w in words)
 
 
 def _deputy_titles(authority: tuple[str, str] | None) -> list[str]:
@@ -227,26 +298,36 @@ def find_signature(page: PageLines, anchor: Line | None, party: bool) -> Signatu
     after = region[auth_idx + 1 :] if auth_idx is not None else region
     names = [i for i, ln in enumerate(after) if is_person_name(ln.text)]
     title_lines = [ln for ln in after[: names[0] if names else len(after)] if _is_title_text(ln.text)]
+    auth_found = _authority_found(authority, region[auth_idx]) if authority and auth_idx is not None else None
+    return Signature(
+        auth_found, _title_found(title_lines, authority, auth_found), _pick_name([after[i] for i in names])
+    )
+
+
+def _authority_found(authority: tuple[str, str], line: Line) -> Found[str]:
+    """``T/M`` + a known collective body, or ``K/T``/``T/L``/``TUQ`` + a known title (OCR noise snapped)."""
+    prefix, rest = authority
+    body = _snap(rest, COLLECTIVE_BODIES if prefix in ("T/M", "TM.") else SIGNER_TITLES, _SNAP)
+    return Found(f"{prefix} {body[0] if body else _clean_upper(rest)}", (line,), 0.9)
+
+
+def _title_found(
+    title_lines: list[Line], authority: tuple[str, str] | None, auth_found: Found[str] | None
+) -> Found[str] | None:
+    """The signer's title; for a K/T signer whose title line was lost, the deputy title is inferred."""
     deputy = _deputy_titles(authority)
     title = _title_from_lines(title_lines[:2], deputy) if title_lines else None
-    auth_found = None
-    if authority is not None and auth_idx is not None:
-        body = _snap(authority[1], COLLECTIVE_BODIES if authority[0] in ("T/M", "TM.") else SIGNER_TITLES, _SNAP)
-        rest = body[0] if body else _clean_upper(authority[1])
-        auth_found = Found(f"{authority[0]} {rest}", (region[auth_idx],), 0.9)
-    title_found = Found(title[0], tuple(title_lines[:1]), title[1]) if title else None
-    if title_found is None and deputy:
-        title_found = Found(deputy[0], (region[auth_idx],) if auth_idx is not None else (), 0.4)
-    return Signature(auth_found, title_found, _pick_name([after[i] for i in names]))
+    if title:
+        return Found(title[0], tuple(title_lines[:1]), title[1])
+    if deputy and auth_found is not None:
+        return Found(deputy[0], auth_found.lines, 0.4)
+    return None
 
 
 def _pick_name(lines: list[Line]) -> Found[str] | None:
     """The signer's name: the last name-like line, preferring one that starts with a common family name."""
     if not lines:
         return None
-    known = [ln for ln in lines if fold(ln.text.split()[0]) in SURNAMES]
+    known = [ln for ln in lines if fold(_strip_name(ln.text).split()[0]) in SURNAMES]
     ln = (known or lines)[-1]
-    text = ln.text.strip(" .,;:")
-    if text.isupper():
-        text = " ".join(w[:1] + w[1:].lower() for w in text.split())
-    return Found(text, (ln,), 0.85 if known else 0.6)
+    return Found(_strip_name(ln.text), (ln,), 0.85 if known else 0.6)

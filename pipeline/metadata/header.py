@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from schemas.text import fold
 
 from .found import Found
+from .fuzzy import levenshtein
 from .layout import Column, Line, PageLines, upper_ratio
 from .repair import Lexicon, to_digits
 from .vocab import (
@@ -137,10 +138,16 @@ def find_date(zone: list[Line], lexicon: Lexicon) -> Found[DatePlace] | None:
                     ln.text[m.start("m") : m.end("m")],
                     ln.text[m.start("y") : m.end("y")],
                 )
-                if iso:
+                if iso and (pattern is _NUMERIC_DATE_RE or _dateline_context(ln, ln.text[: m.start()])):
                     place = _place_before(ln.text[: m.start()], lexicon)
                     return Found(DatePlace(iso, place), (ln,), certainty, ln.text[m.start() :].strip())
     return None
+
+
+def _dateline_context(ln: Line, prefix: str) -> bool:
+    """A header date follows ``<place>,`` or opens its line (column); ``Căn cứ Luật ... ngày ...`` does not."""
+    before = prefix.rstrip()
+    return not before or before.endswith(",") or ln.column == Column.RIGHT
 
 
 def _place_before(prefix: str, lexicon: Lexicon) -> str | None:
@@ -203,7 +210,7 @@ def find_organ_lines(page: PageLines, anchor: Line | None, lexicon: Lexicon) -> 
     lines = _organ_candidates(page, anchor)[:3]
     if not lines:
         return None
-    texts = [lexicon.fix(re.sub(r"^[^\wĐđ]+|[^\w)]+$", "", ln.text)) for ln in lines]
+    texts = [lexicon.fix(re.sub(r"^[\W_]+|[\W_]+$", "", ln.text)) for ln in lines]
     return Found([t for t in texts if t], tuple(lines), 0.85)
 
 
@@ -296,16 +303,42 @@ def _line_marks(ln: Line, in_zone: bool) -> list[tuple[str, str, float]]:
     if not words:
         return []
     marks, covered = _parse_marks([w for w, _ in words])
+    if not marks and in_zone:
+        fuzzy = _fuzzy_classification(words)
+        return [("classification", fuzzy, 0.5)] if fuzzy else []
     out = []
-    for i, kind, value in marks:
-        word = words[i][1] if kind == "urgency" or value == "Mật" else words[i + 1][1]
+    for i, kind, found_value in marks:
+        value = _upgrade_secrecy(words, i) if found_value == "Mật" and len(words) <= 3 else found_value
+        word = words[i][1] if kind == "urgency" or found_value == "Mật" else words[i + 1][1]
         if not word.isupper():
             continue
         if covered == len(words):
             out.append((kind, value, 0.95))
-        elif in_zone and len(words) <= 6 and not _has_mark_neighbour(words, i, len(value.split())):
+        elif in_zone and len(words) <= 6 and not _has_mark_neighbour(words, i, len(found_value.split())):
             out.append((kind, value, 0.7))
     return out
+
+
+def _upgrade_secrecy(words: list[tuple[str, str]], i: int) -> str:
+    """``MẬT`` after a misread ``TỐI``/``TUYỆT`` (``[rồi MẬT|``): the higher level, never the lower."""
+    prev = words[i - 1][0] if i > 0 else ""
+    for phrase, value in CLASSIFICATION_MARKS[:2]:
+        if prev and levenshtein(prev, phrase.split()[0]) <= 1:
+            return value
+    return "Mật"
+
+
+def _fuzzy_classification(words: list[tuple[str, str]]) -> str | None:
+    """A secrecy stamp misread by one letter (``MẶI``, ``TỐI MẠI``): a short upper-case line close to a mark.
+
+    Errs on the side of flagging: a missed secrecy mark is worse than a false one."""
+    if not 1 <= len(words) <= 2 or not all(orig.isupper() for _, orig in words):
+        return None
+    folded = " ".join(w for w, _ in words)
+    for phrase, value in CLASSIFICATION_MARKS:
+        if len(phrase) >= 3 and len(folded) >= 3 and levenshtein(folded, phrase) <= 1:
+            return value
+    return None
 
 
 def _has_mark_neighbour(words: list[tuple[str, str]], i: int, n: int) -> bool:

@@ -186,12 +186,14 @@ def _split_national(tokens: list[Token]) -> list[tuple[list[Token], Column]] | N
 
 
 def _split_date(tokens: list[Token]) -> list[tuple[list[Token], Column]] | None:
-    """``Số 15-NQ/TU Đà Nẵng, ngày ...`` → number part | place-and-date part."""
+    """``Số 15-NQ/TU Đà Nẵng, ngày ...`` → number part | place-and-date part (the comma is required)."""
     text = " ".join(t.text for t in tokens)
     m = _DATE_WORD_RE.search(fold(text))
     if not m:
         return None
     day_idx = _token_at(tokens, m.start())
+    if day_idx == 0 or not tokens[day_idx - 1].text.endswith(","):
+        return None
     start = day_idx
     while start > 0 and _is_place_token(tokens[start - 1].text) and day_idx - start < 6:
         start -= 1
@@ -209,7 +211,7 @@ def _split_recipients_head(tokens: list[Token]) -> list[tuple[list[Token], Colum
     """``Nơi nhận: K/T BÍ THƯ`` → ``Nơi nhận:`` | signature part."""
     text = " ".join(t.text for t in tokens)
     m = _RECIPIENTS_RE.match(fold(text))
-    if not m:
+    if not m or not text.startswith("N"):
         return None
     idx = _token_at(tokens, m.end() - 1) + 1
     rest = tokens[idx:]

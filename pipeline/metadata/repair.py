@@ -35,6 +35,7 @@ _DIGIT_LOOKALIKES = str.maketrans(
         "Z": "2",
         "z": "2",
         "B": "8",
+        "§": "8",
     }
 )
 _WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)

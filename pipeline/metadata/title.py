@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from rapidfuzz import fuzz
-
 from schemas.text import fold
 
 from .found import Found
+from .fuzzy import ratio
 from .layout import Column, Line, PageLines, upper_ratio
 from .repair import Lexicon
 from .vocab import TITLE_KEYS
@@ -41,8 +40,8 @@ def match_type_title(text: str) -> tuple[str, float] | None:
         prefix, tail = words[:-k], _squash(" ".join(words[-k:]))
         if 0 < len(prefix) <= 2 and all(len(w) <= 4 for w in prefix) and tail in TITLE_KEYS:
             return TITLE_KEYS[tail], 0.75
-    best = max(TITLE_KEYS, key=lambda k: fuzz.ratio(key, k))
-    if len(best) >= 6 and fuzz.ratio(key, best) >= _FUZZY_TITLE:
+    best = max(TITLE_KEYS, key=lambda k: ratio(key, k))
+    if len(best) >= 6 and ratio(key, best) >= _FUZZY_TITLE:
         return TITLE_KEYS[best], 0.8
     return None
 

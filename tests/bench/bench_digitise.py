@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from pipeline.load import discover_documents, iter_pages  # noqa: E402
+from pipeline.load import discover_documents, iter_pages
 
 
 def extract_pages(batch: Path, out: Path) -> list[tuple[Path, int]]:
