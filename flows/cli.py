@@ -46,8 +46,8 @@ def cmd_digitise(args: argparse.Namespace) -> int:
         raise ConfigError(f"Không tìm thấy thư mục lô: {batch}", fix="kiểm tra lại đường dẫn BATCH_DIR")
     from flows.prefect_env import configure_prefect
 
-    configure_prefect(settings.archive_path(), verbose=args.verbose)
-    from flows.digitise import run_digitise
+    configure_prefect(settings.prefect_home, verbose=args.verbose)
+    from flows.run import run_digitise
     from flows.wiring import close_all, services_for
 
     services = services_for(settings)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.document import digitise_document
 from flows.wiring import services_for
@@ -23,7 +21,7 @@ def digitise_document_task(doc: DocumentSource, batch: str, settings: Settings) 
     return digitise_document(doc, batch, services_for(settings))
 
 
-def _page_total(docs: list[DocumentSource]) -> int:
+def page_total(docs: list[DocumentSource]) -> int:
     total = 0
     for doc in docs:
         try:
@@ -40,7 +38,7 @@ def digitise_batch(batch_dir: str, settings: Settings | None = None) -> BatchRep
     services = services_for(settings)
     batch = Path(batch_dir).resolve()
     docs = discover_documents(batch)
-    services.progress.start(len(docs), _page_total(docs))
+    services.progress.set_totals(len(docs), page_total(docs))
     started = time.monotonic()
     futures = [digitise_document_task.submit(doc, batch.name, settings) for doc in docs]
     results = [f.result() for f in futures]
@@ -53,10 +51,3 @@ def digitise_batch(batch_dir: str, settings: Settings | None = None) -> BatchRep
         elapsed_s=round(elapsed, 2),
         pages_processed=processed,
     )
-
-
-def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
-    """Run the flow with one document task per worker plus one, so assembly overlaps OCR."""
-    runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=settings.workers + 1)
-    flow_run = digitise_batch.with_options(task_runner=runner)  # type: ignore[arg-type]
-    return flow_run(str(batch_dir), settings)

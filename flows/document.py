@@ -50,9 +50,9 @@ def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutpu
     try:
         prep = preprocess_page(page.image, page.dpi)
         stem = work / f"p{page.number:04d}"
-        ocr_png = stem.with_suffix(".png")
+        ocr_png = stem.with_suffix(".pgm")  # uncompressed: no encode cost, deleted after OCR
         jpeg = work / f"p{page.number:04d}.layer.jpg"
-        cv2.imwrite(str(ocr_png), prep.ocr_image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        cv2.imwrite(str(ocr_png), prep.ocr_image)
         quality = services.settings.image_layer_quality
         cv2.imwrite(str(jpeg), prep.display_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
@@ -64,15 +64,30 @@ def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutpu
         services.progress.page_done()
 
 
-def _recognise_pages(doc: DocumentSource, work: Path, services: Services) -> list[PageOutput]:
+def _submit_pages(doc: DocumentSource, work: Path, services: Services) -> list[Future[PageOutput]]:
+    """Load pages one by one and hand each to the page pool (bounded: at most ``page_slots`` in memory)."""
     futures: list[Future[PageOutput]] = []
     try:
         for page in iter_pages(doc, pdf_dpi=services.settings.pdf_dpi):
             services.page_slots.acquire()
             futures.append(services.page_pool.submit(_process_page, page, work, services))
-    finally:
-        outputs = [f.result() for f in futures]  # wait for every submitted page, also on a load error
-    return outputs
+    except BaseException:
+        _collect(futures)  # let submitted pages finish before the work folder is removed
+        raise
+    return futures
+
+
+def _collect(futures: list[Future[PageOutput]]) -> list[PageOutput]:
+    """Wait for every page; the first failure (if any) is raised after all have finished."""
+    errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return [f.result() for f in futures]
+
+
+def _recognise_pages(doc: DocumentSource, work: Path, services: Services) -> list[PageOutput]:
+    return _collect(_submit_pages(doc, work, services))
 
 
 def _original_keys(doc: DocumentSource) -> list[tuple[str, Path]]:
@@ -114,9 +129,9 @@ def _version() -> str:
 
 
 def _build_and_store(
-    doc: DocumentSource, doc_id: str, identity: str, batch: str, work: Path, services: Services
+    doc: DocumentSource, doc_id: str, identity: str, batch: str, work: Path, outputs: list[PageOutput],
+    services: Services,
 ) -> DocumentManifest:
-    outputs = _recognise_pages(doc, work, services)
     pages = [o.ocr for o in outputs]
     metadata = extract_metadata(pages)
     metadata.page_count = len(pages)
@@ -164,6 +179,37 @@ def _result(manifest: DocumentManifest, *, skipped: bool) -> DocumentResult:
                           pages=len(manifest.pages), review_reasons=manifest.review_reasons, skipped=skipped)
 
 
+def _new_work_dir(doc_id: str, services: Services) -> Path:
+    work = services.work_dir / f"{doc_id}.{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+    work.mkdir(parents=True)
+    return work
+
+
+def prefetch_pages(docs: list[DocumentSource], services: Services, *, max_pages: int) -> None:
+    """Start OCR of the first new documents' pages before the flow runs (hides the orchestrator's start-up).
+
+    Only documents that are valid and not yet in the archive are started; ``digitise_document`` picks the
+    pending pages up by content identity, so no page is ever read twice.
+    """
+    budget = max_pages
+    for doc in docs:
+        if budget <= 0:
+            return
+        try:
+            identity = content_identity(doc)
+            doc_id = document_id(identity)
+            if identity in services.prefetched or services.catalog.get(doc_id) is not None:
+                continue
+            if load_manifest(doc_id, services) is not None:
+                continue
+            pages = count_pages(doc)
+        except (DocumentError, OSError):
+            continue  # the document task reports it
+        work = _new_work_dir(doc_id, services)
+        services.prefetched[identity] = (work, services.loader_pool.submit(_submit_pages, doc, work, services))
+        budget -= pages
+
+
 def digitise_document(doc: DocumentSource, batch: str, services: Services) -> DocumentResult:
     """Digitise one document; never raises for a bad document (it becomes a failed result)."""
     doc_id: str | None = None
@@ -181,10 +227,15 @@ def digitise_document(doc: DocumentSource, batch: str, services: Services) -> Do
             services.catalog.commit_document(stored, prefix_of(doc_id) + MANIFEST)
             services.progress.document_done(skipped_pages=len(stored.pages))
             return _result(stored, skipped=True)
-        count_pages(doc)
-        work = services.work_dir / f"{doc_id}.{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
-        work.mkdir(parents=True)
-        manifest = _build_and_store(doc, doc_id, identity, batch, work, services)
+        started = services.prefetched.pop(identity, None)
+        if started is not None:  # OCR began while the orchestrator was starting
+            work, pending = started
+            outputs = _collect(pending.result())
+        else:
+            count_pages(doc)
+            work = _new_work_dir(doc_id, services)
+            outputs = _recognise_pages(doc, work, services)
+        manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services)
         services.catalog.commit_document(manifest, prefix_of(doc_id) + MANIFEST)
         services.progress.document_done()
         return _result(manifest, skipped=False)

@@ -20,12 +20,19 @@ OFFLINE_DEFAULTS = {
 }
 
 
-def configure_prefect(archive_root: Path, *, verbose: bool = False) -> None:
+def configure_prefect(prefect_home: Path, *, verbose: bool = False) -> None:
     """Set Prefect's environment (without overriding what the operator set)."""
     for key, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(key, value)
-    home = Path(os.environ.setdefault("PREFECT_HOME", str(archive_root / ".prefect")))
+    home = Path(os.environ.setdefault("PREFECT_HOME", str(prefect_home.expanduser())))
     home.mkdir(parents=True, exist_ok=True)
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+def uses_local_api() -> bool:
+    """True when flows will start Prefect's temporary local API (no server configured)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return not PREFECT_API_URL.value()

@@ -23,6 +23,10 @@ class Progress:
             self.docs_finished = self.pages_finished = self.pages_skipped = 0
             self.started = time.monotonic()
 
+    def set_totals(self, docs: int, pages: int) -> None:
+        with self._lock:
+            self.docs_total, self.pages_total = docs, pages
+
     def page_done(self) -> None:
         with self._lock:
             self.pages_finished += 1

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flows.progress import Progress
 from ocr_models.tesseract import TesseractEngine
@@ -24,6 +25,10 @@ class Services:
     engine: TesseractEngine
     page_pool: ThreadPoolExecutor
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
+    loader_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+    )
+    prefetched: dict[str, tuple[Path, Future[list[Any]]]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
 
     @property
@@ -31,6 +36,7 @@ class Services:
         return self.root / "work"
 
     def close(self) -> None:
+        self.loader_pool.shutdown(wait=True)
         self.page_pool.shutdown(wait=True)
         self.catalog.close()
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pikepdf
 from pdf2image import convert_from_path
@@ -23,6 +24,7 @@ from schemas.document import DOCUMENT_SUFFIXES, PAGE_SUFFIXES, DocumentSource
 from schemas.errors import EncryptedPdfError, UnsupportedFileError
 from schemas.text import natural_key
 
+EXIF_ORIENTATION = 0x0112
 NOT_DOCUMENTS = {"batch.toml", "batch.csv", "thumbs.db", "desktop.ini"}
 A4_SHORT_SIDE_IN = 8.27
 Image.MAX_IMAGE_PIXELS = 300_000_000  # large-format scans are legitimate; still bounded
@@ -143,18 +145,63 @@ def _dpi_of(img: Image.Image) -> int:
 def _to_bgr(img: Image.Image) -> np.ndarray:
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         img = img.point(lambda v: v / 256).convert("L")
-    rgb = np.asarray(img.convert("RGB"))
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    if img.mode == "L":
+        return cv2.cvtColor(np.asarray(img), cv2.COLOR_GRAY2BGR)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation of camera/phone scans (no copy when there is none)."""
+    if img.getexif().get(EXIF_ORIENTATION, 1) in (None, 1):
+        return img
+    return ImageOps.exif_transpose(img) or img
 
 
 def _decode(img: Image.Image, name: str) -> np.ndarray:
     try:
         img.load()
-        return _to_bgr(ImageOps.exif_transpose(img) or img)
+        return _to_bgr(_upright(img))
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedFileError(
             f"{name}: ảnh bị hỏng hoặc bị cắt cụt ({exc})", fix="quét lại hoặc sao chép lại tệp gốc"
         ) from exc
+
+
+def _scanned_image(path: Path, number: int) -> tuple[Image.Image, int] | None:
+    """The page's own scan when the page is exactly one full-page image (a scanner's PDF), with its dpi."""
+    with pikepdf.open(path) as pdf:
+        page = pdf.pages[number - 1]
+        resources = page.obj.get("/Resources", {})
+        if "/Font" in resources or int(page.obj.get("/Rotate", 0)) % 360 != 0:
+            return None
+        images = list(page.images.values())
+        if len(images) != 1:
+            return None
+        box = [float(v) for v in page.mediabox]
+        width_in, height_in = (box[2] - box[0]) / 72, (box[3] - box[1]) / 72
+        pdf_image = pikepdf.PdfImage(images[0])
+        if pdf_image.width < 300 or abs(pdf_image.width / pdf_image.height - width_in / height_in) > 0.02:
+            return None
+        img = pdf_image.as_pil_image()
+        img.load()
+        return img, round(pdf_image.width / width_in)
+
+
+def _pdf_page(path: Path, number: int, pdf_dpi: int) -> LoadedPage:
+    """A PDF page: its embedded scan at native resolution when possible, else rendered by poppler."""
+    try:
+        scanned = _scanned_image(path, number)
+    except Exception:  # unusual encodings (JBIG2, CCITT variants, masks): let poppler render the page
+        scanned = None
+    if scanned is not None and 100 <= scanned[1] <= 1200:
+        return LoadedPage(number, _to_bgr(scanned[0]), scanned[1])
+    try:
+        images = convert_from_path(path, dpi=pdf_dpi, first_page=number, last_page=number)
+    except (PDFPageCountError, PDFSyntaxError) as exc:
+        raise UnsupportedFileError(f"{path.name}: không dựng được trang {number} ({exc})") from exc
+    return LoadedPage(number, _to_bgr(images[0]), pdf_dpi)
 
 
 def iter_pages(doc: DocumentSource, *, pdf_dpi: int = 300) -> Iterator[LoadedPage]:
@@ -167,11 +214,7 @@ def iter_pages(doc: DocumentSource, *, pdf_dpi: int = 300) -> Iterator[LoadedPag
     path = doc.files[0]
     if path.suffix.lower() == ".pdf":
         for number in range(1, _pdf_page_count(path) + 1):
-            try:
-                images = convert_from_path(path, dpi=pdf_dpi, first_page=number, last_page=number)
-            except (PDFPageCountError, PDFSyntaxError) as exc:
-                raise UnsupportedFileError(f"{path.name}: không dựng được trang {number} ({exc})") from exc
-            yield LoadedPage(number, _to_bgr(images[0]), pdf_dpi)
+            yield _pdf_page(path, number, pdf_dpi)
         return
     with _open_image(path) as img:
         for index in range(int(getattr(img, "n_frames", 1))):
