@@ -173,7 +173,7 @@ def _scanned_image(path: Path, number: int) -> tuple[Image.Image, int] | None:
     """The page's own scan when the page is exactly one full-page image (a scanner's PDF), with its dpi."""
     with pikepdf.open(path) as pdf:
         page = pdf.pages[number - 1]
-        resources = page.obj.get("/Resources", {})
+        resources = page.obj.get("/Resources", pikepdf.Dictionary())
         if "/Font" in resources or int(page.obj.get("/Rotate", 0)) % 360 != 0:
             return None
         images = list(page.images.values())
@@ -181,7 +181,7 @@ def _scanned_image(path: Path, number: int) -> tuple[Image.Image, int] | None:
             return None
         box = [float(v) for v in page.mediabox]
         width_in, height_in = (box[2] - box[0]) / 72, (box[3] - box[1]) / 72
-        pdf_image = pikepdf.PdfImage(images[0])
+        pdf_image = pikepdf.PdfImage(images[0])  # type: ignore[arg-type]
         if pdf_image.width < 300 or abs(pdf_image.width / pdf_image.height - width_in / height_in) > 0.02:
             return None
         img = pdf_image.as_pil_image()

@@ -87,7 +87,7 @@ def shrink(image: Image, dpi: int, target_dpi: int) -> Image:
     f = min(1.0, target_dpi / dpi)
     size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
     while image.shape[1] >= 4 * size[0] and image.shape[0] >= 4 * size[1]:
-        image = cv2.pyrDown(image)
+        image = _u8(cv2.pyrDown(image))
     return _u8(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
 
 

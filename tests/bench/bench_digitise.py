@@ -1,6 +1,6 @@
 """End-to-end throughput of ``sohoa digitise`` against raw ``tesseract -l vie`` on the same pages.
 
-    python tests/bench/bench_digitise.py BATCH_DIR [--workers N] [--copies K]
+    python tests/bench/bench_digitise.py BATCH_DIR [--workers N] [--copies K] [--repeat R]
 
 1. Every page of the batch is decoded with sohoa's own loader and written as PNG (at the scan's resolution).
 2. Raw tesseract (``-l vie --oem 1 --psm 3``, text output) reads those PNGs, N processes at once with
@@ -9,8 +9,10 @@
    command's start to its end: Prefect's local API start, preprocessing, OCR, PDF/A, storage and indexing.
 ``--copies K`` benchmarks a K-times larger batch: K copies of every document, each copy's bytes made distinct
 by a marker appended after the file's end (decoders ignore it; sohoa's content ids differ), so the same pages
-are read K times by both sides. Prints pages/min for both, the ratio, sohoa's own processing rate (without the fixed start-up cost), and the
-peak resident memory of the sohoa process tree.
+are read K times by both sides. ``--repeat R`` alternates raw and sohoa runs R times (a fresh archive each
+time) and reports medians: on these shared machines one run of either varies by ±10 %.
+Prints pages/min for both, the ratio, sohoa's own processing rate (without the fixed start-up cost), and the
+peak resident memory of the largest child process (the sohoa process).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,7 +79,7 @@ def raw_tesseract(pages: list[tuple[Path, int]], workers: int) -> float:
 
 
 def run_sohoa(batch: Path, archive: Path, workers: int) -> tuple[float, dict[str, object]]:
-    report = archive.parent / "report.json"
+    report = archive.parent / f"{archive.name}-report.json"
     sohoa = Path(sys.executable).with_name("sohoa")
     cmd = [str(sohoa), "digitise", str(batch), "--archive", str(archive), "--report", str(report),
            "--workers", str(workers), "--quiet"]
@@ -93,20 +96,28 @@ def main() -> None:
     ap.add_argument("batch", type=Path)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--copies", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="sohoa-bench-") as tmp:
         root = Path(tmp)
         (root / "pages").mkdir()
         pages = extract_pages(args.batch, root / "pages") * args.copies
         n = len(pages)
-        raw_s = raw_tesseract(pages, args.workers)
         batch = replicate(args.batch, root / "batch", args.copies) if args.copies > 1 else args.batch
-        sohoa_s, report = run_sohoa(batch, root / "archive", args.workers)
+        raw_runs, sohoa_runs = [], []
+        for r in range(args.repeat):
+            raw_runs.append(raw_tesseract(pages, args.workers))
+            sohoa_runs.append(run_sohoa(batch, root / f"archive{r}", args.workers))
+            print(f"run {r + 1}: raw {raw_runs[-1]:.1f} s, sohoa {sohoa_runs[-1][0]:.1f} s, "
+                  f"ratio {raw_runs[-1] / sohoa_runs[-1][0]:.2f}", flush=True)
+        raw_s = statistics.median(raw_runs)
+        sohoa_s, report = sorted(sohoa_runs, key=lambda run: run[0])[len(sohoa_runs) // 2]
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     processed = int(report["pages_processed"])  # type: ignore[call-overload]
     raw_ppm = 60 * n / raw_s
     e2e_ppm = 60 * processed / sohoa_s
     print(f"batch: {args.batch} x{args.copies}  pages: {n}  workers: {args.workers}")
+    print(f"medians of {args.repeat} run(s):")
     print(f"raw tesseract : {raw_s:7.1f} s  {raw_ppm:6.1f} pages/min")
     print(f"sohoa digitise: {sohoa_s:7.1f} s  {e2e_ppm:6.1f} pages/min end to end "
           f"(processing only: {report['pages_per_minute']} pages/min in {report['elapsed_s']} s)")
