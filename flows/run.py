@@ -1,8 +1,9 @@
 """Run a batch from the command line: OCR starts at once, Prefect's flow as soon as its API is up.
 
-Without ``PREFECT_API_URL`` (embedded mode) sohoa boots Prefect's temporary local API in a subprocess first
-thing (``flows.local_api``) and OCRs the first pages while it starts; Prefect itself is imported only after
-those pages are on their way.
+A batch whose documents are all in the archive already is reported without starting Prefect (nothing
+to orchestrate). Without ``PREFECT_API_URL`` (embedded mode) sohoa boots Prefect's temporary local API in
+a subprocess first thing (``flows.local_api``) and OCRs the first pages while it starts; Prefect itself is
+imported only after those pages are on their way.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flows.document import prefetch_pages
+from flows.document import digitise_document, prefetch_pages
 from flows.local_api import LocalPrefectApi
-from flows.wiring import services_for
-from pipeline.load import discover_documents
-from schemas.document import BatchReport
+from flows.wiring import Services, services_for
+from pipeline.load import content_identity, discover_documents, document_id
+from schemas.document import BatchReport, DocumentSource
 from schemas.settings import Settings
 
 
@@ -27,17 +28,38 @@ def _configured_api_url() -> str | None:
     return PREFECT_API_URL.value() or None
 
 
+def _already_archived(docs: list[DocumentSource], services: Services) -> bool:
+    """True when every document of the batch is already in the archive (a re-run with nothing to do)."""
+    for doc in docs:
+        try:
+            doc_id = document_id(content_identity(doc))
+        except OSError:
+            return False
+        if services.catalog.get(doc_id) is None:
+            return False
+    return True
+
+
+def _report_without_flow(batch_dir: Path, docs: list[DocumentSource], services: Services) -> BatchReport:
+    """Nothing to digitise: report every document as skipped without starting the orchestrator."""
+    results = [digitise_document(doc, batch_dir.resolve().name, services) for doc in docs]
+    return BatchReport(batch=str(batch_dir.resolve()), documents=results, pages_per_minute=0.0, elapsed_s=0.0,
+                       pages_processed=0)
+
+
 def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
     """Digitise ``batch_dir`` through the ``digitise_batch`` flow (one document task per worker, plus one)."""
     started = time.monotonic()
+    services = services_for(settings)
+    docs = discover_documents(batch_dir.resolve())
+    services.progress.start(len(docs), 0)
+    if _already_archived(docs, services):
+        return _report_without_flow(batch_dir, docs, services)
     with contextlib.ExitStack() as stack:
         local_api = None
         if not os.environ.get("PREFECT_API_URL"):  # cheap early check; Prefect profiles are checked below
             timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))
             local_api = stack.enter_context(LocalPrefectApi(startup_timeout_s=timeout))
-        services = services_for(settings)
-        docs = discover_documents(batch_dir.resolve())
-        services.progress.start(len(docs), 0)
         prefetch_pages(docs, services, max_pages=settings.workers * settings.prefetch_pages_per_worker)
 
         from prefect.settings import PREFECT_API_URL, temporary_settings

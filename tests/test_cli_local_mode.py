@@ -46,6 +46,11 @@ def test_digitise_in_local_mode_as_a_user_would(tmp_path: Path) -> None:
     assert doc["status"] in ("done", "needs_review") and doc["pages"] == 1
     assert (tmp_path / "prefect-home" / "prefect.db").exists()  # the run was recorded by a real Prefect API
     assert not prefect_servers_using(tmp_path / "prefect-home")  # the local API was stopped
+    again = subprocess.run([str(sohoa), "digitise", str(batch), "--archive", str(tmp_path / "archive"),
+                            "--report", str(report)], env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    (skipped,) = json.loads(report.read_text(encoding="utf-8"))["documents"]
+    assert skipped["skipped"] and skipped["id"] == doc["id"]
     search = subprocess.run([str(sohoa), "search", "kinh te bien", "--archive", str(tmp_path / "archive"), "--json"],
                             env=env, capture_output=True, text=True, check=True)
     assert json.loads(search.stdout)["hits"][0]["id"] == doc["id"]
