@@ -56,3 +56,13 @@ sample: venv
 
 clean:
 	rm -rf $(ARCHIVE) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: eval-metadata
+# metadata accuracy on ../shared/corpus/dev (EVAL_ARGS="--archive A --report R" reuses an archive: no OCR)
+eval-metadata: deps venv
+	$(BIN)/python tests/eval/eval_metadata.py $(EVAL_ARGS)
+
+.PHONY: eval-ocr
+# OCR accuracy (page CER, body CER per degradation profile) and s/page of `sohoa digitise` on ../shared/corpus/dev
+eval-ocr: deps venv
+	$(BIN)/python tests/eval/eval_ocr.py

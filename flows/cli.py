@@ -18,6 +18,8 @@ from schemas.document import BatchReport
 from schemas.errors import EXIT_OK, EXIT_SOME_FAILED, ConfigError, NotFoundError, SohoaError
 from schemas.settings import Settings
 
+EXIT_USAGE = 2  # as argparse
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, object] = {}
@@ -150,6 +152,22 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from flows.export import export_archive, format_of
+
+    out = Path(args.out)
+    fmt = format_of(out, args.format)
+    if fmt is None:
+        sys.stderr.write("Lỗi: không rõ định dạng xuất — dùng --format xlsx|csv hoặc tệp .xlsx/.csv\n")
+        return EXIT_USAGE
+    rows = export_archive(_settings(args), out, fmt=fmt, query=args.query, batch=args.batch)
+    scope = f"khớp với «{args.query}»" if args.query else "trong kho"
+    if args.batch:
+        scope += f", lô {args.batch}"
+    sys.stderr.write(f"Đã xuất {rows} văn bản {scope} vào {out} ({fmt.upper()})\n")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sohoa", description="Số hóa, nhận dạng chữ và tra cứu tài liệu lưu trữ.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -177,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--offset", type=int, default=0)
     q.add_argument("--json", action="store_true", help="xuất JSON")
     q.set_defaults(func=cmd_search)
+
+    e = sub.add_parser("export", help="xuất bảng thông tin văn bản (TT 05/2025) ra Excel hoặc CSV")
+    e.add_argument("--out", required=True, metavar="FILE", help="tệp kết quả (.xlsx hoặc .csv)")
+    e.add_argument("--format", choices=["xlsx", "csv"], help="định dạng (mặc định: theo đuôi tệp --out)")
+    e.add_argument("--query", metavar="Q", help="chỉ xuất các văn bản khớp với câu tìm kiếm này")
+    e.add_argument("--batch", metavar="NAME", help="chỉ xuất các văn bản của lô này")
+    e.add_argument("--archive", help=archive_help)
+    e.set_defaults(func=cmd_export)
     return p
 
 

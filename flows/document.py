@@ -23,11 +23,13 @@ import numpy as np
 
 from flows.wiring import Services
 from ocr_models.hocr import page_from_hocr
-from pipeline.load import LoadedPage, content_identity, count_pages, document_id, iter_pages, sha256_file
+from pipeline.load import LoadedPage, content_identity, count_pages, document_id, iter_pages
 from pipeline.metadata import extract_metadata
 from pipeline.pdfa import PdfPageParts, assemble_pdfa
 from pipeline.preprocess import preprocess_page
-from pipeline.quality import review_reasons
+from pipeline.quality import duplicate_reasons, review_reasons
+from pipeline.reading_order import order_page_text
+from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError
 from schemas.ocr import OcrPage
@@ -46,19 +48,68 @@ class PageOutput:
     hocr: Path
 
 
+# A first OCR pass this poor, or read from sideways lines, may be a page scanned upside down or at 90°:
+# then tesseract is asked for the page's orientation (one quick extra run, only for such pages).
+UNREADABLE_MIN_WORDS = 15
+UNREADABLE_CONFIDENCE = 0.60
+SIDEWAYS_SHARE = 0.5  # share of words (3+ characters) whose box is taller than wide
+_ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _ocr_pass(
+    image: np.ndarray, page: LoadedPage, work: Path, services: Services, tag: str = ""
+) -> tuple[PageOutput, Path]:
+    """Preprocess ``image``, write its OCR image and page layer (JPEG), OCR it once, text in reading order.
+
+    Returns the page output and the OCR image (the caller deletes it).
+    """
+    prep = preprocess_page(image, page.dpi)
+    stem = work / f"p{page.number:04d}{tag}"
+    ocr_png = stem.with_suffix(".pgm")  # uncompressed: no encode cost, deleted after OCR
+    jpeg = work / f"p{page.number:04d}{tag}.layer.jpg"
+    cv2.imwrite(str(ocr_png), prep.ocr_image)
+    quality = services.settings.image_layer_quality
+    cv2.imwrite(str(jpeg), prep.display_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
+    ocr = page_from_hocr(out.hocr.read_text(encoding="utf-8"), number=page.number, dpi=prep.dpi)
+    ocr = ocr.model_copy(update={"text": order_page_text(ocr)})  # logical order; words keep engine order
+    return PageOutput(ocr, dict(prep.steps), jpeg, out.text_pdf, out.hocr), ocr_png
+
+
+def _looks_wrong(ocr: OcrPage) -> bool:
+    """Almost nothing read, read with low confidence, or read along vertical lines (a page on its side)."""
+    if len(ocr.words) < UNREADABLE_MIN_WORDS or ocr.confidence < UNREADABLE_CONFIDENCE:
+        return True
+    long_words = [w.box for w in ocr.words if len(w.text) >= 3]
+    tall = sum(b[3] - b[1] > b[2] - b[0] for b in long_words)
+    return bool(long_words) and tall > SIDEWAYS_SHARE * len(long_words)
+
+
+def _evidence(ocr: OcrPage) -> float:
+    """Sum of word confidences: more words read with more confidence is the better reading."""
+    return sum(w.confidence for w in ocr.words)
+
+
+def _upright_pass(first: PageOutput, ocr_image: Path, page: LoadedPage, work: Path, services: Services) -> PageOutput:
+    """Re-read a poorly read page turned upright when tesseract says it is rotated; keep the better reading."""
+    angle = services.engine.detect_orientation(ocr_image)
+    if angle not in _ROTATIONS:
+        return first
+    turned, turned_image = _ocr_pass(cv2.rotate(page.image, _ROTATIONS[angle]), page, work, services, tag="r")
+    turned_image.unlink(missing_ok=True)
+    if _looks_wrong(turned.ocr) and _evidence(turned.ocr) <= _evidence(first.ocr):
+        return first
+    turned.steps["rotated_deg"] = angle
+    return turned
+
+
 def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutput:
     try:
-        prep = preprocess_page(page.image, page.dpi)
-        stem = work / f"p{page.number:04d}"
-        ocr_png = stem.with_suffix(".pgm")  # uncompressed: no encode cost, deleted after OCR
-        jpeg = work / f"p{page.number:04d}.layer.jpg"
-        cv2.imwrite(str(ocr_png), prep.ocr_image)
-        quality = services.settings.image_layer_quality
-        cv2.imwrite(str(jpeg), prep.display_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
-        ocr = page_from_hocr(out.hocr.read_text(encoding="utf-8"), number=page.number, dpi=prep.dpi)
-        ocr_png.unlink(missing_ok=True)
-        return PageOutput(ocr, dict(prep.steps), jpeg, out.text_pdf, out.hocr)
+        result, ocr_image = _ocr_pass(page.image, page, work, services)
+        if _looks_wrong(result.ocr):
+            result = _upright_pass(result, ocr_image, page, work, services)
+        ocr_image.unlink(missing_ok=True)
+        return result
     finally:
         services.page_slots.release()
         services.progress.page_done()
@@ -136,6 +187,7 @@ def _build_and_store(
     metadata = extract_metadata(pages)
     metadata.page_count = len(pages)
     reasons = review_reasons(pages, metadata, min_confidence=services.settings.review_page_confidence)
+    reasons += duplicate_reasons(services.catalog.claim_identity(doc_id, doc.source, metadata))  # flag, never merge
     title = metadata.subject or doc.source
     assemble_pdfa([PdfPageParts(o.image_jpeg, o.text_pdf, o.ocr.dpi) for o in outputs], work / PDFA, title=title)
     items: list[tuple[str, Path, str, str]] = [(k, p, "original", "application/octet-stream")

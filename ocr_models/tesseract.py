@@ -8,7 +8,6 @@ tesseracts made pages 10–50× slower).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -19,12 +18,16 @@ from pathlib import Path
 
 import pytesseract
 
+from schemas.checksums import sha256_file
 from schemas.errors import ToolMissingError
 from schemas.ocr import OcrOutputs
 
 log = logging.getLogger("sohoa.tesseract")
 
 _LANGS_DIR_RE = re.compile(r'"(.+?)"')
+_ROTATE_RE = re.compile(r"^Rotate:\s*(\d+)", re.MULTILINE)
+_ORIENT_CONF_RE = re.compile(r"^Orientation confidence:\s*([\d.]+)", re.MULTILINE)
+MIN_ORIENTATION_CONFIDENCE = 1.0  # below this tesseract's orientation guess is a coin toss: keep the page
 
 
 class OcrTimeout(Exception):
@@ -57,14 +60,6 @@ def probe_tesseract(cmd: str = "tesseract", tessdata_dir: Path | None = None) ->
     folder = Path(m.group(1)) if m else (tessdata_dir or Path())
     langs = tuple(ln.strip() for ln in listing.splitlines()[1:] if ln.strip())
     return TesseractProbe(version=version, leptonica=lepto, tessdata_dir=folder, languages=langs)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -115,13 +110,30 @@ class TesseractEngine:
                 log.debug("tesseract %s: %s", image_path.name, line)
         return OcrOutputs(hocr=out_base.with_suffix(".hocr"), text_pdf=out_base.with_suffix(".pdf"))
 
+    def detect_orientation(self, image_path: Path) -> int:
+        """Clockwise rotation (0, 90, 180 or 270 degrees) that makes the page upright (tesseract OSD).
+
+        0 when the page is upright, when OSD finds too little text or is unsure, or when the ``osd`` model is
+        missing: a page is never turned on a guess.
+        """
+        args = [self.cmd, str(image_path), "-", "--psm", "0", "-l", "osd"]
+        if self.tessdata_dir:
+            args += ["--tessdata-dir", str(self.tessdata_dir)]
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=self.timeout_s)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("không xác định được hướng trang %s: %s", image_path.name, exc)
+            return 0
+        return parse_orientation(proc.stdout)
+
     def provenance(self) -> dict[str, object]:
         p = self.probe
         models = {}
         for lang in self.lang.split("+"):
             path = p.tessdata_dir / f"{lang}.traineddata"
             if path.exists():
-                models[lang] = {"file": str(path), "sha256": _sha256_file(path), "bytes": path.stat().st_size}
+                models[lang] = {"file": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
         return {
             "engine": "tesseract",
             "version": p.version,
@@ -130,3 +142,12 @@ class TesseractEngine:
             "parameters": {"lang": self.lang, "oem": self.oem, "psm": self.psm, **self.extra_config},
             "env": {"OMP_THREAD_LIMIT": "1"},
         }
+
+
+def parse_orientation(osd: str) -> int:
+    """Clockwise rotation to apply, from ``tesseract --psm 0`` output (0 when absent or unsure)."""
+    rotate, conf = _ROTATE_RE.search(osd), _ORIENT_CONF_RE.search(osd)
+    if not rotate or not conf or float(conf.group(1)) < MIN_ORIENTATION_CONFIDENCE:
+        return 0
+    angle = int(rotate.group(1)) % 360
+    return angle if angle in (90, 180, 270) else 0

@@ -20,6 +20,7 @@ from pdf2image import convert_from_path
 from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from schemas.checksums import sha256_file
 from schemas.document import DOCUMENT_SUFFIXES, PAGE_SUFFIXES, DocumentSource
 from schemas.errors import EncryptedPdfError, UnsupportedFileError
 from schemas.text import natural_key
@@ -53,14 +54,6 @@ def discover_documents(batch_dir: Path) -> list[DocumentSource]:
         elif entry.is_file():
             docs.append(DocumentSource(source=entry.name, kind="file", files=[entry.resolve()]))
     return docs
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def content_identity(doc: DocumentSource) -> str:

@@ -6,8 +6,16 @@ from collections.abc import Sequence
 
 from schemas.metadata import DocumentMetadata
 from schemas.ocr import OcrPage
+from schemas.text import fold
 
 MIN_PAGE_CHARS = 20
+# A secrecy mark whose evidence confidence (rule certainty x OCR confidence of the stamp line) is below this is
+# uncertain. A clean stand-alone stamp scores ~0.85 (0.95 x OCR ~0.9); a stamp read at OCR confidence below ~0.74,
+# a mark sharing its line with other words (certainty 0.7), a mark found only on a later page (0.8 x OCR) and a
+# one-letter misread (0.5) all fall below it. Erring towards review is deliberate: a secret document treated as
+# public is the costly mistake.
+SECRECY_REVIEW_CONFIDENCE = 0.7
+SECRECY_UNCERTAIN = "độ mật chưa chắc chắn: cần lưu trữ viên xác nhận"
 
 
 def review_reasons(pages: Sequence[OcrPage], metadata: DocumentMetadata, *, min_confidence: float) -> list[str]:
@@ -24,4 +32,32 @@ def review_reasons(pages: Sequence[OcrPage], metadata: DocumentMetadata, *, min_
         reasons.append("thiếu ngày ban hành")
     if not metadata.type_name:
         reasons.append("thiếu tên loại văn bản")
+    if secrecy_uncertain(metadata):
+        reasons.append(SECRECY_UNCERTAIN)
     return reasons
+
+
+def secrecy_uncertain(metadata: DocumentMetadata) -> bool:
+    """A secrecy level was found but not surely: low confidence, no evidence, or a near-miss reading.
+
+    The classification itself is kept (the document stays classified until an archivist confirms)."""
+    if not metadata.classification:
+        return False
+    evidence = metadata.evidence.get("classification")
+    if evidence is None or evidence.confidence < SECRECY_REVIEW_CONFIDENCE:
+        return True
+    return evidence.raw is not None and _near_miss(evidence.raw, metadata.classification)
+
+
+def _near_miss(raw: str, value: str) -> bool:
+    """True when the printed line does not literally carry the mark (e.g. ``MẶI``, ``[rồi MẬT|`` for Tối mật)."""
+    words = ["".join(ch for ch in w if ch.isalpha()) for w in fold(raw).split()]
+    words = [w for w in words if w]
+    wanted = fold(value).split()
+    n = len(wanted)
+    return not any(words[i : i + n] == wanted for i in range(len(words) - n + 1))
+
+
+def duplicate_reasons(same: Sequence[tuple[str, str]]) -> list[str]:
+    """One review reason per other document (id, source) with the same số, ký hiệu, loại, ngày and organ."""
+    return [f"có thể trùng với văn bản {doc_id} ({source})" for doc_id, source in same]

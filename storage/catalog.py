@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.document import DocumentManifest, SearchResult
+from schemas.metadata import DocumentMetadata
 from schemas.query import ParsedQuery
+from schemas.text import fold
 from storage import search_sqlite
 
 SCHEMA_VERSION = 1
@@ -50,6 +53,36 @@ class CatalogEntry:
     manifest_key: str
 
 
+_COLUMNS = "id, sha256, source, batch, status, pages, metadata, review_reasons, manifest_key"
+IDENTITY_FIELDS = ("organ_name", "type_name", "code_number", "code_notation", "issued_date")
+
+
+def _entry(row: tuple[object, ...]) -> CatalogEntry:
+    return CatalogEntry(
+        id=str(row[0]),
+        sha256=str(row[1]),
+        source=str(row[2]),
+        batch=str(row[3]),
+        status=str(row[4]),
+        pages=int(row[5]),  # type: ignore[call-overload]
+        metadata=json.loads(str(row[6])),
+        review_reasons=json.loads(str(row[7])),
+        manifest_key=str(row[8]),
+    )
+
+
+def identity_key(metadata: DocumentMetadata | Mapping[str, object]) -> tuple[str, ...] | None:
+    """The folded (organ, type, number, notation, date) of a document; ``None`` unless all five are known.
+
+    The date (ISO) is last and kept as is, so it can be matched exactly in SQL."""
+    md = metadata.model_dump() if isinstance(metadata, DocumentMetadata) else metadata
+    values = [md.get(name) for name in IDENTITY_FIELDS]
+    if not all(isinstance(v, str) and v.strip() for v in values):
+        return None
+    texts = [str(v) for v in values]
+    return (*(" ".join(fold(v).split()) for v in texts[:-1]), texts[-1].strip())
+
+
 class SqliteCatalog:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +91,7 @@ class SqliteCatalog:
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._claims: dict[tuple[str, ...], dict[str, str]] = {}
         with self._lock:
             self._conn.executescript(_SCHEMA)
             search_sqlite.create_schema(self._conn)
@@ -99,24 +133,61 @@ class SqliteCatalog:
 
     def get(self, doc_id: str) -> CatalogEntry | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT id, sha256, source, batch, status, pages, metadata, review_reasons, manifest_key "
-                "FROM documents WHERE id = ?",
-                (doc_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        return CatalogEntry(
-            id=row[0],
-            sha256=row[1],
-            source=row[2],
-            batch=row[3],
-            status=row[4],
-            pages=row[5],
-            metadata=json.loads(row[6]),
-            review_reasons=json.loads(row[7]),
-            manifest_key=row[8],
-        )
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return None if row is None else _entry(row)
+
+    def entries(self, *, batch: str | None = None) -> list[CatalogEntry]:
+        """Every catalogued document (or those of one batch), ordered by batch then source."""
+        sql = f"SELECT {_COLUMNS} FROM documents"
+        args: tuple[str, ...] = ()
+        if batch is not None:
+            sql, args = sql + " WHERE batch = ?", (batch,)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY batch, source, id", args).fetchall()
+        return [_entry(row) for row in rows]
+
+    def batches(self) -> list[str]:
+        """Names of the batches in the catalog."""
+        with self._lock:
+            rows = self._conn.execute("SELECT DISTINCT batch FROM documents ORDER BY batch").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def find_same_identity(
+        self, metadata: DocumentMetadata | Mapping[str, object], *, exclude_id: str | None = None
+    ) -> list[CatalogEntry]:
+        """Catalogued documents whose identity (organ, type, number, notation, date) equals ``metadata``'s.
+
+        Text is compared folded (``schemas.text.fold``: case and diacritics ignored, whitespace collapsed).
+        Empty when any of the five fields is missing: a partial identity proves nothing.
+        """
+        key = identity_key(metadata)
+        if key is None:
+            return []
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM documents WHERE json_extract(metadata, '$.issued_date') = ? "
+                "ORDER BY batch, source, id",
+                (key[-1],),
+            ).fetchall()
+        found = [_entry(row) for row in rows]
+        return [e for e in found if e.id != exclude_id and identity_key(e.metadata) == key]
+
+    def claim_identity(self, doc_id: str, source: str, metadata: DocumentMetadata) -> list[tuple[str, str]]:
+        """(id, source) of OTHER documents with the same identity, catalogued or claimed earlier by this
+        catalog object (documents of a run still being processed), then record this document's claim.
+
+        Atomic under the catalog lock, so of two same-identity documents digitised in parallel the second
+        one always sees the first.
+        """
+        key = identity_key(metadata)
+        if key is None:
+            return []
+        with self._lock:
+            same = [(e.id, e.source) for e in self.find_same_identity(metadata, exclude_id=doc_id)]
+            claimed = self._claims.setdefault(key, {})
+            same += [(i, src) for i, src in claimed.items() if i != doc_id and i not in {s[0] for s in same}]
+            claimed.setdefault(doc_id, source)
+        return same
 
     def count(self) -> int:
         with self._lock:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from schemas.checksums import sha256_file
+
 
 class ObjectStore(Protocol):
     def put_file(self, key: str, source: Path, sha256: str) -> None: ...
@@ -28,14 +30,6 @@ class ObjectStore(Protocol):
 
 class ChecksumMismatch(OSError):
     """What was written is not what was meant to be written."""
-
-
-def _sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _safe_key(key: str) -> str:
@@ -57,7 +51,7 @@ class DirectoryObjectStore:
         return self.root / _safe_key(key)
 
     def _commit(self, tmp: Path, key: str, sha256: str) -> None:
-        if _sha256_path(tmp) != sha256:
+        if sha256_file(tmp) != sha256:
             tmp.unlink(missing_ok=True)
             raise ChecksumMismatch(f"checksum mismatch writing {key}")
         final = self._path(key)
@@ -71,7 +65,7 @@ class DirectoryObjectStore:
 
     def _already(self, key: str, sha256: str) -> bool:
         path = self._path(key)
-        return path.is_file() and _sha256_path(path) == sha256
+        return path.is_file() and sha256_file(path) == sha256
 
     def put_file(self, key: str, source: Path, sha256: str) -> None:
         if self._already(key, sha256):

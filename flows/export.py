@@ -1,0 +1,221 @@
+"""Export the TT 05/2025 document-metadata table (Excel or CSV) for the archive, one batch, or a search.
+
+``build_table`` is pure (catalog entries in, header + rows out); ``write_csv`` / ``write_xlsx`` write it;
+``export_archive`` picks the entries (all, a batch, the hits of a query) and writes the file atomically.
+Columns follow the order of the TT 05/2025 document fields, with Vietnamese headers naming the TT 05 field.
+Fields sohoa cannot know (mã định danh, mã lưu trữ need the archive's agency and file codes) stay empty for
+the archivist to fill in.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Literal
+
+from schemas.errors import ConfigError, NotFoundError
+from schemas.metadata import CLASSIFICATIONS
+from schemas.query import parse_query
+from schemas.settings import Settings
+from storage.catalog import CatalogEntry, SqliteCatalog
+
+Format = Literal["csv", "xlsx"]
+Cell = str | int | date | None
+
+HEADERS: tuple[str, ...] = (
+    "Mã định danh văn bản (docId)",
+    "Mã lưu trữ (docCode)",
+    "Số văn bản (codeNumber)",
+    "Ký hiệu văn bản (codeNotation)",
+    "Tên loại văn bản (typeName)",
+    "Mã tên loại (typeName)",
+    "Ngày, tháng, năm văn bản (issuedDate)",
+    "Tên cơ quan, tổ chức ban hành (organName)",
+    "Trích yếu nội dung (subject)",
+    "Ngôn ngữ (language)",
+    "Số trang (numberOfPage)",
+    "Người ký",
+    "Chức vụ người ký",
+    "Độ mật",
+    "Chế độ sử dụng (mode)",
+    "Độ khẩn",
+    "Nơi nhận",
+    "Mức độ tin cậy (confidenceLevel)",
+    "Trạng thái",
+    "Ghi chú (description)",
+    "Tệp nguồn",
+    "Mã sohoa",
+)
+LANGUAGE = "Tiếng Việt"
+CONFIDENCE_LEVEL = "02 - Số hóa"
+MODE_PUBLIC, MODE_SECRET = "01 - Công khai", "03 - Mật"
+STATUS_LABELS = {"done": "Hoàn thành", "needs_review": "Cần xem lại"}
+EXPORT_LOG = "export-log.jsonl"
+DATE_COLUMN = HEADERS.index("Ngày, tháng, năm văn bản (issuedDate)")
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: list[list[Cell]]
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _date(value: object) -> date | str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def _row(entry: CatalogEntry) -> list[Cell]:
+    md = entry.metadata
+    classification = _text(md.get("classification"))
+    recipients = md.get("recipients")
+    pages = md.get("page_count")
+    return [
+        None,  # docId: assigned from the agency's identifier code, unknown to sohoa
+        None,  # docCode: fileCode + sequence, set when the document is filed (hồ sơ)
+        _text(md.get("code_number")),
+        _text(md.get("code_notation")),
+        _text(md.get("type_name")),
+        _text(md.get("type_code")),
+        _date(md.get("issued_date")),
+        _text(md.get("organ_name")),
+        _text(md.get("subject")),
+        LANGUAGE,
+        pages if isinstance(pages, int) else entry.pages,
+        _text(md.get("signer")),
+        _text(md.get("signer_title")),
+        classification,
+        MODE_SECRET if classification in CLASSIFICATIONS else MODE_PUBLIC,
+        _text(md.get("urgency")),
+        "; ".join(str(r) for r in recipients) if isinstance(recipients, list) and recipients else None,
+        CONFIDENCE_LEVEL,
+        STATUS_LABELS.get(entry.status, entry.status),
+        "; ".join(entry.review_reasons) or None,
+        entry.source,
+        entry.id,
+    ]
+
+
+def build_table(entries: Iterable[CatalogEntry]) -> Table:
+    """The TT 05 metadata table of ``entries``, in the given order."""
+    return Table(HEADERS, [_row(e) for e in entries])
+
+
+def _csv_cell(cell: Cell) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, date):
+        return cell.strftime("%d/%m/%Y")
+    return str(cell)
+
+
+def write_csv(table: Table, path: Path) -> None:
+    """UTF-8 with BOM (Excel then reads Vietnamese correctly), comma separated, dates dd/mm/yyyy."""
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(table.headers)
+        writer.writerows([_csv_cell(c) for c in row] for row in table.rows)
+
+
+def write_xlsx(table: Table, path: Path) -> None:
+    """One sheet, bold frozen header row, real date cells shown dd/mm/yyyy."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Văn bản"
+    ws.append(list(table.headers))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for row in table.rows:
+        ws.append(row)
+    for (cell,) in ws.iter_rows(min_row=2, min_col=DATE_COLUMN + 1, max_col=DATE_COLUMN + 1):
+        if isinstance(cell.value, date):
+            cell.number_format = "DD/MM/YYYY"
+    for idx, header in enumerate(table.headers, 1):
+        ws.column_dimensions[ws.cell(row=1, column=idx).column_letter].width = min(50, max(12, len(header) // 2 + 4))
+    ws.freeze_panes = "A2"
+    wb.save(path)
+
+
+def _select(catalog: SqliteCatalog, *, query: str | None, batch: str | None) -> list[CatalogEntry]:
+    if batch is not None and batch not in catalog.batches():
+        raise NotFoundError(f"Không có lô «{batch}» trong kho", fix="kiểm tra tên lô (tên thư mục đã số hóa)")
+    if query is None:
+        return catalog.entries(batch=batch)
+    result = catalog.search(parse_query(query), limit=max(1, catalog.count()))
+    found = [catalog.get(hit.id) for hit in result.hits]
+    return [e for e in found if e is not None and (batch is None or e.batch == batch)]
+
+
+def export_archive(
+    settings: Settings, out: Path, *, fmt: Format, query: str | None = None, batch: str | None = None
+) -> int:
+    """Write the metadata table of the selected documents to ``out`` (atomically); returns the row count."""
+    root = settings.archive_path()
+    if not (root / "catalog.sqlite").exists():
+        raise NotFoundError(f"Chưa có kho lưu trữ tại {root}", fix="chạy sohoa digitise trước, hoặc chọn --archive")
+    if not out.parent.is_dir():
+        raise ConfigError(f"Không có thư mục {out.parent}", fix="tạo thư mục trước hoặc chọn --out khác")
+    catalog = SqliteCatalog(root / "catalog.sqlite")
+    try:
+        table = build_table(_select(catalog, query=query, batch=batch))
+    finally:
+        catalog.close()
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        (write_xlsx if fmt == "xlsx" else write_csv)(table, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    classified = sum(row[HEADERS.index("Chế độ sử dụng (mode)")] == MODE_SECRET for row in table.rows)
+    _log_export(root, {"out": str(out.resolve()), "format": fmt, "query": query, "batch": batch,
+                       "documents": len(table.rows), "classified": classified})
+    return len(table.rows)
+
+
+def _log_export(root: Path, record: dict[str, object]) -> None:
+    """Append who exported what to ``<archive>/export-log.jsonl`` (exports of classified material must be
+    traceable to a person)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers)
+        user = f"uid {os.getuid()}"
+    record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "user": user} | record
+    with (root / EXPORT_LOG).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def format_of(out: Path, fmt: str | None) -> Format | None:
+    """The requested format, else the one named by ``out``'s extension; ``None`` when neither says."""
+    choice = (fmt or out.suffix.lstrip(".")).lower()
+    if choice == "csv":
+        return "csv"
+    if choice == "xlsx":
+        return "xlsx"
+    return None
+
+
+__all__: Sequence[str] = ("HEADERS", "Table", "build_table", "export_archive", "format_of", "write_csv",
+                          "write_xlsx")

@@ -1,0 +1,61 @@
+"""Review reasons: uncertain secrecy marks keep the document classified and ask an archivist to confirm."""
+
+from __future__ import annotations
+
+from pipeline.quality import (
+    SECRECY_REVIEW_CONFIDENCE,
+    SECRECY_UNCERTAIN,
+    duplicate_reasons,
+    review_reasons,
+    secrecy_uncertain,
+)
+from schemas.metadata import DocumentMetadata, FieldEvidence
+from schemas.ocr import OcrPage
+
+COMPLETE = {"code_number": "15", "code_notation": "NQ/TU", "issued_date": "2020-02-01", "type_name": "Nghị quyết"}
+
+
+def _md(classification: str | None = None, evidence: FieldEvidence | None = None) -> DocumentMetadata:
+    ev = {"classification": evidence} if evidence else {}
+    return DocumentMetadata(classification=classification, evidence=ev, **COMPLETE)  # type: ignore[arg-type]
+
+
+def _reasons(md: DocumentMetadata) -> list[str]:
+    return review_reasons([], md, min_confidence=0.7)
+
+
+def test_clean_secrecy_stamp_needs_no_review() -> None:
+    md = _md("Mật", FieldEvidence(confidence=0.87, page=1, raw="MẬT"))
+    assert _reasons(md) == []
+    assert not secrecy_uncertain(_md("Tối mật", FieldEvidence(confidence=0.86, page=1, raw="TỐI MẬT")))
+    assert not secrecy_uncertain(_md("Mật", FieldEvidence(confidence=0.79, page=1, raw="MẬT|")))  # stray bar
+
+
+def test_low_confidence_secrecy_is_flagged_and_kept() -> None:
+    md = _md("Mật", FieldEvidence(confidence=SECRECY_REVIEW_CONFIDENCE - 0.01, page=1, raw="MẬT"))
+    assert _reasons(md) == [SECRECY_UNCERTAIN]
+    assert md.classification == "Mật"  # still classified until an archivist confirms
+
+
+def test_near_miss_readings_are_flagged_even_when_confident() -> None:
+    assert secrecy_uncertain(_md("Mật", FieldEvidence(confidence=0.9, page=1, raw="MẶI")))
+    assert secrecy_uncertain(_md("Tối mật", FieldEvidence(confidence=0.9, page=1, raw="[rồi MẬT|")))
+    assert secrecy_uncertain(_md("Tuyệt mật", FieldEvidence(confidence=0.9, page=1, raw="TUYỆT")))
+
+
+def test_secrecy_without_evidence_is_uncertain_and_no_secrecy_is_not() -> None:
+    assert secrecy_uncertain(_md("Mật"))
+    assert not secrecy_uncertain(_md(None))
+    assert _reasons(_md(None)) == []
+
+
+def test_uncertain_secrecy_adds_to_other_reasons() -> None:
+    md = DocumentMetadata(classification="Mật", evidence={"classification": FieldEvidence(confidence=0.4)})
+    page = OcrPage(number=1, text="x", confidence=0.2, width=1, height=1, dpi=300)
+    reasons = review_reasons([page], md, min_confidence=0.7)
+    assert reasons[0].startswith("trang 1") and reasons[-1] == SECRECY_UNCERTAIN
+
+
+def test_duplicate_reasons_name_the_other_document() -> None:
+    assert duplicate_reasons([("abc123", "lo/nq.pdf")]) == ["có thể trùng với văn bản abc123 (lo/nq.pdf)"]
+    assert duplicate_reasons([]) == []
