@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 SAMPLE := tests/fixtures/sample_batch
 ARCHIVE ?= archive
 BENCH_BATCH ?= $(firstword $(wildcard ../shared/corpus/dev/batch) $(SAMPLE))
-APT_PACKAGES := tesseract-ocr tesseract-ocr-vie poppler-utils ghostscript qpdf unpaper pngquant \
+APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils ghostscript qpdf unpaper pngquant \
 	fonts-liberation2 fonts-dejavu-core
 export OMP_THREAD_LIMIT := 1
 

@@ -12,6 +12,7 @@ import json
 import logging
 import platform
 import shutil
+import threading
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -237,15 +238,19 @@ def _new_work_dir(doc_id: str, services: Services) -> Path:
     return work
 
 
-def prefetch_pages(docs: list[DocumentSource], services: Services, *, max_pages: int) -> None:
-    """Start OCR of the first new documents' pages before the flow runs (hides the orchestrator's start-up).
+def prefetch_pages(
+    docs: list[DocumentSource], services: Services, *, max_pages: int, stop: threading.Event | None = None
+) -> None:
+    """Start OCR of new documents' pages before the flow runs (hides the orchestrator's start-up).
 
-    Only documents that are valid and not yet in the archive are started; ``digitise_document`` picks the
-    pending pages up by content identity, so no page is ever read twice.
+    Documents are taken in batch order until ``stop`` is set or ``max_pages`` are started; each one's pages
+    are loaded and handed to the page pool here (this call blocks while the pool is full). Only documents that
+    are valid and not yet in the archive are started; ``digitise_document`` picks the pending pages up by
+    content identity, so no page is ever read twice. Call it from one thread, finished before the flow starts.
     """
     budget = max_pages
     for doc in docs:
-        if budget <= 0:
+        if budget <= 0 or (stop is not None and stop.is_set()):
             return
         try:
             identity = content_identity(doc)
@@ -258,7 +263,12 @@ def prefetch_pages(docs: list[DocumentSource], services: Services, *, max_pages:
         except (DocumentError, OSError):
             continue  # the document task reports it
         work = _new_work_dir(doc_id, services)
-        services.prefetched[identity] = (work, services.loader_pool.submit(_submit_pages, doc, work, services))
+        submitted: Future[list[Future[PageOutput]]] = Future()
+        services.prefetched[identity] = (work, submitted)
+        try:
+            submitted.set_result(_submit_pages(doc, work, services))
+        except BaseException as exc:  # the document task re-raises it and reports the document as failed
+            submitted.set_exception(exc)
         budget -= pages
 
 

@@ -2,14 +2,15 @@
 
 A batch whose documents are all in the archive already is reported without starting Prefect (nothing
 to orchestrate). Without ``PREFECT_API_URL`` (embedded mode) sohoa boots Prefect's temporary local API in
-a subprocess first thing (``flows.local_api``) and OCRs the first pages while it starts; Prefect itself is
-imported only after those pages are on their way.
+a subprocess first thing (``flows.local_api``) and OCRs pages until it is up (``prefetch_pages``, stopped
+before the flow starts); Prefect itself is imported only after those pages are on their way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,13 @@ def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
         if not os.environ.get("PREFECT_API_URL"):  # cheap early check; Prefect profiles are checked below
             timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))
             local_api = stack.enter_context(LocalPrefectApi(startup_timeout_s=timeout))
-        prefetch_pages(docs, services, max_pages=settings.workers * settings.prefetch_pages_per_worker)
+        stop_prefetch = threading.Event()
+        prefetch = threading.Thread(
+            target=prefetch_pages, name="prefetch", daemon=True,
+            args=(docs, services), kwargs={"max_pages": settings.workers * settings.prefetch_pages_per_worker,
+                                           "stop": stop_prefetch},
+        )
+        prefetch.start()
 
         from prefect.settings import PREFECT_API_URL, temporary_settings
         from prefect.task_runners import ThreadPoolTaskRunner
@@ -71,6 +78,8 @@ def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
         if local_api is not None and _configured_api_url() is None:
             local_api.wait_ready()
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: local_api.url}))
+        stop_prefetch.set()
+        prefetch.join()  # no document is started twice: prefetching ends before the first task begins
         runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=settings.workers + 1)
         flow_run = digitise_batch.with_options(task_runner=runner)  # type: ignore[arg-type]
         report = flow_run(str(batch_dir), settings)

@@ -25,9 +25,6 @@ class Services:
     engine: TesseractEngine
     page_pool: ThreadPoolExecutor
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
-    loader_pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
-    )
     prefetched: dict[str, tuple[Path, Future[list[Any]]]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
 
@@ -36,7 +33,6 @@ class Services:
         return self.root / "work"
 
     def close(self) -> None:
-        self.loader_pool.shutdown(wait=True)
         self.page_pool.shutdown(wait=True)
         self.catalog.close()
 

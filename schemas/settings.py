@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     # orchestration: Prefect's local run database (embedded mode); one per user so only a machine's first run
     # pays for creating it. Ignored when PREFECT_API_URL points at a Prefect server.
     prefect_home: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "sohoa" / "prefect")
-    prefetch_pages_per_worker: int = Field(default=6, ge=0, description="Pages OCR'd while Prefect starts.")
+    prefetch_pages_per_worker: int = Field(
+        default=20, ge=0, description="At most this many pages per worker are OCR'd while Prefect starts."
+    )
 
     # backends (embedded defaults; server backends arrive with the storage/search issues)
     object_store: Literal["directory"] = "directory"
