@@ -187,7 +187,8 @@ def _build_and_store(
     pages = [o.ocr for o in outputs]
     metadata = extract_metadata(pages)
     metadata.page_count = len(pages)
-    reasons = review_reasons(pages, metadata, min_confidence=services.settings.review_page_confidence)
+    reasons = review_reasons(pages, metadata, min_confidence=services.settings.review_page_confidence,
+                             max_doubtful_share=services.settings.review_doubtful_share)
     reasons += duplicate_reasons(services.catalog.claim_identity(doc_id, doc.source, metadata))  # flag, never merge
     title = metadata.subject or doc.source
     assemble_pdfa([PdfPageParts(o.image_jpeg, o.text_pdf, o.ocr.dpi) for o in outputs], work / PDFA, title=title)

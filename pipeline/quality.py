@@ -15,17 +15,41 @@ MIN_PAGE_CHARS = 20
 # one-letter misread (0.5) all fall below it. Erring towards review is deliberate: a secret document treated as
 # public is the costly mistake.
 SECRECY_REVIEW_CONFIDENCE = 0.7
+DOUBTFUL_WORD_CONFIDENCE = 0.6
+MAX_DOUBTFUL_SHARE = 0.025
 SECRECY_UNCERTAIN = "độ mật chưa chắc chắn: cần lưu trữ viên xác nhận"
 
 
-def review_reasons(pages: Sequence[OcrPage], metadata: DocumentMetadata, *, min_confidence: float) -> list[str]:
-    """Reasons a document should be reviewed; empty when the machine is confident."""
+def doubtful_share(page: OcrPage, *, below: float = DOUBTFUL_WORD_CONFIDENCE) -> float:
+    """Share of the page's characters that lie in words the engine itself read with confidence < ``below``."""
+    chars = sum(len(w.text) for w in page.words)
+    doubtful = sum(len(w.text) for w in page.words if w.confidence < below)
+    return doubtful / chars if chars else 0.0
+
+
+def review_reasons(
+    pages: Sequence[OcrPage],
+    metadata: DocumentMetadata,
+    *,
+    min_confidence: float,
+    max_doubtful_share: float = MAX_DOUBTFUL_SHARE,
+) -> list[str]:
+    """Reasons a document should be reviewed; empty when the machine is confident.
+
+    A page is flagged when it is nearly empty, when its mean word confidence is below ``min_confidence``, or
+    when more than ``max_doubtful_share`` of its characters are in doubtful words (confidence < 0.6). On the
+    development corpus the doubtful-share rule at 2.5 % flagged 9 of the 10 pages whose true CER exceeds 3 % and
+    2 of the 30 others (both at 2.5–2.9 % CER); mean confidence alone could not separate them.
+    """
     reasons: list[str] = []
     for page in pages:
+        doubtful = doubtful_share(page)
         if len(page.text.strip()) < MIN_PAGE_CHARS:
             reasons.append(f"trang {page.number}: gần như không đọc được chữ")
         elif page.confidence < min_confidence:
             reasons.append(f"trang {page.number}: độ tin cậy OCR thấp ({page.confidence:.0%})")
+        elif doubtful >= max_doubtful_share:
+            reasons.append(f"trang {page.number}: {doubtful:.1%} chữ nhận dạng không chắc chắn, cần soát lại")
     if not (metadata.code_number and metadata.code_notation):
         reasons.append("thiếu số/ký hiệu")
     if not metadata.issued_date:

@@ -10,7 +10,7 @@ from pipeline.quality import (
     secrecy_uncertain,
 )
 from schemas.metadata import DocumentMetadata, FieldEvidence
-from schemas.ocr import OcrPage
+from schemas.ocr import OcrPage, OcrWord
 
 COMPLETE = {"code_number": "15", "code_notation": "NQ/TU", "issued_date": "2020-02-01", "type_name": "Nghị quyết"}
 
@@ -59,3 +59,20 @@ def test_uncertain_secrecy_adds_to_other_reasons() -> None:
 def test_duplicate_reasons_name_the_other_document() -> None:
     assert duplicate_reasons([("abc123", "lo/nq.pdf")]) == ["có thể trùng với văn bản abc123 (lo/nq.pdf)"]
     assert duplicate_reasons([]) == []
+
+
+def _page_with(confidences: list[float]) -> OcrPage:
+    words = [OcrWord(text="chữ", box=(i * 40, 0, i * 40 + 30, 20), confidence=c) for i, c in enumerate(confidences)]
+    text = " ".join(w.text for w in words)
+    mean = sum(confidences) / len(confidences)
+    return OcrPage(number=2, text=text, words=words, confidence=mean, width=2480, height=3508, dpi=300)
+
+
+def test_page_with_many_doubtful_words_is_flagged_even_when_mean_confidence_is_high() -> None:
+    md = DocumentMetadata(code_number="1", code_notation="NQ/TU", issued_date="2020-01-01", type_name="Nghị quyết")
+    clean = _page_with([0.95] * 100)
+    assert review_reasons([clean], md, min_confidence=0.7) == []
+    doubtful = _page_with([0.95] * 95 + [0.3] * 5)  # 5 % of the characters in doubtful words, mean 0.92
+    (reason,) = review_reasons([doubtful], md, min_confidence=0.7)
+    assert reason.startswith("trang 2:") and "không chắc chắn" in reason
+    assert review_reasons([doubtful], md, min_confidence=0.7, max_doubtful_share=0.06) == []
