@@ -24,7 +24,7 @@ import numpy as np
 
 from flows.wiring import Services
 from ocr_models.hocr import page_from_hocr
-from pipeline.load import LoadedPage, content_identity, count_pages, document_id, iter_pages
+from pipeline.load import LoadedPage, count_pages, document_id, iter_pages
 from pipeline.metadata import extract_metadata
 from pipeline.pdfa import PdfPageParts, assemble_pdfa
 from pipeline.preprocess import preprocess_page
@@ -254,7 +254,7 @@ def prefetch_pages(
         if budget <= 0 or (stop is not None and stop.is_set()):
             return
         try:
-            identity = content_identity(doc)
+            identity = services.identity_of(doc)
             doc_id = document_id(identity)
             if identity in services.prefetched or services.catalog.get(doc_id) is not None:
                 continue
@@ -278,7 +278,7 @@ def digitise_document(doc: DocumentSource, batch: str, services: Services) -> Do
     doc_id: str | None = None
     work: Path | None = None
     try:
-        identity = content_identity(doc)
+        identity = services.identity_of(doc)
         doc_id = document_id(identity)
         entry = services.catalog.get(doc_id)
         if entry is not None:

@@ -18,7 +18,7 @@ from typing import Any
 from flows.document import digitise_document, prefetch_pages
 from flows.local_api import LocalPrefectApi
 from flows.wiring import Services, services_for
-from pipeline.load import content_identity, discover_documents, document_id
+from pipeline.load import discover_documents, document_id
 from schemas.document import BatchReport, DocumentSource
 from schemas.settings import Settings
 
@@ -33,7 +33,7 @@ def _already_archived(docs: list[DocumentSource], services: Services) -> bool:
     """True when every document of the batch is already in the archive (a re-run with nothing to do)."""
     for doc in docs:
         try:
-            doc_id = document_id(content_identity(doc))
+            doc_id = document_id(services.identity_of(doc))
         except OSError:
             return False
         if services.catalog.get(doc_id) is None:

@@ -10,6 +10,8 @@ from typing import Any
 
 from flows.progress import Progress
 from ocr_models.tesseract import TesseractEngine
+from pipeline.load import content_identity
+from schemas.document import DocumentSource
 from schemas.errors import ConfigError
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
@@ -27,6 +29,14 @@ class Services:
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
     prefetched: dict[str, tuple[Path, Future[list[Any]]]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
+    _identities: dict[tuple[tuple[str, int, int], ...], str] = field(default_factory=dict)
+
+    def identity_of(self, doc: DocumentSource) -> str:
+        """The document's content identity, hashed once per run (keyed by path, size and mtime)."""
+        key = tuple((str(p), (st := p.stat()).st_size, st.st_mtime_ns) for p in doc.files)
+        if key not in self._identities:
+            self._identities[key] = content_identity(doc)
+        return self._identities[key]
 
     @property
     def work_dir(self) -> Path:
