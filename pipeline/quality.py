@@ -49,7 +49,8 @@ def review_reasons(
         elif page.confidence < min_confidence:
             reasons.append(f"trang {page.number}: độ tin cậy OCR thấp ({page.confidence:.0%})")
         elif doubtful >= max_doubtful_share:
-            reasons.append(f"trang {page.number}: {doubtful:.1%} chữ nhận dạng không chắc chắn, cần soát lại")
+            share = f"{doubtful * 100:.1f}".replace(".", ",")  # Vietnamese decimal comma
+            reasons.append(f"trang {page.number}: {share} % chữ nhận dạng không chắc chắn, cần soát lại")
     if not (metadata.code_number and metadata.code_notation):
         reasons.append("thiếu số/ký hiệu")
     if not metadata.issued_date:
