@@ -30,6 +30,9 @@ _ORIENT_CONF_RE = re.compile(r"^Orientation confidence:\s*([\d.]+)", re.MULTILIN
 MIN_ORIENTATION_CONFIDENCE = 1.0  # below this tesseract's orientation guess is a coin toss: keep the page
 
 
+RENDERER_FILES = ("configs/hocr", "configs/pdf", "pdf.ttf")  # what the hocr and pdf outputs need in tessdata
+
+
 class OcrTimeout(Exception):
     """Tesseract exceeded its time budget on one page."""
 
@@ -83,6 +86,12 @@ class TesseractEngine:
                 f"Thiếu mô hình ngôn ngữ tesseract: {', '.join(missing)}",
                 fix="cài đặt: apt-get install -y tesseract-ocr-vie",
             )
+        lacking = [name for name in RENDERER_FILES if not (found.tessdata_dir / name).exists()]
+        if lacking:
+            raise ToolMissingError(
+                f"Thư mục tessdata {found.tessdata_dir} thiếu {', '.join(lacking)} (cần để xuất hOCR và lớp chữ PDF)",
+                fix="sao chép configs/ và pdf.ttf từ /usr/share/tesseract-ocr/5/tessdata vào thư mục đó",
+            )
         return found
 
     def _args(self, image_path: Path, out_base: Path, dpi: int) -> list[str]:
@@ -108,7 +117,10 @@ class TesseractEngine:
         for line in proc.stderr.splitlines():
             if line.strip() and not line.startswith(("Estimating resolution", "Detected")):
                 log.debug("tesseract %s: %s", image_path.name, line)
-        return OcrOutputs(hocr=out_base.with_suffix(".hocr"), text_pdf=out_base.with_suffix(".pdf"))
+        outputs = OcrOutputs(hocr=out_base.with_suffix(".hocr"), text_pdf=out_base.with_suffix(".pdf"))
+        if not (outputs.hocr.exists() and outputs.text_pdf.exists()):
+            raise RuntimeError(f"tesseract không ghi được hOCR/PDF cho {image_path.name}: {proc.stderr[-400:]}")
+        return outputs
 
     def detect_orientation(self, image_path: Path) -> int:
         """Clockwise rotation (0, 90, 180 or 270 degrees) that makes the page upright (tesseract OSD).

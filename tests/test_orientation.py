@@ -61,3 +61,18 @@ def test_rotated_page_is_read_upright(tmp_path: Path, turn: int) -> None:
     assert out.ocr.width < out.ocr.height  # portrait again: the page layer is turned too
     image = cv2.imread(str(out.image_jpeg))
     assert image.shape[0] > image.shape[1]
+
+
+def test_tessdata_dir_without_renderer_configs_is_refused_with_a_fix(tmp_path: Path) -> None:
+    """A custom model folder must carry tesseract's configs/ and pdf.ttf, or no hOCR/PDF layer is written."""
+    from ocr_models.tesseract import TesseractEngine
+    from schemas.errors import ToolMissingError
+
+    system = TesseractEngine().probe.tessdata_dir
+    (tmp_path / "vie.traineddata").symlink_to(system / "vie.traineddata")
+    with pytest.raises(ToolMissingError) as info:
+        _ = TesseractEngine(tessdata_dir=tmp_path).probe
+    assert "configs/hocr" in str(info.value) and "pdf.ttf" in str(info.value) and info.value.exit_code == 5
+    (tmp_path / "configs").symlink_to(system / "configs")
+    (tmp_path / "pdf.ttf").symlink_to(system / "pdf.ttf")
+    assert TesseractEngine(tessdata_dir=tmp_path).probe.tessdata_dir == tmp_path
