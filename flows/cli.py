@@ -68,16 +68,11 @@ def cmd_digitise(args: argparse.Namespace) -> int:
             sys.stderr.write("\r" + services.progress.render() + "\n")
         close_all()
     if args.report:
-        Path(args.report).write_text(json.dumps(_report_json(report), ensure_ascii=False, indent=2) + "\n",
+        Path(args.report).write_text(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n",
                                      encoding="utf-8")
     if not args.quiet:
         _print_summary(report)
     return EXIT_SOME_FAILED if any(d.status == "failed" for d in report.documents) else EXIT_OK
-
-
-def _report_json(report: BatchReport) -> dict[str, object]:
-    data = report.model_dump(mode="json")
-    return data
 
 
 def _print_summary(report: BatchReport) -> None:

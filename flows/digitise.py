@@ -38,7 +38,8 @@ def digitise_batch(batch_dir: str, settings: Settings | None = None) -> BatchRep
     services = services_for(settings)
     batch = Path(batch_dir).resolve()
     docs = discover_documents(batch)
-    services.progress.set_totals(len(docs), page_total(docs))
+    if services.progress.pages_total == 0:  # the CLI counted them already; a deployment run has not
+        services.progress.set_totals(len(docs), page_total(docs))
     started = time.monotonic()
     futures = [digitise_document_task.submit(doc, batch.name, settings) for doc in docs]
     results = [f.result() for f in futures]

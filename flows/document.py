@@ -34,7 +34,7 @@ from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError
 from schemas.ocr import OcrPage
-from storage.layout import MANIFEST, PDFA, prefix_of
+from storage.layout import PDFA, manifest_key, prefix_of
 
 log = logging.getLogger("sohoa.document")
 
@@ -217,12 +217,12 @@ def _build_and_store(
         provenance=_provenance(services, [o.steps for o in outputs]),
     )
     body = json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8")
-    services.store.put_bytes(prefix_of(doc_id) + MANIFEST, body)
+    services.store.put_bytes(manifest_key(doc_id), body)
     return manifest
 
 
 def load_manifest(doc_id: str, services: Services) -> DocumentManifest | None:
-    key = prefix_of(doc_id) + MANIFEST
+    key = manifest_key(doc_id)
     if not services.store.exists(key):
         return None
     return DocumentManifest.model_validate_json(services.store.get_bytes(key))
@@ -287,7 +287,7 @@ def digitise_document(doc: DocumentSource, batch: str, services: Services) -> Do
                                   pages=entry.pages, review_reasons=entry.review_reasons, skipped=True)
         stored = load_manifest(doc_id, services)
         if stored is not None:  # stored by an earlier run that stopped before cataloguing
-            services.catalog.commit_document(stored, prefix_of(doc_id) + MANIFEST)
+            services.catalog.commit_document(stored, manifest_key(doc_id))
             services.progress.document_done(skipped_pages=len(stored.pages))
             return _result(stored, skipped=True)
         started = services.prefetched.pop(identity, None)
@@ -299,7 +299,7 @@ def digitise_document(doc: DocumentSource, batch: str, services: Services) -> Do
             work = _new_work_dir(doc_id, services)
             outputs = _recognise_pages(doc, work, services)
         manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services)
-        services.catalog.commit_document(manifest, prefix_of(doc_id) + MANIFEST)
+        services.catalog.commit_document(manifest, manifest_key(doc_id))
         services.progress.document_done()
         return _result(manifest, skipped=False)
     except DocumentError as exc:

@@ -23,12 +23,6 @@ from schemas.document import BatchReport, DocumentSource
 from schemas.settings import Settings
 
 
-def _configured_api_url() -> str | None:
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value() or None
-
-
 def _already_archived(docs: list[DocumentSource], services: Services) -> bool:
     """True when every document of the batch is already in the archive (a re-run with nothing to do)."""
     for doc in docs:
@@ -73,9 +67,10 @@ def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
         from prefect.task_runners import ThreadPoolTaskRunner
 
         from flows.digitise import digitise_batch, page_total
+        from flows.prefect_env import uses_local_api
 
         services.progress.set_totals(len(docs), page_total(docs))
-        if local_api is not None and _configured_api_url() is None:
+        if local_api is not None and uses_local_api():
             local_api.wait_ready()
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: local_api.url}))
         stop_prefetch.set()

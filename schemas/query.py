@@ -43,7 +43,7 @@ def parse_query(text: str) -> ParsedQuery:
     phrases: list[list[str]] = []
     for quoted in _QUOTED.findall(raw):
         toks = tokens(quoted)
-        if len(toks) == 1 or toks:
+        if toks:
             phrases.append(toks)
     rest = _QUOTED.sub(" ", raw).replace('"', " ")
     terms: list[str] = []

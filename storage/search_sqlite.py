@@ -17,7 +17,6 @@ from schemas.query import ParsedQuery
 from schemas.text import fold, nfc, token_spans
 
 SNIPPET_CHARS = 200
-CANDIDATES = 200
 WEIGHTS = (0.0, 10.0, 4.0, 1.0)  # id, code, title, body
 
 _DDL = """
