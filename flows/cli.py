@@ -1,7 +1,8 @@
 """``sohoa`` command line (Vietnamese messages). JSON output is the stable contract for scripts.
 
 Exit codes: 0 success; 1 unexpected error; 2 wrong usage; 3 batch finished but some documents failed;
-4 configuration (archive, batch folder); 5 a required tool is missing; 6 document not found.
+4 configuration (archive, batch folder); 5 a required tool is missing; 6 document not found;
+7 preservation problems (verify found missing/changed/unexpected objects, backup or reindex skipped some).
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from schemas.document import BatchReport
-from schemas.errors import EXIT_OK, EXIT_SOME_FAILED, ConfigError, NotFoundError, SohoaError
+from schemas.errors import (
+    EXIT_OK,
+    EXIT_PRESERVATION_PROBLEMS,
+    EXIT_SOME_FAILED,
+    ConfigError,
+    NotFoundError,
+    SohoaError,
+)
+from schemas.fixity import FixityProblem
 from schemas.settings import Settings
+from storage.objects import ObjectStore, StoreAccessDenied, StoreUnavailable
 
 EXIT_USAGE = 2  # as argparse
 
@@ -46,6 +56,10 @@ def cmd_digitise(args: argparse.Namespace) -> int:
     batch = Path(args.batch_dir)
     if not batch.is_dir():
         raise ConfigError(f"Không tìm thấy thư mục lô: {batch}", fix="kiểm tra lại đường dẫn BATCH_DIR")
+    from pipeline.load import check_file_code, read_batch_info
+
+    check_file_code(args.file_code, where="--file-code")
+    read_batch_info(batch)  # a broken batch.toml stops here, before any work
     from flows.prefect_env import configure_prefect
 
     configure_prefect(settings.prefect_home, verbose=args.verbose)
@@ -60,7 +74,7 @@ def cmd_digitise(args: argparse.Namespace) -> int:
         bar = threading.Thread(target=_live_progress, args=(stop, services.progress.render), daemon=True)
         bar.start()
     try:
-        report = run_digitise(batch, settings)
+        report = run_digitise(batch, settings, file_code=args.file_code)
     finally:
         stop.set()
         if bar is not None:
@@ -147,7 +161,37 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export_packages(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from flows.fixity import fixity_history
+    from flows.package import export_packages, fixity_events_from_history, load_manifests
+    from flows.queries import search_archive
+    from flows.wiring import build_object_store
+
+    settings = _settings(args)
+    store = build_object_store(settings)
+    ids = None
+    if args.query:
+        ids = [h.id for h in search_archive(settings, args.query, limit=1000).hits]
+    manifests = [m for m in load_manifests(store, ids) if args.batch is None or m.batch == args.batch]
+    report = export_packages(store, manifests, Path(args.package), now=datetime.now(UTC),
+                             by_file_code=args.by_file_code, replace=args.replace,
+                             fixity_events=fixity_events_from_history(fixity_history(store)))
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    written = sum(p.status == "written" for p in report.packages)
+    unchanged = sum(p.status == "unchanged" for p in report.packages)
+    sys.stderr.write(f"Gói lưu trữ (AIP) trong {args.package}: {written} gói mới, {unchanged} gói không đổi, "
+                     f"{report.documents} văn bản, {report.bytes / 1e6:.1f} MB\n")
+    for p in report.problems:
+        sys.stderr.write(f"  LỖI  {p.package} {p.file or ''}: {p.detail}\n")
+    return EXIT_OK if report.ok else EXIT_PRESERVATION_PROBLEMS
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.package:
+        return cmd_export_packages(args)
     from flows.export import export_archive, format_of
 
     out = Path(args.out)
@@ -163,6 +207,114 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_PROBLEM_LABELS = {"missing": "THIẾU", "changed": "BỊ THAY ĐỔI", "unexpected": "THỪA", "unreadable": "HỎNG",
+                   "not_indexed": "CHƯA CHỈ MỤC", "orphan_index": "CHỈ MỤC MỒ CÔI"}
+
+
+def _print_problems(problems: Sequence[FixityProblem]) -> None:
+    for p in problems[:200]:
+        detail = f" — {p.detail}" if p.detail else ""
+        sys.stderr.write(f"  {_PROBLEM_LABELS[p.kind]}  {p.key}{detail}\n")
+    if len(problems) > 200:
+        sys.stderr.write(f"  … và {len(problems) - 200} vấn đề khác (xem --json)\n")
+
+
+def _store_of(args: argparse.Namespace, settings: Settings) -> ObjectStore:
+    from flows.wiring import build_object_store, store_from_spec
+
+    spec = getattr(args, "store", None)
+    return store_from_spec(spec, settings) if spec else build_object_store(settings)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from flows.fixity import verify_store
+    from flows.wiring import CATALOG_FILE
+    from storage.catalog import SqliteCatalog
+
+    settings = _settings(args)
+    if args.sample is not None and args.sample < 1:
+        raise ConfigError("--sample phải là số nguyên dương", fix="vd. --sample 100")
+    store = _store_of(args, settings)
+    catalog_path = settings.archive_path() / CATALOG_FILE
+    catalog = SqliteCatalog(catalog_path) if not args.store and catalog_path.exists() else None
+    try:
+        report = verify_store(store, catalog=catalog, sample=args.sample)
+    finally:
+        if catalog is not None:
+            catalog.close()
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    scope = f"{report.documents_checked} văn bản chọn ngẫu nhiên" if args.sample else \
+        f"toàn bộ {report.documents_checked} văn bản"
+    sys.stderr.write(f"Kiểm tra toàn vẹn {store.describe()}: {scope}, {report.objects_checked} đối tượng, "
+                     f"{report.bytes_checked / 1e6:.1f} MB — ")
+    if report.ok:
+        sys.stderr.write("không có vấn đề.\n")
+        return EXIT_OK
+    sys.stderr.write(f"{len(report.problems)} vấn đề:\n")
+    _print_problems(report.problems)
+    sys.stderr.write("Khôi phục từ bản sao lưu (sohoa backup) các đối tượng thiếu hoặc bị thay đổi; "
+                     "chạy sohoa reindex nếu chỉ mục lệch với kho.\n")
+    return EXIT_PRESERVATION_PROBLEMS
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from flows.preservation import backup_store
+    from flows.wiring import build_object_store, store_from_spec
+
+    settings = _settings(args)
+    source = build_object_store(settings)
+    target = store_from_spec(args.to, settings)
+    if target.describe() == source.describe():
+        raise ConfigError("Kho đích trùng với kho nguồn", fix="chọn --to ở một ổ đĩa hoặc máy chủ khác")
+    report = backup_store(source, target)
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    sys.stderr.write(f"Sao lưu {source.describe()} → {target.describe()}: {report.objects_seen} đối tượng, "
+                     f"đã chép {report.objects_copied} ({report.bytes_copied / 1e6:.1f} MB)\n")
+    if report.ok:
+        return EXIT_OK
+    sys.stderr.write(f"{len(report.problems)} đối tượng không sao lưu được:\n")
+    _print_problems(report.problems)
+    sys.stderr.write("Chạy sohoa verify để xem tình trạng kho nguồn.\n")
+    return EXIT_PRESERVATION_PROBLEMS
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from flows.preservation import rebuild_index
+    from flows.wiring import CATALOG_FILE
+    from storage.catalog import SqliteCatalog
+
+    settings = _settings(args)
+    store = _store_of(args, settings)
+    root = settings.archive_path()
+    root.mkdir(parents=True, exist_ok=True)
+    catalog = SqliteCatalog(root / CATALOG_FILE)
+    try:
+        report = rebuild_index(store, catalog)
+    finally:
+        catalog.close()
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    sys.stderr.write(f"Đã dựng lại chỉ mục từ {store.describe()}: {report.documents_indexed} văn bản "
+                     f"trong {report.elapsed_s:.1f} s\n")
+    if report.problems:
+        sys.stderr.write(f"{len(report.problems)} văn bản không đưa vào chỉ mục:\n")
+        _print_problems(report.problems)
+        return EXIT_PRESERVATION_PROBLEMS
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import run_serve
+
+    settings = _settings(args)
+    sys.stderr.write(f"Chạy lịch định kỳ: kiểm tra toàn vẹn «{settings.fixity_cron}» ({settings.timezone}). "
+                     "Dừng bằng Ctrl+C.\n")
+    run_serve(settings, verbose=args.verbose)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sohoa", description="Số hóa, nhận dạng chữ và tra cứu tài liệu lưu trữ.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -173,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--archive", help=archive_help)
     d.add_argument("--report", help="ghi báo cáo JSON vào tệp này")
     d.add_argument("--workers", type=int, help="số tiến trình OCR song song (mặc định: số nhân CPU)")
+    d.add_argument("--file-code", metavar="MÃ_HỒ_SƠ",
+                   help="mã hồ sơ (TT 05): PDF/A được đặt tên <mã hồ sơ>.<số thứ tự>.pdf (mặc định: batch.toml)")
     d.add_argument("--quiet", action="store_true", help="không in tiến độ và tóm tắt")
     d.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
     d.set_defaults(func=cmd_digitise)
@@ -191,13 +345,44 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="xuất JSON")
     q.set_defaults(func=cmd_search)
 
-    e = sub.add_parser("export", help="xuất bảng thông tin văn bản (TT 05/2025) ra Excel hoặc CSV")
-    e.add_argument("--out", required=True, metavar="FILE", help="tệp kết quả (.xlsx hoặc .csv)")
+    e = sub.add_parser("export", help="xuất bảng thông tin văn bản (TT 05/2025) ra Excel/CSV, hoặc gói lưu trữ")
+    what = e.add_mutually_exclusive_group(required=True)
+    what.add_argument("--out", metavar="FILE", help="tệp kết quả (.xlsx hoặc .csv)")
+    what.add_argument("--package", metavar="DIR",
+                      help="xuất gói lưu trữ (E-ARK AIP: METS, EAD, PREMIS, SHA-256, PDF/A) vào thư mục này")
+    e.add_argument("--by-file-code", action="store_true", help="với --package: một gói cho mỗi hồ sơ")
+    e.add_argument("--replace", action="store_true", help="với --package: thay gói cũ có nội dung khác")
+    e.add_argument("--json", action="store_true", help="với --package: xuất báo cáo JSON")
     e.add_argument("--format", choices=["xlsx", "csv"], help="định dạng (mặc định: theo đuôi tệp --out)")
     e.add_argument("--query", metavar="Q", help="chỉ xuất các văn bản khớp với câu tìm kiếm này")
     e.add_argument("--batch", metavar="NAME", help="chỉ xuất các văn bản của lô này")
     e.add_argument("--archive", help=archive_help)
     e.set_defaults(func=cmd_export)
+
+    store_help = "kiểm tra kho khác: thư mục kho lưu trữ (vd. bản sao lưu) hoặc s3://BUCKET/THƯ_MỤC"
+    v = sub.add_parser("verify", help="kiểm tra toàn vẹn (SHA-256) mọi đối tượng trong kho")
+    v.add_argument("--sample", type=int, metavar="N", help="chỉ kiểm tra N văn bản chọn ngẫu nhiên")
+    v.add_argument("--store", metavar="KHO", help=store_help)
+    v.add_argument("--archive", help=archive_help)
+    v.add_argument("--json", action="store_true", help="xuất báo cáo JSON")
+    v.set_defaults(func=cmd_verify)
+
+    b = sub.add_parser("backup", help="sao lưu gia tăng kho sang một kho thứ hai (thư mục hoặc S3)")
+    b.add_argument("--to", required=True, metavar="ĐÍCH", help="thư mục đích hoặc s3://BUCKET/THƯ_MỤC")
+    b.add_argument("--archive", help=archive_help)
+    b.add_argument("--json", action="store_true", help="xuất báo cáo JSON")
+    b.set_defaults(func=cmd_backup)
+
+    r = sub.add_parser("reindex", help="dựng lại danh mục và chỉ mục tìm kiếm từ kho đối tượng")
+    r.add_argument("--store", metavar="KHO", help="dựng từ kho khác (vd. bản sao lưu): thư mục hoặc s3://…")
+    r.add_argument("--archive", help=archive_help)
+    r.add_argument("--json", action="store_true", help="xuất báo cáo JSON")
+    r.set_defaults(func=cmd_reindex)
+
+    sv = sub.add_parser("serve", help="chạy các việc theo lịch (kiểm tra toàn vẹn định kỳ) qua Prefect")
+    sv.add_argument("--archive", help=archive_help)
+    sv.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 
@@ -208,6 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SohoaError as exc:
         sys.stderr.write(f"Lỗi: {exc}\n")
         return exc.exit_code
+    except (StoreUnavailable, StoreAccessDenied) as exc:
+        sys.stderr.write(f"Lỗi: {exc}\n")
+        return ConfigError.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("\nĐã dừng theo yêu cầu. Chạy lại lệnh để tiếp tục: phần đã xong được giữ nguyên.\n")
         return 130

@@ -8,6 +8,7 @@ that transaction; a crash anywhere before it leaves nothing visible, and the nex
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -34,7 +35,8 @@ from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError
 from schemas.ocr import OcrPage
-from storage.layout import PDFA, manifest_key, prefix_of
+from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key
+from storage.objects import ObjectStore, StoreUnavailable
 
 log = logging.getLogger("sohoa.document")
 
@@ -182,7 +184,7 @@ def _version() -> str:
 
 def _build_and_store(
     doc: DocumentSource, doc_id: str, identity: str, batch: str, work: Path, outputs: list[PageOutput],
-    services: Services,
+    services: Services, file_code: str | None,
 ) -> DocumentManifest:
     pages = [o.ocr for o in outputs]
     metadata = extract_metadata(pages)
@@ -191,10 +193,13 @@ def _build_and_store(
                              max_doubtful_share=services.settings.review_doubtful_share)
     reasons += duplicate_reasons(services.catalog.claim_identity(doc_id, doc.source, metadata))  # flag, never merge
     title = metadata.subject or doc.source
-    assemble_pdfa([PdfPageParts(o.image_jpeg, o.text_pdf, o.ocr.dpi) for o in outputs], work / PDFA, title=title)
+    sequence = doc.sequence if file_code else None
+    pdf_name = pdfa_name(file_code, sequence)
+    assemble_pdfa([PdfPageParts(o.image_jpeg, o.text_pdf, o.ocr.dpi) for o in outputs], work / pdf_name,
+                  title=title)
     items: list[tuple[str, Path, str, str]] = [(k, p, "original", "application/octet-stream")
                                                for k, p in _original_keys(doc)]
-    items.append((PDFA, work / PDFA, "pdfa", "application/pdf"))
+    items.append((pdf_name, work / pdf_name, "pdfa", "application/pdf"))
     for o in outputs:
         txt = work / f"p{o.ocr.number:04d}.txt"
         txt.write_text(o.ocr.text, encoding="utf-8")
@@ -215,10 +220,19 @@ def _build_and_store(
         metadata=metadata,
         files=files,
         provenance=_provenance(services, [o.steps for o in outputs]),
+        file_code=file_code,
+        sequence=sequence,
     )
-    body = json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8")
-    services.store.put_bytes(manifest_key(doc_id), body)
+    store_manifest(manifest, services.store)
     return manifest
+
+
+def store_manifest(manifest: DocumentManifest, store: ObjectStore) -> None:
+    """Seal, then write, the manifest: its SHA-256 goes first (``document.json.sha256``), so a fixity audit
+    can tell a changed manifest; the manifest itself is written last and marks the document as stored."""
+    body = json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8")
+    store.put_bytes(seal_key(manifest.id), (hashlib.sha256(body).hexdigest() + "\n").encode("ascii"))
+    store.put_bytes(manifest_key(manifest.id), body)
 
 
 def load_manifest(doc_id: str, services: Services) -> DocumentManifest | None:
@@ -273,7 +287,9 @@ def prefetch_pages(
         budget -= pages
 
 
-def digitise_document(doc: DocumentSource, batch: str, services: Services) -> DocumentResult:
+def digitise_document(
+    doc: DocumentSource, batch: str, services: Services, file_code: str | None = None
+) -> DocumentResult:
     """Digitise one document; never raises for a bad document (it becomes a failed result)."""
     doc_id: str | None = None
     work: Path | None = None
@@ -298,13 +314,19 @@ def digitise_document(doc: DocumentSource, batch: str, services: Services) -> Do
             count_pages(doc)
             work = _new_work_dir(doc_id, services)
             outputs = _recognise_pages(doc, work, services)
-        manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services)
+        manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services, file_code)
         services.catalog.commit_document(manifest, manifest_key(doc_id))
         services.progress.document_done()
         return _result(manifest, skipped=False)
     except DocumentError as exc:
         services.progress.document_done()
         return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0, error=str(exc))
+    except StoreUnavailable as exc:  # nothing was catalogued; what was stored is kept and reused on a re-run
+        log.error("document %s: object store unavailable: %s", doc.source, exc)
+        services.progress.document_done()
+        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
+                              error=f"{doc.source}: chưa lưu được vào kho ({exc}) — chạy lại lô khi kho "
+                                    "hoạt động trở lại; phần đã lưu được giữ nguyên")
     except Exception as exc:  # an unexpected fault fails this document only; the batch goes on
         log.error("document %s failed:\n%s", doc.source, traceback.format_exc())
         services.progress.document_done()

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
+from flows.queries import open_catalog
 from schemas.errors import ConfigError, NotFoundError
 from schemas.metadata import CLASSIFICATIONS
 from schemas.query import parse_query
@@ -173,12 +174,9 @@ def export_archive(
     settings: Settings, out: Path, *, fmt: Format, query: str | None = None, batch: str | None = None
 ) -> int:
     """Write the metadata table of the selected documents to ``out`` (atomically); returns the row count."""
-    root = settings.archive_path()
-    if not (root / "catalog.sqlite").exists():
-        raise NotFoundError(f"Chưa có kho lưu trữ tại {root}", fix="chạy sohoa digitise trước, hoặc chọn --archive")
     if not out.parent.is_dir():
         raise ConfigError(f"Không có thư mục {out.parent}", fix="tạo thư mục trước hoặc chọn --out khác")
-    catalog = SqliteCatalog(root / "catalog.sqlite")
+    catalog = open_catalog(settings)
     try:
         table = build_table(_select(catalog, query=query, batch=batch))
     finally:
@@ -190,7 +188,7 @@ def export_archive(
     finally:
         tmp.unlink(missing_ok=True)
     classified = sum(row[HEADERS.index("Chế độ sử dụng (mode)")] == MODE_SECRET for row in table.rows)
-    _log_export(root, {"out": str(out.resolve()), "format": fmt, "query": query, "batch": batch,
+    _log_export(settings.archive_path(), {"out": str(out.resolve()), "format": fmt, "query": query, "batch": batch,
                        "documents": len(table.rows), "classified": classified})
     return len(table.rows)
 

@@ -20,7 +20,7 @@ from types import TracebackType
 from schemas.errors import ConfigError
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -30,7 +30,7 @@ class LocalPrefectApi:
     """``with LocalPrefectApi() as api: ... api.wait_ready() ... api.url``"""
 
     def __init__(self, *, startup_timeout_s: float = 180.0) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.startup_timeout_s = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None

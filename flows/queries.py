@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flows.wiring import CATALOG_FILE, build_object_store
 from schemas.document import DocumentManifest, SearchResult
 from schemas.errors import NotFoundError
 from schemas.metadata import CONTRACT_KEYS
@@ -9,14 +10,19 @@ from schemas.query import parse_query
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
 from storage.layout import MANIFEST, prefix_of
-from storage.objects import DirectoryObjectStore
+from storage.objects import ObjectStore
 
 
-def _open(settings: Settings) -> tuple[SqliteCatalog, DirectoryObjectStore]:
+def open_catalog(settings: Settings) -> SqliteCatalog:
     root = settings.archive_path()
-    if not (root / "catalog.sqlite").exists():
+    if not (root / CATALOG_FILE).exists():
         raise NotFoundError(f"Chưa có kho lưu trữ tại {root}", fix="chạy sohoa digitise trước, hoặc chọn --archive")
-    return SqliteCatalog(root / "catalog.sqlite"), DirectoryObjectStore(root / "objects")
+    return SqliteCatalog(root / CATALOG_FILE)
+
+
+def _open(settings: Settings) -> tuple[SqliteCatalog, ObjectStore]:
+    catalog = open_catalog(settings)
+    return catalog, build_object_store(settings)
 
 
 def show_document(settings: Settings, doc_id: str) -> dict[str, object]:
@@ -56,7 +62,7 @@ def show_document(settings: Settings, doc_id: str) -> dict[str, object]:
 
 
 def search_archive(settings: Settings, query: str, *, limit: int = 10, offset: int = 0) -> SearchResult:
-    catalog, _ = _open(settings)
+    catalog = open_catalog(settings)
     try:
         return catalog.search(parse_query(query), limit=max(0, min(limit, 1000)), offset=max(0, offset))
     finally:

@@ -42,7 +42,7 @@ def _report_without_flow(batch_dir: Path, docs: list[DocumentSource], services: 
                        pages_processed=0)
 
 
-def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
+def run_digitise(batch_dir: Path, settings: Settings, *, file_code: str | None = None) -> BatchReport:
     """Digitise ``batch_dir`` through the ``digitise_batch`` flow (one document task per worker, plus one)."""
     started = time.monotonic()
     services = services_for(settings)
@@ -77,7 +77,7 @@ def run_digitise(batch_dir: Path, settings: Settings) -> BatchReport:
         prefetch.join()  # no document is started twice: prefetching ends before the first task begins
         runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=settings.workers + 1)
         flow_run = digitise_batch.with_options(task_runner=runner)  # type: ignore[arg-type]
-        report = flow_run(str(batch_dir), settings)
+        report = flow_run(str(batch_dir), settings, file_code)
     if report.pages_processed:  # the rate counts the pages OCR'd before the flow started too
         elapsed = time.monotonic() - started
         report.elapsed_s = round(elapsed, 2)

@@ -15,14 +15,17 @@ from schemas.document import DocumentSource
 from schemas.errors import ConfigError
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
-from storage.objects import DirectoryObjectStore
+from storage.objects import DirectoryObjectStore, ObjectStore
+
+OBJECTS_DIR = "objects"
+CATALOG_FILE = "catalog.sqlite"
 
 
 @dataclass
 class Services:
     settings: Settings
     root: Path
-    store: DirectoryObjectStore
+    store: ObjectStore
     catalog: SqliteCatalog
     engine: TesseractEngine
     page_pool: ThreadPoolExecutor
@@ -69,12 +72,58 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         root=root,
-        store=DirectoryObjectStore(root / "objects"),
-        catalog=SqliteCatalog(root / "catalog.sqlite"),
+        store=build_object_store(settings),
+        catalog=SqliteCatalog(root / CATALOG_FILE),
         engine=engine,
         page_pool=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="page"),
         page_slots=threading.BoundedSemaphore(settings.workers * 2),
     )
+
+
+def _s3_store(settings: Settings, *, bucket: str, prefix: str, backup: bool = False) -> ObjectStore:
+    from storage.objects_s3 import S3ObjectStore
+
+    def pick(name: str) -> object:
+        value = getattr(settings, f"backup_s3_{name}", None) if backup else None
+        return getattr(settings, f"s3_{name}") if value is None else value
+
+    secret = pick("secret_key")
+    return S3ObjectStore(
+        str(pick("endpoint")),
+        str(pick("access_key")),
+        secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret),
+        bucket,
+        prefix=prefix,
+        secure=bool(pick("secure")),
+        ca_file=str(settings.s3_ca_file) if settings.s3_ca_file else None,
+        region=settings.s3_region,
+        retries=settings.s3_retries,
+        backoff_s=settings.s3_backoff_s,
+        timeout_s=settings.s3_timeout_s,
+    )
+
+
+def build_object_store(settings: Settings) -> ObjectStore:
+    """The archive's object store: ``<archive>/objects`` (embedded) or the S3/MinIO bucket from settings."""
+    if settings.object_store == "s3":
+        if not settings.s3_access_key:
+            raise ConfigError("Chưa cấu hình khóa truy cập S3",
+                              fix="đặt SOHOA_S3_ENDPOINT, SOHOA_S3_ACCESS_KEY, SOHOA_S3_SECRET_KEY, SOHOA_S3_BUCKET")
+        return _s3_store(settings, bucket=settings.s3_bucket, prefix=settings.s3_prefix)
+    return DirectoryObjectStore(settings.archive_path() / OBJECTS_DIR)
+
+
+def store_from_spec(spec: str, settings: Settings) -> ObjectStore:
+    """A store named on the command line: ``s3://bucket[/prefix]`` (endpoint and keys from the backup_s3_*
+    settings, else the s3_* ones) or a directory holding an archive (its ``objects`` folder)."""
+    if spec.startswith("s3://"):
+        bucket, _, prefix = spec[len("s3://"):].partition("/")
+        if not bucket:
+            raise ConfigError(f"Địa chỉ kho không hợp lệ: {spec}", fix="dùng s3://BUCKET hoặc s3://BUCKET/THƯ_MỤC")
+        return _s3_store(settings, bucket=bucket, prefix=prefix.strip("/"), backup=True)
+    if "://" in spec:
+        raise ConfigError(f"Không hỗ trợ kho {spec}", fix="dùng một thư mục hoặc s3://BUCKET/THƯ_MỤC")
+    return DirectoryObjectStore(Path(spec).expanduser().resolve() / OBJECTS_DIR)
 
 
 def services_for(settings: Settings) -> Services:

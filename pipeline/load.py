@@ -9,6 +9,7 @@ with a Vietnamese reason naming the file; they never stop the batch.
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,8 @@ from pdf2image.exceptions import PDFPageCountError, PDFSyntaxError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from schemas.checksums import sha256_file
-from schemas.document import DOCUMENT_SUFFIXES, PAGE_SUFFIXES, DocumentSource
-from schemas.errors import EncryptedPdfError, UnsupportedFileError
+from schemas.document import DOCUMENT_SUFFIXES, PAGE_SUFFIXES, BatchInfo, DocumentSource
+from schemas.errors import ConfigError, EncryptedPdfError, UnsupportedFileError
 from schemas.text import natural_key
 
 EXIF_ORIENTATION = 0x0112
@@ -38,8 +39,47 @@ class LoadedPage:
     dpi: int
 
 
+BATCH_FILE = "batch.toml"
+_FILE_CODE_FORBIDDEN = set('/\\:*?"<>|')
+
+
+def read_batch_info(batch_dir: Path) -> BatchInfo:
+    """The batch folder's ``batch.toml`` (hồ sơ fields and document order); empty when there is none.
+
+    ``file_code = "H49.64.33.2001.160"``, ``title = "..."``, ``order = ["nq_01.png", ...]``; keys may also sit
+    in a ``[ho_so]`` table.
+    """
+    path = batch_dir / BATCH_FILE
+    if not path.is_file():
+        return BatchInfo()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        table = data.get("ho_so", data)
+        info = BatchInfo.model_validate({k: table[k] for k in ("file_code", "title", "order") if k in table})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: không đọc được thông tin hồ sơ ({exc})",
+                          fix="sửa batch.toml (TOML, UTF-8: file_code, title, order)") from exc
+    check_file_code(info.file_code, where=str(path))
+    return info
+
+
+def check_file_code(code: str | None, *, where: str) -> None:
+    """A mã hồ sơ becomes part of file names: no path separators or characters file systems refuse."""
+    if code is not None and (not code.strip() or any(c in _FILE_CODE_FORBIDDEN or ord(c) < 32 for c in code)):
+        raise ConfigError(f"{where}: mã hồ sơ không hợp lệ: {code!r}",
+                          fix="mã hồ sơ gồm chữ, số, dấu chấm và gạch ngang (vd. H49.64.33.2001.160)")
+
+
+def number_documents(docs: list[DocumentSource], order: list[str]) -> list[DocumentSource]:
+    """Give each document its số thứ tự: first those named in ``order`` (in that order), then the rest."""
+    rank = {name: i for i, name in enumerate(order)}
+    ordered = sorted(docs, key=lambda d: (rank.get(d.source, len(rank)), natural_key(d.source)))
+    numbers = {d.source: i for i, d in enumerate(ordered, 1)}
+    return [d.model_copy(update={"sequence": numbers[d.source]}) for d in docs]
+
+
 def discover_documents(batch_dir: Path) -> list[DocumentSource]:
-    """Documents of a batch, in natural name order."""
+    """Documents of a batch, in natural name order, numbered (số thứ tự) by ``batch.toml``'s order if any."""
     docs: list[DocumentSource] = []
     for entry in sorted(batch_dir.iterdir(), key=lambda p: natural_key(p.name)):
         if entry.name.startswith(".") or entry.name.lower() in NOT_DOCUMENTS:
@@ -53,7 +93,7 @@ def discover_documents(batch_dir: Path) -> list[DocumentSource]:
             docs.append(DocumentSource(source=entry.name, kind="folder", files=[p.resolve() for p in pages]))
         elif entry.is_file():
             docs.append(DocumentSource(source=entry.name, kind="file", files=[entry.resolve()]))
-    return docs
+    return number_documents(docs, read_batch_info(batch_dir).order)
 
 
 def content_identity(doc: DocumentSource) -> str:

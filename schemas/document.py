@@ -21,6 +21,15 @@ class DocumentSource(BaseModel):
     source: str  # path relative to the batch folder, "/" separated
     kind: Literal["file", "folder"]
     files: list[Path]  # absolute paths; one for a file document, the pages in order for a folder
+    sequence: int | None = None  # số thứ tự in the hồ sơ (1-based), from batch order
+
+
+class BatchInfo(BaseModel):
+    """Hồ sơ-level facts a batch folder may carry in ``batch.toml`` (all optional)."""
+
+    file_code: str | None = None  # mã hồ sơ (TT 05 fileCode), names the PDF/As <file_code>.<số thứ tự>.pdf
+    title: str | None = None
+    order: list[str] = Field(default_factory=list)  # document names in số thứ tự order (others follow)
 
 
 class DocumentResult(BaseModel):
@@ -79,6 +88,8 @@ class DocumentManifest(BaseModel):
     metadata: DocumentMetadata
     files: list[StoredFile]
     provenance: dict[str, object]
+    file_code: str | None = None  # mã hồ sơ, when the batch gave one
+    sequence: int | None = None  # số thứ tự of the document in its hồ sơ
 
 
 class SearchHit(BaseModel):

@@ -7,7 +7,8 @@
     │   ├── UnsupportedFileError  unknown extension or not a readable page image/PDF
     │   └── EncryptedPdfError     PDF needs a password
     └── NotFoundError             exit 6   no such document id in the archive
-Exit code 3 means "the batch finished but some documents failed" (see flows.cli).
+Exit code 3 means "the batch finished but some documents failed"; exit code 7 means "the preservation check
+found problems" (``sohoa verify``/``backup``/``reindex``; see flows.cli).
 """
 
 from __future__ import annotations
@@ -51,3 +52,4 @@ class EncryptedPdfError(DocumentError):
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 3
+EXIT_PRESERVATION_PROBLEMS = 7

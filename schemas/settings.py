@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,9 +49,33 @@ class Settings(BaseSettings):
         default=20, ge=0, description="At most this many pages per worker are OCR'd while Prefect starts."
     )
 
-    # backends (embedded defaults; server backends arrive with the storage/search issues)
-    object_store: Literal["directory"] = "directory"
+    # backends: embedded defaults, servers for scale
+    object_store: Literal["directory", "s3"] = "directory"
     search_index: Literal["sqlite"] = "sqlite"
+
+    # S3 object store (MinIO in production; SOHOA_OBJECT_STORE=s3)
+    s3_endpoint: str = "localhost:9000"  # host:port, no scheme
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_bucket: str = "sohoa"
+    s3_prefix: str = ""  # optional folder inside the bucket
+    s3_secure: bool = False  # TLS
+    s3_ca_file: Path | None = None  # CA bundle for a private TLS certificate
+    s3_region: str | None = None
+    s3_retries: int = Field(default=4, ge=0, description="Retries of a failed S3 request, with backoff.")
+    s3_backoff_s: float = Field(default=1.0, ge=0.0, description="First retry delay; doubles each retry.")
+    s3_timeout_s: float = Field(default=60.0, gt=0.0)
+
+    # scheduled preservation work (`sohoa serve`): TT 05 asks for a check of every document at least every 3 years
+    timezone: str = "Asia/Ho_Chi_Minh"
+    fixity_cron: str = "0 2 * * 0"  # Sundays 02:00
+    fixity_sample: int | None = Field(default=None, ge=1, description="Documents per audit; None: all.")
+
+    # backups (`sohoa backup --to s3://bucket/prefix`): another S3 server; unset fields reuse the s3_* values
+    backup_s3_endpoint: str | None = None
+    backup_s3_access_key: str | None = None
+    backup_s3_secret_key: SecretStr | None = None
+    backup_s3_secure: bool | None = None
 
     def archive_path(self) -> Path:
         return self.archive.expanduser().resolve()

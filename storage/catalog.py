@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,31 +105,53 @@ class SqliteCatalog:
 
     def commit_document(self, manifest: DocumentManifest, manifest_key: str) -> None:
         """Catalogue and index a stored document atomically (replacing any earlier rows of the same id)."""
-        md = manifest.metadata.model_dump(mode="json", exclude={"evidence"})
-        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        manifest.id,
-                        manifest.sha256,
-                        manifest.source,
-                        manifest.batch,
-                        manifest.status,
-                        len(manifest.pages),
-                        json.dumps(md, ensure_ascii=False),
-                        json.dumps(manifest.review_reasons, ensure_ascii=False),
-                        manifest_key,
-                        now,
-                    ),
-                )
-                search_sqlite.index_document(self._conn, manifest)
+                self._write(manifest, manifest_key)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+
+    def rebuild(self, documents: Iterable[tuple[DocumentManifest, str]]) -> int:
+        """Replace every catalog and index row with ``documents`` (manifest, manifest key) in ONE transaction:
+        readers see the old catalog until the new one is complete. Returns the number of documents."""
+        count = 0
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("DELETE FROM documents")
+                search_sqlite.clear(self._conn)
+                for manifest, key in documents:
+                    self._write(manifest, key)
+                    count += 1
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        self._claims.clear()
+        return count
+
+    def _write(self, manifest: DocumentManifest, manifest_key: str) -> None:
+        md = manifest.metadata.model_dump(mode="json", exclude={"evidence"})
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self._conn.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                manifest.id,
+                manifest.sha256,
+                manifest.source,
+                manifest.batch,
+                manifest.status,
+                len(manifest.pages),
+                json.dumps(md, ensure_ascii=False),
+                json.dumps(manifest.review_reasons, ensure_ascii=False),
+                manifest_key,
+                now,
+            ),
+        )
+        search_sqlite.index_document(self._conn, manifest)
 
     def get(self, doc_id: str) -> CatalogEntry | None:
         with self._lock:

@@ -1,20 +1,51 @@
 """Where a document's objects live in the store (the archive layout contract).
 
-    documents/<id>/original/<file>            the scan, byte for byte (a folder document keeps its folder)
-    documents/<id>/document.pdf               two-layer PDF/A-2b
+    documents/<id>/original/<file>            the scan, byte for byte (a folder document keeps its folder);
+                                              immutable; <id> is derived from the content's SHA-256
+    documents/<id>/document.pdf               two-layer PDF/A-2b, or <mã hồ sơ>.<số thứ tự>.pdf (TT 05 name)
+                                              when the batch gives a hồ sơ code
     documents/<id>/pages/<nnnn>.hocr|.txt     per-page OCR (hOCR with word boxes, plain text)
+    documents/<id>/document.json.sha256       the manifest's SHA-256 (hex), written just before it
     documents/<id>/document.json              the manifest: checksums, metadata, provenance (written last)
+    audit/fixity/<timestamp>.json             reports of `sohoa verify`
 """
 
 from __future__ import annotations
 
+DOCUMENTS = "documents/"
 MANIFEST = "document.json"
+MANIFEST_SEAL = "document.json.sha256"
 PDFA = "document.pdf"
+FIXITY_REPORTS = "audit/fixity/"
 
 
 def prefix_of(doc_id: str) -> str:
-    return f"documents/{doc_id}/"
+    return f"{DOCUMENTS}{doc_id}/"
 
 
 def manifest_key(doc_id: str) -> str:
     return prefix_of(doc_id) + MANIFEST
+
+
+def seal_key(doc_id: str) -> str:
+    return prefix_of(doc_id) + MANIFEST_SEAL
+
+
+def doc_id_of(key: str) -> str | None:
+    """The document id of a key under ``documents/``, else ``None``."""
+    if not key.startswith(DOCUMENTS):
+        return None
+    rest = key[len(DOCUMENTS):]
+    return rest.split("/", 1)[0] if "/" in rest else None
+
+
+def pdfa_name(file_code: str | None, sequence: int | None) -> str:
+    """The PDF/A's name: TT 05 ``<mã hồ sơ>.<số thứ tự>.pdf`` when the batch gives a hồ sơ code."""
+    if file_code and sequence:
+        return f"{file_code}.{sequence}.pdf"
+    return PDFA
+
+
+def is_immutable(key: str) -> bool:
+    """Originals are written once: a later put with different bytes is refused."""
+    return key.startswith(DOCUMENTS) and "/original/" in key

@@ -1,8 +1,11 @@
 """Object store port and the embedded directory backend.
 
 Keys are "/"-separated relative paths (``documents/<id>/document.json``). A put is atomic and verified: the
-object is written to a temporary name, fsynced, its SHA-256 checked, then renamed into place, so an object is
-visible only complete. Existing objects with the same checksum are left untouched (re-runs write nothing).
+object becomes visible only complete, with its SHA-256 checked against what the caller meant to write. Putting
+an object that already holds the same bytes writes nothing (re-runs are cheap). Originals are immutable: a put
+that would change an existing original is refused (``storage.layout.is_immutable``).
+
+Every backend (this one, ``storage.objects_s3.S3ObjectStore``) passes ``tests/test_object_store_contract.py``.
 """
 
 from __future__ import annotations
@@ -16,39 +19,84 @@ from pathlib import Path
 from typing import Protocol
 
 from schemas.checksums import sha256_file
+from storage.layout import is_immutable
 
 
 class ObjectStore(Protocol):
-    def put_file(self, key: str, source: Path, sha256: str) -> None: ...
-    def put_bytes(self, key: str, data: bytes) -> str: ...
-    def get_bytes(self, key: str) -> bytes: ...
+    def put_file(self, key: str, source: Path, sha256: str) -> None:
+        """Store ``source`` under ``key``; ``sha256`` is what the stored object must hash to."""
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        """Store ``data`` under ``key``; returns its SHA-256."""
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object's bytes; ``ObjectMissing`` if there is none."""
+
+    def get_file(self, key: str, dest: Path) -> None:
+        """Copy the object to the local file ``dest`` (streamed; ``dest`` appears only complete)."""
+
+    def sha256(self, key: str) -> str:
+        """SHA-256 recomputed from the stored bytes now (a fixity check); ``ObjectMissing`` if absent."""
+
+    def recorded_sha256(self, key: str) -> str | None:
+        """The checksum recorded when the object was written (cheap), ``None`` if absent or unrecorded."""
+
     def exists(self, key: str) -> bool: ...
-    def list(self, prefix: str) -> Iterator[str]: ...
-    def delete(self, key: str) -> None: ...
-    def locate(self, key: str) -> str: ...
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under ``prefix`` (a folder such as ``documents/`` or ``""``), in path order (component by
+        component, so ``abc/x`` comes before ``abc-2/x``)."""
+
+    def delete(self, key: str) -> None:
+        """Remove an object (no error if absent). Only maintenance and tests delete."""
+
+    def locate(self, key: str) -> str:
+        """Where the object is, for people: a file path or an ``s3://`` URL."""
+
+    def describe(self) -> str:
+        """The store itself, for messages and reports (no secrets)."""
 
 
 class ChecksumMismatch(OSError):
     """What was written is not what was meant to be written."""
 
 
-def _safe_key(key: str) -> str:
+class ObjectMissing(FileNotFoundError):
+    """No object under that key."""
+
+
+class ImmutableObjectError(OSError):
+    """A put would change an original (originals are written once and never modified)."""
+
+
+class StoreUnavailable(OSError):
+    """The store cannot be reached (after retries); the operation may succeed later."""
+
+
+class StoreAccessDenied(PermissionError):
+    """The store refused our credentials or permissions (not retried: waiting will not fix a wrong key)."""
+
+
+def safe_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"invalid object key: {key!r}")
     return key
 
 
+_INCOMING = ".incoming"
+
+
 class DirectoryObjectStore:
-    """Embedded object store: a directory tree under ``root``."""
+    """Embedded object store: a directory tree under ``root`` (temp file, fsync, verify, rename)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._tmp = root / ".incoming"
+        self._tmp = root / _INCOMING
         self._tmp.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        return self.root / _safe_key(key)
+        return self.root / safe_key(key)
 
     def _commit(self, tmp: Path, key: str, sha256: str) -> None:
         if sha256_file(tmp) != sha256:
@@ -64,8 +112,15 @@ class DirectoryObjectStore:
             os.close(dir_fd)
 
     def _already(self, key: str, sha256: str) -> bool:
+        """True when ``key`` already holds these bytes; refuses to change an existing original."""
         path = self._path(key)
-        return path.is_file() and sha256_file(path) == sha256
+        if not path.is_file():
+            return False
+        if sha256_file(path) == sha256:
+            return True
+        if is_immutable(key):
+            raise ImmutableObjectError(f"refusing to overwrite original {key} with different content")
+        return False
 
     def put_file(self, key: str, source: Path, sha256: str) -> None:
         if self._already(key, sha256):
@@ -90,7 +145,28 @@ class DirectoryObjectStore:
         return sha256
 
     def get_bytes(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise ObjectMissing(key) from exc
+
+    def get_file(self, key: str, dest: Path) -> None:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectMissing(key)
+        part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+        shutil.copyfile(path, part)
+        os.replace(part, dest)
+
+    def sha256(self, key: str) -> str:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectMissing(key)
+        return sha256_file(path)
+
+    def recorded_sha256(self, key: str) -> str | None:
+        path = self._path(key)
+        return sha256_file(path) if path.is_file() else None  # a plain file keeps no checksum: compute it
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -101,7 +177,7 @@ class DirectoryObjectStore:
             return
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(self.root).as_posix()
-            if path.is_file() and not rel.startswith(".incoming/"):
+            if path.is_file() and not rel.startswith(_INCOMING + "/"):
                 yield rel
 
     def delete(self, key: str) -> None:
@@ -109,3 +185,6 @@ class DirectoryObjectStore:
 
     def locate(self, key: str) -> str:
         return str(self._path(key))
+
+    def describe(self) -> str:
+        return f"thư mục {self.root}"

@@ -50,6 +50,12 @@ def index_document(conn: sqlite3.Connection, manifest: DocumentManifest) -> None
     conn.execute("INSERT INTO doc_text(id, text) VALUES (?,?)", (manifest.id, text))
 
 
+def clear(conn: sqlite3.Connection) -> None:
+    """Remove every index row (call inside the caller's transaction)."""
+    conn.execute("DELETE FROM fts")
+    conn.execute("DELETE FROM doc_text")
+
+
 def _match_expression(query: ParsedQuery, *, any_term: bool) -> str:
     items = [f'"{t}"' for t in query.terms] + ['"' + " ".join(p) + '"' for p in query.phrases]
     return (" OR " if any_term else " AND ").join(items)
@@ -91,7 +97,7 @@ def search(conn: sqlite3.Connection, query: ParsedQuery, *, limit: int, offset: 
     rows = conn.execute(
         f"SELECT fts.id, bm25(fts, {', '.join(map(str, WEIGHTS))}) AS rank, d.source, d.metadata, t.text "
         "FROM fts JOIN documents d ON d.id = fts.id JOIN doc_text t ON t.id = fts.id "
-        "WHERE fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?",
+        "WHERE fts MATCH ? ORDER BY rank, fts.id LIMIT ? OFFSET ?",
         (expr, limit, offset),
     ).fetchall()
     wanted = query.all_tokens()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +11,11 @@ import numpy as np
 import pikepdf
 import pytest
 from PIL import Image
+
+from flows.prefect_env import OFFLINE_DEFAULTS
+
+for _key, _value in OFFLINE_DEFAULTS.items():  # the test harness's Prefect server stays offline too
+    os.environ.setdefault(_key, _value)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_BATCH = FIXTURES / "sample_batch"

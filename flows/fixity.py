@@ -1,0 +1,149 @@
+"""Fixity audit (``sohoa verify``): recompute every stored object's SHA-256 against its document's manifest.
+
+Per document: the manifest against its seal (``document.json.sha256``), then every file the manifest lists
+(missing or changed), then objects under the document that no manifest lists (unexpected: a half-stored
+document or a stray file). A full audit also compares the store with the catalog (documents stored but not
+indexed, index entries without a stored document). The report is kept in the store under ``audit/fixity/``;
+the archival packages' PREMIS fixity events are read from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from schemas.document import DocumentManifest
+from schemas.fixity import FixityProblem, FixityReport
+from storage.catalog import SqliteCatalog
+from storage.layout import FIXITY_REPORTS, MANIFEST, MANIFEST_SEAL, doc_id_of, prefix_of
+from storage.objects import ObjectMissing, ObjectStore
+
+HASH_THREADS = 4  # hashing is I/O bound (file or network) and releases the GIL
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_manifest(store: ObjectStore, doc_id: str) -> tuple[DocumentManifest | None, list[FixityProblem]]:
+    """The document's manifest if it is intact (its seal matches), with the problems found reading it."""
+    prefix = prefix_of(doc_id)
+    problems: list[FixityProblem] = []
+    try:
+        body = store.get_bytes(prefix + MANIFEST)
+    except ObjectMissing:
+        return None, [FixityProblem(kind="missing", key=prefix + MANIFEST, document=doc_id)]
+    try:
+        seal = store.get_bytes(prefix + MANIFEST_SEAL).decode("ascii", "replace").strip()
+    except ObjectMissing:
+        problems.append(FixityProblem(kind="missing", key=prefix + MANIFEST_SEAL, document=doc_id,
+                                      detail="thiếu mã kiểm tra của document.json"))
+    else:
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != seal:
+            problems.append(FixityProblem(kind="changed", key=prefix + MANIFEST, document=doc_id,
+                                          detail=f"SHA-256 {actual[:16]}… khác mã kiểm tra {seal[:16]}…"))
+    try:
+        return DocumentManifest.model_validate_json(body), problems
+    except ValidationError as exc:
+        problems.append(FixityProblem(kind="unreadable", key=prefix + MANIFEST, document=doc_id,
+                                      detail=f"document.json không đọc được: {exc.error_count()} lỗi"))
+        return None, problems
+
+
+def check_document(store: ObjectStore, doc_id: str, keys: Iterable[str]) -> tuple[list[FixityProblem], int, int]:
+    """Problems of one document, objects checked, bytes checked. ``keys``: what the store holds under it."""
+    prefix = prefix_of(doc_id)
+    present = set(keys)
+    if prefix + MANIFEST not in present:
+        lost = [FixityProblem(kind="missing", key=prefix + MANIFEST, document=doc_id,
+                              detail="mất document.json, hoặc văn bản đang được lưu")] \
+            if prefix + MANIFEST_SEAL in present else []
+        return lost + [FixityProblem(kind="unexpected", key=k, document=doc_id,
+                                     detail="không thuộc văn bản nào đã lưu xong (thiếu document.json)")
+                       for k in sorted(present)], 0, 0
+    manifest, problems = read_manifest(store, doc_id)
+    objects, size = 1, 0
+    expected = {prefix + MANIFEST, prefix + MANIFEST_SEAL}
+    for f in manifest.files if manifest else []:
+        key = prefix + f.key
+        expected.add(key)
+        if key not in present:
+            problems.append(FixityProblem(kind="missing", key=key, document=doc_id))
+            continue
+        try:
+            actual = store.sha256(key)
+        except ObjectMissing:
+            problems.append(FixityProblem(kind="missing", key=key, document=doc_id))
+            continue
+        objects, size = objects + 1, size + f.bytes
+        if actual != f.sha256:
+            problems.append(FixityProblem(kind="changed", key=key, document=doc_id,
+                                          detail=f"SHA-256 {actual[:16]}… khác bản kê {f.sha256[:16]}…"))
+    if manifest is not None:
+        problems += [FixityProblem(kind="unexpected", key=k, document=doc_id, detail="không có trong document.json")
+                     for k in sorted(present - expected)]
+    return problems, objects, size
+
+
+def _index_problems(store_docs: set[str], catalog: SqliteCatalog) -> list[FixityProblem]:
+    indexed = {e.id for e in catalog.entries()}
+    out = [FixityProblem(kind="not_indexed", key=d, document=d, detail="đã lưu nhưng chưa có trong chỉ mục")
+           for d in sorted(store_docs - indexed)]
+    out += [FixityProblem(kind="orphan_index", key=d, document=d, detail="có trong chỉ mục nhưng không có trong kho")
+            for d in sorted(indexed - store_docs)]
+    return out
+
+
+def verify_store(
+    store: ObjectStore, *, catalog: SqliteCatalog | None = None, sample: int | None = None,
+    rng: random.Random | None = None, keep_report: bool = True,
+) -> FixityReport:
+    """Audit ``store`` (every document, or a random ``sample`` of them) and keep the report in it."""
+    report = FixityReport(store=store.describe(), started_at=_now(), sample=sample)
+    by_doc: dict[str, list[str]] = defaultdict(list)
+    for key in store.list(""):
+        doc_id = doc_id_of(key)
+        if doc_id is not None:
+            by_doc[doc_id].append(key)
+        elif not key.startswith("audit/"):
+            report.problems.append(FixityProblem(kind="unexpected", key=key, detail="ngoài cấu trúc kho"))
+    chosen = sorted(by_doc)
+    if sample is not None and sample < len(chosen):
+        chosen = sorted((rng or random.Random()).sample(chosen, sample))
+    with ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="fixity") as pool:
+        results = list(pool.map(lambda d: check_document(store, d, by_doc[d]), chosen))
+    for doc_id, (problems, objects, size) in zip(chosen, results, strict=True):
+        report.problems += problems
+        report.objects_checked += objects
+        report.bytes_checked += size
+        report.documents[doc_id] = "fail" if problems else "pass"
+    report.documents_checked = len(chosen)
+    if catalog is not None and sample is None:
+        stored = {d for d in by_doc if prefix_of(d) + MANIFEST in by_doc[d]}
+        report.problems += _index_problems(stored, catalog)
+    report.finished_at = _now()
+    if keep_report:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        store.put_bytes(f"{FIXITY_REPORTS}{stamp}.json", report.model_dump_json(indent=1).encode("utf-8"))
+    return report
+
+
+def fixity_history(store: ObjectStore) -> dict[str, list[tuple[str, str]]]:
+    """(finished_at, outcome) of every kept audit, per document id, oldest first (for PREMIS events)."""
+    events: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for key in store.list(FIXITY_REPORTS):
+        try:
+            report = FixityReport.model_validate_json(store.get_bytes(key))
+        except (ValidationError, ObjectMissing):
+            continue
+        for doc_id, outcome in report.documents.items():
+            events[doc_id].append((report.finished_at, outcome))
+    return {d: sorted(v) for d, v in events.items()}
+

@@ -1,0 +1,67 @@
+"""Prefect flows that run on a schedule (``sohoa serve``): the periodic fixity audit.
+
+The audit's summary is published as a Prefect artifact, and a run that finds problems ends Failed, so the
+Prefect UI shows it in red. The nightly digitisation deployment joins this list with the batch registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.schedules import Cron
+
+from flows.fixity import verify_store
+from flows.wiring import CATALOG_FILE, build_object_store
+from schemas.errors import SohoaError
+from schemas.fixity import FixityReport
+from schemas.settings import Settings
+from storage.catalog import SqliteCatalog
+
+
+class FixityProblemsFound(SohoaError):
+    exit_code = 7
+
+
+def _summary(report: FixityReport) -> str:
+    lines = [f"# Kiểm tra toàn vẹn kho: {'đạt' if report.ok else f'{len(report.problems)} vấn đề'}", "",
+             f"- Kho: {report.store}", f"- Văn bản: {report.documents_checked}, đối tượng: {report.objects_checked}, "
+             f"{report.bytes_checked / 1e6:.1f} MB", f"- Bắt đầu {report.started_at}, xong {report.finished_at}"]
+    if report.problems:
+        lines += ["", "| Loại | Đối tượng | Chi tiết |", "|---|---|---|"]
+        lines += [f"| {p.kind} | `{p.key}` | {p.detail} |" for p in report.problems[:100]]
+    return "\n".join(lines)
+
+
+@flow(name="fixity_audit", log_prints=False, validate_parameters=False)
+def fixity_audit(archive: str | None = None, sample: int | None = None) -> FixityReport:
+    """Recompute the checksum of every stored object (or of a random ``sample`` of documents) of ``archive``
+    (default: from the environment, ``SOHOA_ARCHIVE``)."""
+    settings = Settings(archive=Path(archive)) if archive else Settings()
+    store = build_object_store(settings)
+    catalog_path = settings.archive_path() / CATALOG_FILE
+    catalog = SqliteCatalog(catalog_path) if catalog_path.exists() else None
+    try:
+        report = verify_store(store, catalog=catalog, sample=sample or settings.fixity_sample)
+    finally:
+        if catalog is not None:
+            catalog.close()
+    create_markdown_artifact(key="fixity-audit", markdown=_summary(report), description="sohoa verify")
+    if not report.ok:
+        raise FixityProblemsFound(f"{len(report.problems)} vấn đề toàn vẹn trong {report.store}",
+                                  fix="xem báo cáo trong audit/fixity/ và khôi phục từ bản sao lưu")
+    return report
+
+
+def deployments(settings: Settings) -> list[Any]:
+    """The scheduled deployments ``sohoa serve`` runs."""
+    return [
+        fixity_audit.to_deployment(
+            name="fixity-audit",
+            schedules=[Cron(settings.fixity_cron, timezone=settings.timezone)],
+            parameters={"archive": str(settings.archive_path()), "sample": settings.fixity_sample},
+            description="Kiểm tra toàn vẹn định kỳ (SHA-256) mọi đối tượng trong kho",
+        )
+    ]
