@@ -48,7 +48,7 @@ check: venv
 	$(BIN)/python tests/tools/check_imports.py
 
 bench: deps venv
-	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --repeat 3
+	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --repeat 3 --s3
 	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --copies 5
 
 sample: venv

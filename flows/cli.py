@@ -238,7 +238,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     catalog_path = settings.archive_path() / CATALOG_FILE
     catalog = SqliteCatalog(catalog_path) if not args.store and catalog_path.exists() else None
     try:
-        report = verify_store(store, catalog=catalog, sample=args.sample)
+        report = verify_store(store, catalog=catalog, sample=args.sample, seal_missing=args.seal_missing)
     finally:
         if catalog is not None:
             catalog.close()
@@ -363,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="kiểm tra toàn vẹn (SHA-256) mọi đối tượng trong kho")
     v.add_argument("--sample", type=int, metavar="N", help="chỉ kiểm tra N văn bản chọn ngẫu nhiên")
     v.add_argument("--store", metavar="KHO", help=store_help)
+    v.add_argument("--seal-missing", action="store_true",
+                   help="kho cũ: niêm phong (ghi document.json.sha256) các văn bản còn nguyên vẹn chưa có mã kiểm tra")
     v.add_argument("--archive", help=archive_help)
     v.add_argument("--json", action="store_true", help="xuất báo cáo JSON")
     v.set_defaults(func=cmd_verify)

@@ -43,7 +43,8 @@ def read_manifest(store: ObjectStore, doc_id: str) -> tuple[DocumentManifest | N
         seal = store.get_bytes(prefix + MANIFEST_SEAL).decode("ascii", "replace").strip()
     except ObjectMissing:
         problems.append(FixityProblem(kind="missing", key=prefix + MANIFEST_SEAL, document=doc_id,
-                                      detail="thiếu mã kiểm tra của document.json"))
+                                      detail="thiếu mã kiểm tra của document.json (kho cũ: sohoa verify "
+                                             "--seal-missing niêm phong các văn bản còn nguyên vẹn)"))
     else:
         actual = hashlib.sha256(body).hexdigest()
         if actual != seal:
@@ -57,8 +58,19 @@ def read_manifest(store: ObjectStore, doc_id: str) -> tuple[DocumentManifest | N
         return None, problems
 
 
-def check_document(store: ObjectStore, doc_id: str, keys: Iterable[str]) -> tuple[list[FixityProblem], int, int]:
-    """Problems of one document, objects checked, bytes checked. ``keys``: what the store holds under it."""
+def unsealed_only(problems: list[FixityProblem]) -> bool:
+    """True when the only problem is a missing seal (a document stored before manifests were sealed)."""
+    return bool(problems) and all(p.kind == "missing" and p.key.endswith(MANIFEST_SEAL) for p in problems)
+
+
+def check_document(
+    store: ObjectStore, doc_id: str, keys: Iterable[str], *, seal_missing: bool = False
+) -> tuple[list[FixityProblem], int, int]:
+    """Problems of one document, objects checked, bytes checked. ``keys``: what the store holds under it.
+
+    ``seal_missing``: a document without a seal whose every file matches its manifest gets its seal now (the
+    one-time upgrade of archives made before manifests were sealed); no problem is reported for it then.
+    """
     prefix = prefix_of(doc_id)
     present = set(keys)
     if prefix + MANIFEST not in present:
@@ -89,6 +101,10 @@ def check_document(store: ObjectStore, doc_id: str, keys: Iterable[str]) -> tupl
     if manifest is not None:
         problems += [FixityProblem(kind="unexpected", key=k, document=doc_id, detail="không có trong document.json")
                      for k in sorted(present - expected)]
+    if seal_missing and unsealed_only(problems):
+        body = store.get_bytes(prefix + MANIFEST)
+        store.put_bytes(prefix + MANIFEST_SEAL, (hashlib.sha256(body).hexdigest() + "\n").encode("ascii"))
+        problems = []
     return problems, objects, size
 
 
@@ -103,9 +119,10 @@ def _index_problems(store_docs: set[str], catalog: SqliteCatalog) -> list[Fixity
 
 def verify_store(
     store: ObjectStore, *, catalog: SqliteCatalog | None = None, sample: int | None = None,
-    rng: random.Random | None = None, keep_report: bool = True,
+    rng: random.Random | None = None, keep_report: bool = True, seal_missing: bool = False,
 ) -> FixityReport:
-    """Audit ``store`` (every document, or a random ``sample`` of them) and keep the report in it."""
+    """Audit ``store`` (every document, or a random ``sample`` of them) and keep the report in it.
+    ``seal_missing``: seal intact documents stored before manifests were sealed (see ``check_document``)."""
     report = FixityReport(store=store.describe(), started_at=_now(), sample=sample)
     by_doc: dict[str, list[str]] = defaultdict(list)
     for key in store.list(""):
@@ -118,7 +135,7 @@ def verify_store(
     if sample is not None and sample < len(chosen):
         chosen = sorted((rng or random.Random()).sample(chosen, sample))
     with ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="fixity") as pool:
-        results = list(pool.map(lambda d: check_document(store, d, by_doc[d]), chosen))
+        results = list(pool.map(lambda d: check_document(store, d, by_doc[d], seal_missing=seal_missing), chosen))
     for doc_id, (problems, objects, size) in zip(chosen, results, strict=True):
         report.problems += problems
         report.objects_checked += objects

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.fixity import read_manifest
+from flows.fixity import read_manifest, unsealed_only
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
 from schemas.fixity import BackupReport, FixityProblem, ReindexReport
@@ -114,8 +114,8 @@ def backup_store(source: ObjectStore, target: ObjectStore) -> BackupReport:
 
 
 def stored_manifests(store: ObjectStore, problems: list[FixityProblem]) -> Iterator[tuple[DocumentManifest, str]]:
-    """Every intact stored manifest (sealed, readable) with its key, in document-id order; others are
-    appended to ``problems``."""
+    """Every readable stored manifest whose seal matches (or that has no seal yet) with its key, in document-id
+    order; the problems found are appended to ``problems``."""
     by_doc: dict[str, bool] = defaultdict(bool)
     for key in store.list(""):
         doc_id = doc_id_of(key)
@@ -124,7 +124,7 @@ def stored_manifests(store: ObjectStore, problems: list[FixityProblem]) -> Itera
     for doc_id in sorted(by_doc):
         manifest, found = read_manifest(store, doc_id)
         problems += found
-        if manifest is not None and not found:
+        if manifest is not None and (not found or unsealed_only(found)):  # unsealed: stored before seals existed
             yield manifest, manifest_key(doc_id)
 
 

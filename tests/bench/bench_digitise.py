@@ -78,13 +78,14 @@ def raw_tesseract(pages: list[tuple[Path, int]], workers: int) -> float:
     return time.monotonic() - start
 
 
-def run_sohoa(batch: Path, archive: Path, workers: int) -> tuple[float, dict[str, object]]:
+def run_sohoa(batch: Path, archive: Path, workers: int, env: dict[str, str] | None = None
+              ) -> tuple[float, dict[str, object]]:
     report = archive.parent / f"{archive.name}-report.json"
     sohoa = Path(sys.executable).with_name("sohoa")
     cmd = [str(sohoa), "digitise", str(batch), "--archive", str(archive), "--report", str(report),
            "--workers", str(workers), "--quiet"]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     elapsed = time.monotonic() - start
     if proc.returncode not in (0, 3):
         sys.exit(f"sohoa digitise failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -97,6 +98,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--copies", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--s3", action="store_true",
+                    help="also digitise into an S3 store (a local SeaweedFS) and compare its wall time")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="sohoa-bench-") as tmp:
         root = Path(tmp)
@@ -104,12 +107,28 @@ def main() -> None:
         pages = extract_pages(args.batch, root / "pages") * args.copies
         n = len(pages)
         batch = replicate(args.batch, root / "batch", args.copies) if args.copies > 1 else args.batch
-        raw_runs, sohoa_runs = [], []
-        for r in range(args.repeat):
-            raw_runs.append(raw_tesseract(pages, args.workers))
-            sohoa_runs.append(run_sohoa(batch, root / f"archive{r}", args.workers))
-            print(f"run {r + 1}: raw {raw_runs[-1]:.1f} s, sohoa {sohoa_runs[-1][0]:.1f} s, "
-                  f"ratio {raw_runs[-1] / sohoa_runs[-1][0]:.2f}", flush=True)
+        raw_runs, sohoa_runs, s3_runs = [], [], []
+        server = None
+        if args.s3:
+            from tests.tools.seaweed import SeaweedServer
+
+            server = SeaweedServer(root / "seaweed").start()
+        try:
+            for r in range(args.repeat):
+                raw_runs.append(raw_tesseract(pages, args.workers))
+                sohoa_runs.append(run_sohoa(batch, root / f"archive{r}", args.workers))
+                print(f"run {r + 1}: raw {raw_runs[-1]:.1f} s, sohoa {sohoa_runs[-1][0]:.1f} s, "
+                      f"ratio {raw_runs[-1] / sohoa_runs[-1][0]:.2f}", flush=True)
+                if server is not None:
+                    env = {"SOHOA_OBJECT_STORE": "s3", "SOHOA_S3_ENDPOINT": server.endpoint,
+                           "SOHOA_S3_ACCESS_KEY": server.access_key, "SOHOA_S3_SECRET_KEY": server.secret_key,
+                           "SOHOA_S3_BUCKET": "bench", "SOHOA_S3_PREFIX": f"run{r}"}
+                    s3_runs.append(run_sohoa(batch, root / f"s3archive{r}", args.workers, env)[0])
+                    print(f"run {r + 1}: sohoa into S3 {s3_runs[-1]:.1f} s "
+                          f"(directory store {sohoa_runs[-1][0]:.1f} s)", flush=True)
+        finally:
+            if server is not None:
+                server.stop()
         raw_s = statistics.median(raw_runs)
         sohoa_s, report = sorted(sohoa_runs, key=lambda run: run[0])[len(sohoa_runs) // 2]
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -124,6 +143,10 @@ def main() -> None:
     print(f"ratio end-to-end / raw: {e2e_ppm / raw_ppm:.2f}   "
           f"ratio processing / raw: {float(report['pages_per_minute']) / raw_ppm:.2f}")  # type: ignore[arg-type]
     print(f"peak RSS of one child process (largest): {peak_mb:.0f} MB")
+    if s3_runs:
+        s3_s = statistics.median(s3_runs)
+        print(f"object store: directory {sohoa_s:.1f} s, S3 (SeaweedFS) {s3_s:.1f} s — "
+              f"S3 costs {100 * (s3_s / sohoa_s - 1):+.1f} % wall time")
 
 
 if __name__ == "__main__":
