@@ -27,8 +27,35 @@ CREATE TABLE IF NOT EXISTS doc_text (id TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
 
 
+LAYOUT = "2"  # 2: an fts row has the rowid of its doc_text row (replacing a document is a rowid lookup, not a scan)
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(_DDL)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'search_layout'").fetchone()
+    if row is None or row[0] != LAYOUT:
+        _relink(conn)
+
+
+def _relink(conn: sqlite3.Connection) -> None:
+    """Re-create the fts rows of an index written by an older layout, keyed by their doc_text rowids."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM fts")
+        rows = conn.execute("SELECT t.rowid, t.id, t.text, d.metadata FROM doc_text t JOIN documents d ON d.id = t.id")
+        for rowid, doc_id, text, metadata in rows.fetchall():
+            md = json.loads(metadata)
+            conn.execute("INSERT INTO fts(rowid, id, code, title, body) VALUES (?,?,?,?,?)",
+                         (rowid, doc_id, fold(_code_text(md)), fold(_title_text(md)), fold(text)))
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_layout', ?)", (LAYOUT,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _title_text(md: dict[str, object]) -> str:
+    return " ".join(str(md[k]) for k in ("type_name", "subject", "organ_name") if md.get(k))
 
 
 def _code_text(md: dict[str, object]) -> str:
@@ -38,16 +65,17 @@ def _code_text(md: dict[str, object]) -> str:
 
 def index_document(conn: sqlite3.Connection, manifest: DocumentManifest) -> None:
     """Replace the index rows of one document (call inside the caller's transaction)."""
-    md = manifest.metadata
+    md = manifest.metadata.model_dump()
     text = nfc("\n\n".join(p.text for p in manifest.pages))
-    title = " ".join(str(v) for v in (md.type_name, md.subject, md.organ_name) if v)
-    conn.execute("DELETE FROM fts WHERE id = ?", (manifest.id,))
-    conn.execute("DELETE FROM doc_text WHERE id = ?", (manifest.id,))
+    old = conn.execute("SELECT rowid FROM doc_text WHERE id = ?", (manifest.id,)).fetchone()
+    if old is not None:
+        conn.execute("DELETE FROM fts WHERE rowid = ?", (old[0],))
+        conn.execute("DELETE FROM doc_text WHERE rowid = ?", (old[0],))
+    rowid = conn.execute("INSERT INTO doc_text(id, text) VALUES (?,?)", (manifest.id, text)).lastrowid
     conn.execute(
-        "INSERT INTO fts(id, code, title, body) VALUES (?,?,?,?)",
-        (manifest.id, fold(_code_text(md.model_dump())), fold(title), fold(text)),
+        "INSERT INTO fts(rowid, id, code, title, body) VALUES (?,?,?,?,?)",
+        (rowid, manifest.id, fold(_code_text(md)), fold(_title_text(md)), fold(text)),
     )
-    conn.execute("INSERT INTO doc_text(id, text) VALUES (?,?)", (manifest.id, text))
 
 
 def clear(conn: sqlite3.Connection) -> None:
@@ -96,7 +124,7 @@ def search(conn: sqlite3.Connection, query: ParsedQuery, *, limit: int, offset: 
         total = int(conn.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", (expr,)).fetchone()[0])
     rows = conn.execute(
         f"SELECT fts.id, bm25(fts, {', '.join(map(str, WEIGHTS))}) AS rank, d.source, d.metadata, t.text "
-        "FROM fts JOIN documents d ON d.id = fts.id JOIN doc_text t ON t.id = fts.id "
+        "FROM fts JOIN doc_text t ON t.rowid = fts.rowid JOIN documents d ON d.id = t.id "
         "WHERE fts MATCH ? ORDER BY rank, fts.id LIMIT ? OFFSET ?",
         (expr, limit, offset),
     ).fetchall()

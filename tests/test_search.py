@@ -70,3 +70,26 @@ def test_recommitting_a_document_replaces_its_rows(catalog: SqliteCatalog) -> No
 def test_hostile_queries_never_raise(catalog: SqliteCatalog, q: str) -> None:
     result = catalog.search(parse_query(q), limit=5)
     assert result.total >= 0
+
+
+def test_replacing_a_document_keeps_one_index_row(catalog: SqliteCatalog) -> None:
+    catalog.commit_document(_manifest("aaa", "Nội dung mới: chuyển đổi số", code_number="15", code_notation="NQ/TU"),
+                            "documents/aaa/document.json")
+    assert ids(catalog, "chuyen doi so") == ["aaa"]
+    assert ids(catalog, "cong tac van thu luu tru") == []
+    conn = catalog._conn
+    assert conn.execute("SELECT count(*) FROM fts").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM fts f JOIN doc_text t ON t.rowid = f.rowid AND t.id = f.id"
+                        ).fetchone()[0] == 3
+
+
+def test_index_of_the_older_layout_is_relinked_on_open(catalog: SqliteCatalog, tmp_path: Path) -> None:
+    before = {q: ids(catalog, q) for q in ("cong tac van thu", "15-NQ/TU", "hoa giai")}
+    conn = catalog._conn  # an index written before fts rowids followed doc_text rowids
+    conn.execute("DELETE FROM fts")
+    for n, (doc_id,) in enumerate(conn.execute("SELECT id FROM doc_text").fetchall()):
+        conn.execute("INSERT INTO fts(rowid, id, code, title, body) VALUES (?, ?, '', '', '')", (1000 + n, doc_id))
+    conn.execute("DELETE FROM meta WHERE key = 'search_layout'")
+    catalog.close()
+    reopened = SqliteCatalog(tmp_path / "catalog.sqlite")
+    assert {q: ids(reopened, q) for q in before} == before
