@@ -66,3 +66,14 @@ eval-metadata: deps venv
 # OCR accuracy (page CER, body CER per degradation profile) and s/page of `sohoa digitise` on ../shared/corpus/dev
 eval-ocr: deps venv
 	$(BIN)/python tests/eval/eval_ocr.py
+
+.PHONY: eval-search bench-search
+SEARCH_ARCHIVE ?= /tmp/sohoa-dev-search
+# search relevance on ../shared/corpus/dev: recall@5 and MRR per query kind, accent twins (digitises the dev batch once)
+eval-search: deps venv
+	@[ -f $(SEARCH_ARCHIVE).json ] || $(BIN)/sohoa digitise ../shared/corpus/dev/batch --archive $(SEARCH_ARCHIVE) --report $(SEARCH_ARCHIVE).json || [ $$? -eq 3 ]
+	$(BIN)/python tests/eval/eval_search.py $(SEARCH_ARCHIVE) $(SEARCH_ARCHIVE).json
+
+# search load: index 100,000 synthetic pages, p50/p95/p99 per query kind with 4 concurrent clients, indexing pages/s
+bench-search: venv
+	$(BIN)/python tests/bench/bench_search.py --pages 100000 --clients 4 $(BENCH_SEARCH_ARGS)

@@ -27,6 +27,7 @@ from schemas.errors import (
 from schemas.fixity import FixityProblem
 from schemas.settings import Settings
 from storage.objects import ObjectStore, StoreAccessDenied, StoreUnavailable
+from storage.search_index import SearchIndex
 
 EXIT_USAGE = 2  # as argparse
 
@@ -143,14 +144,31 @@ def _highlight(snippet: str, marks: Sequence[Sequence[int]]) -> str:
     return "".join(out) + snippet[last:]
 
 
+def _iso_date(text: str) -> object:
+    from datetime import date
+
+    return date.fromisoformat(text)
+
+
+_FACET_LABELS = {"type_name": "Loại văn bản", "year": "Năm", "organ_name": "Cơ quan ban hành",
+                 "classification": "Độ mật", "batch": "Lô", "file_code": "Hồ sơ"}
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from flows.queries import search_archive
+    from schemas.search import SearchFilters
 
-    result = search_archive(_settings(args), args.query, limit=args.limit, offset=args.offset)
+    filters = SearchFilters(
+        type_name=args.type or [], organ_name=args.organ or [], classification=args.classification or [],
+        batch=args.batch or [], file_code=args.file_code or [], year_from=args.year_from, year_to=args.year_to,
+        date_from=args.date_from, date_to=args.date_to,
+    )
+    result = search_archive(_settings(args), args.query, limit=args.limit, offset=args.offset, filters=filters,
+                            sort=args.sort, facets=args.facets)
     if args.json:
         _print_json(result.model_dump(mode="json"))
         return EXIT_OK
-    print(f"{result.total} văn bản khớp với «{args.query}»")
+    print(f"{result.total} văn bản khớp với «{args.query}»" if args.query.strip() else f"{result.total} văn bản")
     for rank, hit in enumerate(result.hits, args.offset + 1):
         md = hit.metadata
         code = "-".join(str(v) for v in (md.get("code_number"), md.get("code_notation")) if v)
@@ -158,6 +176,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         if md.get("subject"):
             print(f"   {md['subject']}")
         print(f"   {_highlight(hit.snippet, hit.highlights)}")
+    for name, values in result.facets.items():
+        if values:
+            counts = ", ".join(f"{v.value} ({v.count})" for v in values)
+            print(f"\n{_FACET_LABELS.get(name, name)}: {counts}")
     return EXIT_OK
 
 
@@ -226,6 +248,13 @@ def _store_of(args: argparse.Namespace, settings: Settings) -> ObjectStore:
     return store_from_spec(spec, settings) if spec else build_object_store(settings)
 
 
+def _external_index(settings: Settings) -> SearchIndex | None:
+    """Elasticsearch when it is the archive's search index (the embedded index lives in the catalog)."""
+    from flows.wiring import build_search_index
+
+    return build_search_index(settings) if settings.search_index == "elasticsearch" else None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from flows.fixity import verify_store
     from flows.wiring import CATALOG_FILE
@@ -238,7 +267,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     catalog_path = settings.archive_path() / CATALOG_FILE
     catalog = SqliteCatalog(catalog_path) if not args.store and catalog_path.exists() else None
     try:
-        report = verify_store(store, catalog=catalog, sample=args.sample, seal_missing=args.seal_missing)
+        report = verify_store(store, catalog=catalog, sample=args.sample, seal_missing=args.seal_missing,
+                              external=_external_index(settings) if catalog is not None else None)
     finally:
         if catalog is not None:
             catalog.close()
@@ -291,7 +321,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     root.mkdir(parents=True, exist_ok=True)
     catalog = SqliteCatalog(root / CATALOG_FILE)
     try:
-        report = rebuild_index(store, catalog)
+        report = rebuild_index(store, catalog, _external_index(settings))
     finally:
         catalog.close()
     if args.json:
@@ -338,10 +368,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_show)
 
     q = sub.add_parser("search", help="tìm kiếm (gõ có dấu hoặc không dấu)")
-    q.add_argument("query", metavar="QUERY")
+    q.add_argument("query", metavar="QUERY", nargs="?", default="",
+                   help="từ khóa, \"cụm từ\" hoặc số/ký hiệu (15-NQ/TU); bỏ trống: mọi văn bản (lọc bằng tùy chọn)")
     q.add_argument("--archive", help=archive_help)
     q.add_argument("--limit", type=int, default=10)
     q.add_argument("--offset", type=int, default=0)
+    q.add_argument("--type", action="append", metavar="TÊN", help="loại văn bản, ví dụ «Nghị quyết» (lặp lại: hoặc)")
+    q.add_argument("--organ", action="append", metavar="TÊN", help="cơ quan ban hành (lặp lại: hoặc)")
+    q.add_argument("--classification", action="append", metavar="ĐỘ MẬT",
+                   help="«Mật», «Tối mật», «Tuyệt mật» hoặc «Thường» (không mật)")
+    q.add_argument("--batch", action="append", metavar="LÔ", help="lô số hóa (lặp lại: hoặc)")
+    q.add_argument("--file-code", action="append", metavar="MÃ", help="mã hồ sơ (lặp lại: hoặc)")
+    q.add_argument("--year-from", type=int, metavar="NĂM", help="ban hành từ năm")
+    q.add_argument("--year-to", type=int, metavar="NĂM", help="ban hành đến năm")
+    q.add_argument("--from", dest="date_from", type=_iso_date, metavar="YYYY-MM-DD", help="ban hành từ ngày")
+    q.add_argument("--to", dest="date_to", type=_iso_date, metavar="YYYY-MM-DD", help="ban hành đến ngày")
+    q.add_argument("--sort", choices=("relevance", "date_desc", "date_asc"), default="relevance",
+                   help="thứ tự: phù hợp nhất (mặc định), mới nhất, cũ nhất")
+    q.add_argument("--facets", action="store_true", help="đếm kết quả theo loại, năm, cơ quan, độ mật, lô, hồ sơ")
     q.add_argument("--json", action="store_true", help="xuất JSON")
     q.set_defaults(func=cmd_search)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import platform
 import shutil
 import threading
@@ -37,6 +38,7 @@ from schemas.errors import DocumentError
 from schemas.ocr import OcrPage
 from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key
 from storage.objects import ObjectStore, StoreUnavailable
+from storage.search_index import entry_of
 
 log = logging.getLogger("sohoa.document")
 
@@ -242,13 +244,24 @@ def load_manifest(doc_id: str, services: Services) -> DocumentManifest | None:
     return DocumentManifest.model_validate_json(services.store.get_bytes(key))
 
 
+def _catalogue(manifest: DocumentManifest, services: Services) -> None:
+    """Make a stored document visible: an external search index first (an idempotent upsert), then the catalog
+    (with the embedded index, one transaction) — the catalog row marks the document done, so a failure in
+    between leaves it to be completed by the next run, never catalogued without being searchable."""
+    if services.external_index is not None:
+        services.external_index.upsert([entry_of(manifest)])
+    services.catalog.commit_document(manifest, manifest_key(manifest.id))
+
+
 def _result(manifest: DocumentManifest, *, skipped: bool) -> DocumentResult:
     return DocumentResult(source=manifest.source, id=manifest.id, status=manifest.status,
                           pages=len(manifest.pages), review_reasons=manifest.review_reasons, skipped=skipped)
 
 
 def _new_work_dir(doc_id: str, services: Services) -> Path:
-    work = services.work_dir / f"{doc_id}.{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+    """A private scratch folder; its name carries our process id so a crashed run's leftovers can be found."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    work = services.work_dir / f"{doc_id}.{os.getpid()}.{stamp}"
     work.mkdir(parents=True)
     return work
 
@@ -303,7 +316,7 @@ def digitise_document(
                                   pages=entry.pages, review_reasons=entry.review_reasons, skipped=True)
         stored = load_manifest(doc_id, services)
         if stored is not None:  # stored by an earlier run that stopped before cataloguing
-            services.catalog.commit_document(stored, manifest_key(doc_id))
+            _catalogue(stored, services)
             services.progress.document_done(skipped_pages=len(stored.pages))
             return _result(stored, skipped=True)
         started = services.prefetched.pop(identity, None)
@@ -315,7 +328,7 @@ def digitise_document(
             work = _new_work_dir(doc_id, services)
             outputs = _recognise_pages(doc, work, services)
         manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services, file_code)
-        services.catalog.commit_document(manifest, manifest_key(doc_id))
+        _catalogue(manifest, services)
         services.progress.document_done()
         return _result(manifest, skipped=False)
     except DocumentError as exc:

@@ -19,10 +19,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from flows.queries import open_catalog
+from flows.queries import open_catalog, search_archive
 from schemas.errors import ConfigError, NotFoundError
 from schemas.metadata import CLASSIFICATIONS
-from schemas.query import parse_query
+from schemas.search import SearchFilters
 from schemas.settings import Settings
 from storage.catalog import CatalogEntry, SqliteCatalog
 
@@ -160,13 +160,24 @@ def write_xlsx(table: Table, path: Path) -> None:
     wb.save(path)
 
 
-def _select(catalog: SqliteCatalog, *, query: str | None, batch: str | None) -> list[CatalogEntry]:
+EXPORT_PAGE = 1000
+MAX_EXPORT_MATCHES = 100_000  # the deepest a search pages (SearchRequest.offset)
+
+
+def _select(settings: Settings, catalog: SqliteCatalog, *, query: str | None, batch: str | None
+            ) -> list[CatalogEntry]:
     if batch is not None and batch not in catalog.batches():
         raise NotFoundError(f"Không có lô «{batch}» trong kho", fix="kiểm tra tên lô (tên thư mục đã số hóa)")
     if query is None:
         return catalog.entries(batch=batch)
-    result = catalog.search(parse_query(query), limit=max(1, catalog.count()))
-    found = [catalog.get(hit.id) for hit in result.hits]
+    filters = SearchFilters(batch=[batch] if batch is not None else [])
+    ids: list[str] = []
+    while True:  # every match, best first, a page at a time (a large total may be an estimate: read to the end)
+        result = search_archive(settings, query, limit=EXPORT_PAGE, offset=len(ids), filters=filters)
+        ids += [hit.id for hit in result.hits]
+        if len(result.hits) < EXPORT_PAGE or len(ids) >= MAX_EXPORT_MATCHES:
+            break
+    found = [catalog.get(doc_id) for doc_id in dict.fromkeys(ids)]
     return [e for e in found if e is not None and (batch is None or e.batch == batch)]
 
 
@@ -178,7 +189,7 @@ def export_archive(
         raise ConfigError(f"Không có thư mục {out.parent}", fix="tạo thư mục trước hoặc chọn --out khác")
     catalog = open_catalog(settings)
     try:
-        table = build_table(_select(catalog, query=query, batch=batch))
+        table = build_table(_select(settings, catalog, query=query, batch=batch))
     finally:
         catalog.close()
     tmp = out.with_name(f".{out.name}.tmp")

@@ -23,6 +23,7 @@ from schemas.fixity import FixityProblem, FixityReport
 from storage.catalog import SqliteCatalog
 from storage.layout import FIXITY_REPORTS, MANIFEST, MANIFEST_SEAL, doc_id_of, prefix_of
 from storage.objects import ObjectMissing, ObjectStore
+from storage.search_index import SearchIndex
 
 HASH_THREADS = 4  # hashing is I/O bound (file or network) and releases the GIL
 
@@ -108,8 +109,8 @@ def check_document(
     return problems, objects, size
 
 
-def _index_problems(store_docs: set[str], catalog: SqliteCatalog) -> list[FixityProblem]:
-    indexed = {e.id for e in catalog.entries()}
+def _index_problems(store_docs: set[str], catalog: SqliteCatalog | SearchIndex) -> list[FixityProblem]:
+    indexed = catalog.ids() if hasattr(catalog, "ids") else {e.id for e in catalog.entries()}
     out = [FixityProblem(kind="not_indexed", key=d, document=d, detail="đã lưu nhưng chưa có trong chỉ mục")
            for d in sorted(store_docs - indexed)]
     out += [FixityProblem(kind="orphan_index", key=d, document=d, detail="có trong chỉ mục nhưng không có trong kho")
@@ -118,7 +119,8 @@ def _index_problems(store_docs: set[str], catalog: SqliteCatalog) -> list[Fixity
 
 
 def verify_store(
-    store: ObjectStore, *, catalog: SqliteCatalog | None = None, sample: int | None = None,
+    store: ObjectStore, *, catalog: SqliteCatalog | None = None, external: SearchIndex | None = None,
+    sample: int | None = None,
     rng: random.Random | None = None, keep_report: bool = True, seal_missing: bool = False,
 ) -> FixityReport:
     """Audit ``store`` (every document, or a random ``sample`` of them) and keep the report in it.
@@ -145,6 +147,9 @@ def verify_store(
     if catalog is not None and sample is None:
         stored = {d for d in by_doc if prefix_of(d) + MANIFEST in by_doc[d]}
         report.problems += _index_problems(stored, catalog)
+        if external is not None:  # Elasticsearch must hold the same documents as the catalog
+            report.problems += [p.model_copy(update={"detail": f"Elasticsearch: {p.detail}"})
+                                for p in _index_problems(stored, external)]
     report.finished_at = _now()
     if keep_report:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")

@@ -27,6 +27,7 @@ from schemas.fixity import BackupReport, FixityProblem, ReindexReport
 from storage.catalog import SqliteCatalog
 from storage.layout import MANIFEST, MANIFEST_SEAL, doc_id_of, manifest_key, prefix_of
 from storage.objects import ImmutableObjectError, ObjectMissing, ObjectStore
+from storage.search_index import SearchIndex, entry_of
 
 COPY_THREADS = 4
 
@@ -128,10 +129,13 @@ def stored_manifests(store: ObjectStore, problems: list[FixityProblem]) -> Itera
             yield manifest, manifest_key(doc_id)
 
 
-def rebuild_index(store: ObjectStore, catalog: SqliteCatalog) -> ReindexReport:
-    """Replace the catalog and search index with what the store's manifests say (one transaction)."""
+def rebuild_index(store: ObjectStore, catalog: SqliteCatalog, external: SearchIndex | None = None) -> ReindexReport:
+    """Replace the catalog and search index with what the store's manifests say (one SQLite transaction). With an
+    external index (Elasticsearch) it is rebuilt first, behind its alias, from the same manifests."""
     started = time.monotonic()
     report = ReindexReport(store=store.describe())
+    if external is not None:
+        external.replace_all(entry_of(m) for m, _ in stored_manifests(store, []))
     report.documents_indexed = catalog.rebuild(stored_manifests(store, report.problems))
     report.elapsed_s = round(time.monotonic() - started, 2)
     return report

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from flows.wiring import CATALOG_FILE, build_object_store
+from collections.abc import Mapping
+
+from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
 from schemas.document import DocumentManifest, SearchResult
 from schemas.errors import NotFoundError
 from schemas.metadata import CONTRACT_KEYS
-from schemas.query import parse_query
+from schemas.search import SearchFilters, SearchRequest, Sort
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
 from storage.layout import MANIFEST, prefix_of
 from storage.objects import ObjectStore
+from storage.search_index import SearchIndex
 
 
 def open_catalog(settings: Settings) -> SqliteCatalog:
@@ -61,9 +64,53 @@ def show_document(settings: Settings, doc_id: str) -> dict[str, object]:
     }
 
 
-def search_archive(settings: Settings, query: str, *, limit: int = 10, offset: int = 0) -> SearchResult:
-    catalog = open_catalog(settings)
+def open_search_index(settings: Settings) -> SearchIndex:
+    """The archive's search index (``flows.wiring.build_search_index``); the embedded one needs an archive."""
+    if settings.search_index == "sqlite" and not (settings.archive_path() / CATALOG_FILE).exists():
+        root = settings.archive_path()
+        raise NotFoundError(f"Chưa có kho lưu trữ tại {root}", fix="chạy sohoa digitise trước, hoặc chọn --archive")
+    return build_search_index(settings)
+
+
+_FILTER_ALIASES = {"organ": "organ_name", "type": "type_name"}
+
+
+def search_filters(filters: SearchFilters | Mapping[str, object] | None) -> SearchFilters:
+    """``SearchFilters`` from a model or a plain mapping (JSON): a single value where a list is expected is a
+    one-value list, ``organ``/``type`` are ``organ_name``/``type_name``, ``year`` is ``year_from`` = ``year_to``."""
+    if filters is None:
+        return SearchFilters()
+    if isinstance(filters, SearchFilters):
+        return filters
+    data: dict[str, object] = {}
+    for key, value in filters.items():
+        name = _FILTER_ALIASES.get(key, key)
+        if name == "year":
+            data["year_from"] = data["year_to"] = value
+        elif name in ("type_name", "organ_name", "classification", "batch", "file_code") and isinstance(value, str):
+            data[name] = [value]
+        else:
+            data[name] = value
+    return SearchFilters.model_validate(data)
+
+
+def search_archive(
+    settings: Settings,
+    query: str,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    filters: SearchFilters | Mapping[str, object] | None = None,
+    sort: Sort = "relevance",
+    clearance: int = 3,
+    facets: bool = False,
+) -> SearchResult:
+    """Search the archive. ``clearance``: the highest secrecy level the caller may see (the CLI is a local,
+    trusted user: every level)."""
+    request = SearchRequest(query=query, filters=search_filters(filters), sort=sort, limit=max(0, min(limit, 1000)),
+                            offset=max(0, min(offset, 100_000)), clearance=clearance, facets=facets)
+    index = open_search_index(settings)
     try:
-        return catalog.search(parse_query(query), limit=max(0, min(limit, 1000)), offset=max(0, offset))
+        return index.search(request)
     finally:
-        catalog.close()
+        index.close()

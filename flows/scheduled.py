@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.schedules import Cron
 
 from flows.fixity import verify_store
-from flows.wiring import CATALOG_FILE, build_object_store
+from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
 from schemas.errors import SohoaError
 from schemas.fixity import FixityReport
 from schemas.settings import Settings
@@ -44,7 +44,8 @@ def fixity_audit(archive: str | None = None, sample: int | None = None) -> Fixit
     catalog_path = settings.archive_path() / CATALOG_FILE
     catalog = SqliteCatalog(catalog_path) if catalog_path.exists() else None
     try:
-        report = verify_store(store, catalog=catalog, sample=sample or settings.fixity_sample)
+        external = build_search_index(settings) if settings.search_index == "elasticsearch" else None
+        report = verify_store(store, catalog=catalog, sample=sample or settings.fixity_sample, external=external)
     finally:
         if catalog is not None:
             catalog.close()

@@ -15,7 +15,8 @@ from schemas.document import DocumentSource
 from schemas.errors import ConfigError
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
-from storage.objects import DirectoryObjectStore, ObjectStore
+from storage.objects import DirectoryObjectStore, ObjectStore, remove_leftovers
+from storage.search_index import SearchIndex
 
 OBJECTS_DIR = "objects"
 CATALOG_FILE = "catalog.sqlite"
@@ -30,6 +31,7 @@ class Services:
     engine: TesseractEngine
     page_pool: ThreadPoolExecutor
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
+    external_index: SearchIndex | None = None  # Elasticsearch; None when the catalog's own FTS5 index is used
     prefetched: dict[str, tuple[Path, Future[list[Any]]]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
     _identities: dict[tuple[tuple[str, int, int], ...], str] = field(default_factory=dict)
@@ -48,6 +50,8 @@ class Services:
     def close(self) -> None:
         self.page_pool.shutdown(wait=True)
         self.catalog.close()
+        if self.external_index is not None:
+            self.external_index.close()
 
 
 _registry: dict[Path, Services] = {}
@@ -59,6 +63,7 @@ def build_services(settings: Settings) -> Services:
     try:
         root.mkdir(parents=True, exist_ok=True)
         (root / "work").mkdir(exist_ok=True)
+        remove_leftovers(root / "work")  # scratch folders of runs that crashed (kill -9, power loss)
     except OSError as exc:
         raise ConfigError(f"Không tạo được thư mục kho lưu trữ {root}: {exc}", fix="chọn --archive khác") from exc
     engine = TesseractEngine(
@@ -77,6 +82,7 @@ def build_services(settings: Settings) -> Services:
         engine=engine,
         page_pool=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="page"),
         page_slots=threading.BoundedSemaphore(settings.workers * 2),
+        external_index=build_search_index(settings) if settings.search_index == "elasticsearch" else None,
     )
 
 
@@ -124,6 +130,24 @@ def store_from_spec(spec: str, settings: Settings) -> ObjectStore:
     if "://" in spec:
         raise ConfigError(f"Không hỗ trợ kho {spec}", fix="dùng một thư mục hoặc s3://BUCKET/THƯ_MỤC")
     return DirectoryObjectStore(Path(spec).expanduser().resolve() / OBJECTS_DIR)
+
+
+def build_search_index(settings: Settings) -> SearchIndex:
+    """The archive's search index: SQLite FTS5 in the catalog database (embedded) or Elasticsearch."""
+    if settings.search_index == "elasticsearch":
+        from storage.search_es import ElasticsearchIndex
+
+        return ElasticsearchIndex(
+            settings.es_url,
+            username=settings.es_username,
+            password=settings.es_password.get_secret_value(),
+            index=settings.es_index,
+            ca_file=str(settings.es_ca_file) if settings.es_ca_file else None,
+            timeout_s=settings.es_timeout_s,
+        )
+    from storage.search_sqlite import SqliteSearchIndex
+
+    return SqliteSearchIndex(settings.archive_path() / CATALOG_FILE)
 
 
 def services_for(settings: Settings) -> Services:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from schemas.metadata import DocumentMetadata
+from schemas.search import FacetCount
 
 Status = Literal["done", "needs_review", "failed"]
 
@@ -104,3 +105,4 @@ class SearchHit(BaseModel):
 class SearchResult(BaseModel):
     total: int
     hits: list[SearchHit]
+    facets: dict[str, list[FacetCount]] = Field(default_factory=dict)  # field -> value counts, when requested

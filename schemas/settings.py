@@ -51,7 +51,15 @@ class Settings(BaseSettings):
 
     # backends: embedded defaults, servers for scale
     object_store: Literal["directory", "s3"] = "directory"
-    search_index: Literal["sqlite"] = "sqlite"
+    search_index: Literal["sqlite", "elasticsearch"] = "sqlite"
+
+    # Elasticsearch search index (SOHOA_SEARCH_INDEX=elasticsearch); the catalog stays in SQLite
+    es_url: str = "http://localhost:9200"
+    es_username: str = "elastic"
+    es_password: SecretStr = SecretStr("")
+    es_index: str = "sohoa-documents"  # the alias searches go through; reindex swaps the index behind it
+    es_ca_file: Path | None = None
+    es_timeout_s: float = Field(default=30.0, gt=0.0)
 
     # S3 object store (MinIO in production; SOHOA_OBJECT_STORE=s3)
     s3_endpoint: str = "localhost:9000"  # host:port, no scheme

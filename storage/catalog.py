@@ -1,8 +1,9 @@
-"""Embedded catalog and full-text index: one SQLite database (WAL) under the archive.
+"""Embedded catalog: one SQLite database (WAL) under the archive, shared with the embedded search index.
 
-The catalog row and the index rows of a document are written in ONE transaction, so a document is either
-catalogued and searchable, or neither. The database is a cache of the manifests in the object store and can
-be rebuilt from them. One writer at a time (a lock), any number of readers.
+The catalog row and the search index rows (``storage.search_sqlite``) of a document are written in ONE
+transaction, so a document is either catalogued and searchable, or neither. The database is a cache of the
+manifests in the object store and can be rebuilt from them. One writer at a time (a lock), any number of
+readers; searches go through ``storage.search_sqlite.SqliteSearchIndex`` on the same file.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from schemas.document import DocumentManifest, SearchResult
+from schemas.document import DocumentManifest
 from schemas.metadata import DocumentMetadata
-from schemas.query import ParsedQuery
+from schemas.search import IndexEntry
 from schemas.text import fold
 from storage import search_sqlite
+from storage.search_index import entry_of
 
 SCHEMA_VERSION = 1
 
@@ -89,8 +91,7 @@ class SqliteCatalog:
         self.path = path
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        search_sqlite.tune_writer(self._conn)
         self._claims: dict[tuple[str, ...], dict[str, str]] = {}
         with self._lock:
             self._conn.executescript(_SCHEMA)
@@ -123,17 +124,28 @@ class SqliteCatalog:
             try:
                 self._conn.execute("DELETE FROM documents")
                 search_sqlite.clear(self._conn)
+                pending: list[IndexEntry] = []
                 for manifest, key in documents:
-                    self._write(manifest, key)
+                    self._write_row(manifest, key)
+                    pending.append(entry_of(manifest))
                     count += 1
+                    if len(pending) >= 256:
+                        search_sqlite.write_entries(self._conn, pending)
+                        pending = []
+                search_sqlite.write_entries(self._conn, pending)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            search_sqlite.optimize(self._conn)
         self._claims.clear()
         return count
 
     def _write(self, manifest: DocumentManifest, manifest_key: str) -> None:
+        self._write_row(manifest, manifest_key)
+        search_sqlite.write_entries(self._conn, [entry_of(manifest)])
+
+    def _write_row(self, manifest: DocumentManifest, manifest_key: str) -> None:
         md = manifest.metadata.model_dump(mode="json", exclude={"evidence"})
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self._conn.execute(
@@ -151,7 +163,6 @@ class SqliteCatalog:
                 now,
             ),
         )
-        search_sqlite.index_document(self._conn, manifest)
 
     def get(self, doc_id: str) -> CatalogEntry | None:
         with self._lock:
@@ -214,7 +225,3 @@ class SqliteCatalog:
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT count(*) FROM documents").fetchone()[0])
-
-    def search(self, query: ParsedQuery, *, limit: int = 10, offset: int = 0) -> SearchResult:
-        with self._lock:
-            return search_sqlite.search(self._conn, query, limit=limit, offset=offset)

@@ -87,6 +87,32 @@ def safe_key(key: str) -> str:
 _INCOMING = ".incoming"
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Delete entries named ``<name>.<pid>.<...>`` whose process no longer runs (a crashed run's temporary files
+    and folders); entries of live processes (another run on the same archive) are left alone."""
+    removed = 0
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        parts = entry.name.split(".")
+        if len(parts) < 3 or not parts[1].isdigit() or _pid_alive(int(parts[1])):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 class DirectoryObjectStore:
     """Embedded object store: a directory tree under ``root`` (temp file, fsync, verify, rename)."""
 
@@ -94,6 +120,10 @@ class DirectoryObjectStore:
         self.root = root
         self._tmp = root / _INCOMING
         self._tmp.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(self._tmp)
+
+    def _part(self) -> Path:
+        return self._tmp / f"{uuid.uuid4().hex}.{os.getpid()}.part"
 
     def _path(self, key: str) -> Path:
         return self.root / safe_key(key)
@@ -125,7 +155,7 @@ class DirectoryObjectStore:
     def put_file(self, key: str, source: Path, sha256: str) -> None:
         if self._already(key, sha256):
             return
-        tmp = self._tmp / f"{uuid.uuid4().hex}.part"
+        tmp = self._part()
         with source.open("rb") as src, tmp.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
             dst.flush()
@@ -136,7 +166,7 @@ class DirectoryObjectStore:
         sha256 = hashlib.sha256(data).hexdigest()
         if self._already(key, sha256):
             return sha256
-        tmp = self._tmp / f"{uuid.uuid4().hex}.part"
+        tmp = self._part()
         with tmp.open("wb") as dst:
             dst.write(data)
             dst.flush()

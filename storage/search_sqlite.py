@@ -1,61 +1,190 @@
-"""Embedded full-text index on SQLite FTS5.
+"""Embedded search index on SQLite FTS5 (``SqliteSearchIndex``, the ``storage.search_index.SearchIndex`` port).
 
-Text is folded by ``schemas.text.fold`` before it reaches FTS5 (FTS5's own ``remove_diacritics`` does not fold
-đ→d), and queries are folded the same way, so ``nghi quyet`` finds ``Nghị quyết``. Columns: ``code``
-(số/ký hiệu), ``title`` (type, subject, issuing body) and ``body`` (page text), weighted in that order.
-Snippets are cut from the original NFC text: folding keeps offsets, so highlights show the real diacritics.
+Tables, in the catalog's database file but self-contained (a hit never needs the catalog's ``documents``):
+
+- ``search_docs``: one narrow row per document (facet counts and filters scan it): id, source, batch, file_code,
+  status, date, year, secrecy level, facet values and the folded số/ký hiệu key (``schemas.query.code_key``).
+  Its key ``docid`` is ``n << 2 | secrecy_level`` and is the rowid of the document's FTS rows, so the caller's
+  clearance is checked on the rowid itself, inside every query (hits, totals and facet counts never see a
+  document above it), without a lookup per match.
+- ``search_text``: the metadata JSON and the NFC text (snippets are cut from it).
+- ``search_fts``: contentless FTS5 (``content=''``: the text is stored once, in ``search_text``), columns
+  ``code`` (số/ký hiệu), ``title`` (type, subject, issuing body, signer) and ``body`` (page text), all folded
+  with ``schemas.text.fold`` (đ→d, every mark removed), and ``exact``: the document's distinct words written
+  with diacritics, in ``schemas.text.canonical_tones`` form (``hòa``/``hoà`` one token; ``hoa``, ``hóa`` others).
+- ``search_head``: the same for the heading alone (``code``, and type, subject and signer: not the issuing body,
+  which most documents of an archive share): small, so it ranks cheaply.
+
+Matching: every item of the query (word or phrase) in any folded column (AND, no OR fallback: the contract's
+semantics), so an unaccented query finds everything its accented twin finds. Filters are conditions on
+``search_docs`` joined to the matches; ``date_desc``/``date_asc`` sort the matches on the date index. Ranking
+(relevance):
+
+1. documents whose số/ký hiệu the query looks up (``ParsedQuery.codes``: an indexed lookup on ``code_key``:
+   ``15-NQ/TU``, ``15-NQ``, ``NQ/TU 15``, ``Số 15-NQ/TU``), above documents that only cite it;
+2. then bm25 (``WEIGHTS``: code 10, title 4, body 1, exact 8), with one phrase per column for each item (bm25
+   saturates each column apart, like a per-field BM25: naming the words in the heading AND the text beats
+   naming them once) and the query's accented words as optional phrases on ``exact`` (an exact word implies
+   its folded one: the same documents match, those holding the user's exact words score higher).
+
+FTS5's bm25 reads the whole doclist of every phrase it scores (its idf), so it is only used over items found in
+at most ``RANK_DF`` documents (a probe: is there a ``RANK_DF``-th match?); items found in more only filter.
+When every item is that common, bm25 cannot rank cheaply (and barely can: its idf is near zero): the documents
+whose heading (``search_head``) holds every item with the user's exact diacritics come first, then those whose
+heading holds every item, then the other matches, each tier most recently indexed first; and the total is
+counted exactly up to ``COUNT_EXACT``, estimated above it (two significant digits) unless facets were asked for
+(they count every match). A phrase of common words found in few documents still costs a pass over every
+document holding all its words (FTS5 compares positions row by row): the slowest kind of query.
+
+One writer (a lock; ``BEGIN IMMEDIATE``, WAL), any number of readers: every thread that searches has its own
+read connection, and one search runs in one read transaction (its total, hits and facets agree).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
 
-from schemas.document import DocumentManifest, SearchHit, SearchResult
+from schemas.document import SearchHit, SearchResult
 from schemas.metadata import CONTRACT_KEYS
-from schemas.query import ParsedQuery
-from schemas.text import fold, nfc, token_spans
+from schemas.query import ParsedQuery, code_key, parse_query
+from schemas.search import FACET_FIELDS, UNCLASSIFIED, FacetCount, IndexEntry, SearchRequest, secrecy_level
+from schemas.text import exact_tokens, fold_fast, nfc, outside_fold_table, spelling_pattern
 
 SNIPPET_CHARS = 200
-WEIGHTS = (0.0, 10.0, 4.0, 1.0)  # id, code, title, body
+SNIPPET_SCANS = (1000, 4000)  # characters searched first for a snippet window holding every query token
+WEIGHTS = (10.0, 4.0, 1.0, 8.0)  # search_fts: code, title, body, exact
+BM25 = "bm25(search_fts, " + ", ".join(map(str, WEIGHTS)) + ")"
+LEVEL_BITS = 2  # docid = n << LEVEL_BITS | secrecy level
+LEVEL_MASK = (1 << LEVEL_BITS) - 1
+MAX_LEVEL = 3
+RANK_DF = 2000  # bm25 scores an item only if at most this many visible documents hold it
+HEAD_K = 200  # common items: the most documents a heading tier lists before the other matches
+COUNT_EXACT = 1000  # every item common: matches counted up to this, estimated above it (like a search engine)
+FACET_VALUES = 100  # values per facet, most frequent first
+MAX_CODE_TIER = 50  # documents with the số/ký hiệu a query looks up, ranked first
+CODE_TIER_BONUS = 1000.0  # added to the score of a document whose số/ký hiệu the query looks up
+LAYOUT = "6"  # 6: search_docs / search_text / search_fts / search_head (2: fts + doc_text over the catalog)
+_BATCH = 256  # rows per executemany
 
 _DDL = """
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    id UNINDEXED, code, title, body, tokenize = 'unicode61 remove_diacritics 2'
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS search_docs (
+    docid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    file_code TEXT,
+    status TEXT NOT NULL,
+    issued_date TEXT,
+    year INTEGER,
+    level INTEGER NOT NULL,
+    type_name TEXT,
+    organ_name TEXT,
+    classification TEXT NOT NULL,
+    code_key TEXT
 );
-CREATE TABLE IF NOT EXISTS doc_text (id TEXT PRIMARY KEY, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS search_docs_code ON search_docs(code_key) WHERE code_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS search_docs_newest ON search_docs(ifnull(issued_date, '') DESC, id);
+CREATE INDEX IF NOT EXISTS search_docs_oldest ON search_docs(ifnull(issued_date, '~'), id);
+CREATE TABLE IF NOT EXISTS search_text (docid INTEGER PRIMARY KEY, metadata TEXT NOT NULL, text TEXT NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
+    code, title, body, exact, content = '', tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_head USING fts5(
+    code, title, exact, content = '', tokenize = 'unicode61 remove_diacritics 0'
+);
 """
+_FACET_COLUMNS = {"type_name": "type_name", "year": "year", "organ_name": "organ_name",
+                  "classification": "classification", "batch": "batch", "file_code": "file_code"}
+_SORT_SQL = {
+    "date_desc": "ifnull(d.issued_date, '') DESC, d.id",
+    "date_asc": "ifnull(d.issued_date, '~'), d.id",
+}
+_DOC_COLUMNS = "docid, id, source, batch, file_code, status, issued_date, year, level, type_name, organ_name, " \
+               "classification, code_key"
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
-LAYOUT = "2"  # 2: an fts row has the rowid of its doc_text row (replacing a document is a rowid lookup, not a scan)
+# ----------------------------------------------------------------------------------------------- schema
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(_DDL)
-    row = conn.execute("SELECT value FROM meta WHERE key = 'search_layout'").fetchone()
-    if row is None or row[0] != LAYOUT:
-        _relink(conn)
-
-
-def _relink(conn: sqlite3.Connection) -> None:
-    """Re-create the fts rows of an index written by an older layout, keyed by their doc_text rowids."""
+    """Create the index tables; an index of an older layout is migrated to this one (in one transaction)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    if _layout(conn) == LAYOUT:
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("DELETE FROM fts")
-        rows = conn.execute("SELECT t.rowid, t.id, t.text, d.metadata FROM doc_text t JOIN documents d ON d.id = t.id")
-        for rowid, doc_id, text, metadata in rows.fetchall():
-            md = json.loads(metadata)
-            conn.execute("INSERT INTO fts(rowid, id, code, title, body) VALUES (?,?,?,?,?)",
-                         (rowid, doc_id, fold(_code_text(md)), fold(_title_text(md)), fold(text)))
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_layout', ?)", (LAYOUT,))
+        if _layout(conn) != LAYOUT:  # another process may have migrated it meanwhile
+            _migrate(conn)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_layout', ?)", (LAYOUT,))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
 
 
-def _title_text(md: dict[str, object]) -> str:
-    return " ".join(str(md[k]) for k in ("type_name", "subject", "organ_name") if md.get(k))
+def _layout(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'search_layout'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Re-index what an older layout holds into this one: an earlier layout of these tables (everything is in
+    ``search_docs`` and ``search_text``), or layouts 1 and 2 (``fts`` + ``doc_text``, metadata in the catalog's
+    ``documents``; ``file_code`` is not there: ``sohoa reindex`` restores it from the manifests)."""
+    tables = _tables(conn)
+    earlier: list[tuple[str, str, str, str, str, str, str | None]] = []
+    if "search_docs" in tables and "search_text" in tables:
+        held = "d" if "metadata" in {r[1] for r in conn.execute("PRAGMA table_info(search_docs)")} else "t"
+        earlier = conn.execute(
+            f"SELECT d.id, t.text, d.source, d.batch, d.status, {held}.metadata, d.file_code FROM search_docs d "
+            "JOIN search_text t ON t.docid = d.docid ORDER BY d.docid").fetchall()
+    for name in ("search_fts", "search_head", "search_docs", "search_text"):
+        if name in tables:
+            conn.execute(f"DROP TABLE {name}")
+    for statement in _DDL.split(";"):  # not executescript: it would commit the caller's transaction
+        if statement.strip():
+            conn.execute(statement)
+    write_entries(conn, (_entry_of_row(*row) for row in earlier))
+    if "doc_text" in tables and "documents" in tables:
+        rows = conn.execute("SELECT t.id, t.text, d.source, d.batch, d.status, d.metadata "
+                            "FROM doc_text t JOIN documents d ON d.id = t.id ORDER BY t.rowid")
+        write_entries(conn, (_entry_of_row(*row) for row in rows))  # streamed: an archive may be large
+    for name in ("fts", "doc_text"):
+        if name in tables:
+            conn.execute(f"DROP TABLE {name}")
+
+
+def _entry_of_row(doc_id: str, text: str, source: str, batch: str, status: str, metadata: str,
+                  file_code: str | None = None) -> IndexEntry:
+    md = json.loads(metadata)
+    md.pop("evidence", None)
+    issued = md.get("issued_date") if isinstance(md.get("issued_date"), str) else None
+    year = int(issued[:4]) if issued and issued[:4].isdigit() else None
+    return IndexEntry(id=doc_id, source=source, batch=batch, file_code=file_code, status=status, metadata=md,
+                      text=text, issued_date=issued, year=year, secrecy_level=secrecy_level(md.get("classification")))
+
+
+# ----------------------------------------------------------------------------------------------- writes
+
+
+TITLE_FIELDS = ("type_name", "subject", "organ_name", "signer")
+HEAD_FIELDS = ("type_name", "subject", "signer")  # not the issuing body: most documents of an archive share it
+
+
+def _title_text(md: dict[str, object], fields: Sequence[str] = TITLE_FIELDS) -> str:
+    return " ".join(str(md[k]) for k in fields if md.get(k))
 
 
 def _code_text(md: dict[str, object]) -> str:
@@ -63,79 +192,568 @@ def _code_text(md: dict[str, object]) -> str:
     return f"{number or ''}-{notation or ''}" if (number or notation) else ""
 
 
-def index_document(conn: sqlite3.Connection, manifest: DocumentManifest) -> None:
-    """Replace the index rows of one document (call inside the caller's transaction)."""
-    md = manifest.metadata.model_dump()
-    text = nfc("\n\n".join(p.text for p in manifest.pages))
-    old = conn.execute("SELECT rowid FROM doc_text WHERE id = ?", (manifest.id,)).fetchone()
-    if old is not None:
-        conn.execute("DELETE FROM fts WHERE rowid = ?", (old[0],))
-        conn.execute("DELETE FROM doc_text WHERE rowid = ?", (old[0],))
-    rowid = conn.execute("INSERT INTO doc_text(id, text) VALUES (?,?)", (manifest.id, text)).lastrowid
-    conn.execute(
-        "INSERT INTO fts(rowid, id, code, title, body) VALUES (?,?,?,?,?)",
-        (rowid, manifest.id, fold(_code_text(md)), fold(_title_text(md)), fold(text)),
-    )
+def _fts_values(md: dict[str, object], text: str) -> tuple[tuple[str, str, str, str], tuple[str, str, str]]:
+    """The ``search_fts`` and ``search_head`` columns of a document: a pure function of its metadata and text (a
+    contentless FTS row is deleted by giving these values again)."""
+    title, head = _title_text(md), _title_text(md, HEAD_FIELDS)
+    code = fold_fast(_code_text(md))
+    exact = " ".join(exact_tokens(f"{title}\n{text}"))
+    return (code, fold_fast(title), fold_fast(text), exact), (code, fold_fast(head), " ".join(exact_tokens(head)))
+
+
+def _text_value(value: object) -> str | None:
+    return str(value) if isinstance(value, str) and value.strip() else None
+
+
+def _delete_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+    for chunk in _chunks(list(ids), _BATCH):
+        marks = ",".join("?" * len(chunk))
+        old = conn.execute(
+            f"SELECT d.docid, t.metadata, t.text FROM search_docs d JOIN search_text t ON t.docid = d.docid "
+            f"WHERE d.id IN ({marks})", chunk).fetchall()
+        if not old:
+            continue
+        values = [(docid, *_fts_values(json.loads(md), text)) for docid, md, text in old]
+        conn.executemany(
+            "INSERT INTO search_fts(search_fts, rowid, code, title, body, exact) VALUES ('delete', ?, ?, ?, ?, ?)",
+            [(docid, *main) for docid, main, _ in values])
+        conn.executemany(
+            "INSERT INTO search_head(search_head, rowid, code, title, exact) VALUES ('delete', ?, ?, ?, ?)",
+            [(docid, *head) for docid, _, head in values])
+        conn.executemany("DELETE FROM search_docs WHERE docid = ?", [(r[0],) for r in old])
+        conn.executemany("DELETE FROM search_text WHERE docid = ?", [(r[0],) for r in old])
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def write_entries(conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
+    """Add or replace the index rows of ``entries`` (call inside the caller's write transaction: the catalog
+    writes its row and these in one). Returns the number of documents written."""
+    count = 0
+    batch: list[IndexEntry] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= _BATCH:
+            count += _write_batch(conn, batch)
+            batch = []
+    if batch:
+        count += _write_batch(conn, batch)
+    return count
+
+
+def _write_batch(conn: sqlite3.Connection, entries: list[IndexEntry]) -> int:
+    latest = {e.id: e for e in entries}  # the last of two entries with one id wins
+    _delete_rows(conn, list(latest))
+    top = conn.execute("SELECT max(docid) FROM search_docs").fetchone()[0]
+    serial = (int(top) >> LEVEL_BITS) + 1 if top is not None else 1
+    docs, texts, fts, head = [], [], [], []
+    for e in latest.values():
+        level = min(max(e.secrecy_level, 0), MAX_LEVEL)
+        docid = serial << LEVEL_BITS | level
+        serial += 1
+        md = dict(e.metadata)
+        md.pop("evidence", None)
+        text = nfc(e.text)
+        issued = e.issued_date if e.issued_date and _ISO_DATE.match(e.issued_date) else None
+        classification = _text_value(md.get("classification")) or UNCLASSIFIED
+        docs.append((docid, e.id, e.source, e.batch, e.file_code, e.status, issued, e.year, level,
+                     _text_value(md.get("type_name")), _text_value(md.get("organ_name")), classification,
+                     code_key(md.get("code_number"), md.get("code_notation"))))
+        texts.append((docid, json.dumps(md, ensure_ascii=False), text))
+        main_values, head_values = _fts_values(md, text)
+        fts.append((docid, *main_values))
+        head.append((docid, *head_values))
+    conn.executemany(f"INSERT INTO search_docs({_DOC_COLUMNS}) VALUES ({','.join('?' * 13)})", docs)
+    conn.executemany("INSERT INTO search_text(docid, metadata, text) VALUES (?, ?, ?)", texts)
+    conn.executemany("INSERT INTO search_fts(rowid, code, title, body, exact) VALUES (?, ?, ?, ?, ?)", fts)
+    conn.executemany("INSERT INTO search_head(rowid, code, title, exact) VALUES (?, ?, ?, ?)", head)
+    return len(docs)
+
+
+def delete_entries(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+    """Remove the index rows of ``ids`` (inside the caller's write transaction)."""
+    _delete_rows(conn, ids)
 
 
 def clear(conn: sqlite3.Connection) -> None:
-    """Remove every index row (call inside the caller's transaction)."""
-    conn.execute("DELETE FROM fts")
-    conn.execute("DELETE FROM doc_text")
+    """Remove every index row (inside the caller's write transaction)."""
+    conn.execute("INSERT INTO search_fts(search_fts) VALUES ('delete-all')")
+    conn.execute("INSERT INTO search_head(search_head) VALUES ('delete-all')")
+    conn.execute("DELETE FROM search_docs")
+    conn.execute("DELETE FROM search_text")
 
 
-def _match_expression(query: ParsedQuery, *, any_term: bool) -> str:
-    items = [f'"{t}"' for t in query.terms] + ['"' + " ".join(p) + '"' for p in query.phrases]
-    return (" OR " if any_term else " AND ").join(items)
+def optimize(conn: sqlite3.Connection) -> None:
+    """Merge each FTS index into one segment (after a rebuild: fewer segments, faster queries)."""
+    conn.execute("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
+    conn.execute("INSERT INTO search_head(search_head) VALUES ('optimize')")
+
+
+# ----------------------------------------------------------------------------------------------- snippets
 
 
 def make_snippet(text: str, wanted: set[str], width: int = SNIPPET_CHARS) -> tuple[str, list[tuple[int, int]]]:
-    """The window of ``text`` with the most distinct query tokens, and highlight offsets within it."""
-    spans = [(tok, s, e) for tok, s, e in token_spans(text) if tok in wanted]
-    if not spans:
-        cut = text[:width]
-        return " ".join(cut.split()), []
-    best_start, best_score = spans[0][1], -1
-    for _, start, _ in spans:
-        inside = {tok for tok, s, e in spans if start <= s and e <= start + width}
-        if len(inside) > best_score:
-            best_start, best_score = start, len(inside)
+    """The window of ``text`` with the most distinct query tokens, and highlight offsets within it. The text is
+    searched from its start in growing parts (``SNIPPET_SCANS``): once a window holds every token, the rest is
+    not read; past the last part, the rest is only read when the start holds no token at all (the Python cost of
+    a hit stays bounded, whatever the length of the document)."""
+    text = nfc(text)
+    words = {w for w in wanted if w}
+    spans: list[tuple[str, int, int]] = []
+    best_start, best_score, done = 0, 0, 0
+    for n, scan in enumerate((*SNIPPET_SCANS, len(text))):
+        cut = len(text) if scan >= len(text) else max(text.rfind(" ", done, scan), done)  # on a space
+        spans += [(w, s + done, e + done) for w, s, e in _token_spans(text[done:cut], words)]
+        done = cut
+        best_start, best_score = _best_window(spans, width)
+        if best_score == len(words) or done == len(text) or (n == len(SNIPPET_SCANS) - 1 and best_score):
+            break  # every token in one window, or the start of a long text has some: good enough
+    if best_score == 0:
+        return " ".join(text[:width].split()), []
     lo = max(0, best_start - width // 4)
     while lo > 0 and not text[lo - 1].isspace():
         lo -= 1
     hi = min(len(text), lo + width)
     while hi < len(text) and not text[hi].isspace():
         hi += 1
-    window = text[lo:hi].replace("\n", " ").replace("\t", " ")
-    marks = [(s - lo, e - lo) for _, s, e in spans if lo <= s and e <= hi]
+    window = text[lo:hi].replace("\n", " ").replace("\t", " ")  # starts and ends at a space or the text's end
     prefix = "…" if lo > 0 else ""
     suffix = "…" if hi < len(text) else ""
-    shift = len(prefix)
-    return prefix + window + suffix, [(s + shift, e + shift) for s, e in marks]
+    marks = [(s + len(prefix), e + len(prefix)) for _, s, e in _token_spans(window, words)]
+    return prefix + window + suffix, marks
 
 
-def search(conn: sqlite3.Connection, query: ParsedQuery, *, limit: int, offset: int) -> SearchResult:
-    if query.empty or limit <= 0:
-        return SearchResult(total=0, hits=[])
-    expr = _match_expression(query, any_term=False)
-    total = int(conn.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", (expr,)).fetchone()[0])
-    if total == 0 and len(query.terms) + len(query.phrases) > 1:
-        expr = _match_expression(query, any_term=True)
-        total = int(conn.execute("SELECT count(*) FROM fts WHERE fts MATCH ?", (expr,)).fetchone()[0])
-    rows = conn.execute(
-        f"SELECT fts.id, bm25(fts, {', '.join(map(str, WEIGHTS))}) AS rank, d.source, d.metadata, t.text "
-        "FROM fts JOIN doc_text t ON t.rowid = fts.rowid JOIN documents d ON d.id = t.id "
-        "WHERE fts MATCH ? ORDER BY rank, fts.id LIMIT ? OFFSET ?",
-        (expr, limit, offset),
-    ).fetchall()
+def _best_window(spans: list[tuple[str, int, int]], width: int) -> tuple[int, int]:
+    """(start, distinct tokens) of the window [start, start + width] from a match that holds the most distinct
+    tokens (the first such): two pointers over the spans."""
+    best_start, best_score = 0, 0
+    seen: dict[str, int] = {}
+    right = 0
+    for left, (_, start, _) in enumerate(spans):
+        while right < len(spans) and spans[right][2] <= start + width:
+            seen[spans[right][0]] = seen.get(spans[right][0], 0) + 1
+            right += 1
+        if len(seen) > best_score:
+            best_start, best_score = start, len(seen)
+        if left < right:
+            tok = spans[left][0]
+            seen[tok] -= 1
+            if not seen[tok]:
+                del seen[tok]
+    return best_start, best_score
+
+
+def _token_spans(text: str, wanted: set[str]) -> list[tuple[str, int, int]]:
+    """(folded token, start, end) of the whole words of ``text`` (NFC) that fold to a word of ``wanted``."""
+    words = sorted(w for w in wanted if w)
+    patterns = [_spelling_regex(w) for w in words]
+    if not words:
+        return []
+    # No character outside fold_fast's table folds to an ASCII letter or digit, so ASCII words (every folded
+    # Vietnamese word) are found in any text by their spellings; other words need the text folded.
+    if any(p is None for p in patterns) or (not all(w.isascii() for w in words) and outside_fold_table(text)):
+        folded = fold_fast(text)
+        plain = re.compile("(?:" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")(?!\w)")
+        return [(m.group(0), m.start(), m.end()) for m in plain.finditer(folded)
+                if m.start() == 0 or not _is_word_char(folded[m.start() - 1])]
+    spans = [(word, m.start(), m.end()) for word, pattern in zip(words, patterns, strict=True) if pattern
+             for m in pattern.finditer(text) if m.start() == 0 or not _is_word_char(text[m.start() - 1])]
+    return sorted(spans, key=lambda span: span[1])  # whole words: two spans never overlap
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+@lru_cache(maxsize=8192)
+def _spelling_regex(word: str) -> re.Pattern[str] | None:
+    """Every spelling of the folded ``word`` in NFC text, as a whole word's end (its start is checked apart)."""
+    pattern = spelling_pattern(word)
+    return re.compile(pattern + r"(?!\w)") if pattern else None
+
+
+# ----------------------------------------------------------------------------------------------- queries
+
+
+_FOLDED = "{code title body} : "
+
+
+def _quoted(words: Sequence[str]) -> str:
+    return '"' + " ".join(w.replace('"', "") for w in words) + '"'
+
+
+class _Item:
+    """One thing the query asks for (a term or a phrase). ``match``: it, in any folded column. ``ranked`` (on
+    ``search_fts``): one phrase per column, plus the exact (accented) forms of a term on ``exact``: an exact word
+    implies its folded term, so it matches the same documents as ``match`` and only adds to the bm25 score.
+    ``head`` / ``head_exact`` (on ``search_head``): it in the heading / with the user's exact diacritics."""
+
+    def __init__(self, words: Sequence[str], exact: Sequence[str]) -> None:
+        phrase = _quoted(words)
+        # ``exact`` holds only words with diacritics: an ASCII word can only match the folded columns, and FTS5
+        # scans faster without a column filter
+        self.match = phrase if all(w.isascii() for w in words) else _FOLDED + phrase
+        self.words = [_quoted([w]) if w.isascii() else _FOLDED + _quoted([w]) for w in dict.fromkeys(words)]
+        exact_alternatives = [f"{{exact}} : {_quoted([e])}" for e in exact]
+        self.ranked = "(" + " OR ".join([f"{{{c}}} : {phrase}" for c in ("code", "title", "body")]
+                                        + exact_alternatives) + ")"
+        self.head = "{code title} : " + phrase
+        self.head_exact = "(" + " OR ".join(exact_alternatives) + ")" if exact else self.head
+        self.exact = bool(exact)
+
+
+def _items(query: ParsedQuery) -> list[_Item]:
+    exact: dict[str, list[str]] = {}
+    for word in query.exact:
+        exact.setdefault(fold_fast(word), []).append(word)
+    return [_Item([t], exact.get(t, [])) for t in query.terms] + [_Item(p, []) for p in query.phrases]
+
+
+def _all(items: Sequence[_Item], part: Callable[[_Item], str]) -> str:
+    return " AND ".join(part(i) for i in items)
+
+
+def _filter_sql(request: SearchRequest) -> tuple[str, list[object]]:
+    """SQL conditions on ``search_docs d`` for the request's filters (empty when none)."""
+    f = request.filters
+    clauses: list[str] = []
+    args: list[object] = []
+    for column, values in (("type_name", f.type_name), ("organ_name", f.organ_name),
+                           ("classification", f.classification), ("batch", f.batch), ("file_code", f.file_code)):
+        wanted = [nfc(v) for v in values]
+        if wanted:
+            clauses.append(f"d.{column} IN ({','.join('?' * len(wanted))})")
+            args += wanted
+    for clause, value in (("d.year >= ?", f.year_from), ("d.year <= ?", f.year_to),
+                          ("d.issued_date >= ?", f.date_from), ("d.issued_date <= ?", f.date_to)):
+        if value is not None:
+            clauses.append(clause)
+            args.append(value if isinstance(value, int) else value.isoformat())
+    return " AND ".join(clauses), args
+
+
+class _Scope:
+    """Which documents a request may return: visible at its clearance and passing its filters. ``source`` is
+    the SQL of the rows of an FTS table (alias ``f``) that match a parameter and are in scope."""
+
+    def __init__(self, request: SearchRequest) -> None:
+        self.where, self.args = _filter_sql(request)
+        clearance = min(max(int(request.clearance), 0), MAX_LEVEL)
+        self.visible = "" if clearance >= MAX_LEVEL else f" AND (f.rowid & {LEVEL_MASK}) <= {clearance}"
+        self.clearance = clearance
+
+    def source(self, table: str, *, filtered: bool = True, joined: bool = False) -> str:
+        join = " JOIN search_docs d ON d.docid = f.rowid" if (joined or (filtered and self.where)) else ""
+        extra = f" AND {self.where}" if filtered and self.where else ""
+        return f"{table} f{join} WHERE {table} MATCH ?{self.visible}{extra}"
+
+    def params(self, expr: str, *, filtered: bool = True) -> list[object]:
+        return [expr, *self.args] if filtered else [expr]
+
+
+def _common_items(conn: sqlite3.Connection, scope: _Scope, items: list[_Item]) -> list[bool]:
+    """For each item: would bm25 over it be costly, i.e. is each of its words in more than ``RANK_DF`` visible
+    documents (a probe per word reads at most ``RANK_DF`` doclist entries; a phrase costs what its rarest word
+    costs)? One statement: every round trip to SQLite is a handover of Python's GIL, slow under concurrency."""
+    words = list(dict.fromkeys(w for i in items for w in i.words))
+    probe = f"(SELECT 1 FROM {scope.source('search_fts', filtered=False)} LIMIT 1 OFFSET {RANK_DF})"
+    row = conn.execute("SELECT " + ", ".join([probe] * len(words)), words).fetchone()
+    common = dict(zip(words, (v is not None for v in row), strict=True))
+    return [all(common[w] for w in i.words) for i in items]
+
+
+def _hit(row: tuple[object, ...], score: float, wanted: set[str]) -> SearchHit:
+    doc_id, source, metadata, text = row
+    snippet, marks = make_snippet(str(text), wanted)
+    md = json.loads(str(metadata))
+    contract = {k: md.get(k) for k in CONTRACT_KEYS} | {k: v for k, v in md.items() if k not in CONTRACT_KEYS}
+    return SearchHit.model_construct(id=str(doc_id), source=str(source), score=round(score, 4), snippet=snippet,
+                                     highlights=marks, metadata=contract)  # our own values: no validation
+
+
+def _fetch_hits(conn: sqlite3.Connection, ranked: list[tuple[int, float]], wanted: set[str]) -> list[SearchHit]:
+    if not ranked:
+        return []
+    marks = ",".join("?" * len(ranked))
+    found = conn.execute(
+        "SELECT json_group_array(json_array(d.docid, d.id, d.source, t.metadata, t.text)) FROM search_docs d "
+        f"JOIN search_text t ON t.docid = d.docid WHERE d.docid IN ({marks})", [r[0] for r in ranked]
+    ).fetchone()[0]
+    by_docid = {int(r[0]): r[1:] for r in json.loads(found)}
+    return [_hit(by_docid[docid], score, wanted) for docid, score in ranked if docid in by_docid]
+
+
+def _result(conn: sqlite3.Connection, request: SearchRequest, total: int, order: list[tuple[int, float]],
+            wanted: set[str], facets: dict[str, list[FacetCount]]) -> SearchResult:
+    page = order[request.offset:request.offset + request.limit]
+    return SearchResult(total=total, hits=_fetch_hits(conn, page, wanted), facets=facets)
+
+
+def run_search(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult:
+    """Run ``request`` on ``conn`` (a read transaction is the caller's)."""
+    query = parse_query(request.query)
+    scope = _Scope(request)
+    if not query.raw.strip():  # no query: browse
+        return _browse(conn, request, scope)
+    items = _items(query)
+    if not items:  # text with no word in it ("***"): nothing to find
+        return SearchResult(total=0, hits=[], facets=_empty_facets() if request.facets else {})
+    match = _all(items, lambda i: i.match)
+    counted, facets = (_facets(conn, scope.source("search_fts", joined=True), scope.params(match))
+                       if request.facets else (None, {}))
     wanted = query.all_tokens()
-    hits = []
-    for doc_id, rank, source, metadata, text in rows:
-        snippet, marks = make_snippet(text, wanted)
-        md = json.loads(metadata)
-        contract = {k: md.get(k) for k in CONTRACT_KEYS} | {k: v for k, v in md.items() if k not in CONTRACT_KEYS}
-        hits.append(
-            SearchHit(id=doc_id, source=source, score=round(-float(rank), 4), snippet=snippet, highlights=marks,
-                      metadata=contract)
-        )
-    return SearchResult(total=total, hits=hits)
+    if request.sort in _SORT_SQL:
+        total = counted if counted is not None else _count(conn, scope, match)
+        rows = conn.execute(
+            f"SELECT f.rowid FROM {scope.source('search_fts', joined=True)} ORDER BY {_SORT_SQL[request.sort]} "
+            "LIMIT ? OFFSET ?", [*scope.params(match), request.limit, request.offset]).fetchall()
+        return SearchResult(total=total, hits=_fetch_hits(conn, [(int(r[0]), 0.0) for r in rows], wanted),
+                            facets=facets)
+    rare = [i for i, common in zip(items, _common_items(conn, scope, items), strict=True) if not common]
+    if rare:
+        total, order = _rank_rare(conn, scope, query, items, rare, match, request.offset + request.limit)
+    else:
+        total, order = _rank_common(conn, scope, query, items, match, request.offset + request.limit)
+    return _result(conn, request, total if counted is None else counted, order, wanted, facets)
+
+
+def _count(conn: sqlite3.Connection, scope: _Scope, match: str) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {scope.source('search_fts')}", scope.params(match)).fetchone()[0])
+
+
+def _rank_rare(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, items: list[_Item], rare: list[_Item],
+               match: str, want: int) -> tuple[int, list[tuple[int, float]]]:
+    """Every match, ranked by bm25 over the items that are not common (at most ``RANK_DF`` documents hold them:
+    cheap); the common ones only filter. The number-lookup tier first. One statement (see ``_common_items``)."""
+    args: list[object] = scope.params(_all(rare, lambda i: i.ranked))
+    only = ""
+    if len(rare) < len(items):
+        only = " AND f.rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)"
+        args.append(match)
+    codes, code_args = _code_condition(scope, query)
+    total, top, tier = conn.execute(
+        f"WITH r AS MATERIALIZED (SELECT f.rowid AS docid, {BM25} AS b FROM {scope.source('search_fts')}{only}) "
+        "SELECT (SELECT count(*) FROM r), "
+        "(SELECT json_group_array(json_array(docid, b)) FROM (SELECT docid, b FROM r ORDER BY b, docid LIMIT ?)), "
+        "(SELECT json_group_array(json_array(r.docid, r.b)) FROM r JOIN search_docs d ON d.docid = r.docid "
+        f"WHERE {codes})", [*args, want + MAX_CODE_TIER, *code_args]).fetchone()
+    ranked = sorted(((int(d), float(b)) for d, b in json.loads(top)), key=lambda t: (t[1], t[0]))
+    in_tier = sorted(((int(d), float(b)) for d, b in json.loads(tier)), key=lambda t: (t[1], t[0]))
+    return int(total), _merge([[(d, CODE_TIER_BONUS - b) for d, b in in_tier], [(d, -b) for d, b in ranked]], want)
+
+
+def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, items: list[_Item], match: str,
+                 want: int) -> tuple[int, list[tuple[int, float]]]:
+    """Every item is common (bm25 would read their whole doclists, and its idf is near zero anyway): the
+    number-lookup tier, then the documents holding every item in their heading with the user's exact diacritics,
+    then in their heading, then the other matches; each tier most recently indexed first (``HEAD_K`` at most
+    for a heading tier). Scores: ``CODE_TIER_BONUS``, 2, 1, 0.
+
+    The total comes from the same scan as the newest matches, which stops after ``COUNT_EXACT`` + 1 of them: up
+    to ``COUNT_EXACT`` it is exact; above, it is estimated from the share of the docid range those newest matches
+    cover (docids grow with each document indexed). One statement (see ``_common_items``)."""
+    codes, code_args = _code_condition(scope, query)
+    heading = (f"(SELECT json_group_array(docid) FROM (SELECT f.rowid AS docid FROM {scope.source('search_head')} "
+               f"ORDER BY f.rowid DESC LIMIT ?))")
+    exact = any(i.exact for i in items)
+    count, oldest, first, last, newest, headed, exact_headed, tier = conn.execute(
+        f"WITH n AS MATERIALIZED (SELECT f.rowid AS docid FROM {scope.source('search_fts')} "
+        f"ORDER BY f.rowid DESC LIMIT {COUNT_EXACT + 1}) "
+        "SELECT (SELECT count(*) FROM n), (SELECT min(docid) FROM n), "
+        "(SELECT min(docid) FROM search_docs), (SELECT max(docid) FROM search_docs), "
+        "(SELECT json_group_array(docid) FROM (SELECT docid FROM n ORDER BY docid DESC LIMIT ?)), "
+        f"{heading}, {heading if exact else '(SELECT json_array())'}, "
+        f"(SELECT json_group_array(d.docid) FROM search_docs d WHERE {codes} AND EXISTS "
+        "(SELECT 1 FROM search_fts WHERE search_fts MATCH ? AND rowid = d.docid))",
+        [*scope.params(match), want + 2 * HEAD_K + MAX_CODE_TIER,
+         *scope.params(_all(items, lambda i: i.head)), min(2 * want, HEAD_K),  # the exact ones are among them
+         *([*scope.params(_all(items, lambda i: i.head_exact)), min(want, HEAD_K)] if exact else []),
+         *code_args, match]).fetchone()
+    matches = [int(d) for d in json.loads(newest)]
+    total = int(count)
+    if total > COUNT_EXACT:
+        share = (last - oldest + 1) / max(1, last - first + 1)
+        total = max(COUNT_EXACT + 1, _two_digits(total / share))
+    if want + 2 * HEAD_K + MAX_CODE_TIER > len(matches) == count > COUNT_EXACT:  # a deep page: read on
+        matches += [int(r[0]) for r in conn.execute(
+            f"SELECT f.rowid FROM {scope.source('search_fts')} AND f.rowid < ? ORDER BY f.rowid DESC LIMIT ?",
+            [*scope.params(match), matches[-1], want + 2 * HEAD_K + MAX_CODE_TIER])]
+    return total, _merge([[(int(d), CODE_TIER_BONUS) for d in sorted(json.loads(tier), reverse=True)],
+                          [(int(d), 2.0) for d in json.loads(exact_headed)],
+                          [(int(d), 1.0) for d in json.loads(headed)],
+                          [(d, 0.0) for d in matches]], want)
+
+
+def _two_digits(estimate: float) -> int:
+    """An estimate rounded to two significant digits (38712.4 -> 39000): it does not look like a count."""
+    step = 10 ** max(0, len(str(int(estimate))) - 2)
+    return int(round(estimate / step) * step)
+
+
+def _merge(tiers: Sequence[Sequence[tuple[int, float]]], want: int) -> list[tuple[int, float]]:
+    """The first ``want`` of the tiers in order, each document once (at its first place)."""
+    seen: set[int] = set()
+    out = []
+    for tier in tiers:
+        for docid, score in tier:
+            if docid not in seen:
+                seen.add(docid)
+                out.append((docid, score))
+                if len(out) >= want:
+                    return out
+    return out
+
+
+def _code_condition(scope: _Scope, query: ParsedQuery) -> tuple[str, list[object]]:
+    """SQL condition on ``search_docs d``: in scope, and its số/ký hiệu is (or starts with) one the query looks
+    up (``MAX_CODE_TIER`` documents at most); ``0`` when the query looks none up."""
+    codes = query.codes[:MAX_CODE_TIER]
+    if not codes:
+        return "0", []
+    keys = " OR ".join("(d.code_key = ? OR (d.code_key > ? AND d.code_key < ?))" for _ in codes)
+    args: list[object] = [v for c in codes for v in (c, c + " ", c + "!")]
+    visible = "" if scope.clearance >= MAX_LEVEL else f" AND d.level <= {scope.clearance}"
+    extra = f" AND {scope.where}" if scope.where else ""
+    return (f"d.docid IN (SELECT d.docid FROM search_docs d WHERE ({keys}){visible}{extra} "
+            f"LIMIT {MAX_CODE_TIER})"), [*args, *scope.args]
+
+
+def _browse(conn: sqlite3.Connection, request: SearchRequest, scope: _Scope) -> SearchResult:
+    """An empty query: every visible document that passes the filters, newest first (or as sorted)."""
+    conds = ([f"d.level <= {scope.clearance}"] if scope.clearance < MAX_LEVEL else []) + (
+        [scope.where] if scope.where else [])
+    cond = " WHERE " + " AND ".join(conds) if conds else ""
+    total = int(conn.execute(f"SELECT count(*) FROM search_docs d{cond}", scope.args).fetchone()[0])
+    facets = _facets(conn, f"search_docs d{cond}", scope.args)[1] if request.facets else {}
+    if request.limit == 0 or request.offset >= total:
+        return SearchResult(total=total, hits=[], facets=facets)
+    order = _SORT_SQL["date_asc" if request.sort == "date_asc" else "date_desc"]
+    rows = conn.execute(f"SELECT d.docid FROM search_docs d{cond} ORDER BY {order} LIMIT ? OFFSET ?",
+                        [*scope.args, request.limit, request.offset]).fetchall()
+    return SearchResult(total=total, hits=_fetch_hits(conn, [(int(r[0]), 0.0) for r in rows], set()),
+                        facets=facets)
+
+
+def _empty_facets() -> dict[str, list[FacetCount]]:
+    return {name: [] for name in FACET_FIELDS}
+
+
+def _facets(conn: sqlite3.Connection, source: str, args: list[object]) -> tuple[int, dict[str, list[FacetCount]]]:
+    """The number of documents ``FROM source`` selects (``search_docs d``) and the value counts of every facet
+    over all of them, not one page: one statement, the matches materialised once and grouped per facet."""
+    groups = " UNION ALL ".join(
+        f"SELECT {n} AS n, {column} AS v, count(*) AS c FROM m WHERE {column} IS NOT NULL GROUP BY {column}"
+        for n, column in enumerate(_FACET_COLUMNS[name] for name in FACET_FIELDS))
+    total, rows = conn.execute(
+        "WITH m AS MATERIALIZED (SELECT d.type_name, d.year, d.organ_name, d.classification, d.batch, "
+        f"d.file_code FROM {source}) SELECT (SELECT count(*) FROM m), "
+        f"(SELECT json_group_array(json_array(n, v, c)) FROM ({groups}))", args).fetchone()
+    out: dict[str, list[tuple[str, int]]] = {name: [] for name in FACET_FIELDS}
+    for n, value, count in json.loads(rows):
+        out[FACET_FIELDS[n]].append((str(value), int(count)))
+    return int(total), {name: [FacetCount(value=v, count=c) for v, c in sorted(values, key=lambda vc: (-vc[1], vc[0]))
+                               [:FACET_VALUES]] for name, values in out.items()}
+
+
+# ----------------------------------------------------------------------------------------------- the port
+
+
+READER_MMAP_BYTES = 1 << 30  # the first GiB of the database is read through mmap (counted in RSS: shared pages)
+WAL_CHECKPOINT_PAGES = 10_000  # ~40 MB of WAL between checkpoints: index merges rewrite the same pages, so
+# checkpointing less often writes each of them to the database file fewer times (indexing ~1.4x faster)
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the database (WAL): the writer's, or a reader's (``readonly``: no journal settings)."""
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
+    if not readonly:
+        tune_writer(conn)
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MB of pages per connection
+    if readonly:  # readers share the OS page cache instead of copying pages: ~1.3x more searches/s on 4 threads
+        conn.execute(f"PRAGMA mmap_size={READER_MMAP_BYTES}")
+    return conn
+
+
+def tune_writer(conn: sqlite3.Connection) -> None:
+    """Journal settings of a connection that writes the index (the catalog's too: it writes index rows)."""
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+
+
+class SqliteSearchIndex:
+    """``SearchIndex`` on SQLite FTS5, in the database file ``path`` (the archive's catalog database)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = connect(path)
+        create_schema(self._conn)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._closed = False
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                    raise sqlite3.ProgrammingError("the search index is closed")
+                self._readers.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _write(self, action: Callable[[], object]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                action()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def upsert(self, entries: Sequence[IndexEntry]) -> None:
+        self._write(lambda: write_entries(self._conn, entries))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._write(lambda: delete_entries(self._conn, ids))
+
+    def replace_all(self, entries: Iterable[IndexEntry]) -> int:
+        count = 0
+
+        def run() -> None:
+            nonlocal count
+            clear(self._conn)
+            count = write_entries(self._conn, entries)
+
+        self._write(run)
+        with self._lock:
+            optimize(self._conn)
+        return count
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        conn = self._reader()
+        conn.execute("BEGIN")  # one snapshot: total, hits and facets agree while a writer commits
+        try:
+            return run_search(conn, request)
+        finally:
+            conn.execute("COMMIT")
+
+    def ids(self) -> set[str]:
+        return {str(r[0]) for r in self._reader().execute("SELECT id FROM search_docs")}
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._conn.close()

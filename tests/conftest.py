@@ -95,3 +95,62 @@ def digitised(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Di
     archive, report = root / "archive", root / "report.json"
     code = main(["digitise", str(batch), "--archive", str(archive), "--report", str(report), "--quiet"])
     return DigitisedArchive(batch=batch, archive=archive, report_path=report, exit_code=code)
+
+
+# --- Elasticsearch stand-in ----------------------------------------------------------------------------------
+
+
+def _osmem_node_class() -> type:
+    """A client node class for the stand-in: the official client sends ``application/vnd.elasticsearch+json;
+    compatible-with=N``, which osmem answers with 406; plain ``application/json`` works. Test-only."""
+    import re
+
+    from elastic_transport import Urllib3HttpNode
+    from elastic_transport.client_utils import DEFAULT
+
+    vendor = re.compile(r"application/vnd\.elasticsearch\+([a-z-]+)(;\s*compatible-with=\d+)?")
+
+    class OsmemNode(Urllib3HttpNode):
+        def perform_request(self, method, target, body=None, headers=None, request_timeout=DEFAULT):  # type: ignore[no-untyped-def]
+            if headers:
+                headers = headers.copy()
+                for key in ("accept", "content-type"):
+                    if key in headers:
+                        headers[key] = vendor.sub(r"application/\1", headers[key])
+            return super().perform_request(method, target, body=body, headers=headers,
+                                           request_timeout=request_timeout)
+
+    return OsmemNode
+
+
+@dataclass
+class Osmem:
+    """A running osmem-server (in-memory OpenSearch-API server from PyPI ``osmem-server``)."""
+
+    url: str
+    node_class: type  # pass to ElasticsearchIndex(..., node_class=) (and to any Elasticsearch client)
+
+
+@pytest.fixture(scope="session")
+def osmem() -> Iterator[Osmem]:
+    """The Elasticsearch stand-in for the whole session (a free port, in memory); tests use their own indices.
+
+    No real Elasticsearch can be installed here; the stand-in speaks the OpenSearch 3.x API (see PLATFORM.md).
+    Missing ``osmem-server``: skipped on a developer machine, a failure in CI.
+    """
+    try:
+        from osmem_server import OsmemError, OsmemServer, resolve_binary
+
+        resolve_binary()
+    except Exception as exc:  # ImportError or no binary for this platform
+        if os.environ.get("CI"):
+            pytest.fail(f"osmem-server is not installed ({exc}): the Elasticsearch backend cannot be tested")
+        pytest.skip("osmem-server not installed")
+    try:
+        server = OsmemServer.start(japanese=False, addr="127.0.0.1:0", startup_timeout=60.0)
+    except OsmemError as exc:
+        pytest.fail(f"osmem-server did not start: {exc}")
+    try:
+        yield Osmem(url=server.url, node_class=_osmem_node_class())
+    finally:
+        server.close()

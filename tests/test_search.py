@@ -1,11 +1,21 @@
+"""The embedded index behind the catalog: SqliteCatalog writes, SqliteSearchIndex reads the same database.
+
+The query semantics are the contract suite's (tests/test_search_contract.py); this file checks what is
+particular to SQLite: one transaction for the catalog row and the index rows, replacing rows, and the
+migration of an archive indexed by the older layout.
+"""
+
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from schemas.document import DocumentManifest, PageRecord
 from schemas.metadata import DocumentMetadata
-from schemas.query import parse_query
+from schemas.search import SearchRequest
 from storage.catalog import SqliteCatalog
+from storage.search_sqlite import SqliteSearchIndex, make_snippet
 
 
 def _manifest(doc_id: str, text: str, **md: object) -> DocumentManifest:
@@ -17,79 +27,193 @@ def _manifest(doc_id: str, text: str, **md: object) -> DocumentManifest:
     )
 
 
+DOCS = [
+    _manifest("aaa", "NGHỊ QUYẾT về công tác văn thư, lưu trữ của Đảng bộ thành phố Đà Nẵng",
+              code_number="15", code_notation="NQ/TU", subject="về công tác văn thư, lưu trữ",
+              issued_date="2020-03-05"),
+    _manifest("bbb", "BÁO CÁO kết quả đào tạo cán bộ. Căn cứ Nghị quyết số 15-NQ/TU ngày 1-2-2020",
+              code_number="115", code_notation="BC/TU", subject="kết quả đào tạo cán bộ"),
+    _manifest("ccc", "Kế hoạch hòa giải ở cơ sở; thủy lợi", code_number="7", code_notation="KH/TU",
+              classification="Mật"),
+]
+
+
 @pytest.fixture()
 def catalog(tmp_path: Path) -> SqliteCatalog:
     cat = SqliteCatalog(tmp_path / "catalog.sqlite")
-    cat.commit_document(_manifest("aaa", "NGHỊ QUYẾT về công tác văn thư, lưu trữ của Đảng bộ thành phố Đà Nẵng",
-                                  code_number="15", code_notation="NQ/TU", subject="về công tác văn thư, lưu trữ"),
-                        "documents/aaa/document.json")
-    cat.commit_document(_manifest("bbb", "BÁO CÁO kết quả đào tạo cán bộ. Căn cứ Nghị quyết số 15-NQ/TU ngày 1-2-2020",
-                                  code_number="115", code_notation="BC/TU", subject="kết quả đào tạo cán bộ"),
-                        "documents/bbb/document.json")
-    cat.commit_document(_manifest("ccc", "Kế hoạch hòa giải ở cơ sở; thủy lợi", code_number="7",
-                                  code_notation="KH/TU"), "documents/ccc/document.json")
+    for m in DOCS:
+        cat.commit_document(m, f"documents/{m.id}/document.json")
     return cat
 
 
-def ids(cat: SqliteCatalog, q: str) -> list[str]:
-    return [h.id for h in cat.search(parse_query(q), limit=10).hits]
+@pytest.fixture()
+def index(catalog: SqliteCatalog) -> SqliteSearchIndex:
+    return SqliteSearchIndex(catalog.path)
 
 
-def test_unaccented_query_finds_accented_text(catalog: SqliteCatalog) -> None:
-    assert ids(catalog, "cong tac van thu luu tru") == ["aaa"]
-    assert ids(catalog, "dang bo thanh pho da nang") == ["aaa"]
+def ids(index: SqliteSearchIndex, q: str, clearance: int = 3) -> list[str]:
+    return [h.id for h in index.search(SearchRequest(query=q, clearance=clearance, limit=10)).hits]
 
 
-def test_tone_placement_variants_match(catalog: SqliteCatalog) -> None:
-    assert ids(catalog, "hoà giải") == ids(catalog, "hòa giải") == ["ccc"]
-    assert ids(catalog, "thuỷ lợi") == ["ccc"]
+def test_catalogued_documents_are_searchable(index: SqliteSearchIndex) -> None:
+    assert ids(index, "cong tac van thu luu tru") == ["aaa"]
+    assert ids(index, "dang bo thanh pho da nang") == ["aaa"]
+    assert ids(index, "hoà giải") == ids(index, "hòa giải") == ["ccc"]
+    assert ids(index, "thuỷ lợi", clearance=0) == []  # ccc is Mật
+    assert ids(index, "15-NQ/TU")[0] == "aaa" and ids(index, "115-BC/TU") == ["bbb"]
+    hit = index.search(SearchRequest(query="dao tao can bo", limit=1)).hits[0]
+    assert hit.metadata["code_notation"] == "BC/TU" and hit.source == "bbb.tif"
+    assert index.ids() == {"aaa", "bbb", "ccc"}
 
 
-def test_number_lookup_ranks_its_document_first(catalog: SqliteCatalog) -> None:
-    assert ids(catalog, "15-NQ/TU")[0] == "aaa"  # bbb only cites it
-    assert ids(catalog, "15-NQ")[0] == "aaa"
-    assert ids(catalog, "115-BC/TU") == ["bbb"]
-
-
-def test_snippet_shows_original_diacritics_with_highlights(catalog: SqliteCatalog) -> None:
-    hit = catalog.search(parse_query("dao tao can bo"), limit=1).hits[0]
-    marked = [hit.snippet[s:e] for s, e in hit.highlights]
-    assert "đào" in marked and "tạo" in marked and "cán" in marked
-    assert hit.metadata["code_notation"] == "BC/TU"
-
-
-def test_recommitting_a_document_replaces_its_rows(catalog: SqliteCatalog) -> None:
+def test_recommitting_a_document_replaces_its_rows(catalog: SqliteCatalog, index: SqliteSearchIndex) -> None:
     catalog.commit_document(_manifest("ccc", "Kế hoạch trồng cây xanh", code_number="7", code_notation="KH/TU"),
                             "documents/ccc/document.json")
-    assert ids(catalog, "hoa giai") == []
-    assert ids(catalog, "trong cay xanh") == ["ccc"]
+    assert ids(index, "hoa giai") == []
+    assert ids(index, "trong cay xanh", clearance=0) == ["ccc"]  # no longer Mật: its rows moved
     assert catalog.count() == 3
+    conn = sqlite3.connect(catalog.path)
+    assert conn.execute("SELECT count(*) FROM search_docs").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM search_text").fetchone()[0] == 3
 
 
-@pytest.mark.parametrize("q", ['"', "AND OR NOT", "* ^ ( ) : -", "\x00\x01", "a" * 10_000, "NEAR(a b)", "'; DROP"])
-def test_hostile_queries_never_raise(catalog: SqliteCatalog, q: str) -> None:
-    result = catalog.search(parse_query(q), limit=5)
-    assert result.total >= 0
+def test_a_failed_commit_leaves_neither_catalog_row_nor_index_rows(catalog: SqliteCatalog,
+                                                                   index: SqliteSearchIndex) -> None:
+    class Boom(Exception):
+        pass
+
+    def explode(*_: object) -> None:
+        raise Boom
+
+    catalog._conn.create_function("explode", 0, explode)
+    catalog._conn.execute("CREATE TEMP TRIGGER t AFTER INSERT ON search_text BEGIN SELECT explode(); END")
+    with pytest.raises(sqlite3.OperationalError):
+        catalog.commit_document(_manifest("ddd", "Thông báo chuyển đổi số"), "documents/ddd/document.json")
+    assert catalog.get("ddd") is None and ids(index, "chuyen doi so") == []
+    catalog._conn.execute("DROP TRIGGER t")
+    catalog.commit_document(_manifest("ddd", "Thông báo chuyển đổi số"), "documents/ddd/document.json")
+    assert catalog.get("ddd") is not None and ids(index, "chuyen doi so") == ["ddd"]
 
 
-def test_replacing_a_document_keeps_one_index_row(catalog: SqliteCatalog) -> None:
-    catalog.commit_document(_manifest("aaa", "Nội dung mới: chuyển đổi số", code_number="15", code_notation="NQ/TU"),
-                            "documents/aaa/document.json")
-    assert ids(catalog, "chuyen doi so") == ["aaa"]
-    assert ids(catalog, "cong tac van thu luu tru") == []
-    conn = catalog._conn
-    assert conn.execute("SELECT count(*) FROM fts").fetchone()[0] == 3
-    assert conn.execute("SELECT count(*) FROM fts f JOIN doc_text t ON t.rowid = f.rowid AND t.id = f.id"
-                        ).fetchone()[0] == 3
+def test_rebuild_replaces_catalog_and_index_together(catalog: SqliteCatalog, index: SqliteSearchIndex) -> None:
+    assert catalog.rebuild([(DOCS[0], "documents/aaa/document.json")]) == 1
+    assert catalog.count() == 1 and index.ids() == {"aaa"}
+    assert ids(index, "dao tao can bo") == [] and ids(index, "cong tac van thu") == ["aaa"]
 
 
-def test_index_of_the_older_layout_is_relinked_on_open(catalog: SqliteCatalog, tmp_path: Path) -> None:
-    before = {q: ids(catalog, q) for q in ("cong tac van thu", "15-NQ/TU", "hoa giai")}
-    conn = catalog._conn  # an index written before fts rowids followed doc_text rowids
-    conn.execute("DELETE FROM fts")
-    for n, (doc_id,) in enumerate(conn.execute("SELECT id FROM doc_text").fetchall()):
-        conn.execute("INSERT INTO fts(rowid, id, code, title, body) VALUES (?, ?, '', '', '')", (1000 + n, doc_id))
-    conn.execute("DELETE FROM meta WHERE key = 'search_layout'")
-    catalog.close()
-    reopened = SqliteCatalog(tmp_path / "catalog.sqlite")
-    assert {q: ids(reopened, q) for q in before} == before
+@pytest.mark.parametrize("q", ['"', "AND OR NOT", "* ^ ( ) : -", "\x00\x01", "a" * 10_000, "NEAR(a b)", "'; DROP",
+                               "{code}: x", "exact : hòa", "NQ/", '"a" AND "b'])
+def test_hostile_queries_never_raise(index: SqliteSearchIndex, q: str) -> None:
+    result = index.search(SearchRequest(query=q, facets=True))
+    assert result.total >= len(result.hits) >= 0
+
+
+def _old_layout(path: Path) -> None:
+    """A catalog database as layout 2 wrote it: fts + doc_text beside the catalog's documents."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE documents (id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, source TEXT NOT NULL,
+            batch TEXT NOT NULL, status TEXT NOT NULL, pages INTEGER NOT NULL, metadata TEXT NOT NULL,
+            review_reasons TEXT NOT NULL, manifest_key TEXT NOT NULL, updated_at TEXT NOT NULL);
+        CREATE VIRTUAL TABLE fts USING fts5(id UNINDEXED, code, title, body,
+            tokenize = 'unicode61 remove_diacritics 2');
+        CREATE TABLE doc_text (id TEXT PRIMARY KEY, text TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1'), ('search_layout', '2');
+    """)
+    for m in DOCS:
+        md = m.metadata.model_dump(mode="json", exclude={"evidence"})
+        text = "\n\n".join(p.text for p in m.pages)
+        conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     (m.id, m.sha256, m.source, m.batch, m.status, 1, json.dumps(md, ensure_ascii=False), "[]",
+                      f"documents/{m.id}/document.json", "2026-01-01T00:00:00+00:00"))
+        rowid = conn.execute("INSERT INTO doc_text(id, text) VALUES (?,?)", (m.id, text)).lastrowid
+        conn.execute("INSERT INTO fts(rowid, id, code, title, body) VALUES (?,?,?,?,?)", (rowid, m.id, "", "", text))
+    conn.close()
+
+
+@pytest.mark.parametrize("opener", ["catalog", "index"])
+def test_an_archive_of_the_older_layout_is_migrated_on_open(tmp_path: Path, opener: str) -> None:
+    path = tmp_path / "catalog.sqlite"
+    _old_layout(path)
+    if opener == "catalog":
+        SqliteCatalog(path).close()
+    index = SqliteSearchIndex(path)
+    assert index.ids() == {"aaa", "bbb", "ccc"}
+    assert ids(index, "cong tac van thu luu tru") == ["aaa"]
+    assert ids(index, "15-NQ/TU")[0] == "aaa"
+    assert ids(index, "hòa giải", clearance=0) == [] and ids(index, "hòa giải", clearance=1) == ["ccc"]
+    hit = index.search(SearchRequest(query="dao tao", limit=1)).hits[0]
+    assert hit.source == "bbb.tif" and hit.metadata["code_number"] == "115"
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "fts" not in tables and "doc_text" not in tables
+    index.close()
+    assert SqliteCatalog(path).count() == 3  # the catalog itself is untouched
+
+
+def test_snippet_window_and_highlights_keep_the_original_text() -> None:
+    text = "Mở đầu. " + "x " * 300 + "Về CÔNG TÁC văn thư và công tác lưu trữ. " + "y " * 300
+    snippet, marks = make_snippet(text, {"cong", "tac", "luu"})
+    assert [snippet[s:e] for s, e in marks] == ["CÔNG", "TÁC", "công", "tác", "lưu"]
+    assert snippet.startswith("…") and snippet.endswith("…")
+    assert make_snippet("Không có gì", {"cong"}) == ("Không có gì", [])
+
+
+def test_an_earlier_layout_of_the_index_tables_is_rebuilt_from_them(tmp_path: Path) -> None:
+    from tests.test_search_contract import CORPUS
+
+    path = tmp_path / "index.sqlite"
+    index = SqliteSearchIndex(path)
+    index.upsert(CORPUS)
+    index.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE search_head")  # as an earlier layout would lack a table
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'search_layout'")
+    conn.close()
+    index = SqliteSearchIndex(path)
+    assert index.ids() == {e.id for e in CORPUS}
+    assert ids(index, "15-NQ/TU")[0] == "nq15" and ids(index, "kho vu khi", clearance=0) == []
+    faceted = index.search(SearchRequest(query="", facets=True))
+    assert {f.value: f.count for f in faceted.facets["file_code"]} == {"H49.1": 2}  # kept from the rows
+    index.close()
+
+
+def test_snippet_of_a_long_text_reads_past_its_start_only_when_needed() -> None:
+    late = "Mở đầu " + "x " * 3000 + "về công tác văn thư " + "y " * 100
+    snippet, marks = make_snippet(late, {"cong", "tac"})
+    assert [snippet[s:e] for s, e in marks] == ["công", "tác"]  # nothing at the start: the whole text is read
+    early = "Công tác văn thư " + "x " * 3000 + "công tác"
+    snippet, marks = make_snippet(early, {"cong", "tac"})
+    assert snippet.startswith("Công tác") and [snippet[s:e] for s, e in marks] == ["Công", "tác"]
+    partial = "Công văn " + "x " * 3000 + "về công tác văn thư"
+    snippet, marks = make_snippet(partial, {"cong", "tac"})
+    assert [snippet[s:e] for s, e in marks] == ["Công"]  # the start holds a token: the long rest is not read
+
+
+def test_the_intermediate_layout_with_metadata_in_search_docs_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('search_layout', '3');
+        CREATE TABLE search_docs (docid INTEGER PRIMARY KEY, id TEXT, source TEXT, batch TEXT, file_code TEXT,
+            status TEXT, issued_date TEXT, year INTEGER, level INTEGER, type_name TEXT, organ_name TEXT,
+            classification TEXT, code_key TEXT, metadata TEXT);
+        CREATE TABLE search_text (docid INTEGER PRIMARY KEY, text TEXT);
+    """)
+    md = json.dumps({"code_number": "15", "code_notation": "NQ/TU", "classification": None}, ensure_ascii=False)
+    conn.execute("INSERT INTO search_docs VALUES (4, 'aaa', 'aaa.tif', 'b', 'H1', 'done', NULL, NULL, 0, NULL, NULL,"
+                 " 'Thường', '15 nq tu', ?)", (md,))
+    conn.execute("INSERT INTO search_text VALUES (4, 'Nghị quyết số 15-NQ/TU về công tác văn thư')")
+    conn.close()
+    index = SqliteSearchIndex(path)
+    assert ids(index, "cong tac van thu", clearance=0) == ["aaa"] and ids(index, "15-NQ/TU") == ["aaa"]
+    index.close()
+
+
+def test_no_query_browses_but_a_query_without_words_finds_nothing(index: SqliteSearchIndex) -> None:
+    assert index.search(SearchRequest(query="  ", clearance=3)).total == 3
+    assert index.search(SearchRequest(query="", clearance=0)).total == 2
+    for q in ("***", '"""', "_", "(((", "\u200b"):
+        assert index.search(SearchRequest(query=q, facets=True)).total == 0, q
+    assert ids(index, "cong _ tac") == ["aaa"]  # "_" is no word

@@ -2,7 +2,17 @@ import unicodedata
 
 import pytest
 
-from schemas.text import clean_ocr_text, fold, natural_key, token_spans, tokens
+from schemas.text import (
+    canonical_tones,
+    clean_ocr_text,
+    exact_tokens,
+    fold,
+    fold_fast,
+    natural_key,
+    spelling_pattern,
+    token_spans,
+    tokens,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,3 +57,51 @@ def test_tokens_split_symbols() -> None:
 def test_natural_key_orders_numbers_numerically() -> None:
     names = ["p10.jpg", "p2.jpg", "p1.jpg", "P3.jpg"]
     assert sorted(names, key=natural_key) == ["p1.jpg", "p2.jpg", "P3.jpg", "p10.jpg"]
+
+
+@pytest.mark.parametrize(("a", "b"), [("hòa", "hoà"), ("thủy", "thuỷ"), ("Thành ủy", "THÀNH UỶ"), ("Hóa", "HOÁ"),
+                                      ("khỏe", "khoẻ"), ("quý", "qúy")])
+def test_canonical_tones_equates_tone_placements(a: str, b: str) -> None:
+    assert canonical_tones(a) == canonical_tones(b)
+    assert canonical_tones(unicodedata.normalize("NFD", a)) == canonical_tones(a)
+
+
+def test_canonical_tones_keeps_every_other_diacritic() -> None:
+    forms = [canonical_tones(w) for w in ("ma", "má", "mà", "mả", "mã", "mạ", "mơ", "Đa", "da")]
+    assert len(set(forms)) == len(forms)
+    assert canonical_tones("Hòa hoa hóa") == "hoà hoa hoá"
+    assert canonical_tones("66-QÐ/TW") == "66-qđ/tw"  # the Eth fix, lower case, punctuation kept
+
+
+def test_exact_tokens_are_the_distinct_accented_words() -> None:
+    assert exact_tokens("Hòa hoà hoa ĐẢNG đảng 15-NQ/TU") == ["hoà", "đảng"]
+
+
+def test_fold_fast_equals_fold() -> None:
+    samples = ["Đà Nẵng", "66-QÐ/TW ðồng", unicodedata.normalize("NFD", "Nghị quyết"), "Ǆ ǅ İstanbul ß",
+               "한국어 Ελληνικά Ё", "“trích yếu” — …", "\u0301lone", "x\U0001f600y"]
+    for text in samples:
+        assert fold_fast(text) == fold(text), text
+
+
+def test_spelling_pattern_finds_every_spelling_of_a_folded_word() -> None:
+    import re
+
+    pattern = spelling_pattern("cong")
+    assert pattern is not None
+    assert re.findall(pattern, "Công CÔNG cống cong công") == ["Công", "CÔNG", "cống", "cong", "công"]
+    assert spelling_pattern("dang") and re.fullmatch(spelling_pattern("dang") or "", "ĐẢNG")
+    assert spelling_pattern("한") is None
+
+
+def test_no_character_outside_the_fold_table_folds_to_an_ascii_letter_or_digit() -> None:
+    """What lets search find folded ASCII words in a text by their spellings, without folding the text."""
+    from schemas.text import _TABLE_RANGES, _fold_char
+
+    for code in range(0x20000):  # beyond: ideographs, private use, unassigned
+        if any(lo <= code <= hi for lo, hi in _TABLE_RANGES) or 0xD800 <= code <= 0xDFFF:
+            continue
+        ch = chr(code)
+        if unicodedata.normalize("NFC", ch) == ch:
+            folded = _fold_char(ch)
+            assert not (folded.isascii() and folded.isalnum()), hex(code)
