@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,18 @@ class DigitisedArchive:
     @property
     def report(self) -> dict[str, object]:
         return dict(json.loads(self.report_path.read_text(encoding="utf-8")))
+
+
+def catalogued(archive: Path) -> int:
+    """Documents in an archive's catalog, read like another process would (read-only; 0 before it exists)."""
+    db = archive / "catalog.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
+    except sqlite3.Error:
+        return 0
 
 
 def require_weed() -> None:

@@ -14,20 +14,9 @@ import time
 from pathlib import Path
 
 from flows.cli import main
-from tests.conftest import SAMPLE_BATCH
+from tests.conftest import SAMPLE_BATCH, catalogued
 
 SOHOA = Path(sys.executable).with_name("sohoa")
-
-
-def catalogued(archive: Path) -> int:
-    db = archive / "catalog.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
-    except sqlite3.Error:
-        return 0
 
 
 def group_alive(pgid: int) -> bool:

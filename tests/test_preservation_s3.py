@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import threading
 import time
 import uuid
@@ -20,7 +19,7 @@ import pytest
 from flows.cli import main
 from flows.fixity import verify_store
 from storage.layout import prefix_of
-from tests.conftest import SAMPLE_BATCH, DigitisedArchive, require_weed
+from tests.conftest import SAMPLE_BATCH, DigitisedArchive, catalogued, require_weed
 from tests.test_preservation import run_json, search_all
 from tests.tools.seaweed import SeaweedServer
 
@@ -90,17 +89,6 @@ def test_verify_backup_reindex_on_s3(
     assert main(["verify", "--store", str(copy)]) == 0
 
 
-def _catalogued(archive: Path) -> int:
-    db = archive / "catalog.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 def test_store_outage_mid_batch_then_rerun_loses_and_duplicates_nothing(
     prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -116,17 +104,17 @@ def test_store_outage_mid_batch_then_rerun_loses_and_duplicates_nothing(
             ["digitise", str(batch), "--archive", str(archive), "--report", str(first_report), "--quiet"])))
         run.start()
         deadline = time.monotonic() + 300
-        while _catalogued(archive) < 1 and run.is_alive() and time.monotonic() < deadline:
+        while catalogued(archive) < 1 and run.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         server.kill()  # the S3 server dies mid-batch
-        killed_after = _catalogued(archive)
+        killed_after = catalogued(archive)
         run.join(timeout=600)
         assert not run.is_alive()
         first = json.loads(first_report.read_text(encoding="utf-8"))
         failed = [d for d in first["documents"] if d["status"] == "failed"]
         assert outcome["code"] == 3 and 1 <= killed_after < 5 and failed, first
         assert all("chưa lưu được vào kho" in d["error"] and "chạy lại lô" in d["error"] for d in failed)
-        assert _catalogued(archive) == 5 - len(failed)  # nothing catalogued that was not stored
+        assert catalogued(archive) == 5 - len(failed)  # nothing catalogued that was not stored
 
         server.restart()
         store = server.store("sohoa", prefix="outage")
@@ -145,7 +133,7 @@ def test_store_outage_mid_batch_then_rerun_loses_and_duplicates_nothing(
         second = json.loads(second_report.read_text(encoding="utf-8"))
         assert {d["status"] for d in second["documents"]} <= {"done", "needs_review"}
         assert sum(not d["skipped"] for d in second["documents"]) <= len(failed)
-        assert _catalogued(archive) == 5
+        assert catalogued(archive) == 5
         code, audit = run_json(capsys, "verify", "--archive", str(archive), "--json")
         assert code == 0 and audit["documents_checked"] == 5 and audit["problems"] == []  # no orphans, no strays
         ids = {d["id"] for d in second["documents"]}
