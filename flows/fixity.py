@@ -109,8 +109,7 @@ def check_document(
     return problems, objects, size
 
 
-def _index_problems(store_docs: set[str], catalog: SqliteCatalog | SearchIndex) -> list[FixityProblem]:
-    indexed = catalog.ids() if hasattr(catalog, "ids") else {e.id for e in catalog.entries()}
+def _index_problems(store_docs: set[str], indexed: set[str]) -> list[FixityProblem]:
     out = [FixityProblem(kind="not_indexed", key=d, document=d, detail="đã lưu nhưng chưa có trong chỉ mục")
            for d in sorted(store_docs - indexed)]
     out += [FixityProblem(kind="orphan_index", key=d, document=d, detail="có trong chỉ mục nhưng không có trong kho")
@@ -146,10 +145,10 @@ def verify_store(
     report.documents_checked = len(chosen)
     if catalog is not None and sample is None:
         stored = {d for d in by_doc if prefix_of(d) + MANIFEST in by_doc[d]}
-        report.problems += _index_problems(stored, catalog)
+        report.problems += _index_problems(stored, {e.id for e in catalog.entries()})
         if external is not None:  # Elasticsearch must hold the same documents as the catalog
             report.problems += [p.model_copy(update={"detail": f"Elasticsearch: {p.detail}"})
-                                for p in _index_problems(stored, external)]
+                                for p in _index_problems(stored, external.ids())]
     report.finished_at = _now()
     if keep_report:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")

@@ -267,3 +267,32 @@ def test_archive_from_before_sealed_manifests_is_indexed_and_sealed_on_request(
     assert code == 7 and {p["kind"] for p in sealed["problems"]} == {"changed", "missing"}  # type: ignore[union-attr]
     assert len({p["document"] for p in sealed["problems"]}) == 1  # type: ignore[union-attr]
     assert len(list((archive / "objects").rglob("document.json.sha256"))) == 4
+
+
+def test_reindex_and_verify_keep_an_elasticsearch_index_in_step(
+    digitised: DigitisedArchive, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """With Elasticsearch as the search index: reindex rebuilds it from the store, verify compares it with the store."""
+    from flows.preservation import rebuild_index, stored_manifests
+    from storage.catalog import SqliteCatalog
+    from storage.search_index import entry_of
+    from tests.test_search_contract import make_es
+
+    archive = copy_archive(digitised, tmp_path / "archive")
+    store = DirectoryObjectStore(archive / "objects")
+    es = make_es(tmp_path, request)
+    catalog = SqliteCatalog(archive / "catalog.sqlite")
+    try:
+        report = rebuild_index(store, catalog, es)
+        assert report.documents_indexed == 5 and es.ids() == {e.id for e in catalog.entries()}
+        assert verify_store(store, catalog=catalog, external=es, keep_report=False).ok
+        gone = sorted(es.ids())[0]
+        es.delete([gone])
+        problems = verify_store(store, catalog=catalog, external=es, keep_report=False).problems
+        assert [(p.kind, p.key) for p in problems] == [("not_indexed", gone)]
+        assert "Elasticsearch" in problems[0].detail
+        es.upsert([entry_of(m) for m, _ in stored_manifests(store, []) if m.id == gone])
+        assert verify_store(store, catalog=catalog, external=es, keep_report=False).ok
+    finally:
+        catalog.close()
+        es.close()
