@@ -8,7 +8,6 @@ that transaction; a crash anywhere before it leaves nothing visible, and the nex
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,7 +35,7 @@ from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError
 from schemas.ocr import OcrPage
-from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key
+from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key, seal_of
 from storage.objects import ObjectStore, StoreUnavailable
 from storage.search_index import entry_of
 
@@ -233,7 +232,7 @@ def store_manifest(manifest: DocumentManifest, store: ObjectStore) -> None:
     """Seal, then write, the manifest: its SHA-256 goes first (``document.json.sha256``), so a fixity audit
     can tell a changed manifest; the manifest itself is written last and marks the document as stored."""
     body = json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8")
-    store.put_bytes(seal_key(manifest.id), (hashlib.sha256(body).hexdigest() + "\n").encode("ascii"))
+    store.put_bytes(seal_key(manifest.id), seal_of(body))
     store.put_bytes(manifest_key(manifest.id), body)
 
 

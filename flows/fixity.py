@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem, FixityReport
 from storage.catalog import SqliteCatalog
-from storage.layout import FIXITY_REPORTS, MANIFEST, MANIFEST_SEAL, doc_id_of, prefix_of
+from storage.layout import FIXITY_REPORTS, MANIFEST, MANIFEST_SEAL, doc_id_of, prefix_of, seal_of
 from storage.objects import ObjectMissing, ObjectStore
 from storage.search_index import SearchIndex
 
@@ -104,7 +104,7 @@ def check_document(
                      for k in sorted(present - expected)]
     if seal_missing and unsealed_only(problems):
         body = store.get_bytes(prefix + MANIFEST)
-        store.put_bytes(prefix + MANIFEST_SEAL, (hashlib.sha256(body).hexdigest() + "\n").encode("ascii"))
+        store.put_bytes(prefix + MANIFEST_SEAL, seal_of(body))
         problems = []
     return problems, objects, size
 

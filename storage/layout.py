@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 DOCUMENTS = "documents/"
 MANIFEST = "document.json"
 MANIFEST_SEAL = "document.json.sha256"
@@ -29,6 +31,11 @@ def manifest_key(doc_id: str) -> str:
 
 def seal_key(doc_id: str) -> str:
     return prefix_of(doc_id) + MANIFEST_SEAL
+
+
+def seal_of(manifest_body: bytes) -> bytes:
+    """The content of ``document.json.sha256`` for a manifest's bytes."""
+    return (hashlib.sha256(manifest_body).hexdigest() + "\n").encode("ascii")
 
 
 def doc_id_of(key: str) -> str | None:
