@@ -168,7 +168,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.model_dump(mode="json"))
         return EXIT_OK
-    print(f"{result.total} văn bản khớp với «{args.query}»" if args.query.strip() else f"{result.total} văn bản")
+    count = f"{result.total}" if result.total_exact else f"khoảng {result.total}"
+    print(f"{count} văn bản khớp với «{args.query}»" if args.query.strip() else f"{count} văn bản")
     for rank, hit in enumerate(result.hits, args.offset + 1):
         md = hit.metadata
         code = "-".join(str(v) for v in (md.get("code_number"), md.get("code_notation")) if v)

@@ -106,3 +106,4 @@ class SearchResult(BaseModel):
     total: int
     hits: list[SearchHit]
     facets: dict[str, list[FacetCount]] = Field(default_factory=dict)  # field -> value counts, when requested
+    total_exact: bool = True  # False: ``total`` is an estimate (two significant digits) of a very large count

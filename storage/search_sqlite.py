@@ -517,6 +517,9 @@ def run_search(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult
         total, order = _rank_rare(conn, scope, query, items, rare, match, request.offset + request.limit)
     else:
         total, order = _rank_common(conn, scope, query, items, match, request.offset + request.limit)
+        if counted is None and total > COUNT_EXACT:  # estimated (see _rank_common)
+            result = _result(conn, request, total, order, wanted, facets)
+            return result.model_copy(update={"total_exact": False})
     return _result(conn, request, total if counted is None else counted, order, wanted, facets)
 
 

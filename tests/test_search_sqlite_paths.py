@@ -75,10 +75,11 @@ def test_large_totals_are_estimated_above_count_exact(tmp_path: Path, monkeypatc
     for clearance, visible in ((0, 150), (3, 200)):
         result = idx.search(SearchRequest(query="cong tac", clearance=clearance, limit=5))
         assert abs(result.total - visible) <= visible * 0.15 and len(result.hits) == 5
+        assert not result.total_exact
         deep = idx.search(SearchRequest(query="cong tac", clearance=clearance, limit=10, offset=visible - 5))
         assert len(deep.hits) == 5  # pages beyond the newest matches read on
     exact = idx.search(SearchRequest(query="cong tac", clearance=3, facets=True))
-    assert exact.total == 200  # facets count every match
+    assert exact.total == 200 and exact.total_exact  # facets count every match
     idx.close()
 
 
