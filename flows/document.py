@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from flows.wiring import Services
+from flows.wiring import Services, software_version
 from ocr_models.hocr import page_from_hocr
 from pipeline.load import LoadedPage, count_pages, document_id, iter_pages
 from pipeline.metadata import extract_metadata
@@ -165,22 +165,13 @@ def _provenance(services: Services, steps: list[dict[str, object]]) -> dict[str,
     import pikepdf
 
     return {
-        "sohoa": _version(),
+        "sohoa": software_version(),
         "ocr": services.engine.provenance(),
         "preprocessing": {"opencv": cv2.__version__, "numpy": np.__version__, "pages": steps},
         "pdfa": {"pikepdf": pikepdf.__version__, "qpdf": pikepdf.__libqpdf_version__, "conformance": "PDF/A-2b",
                  "image_layer_jpeg_quality": services.settings.image_layer_quality},
         "python": platform.python_version(),
     }
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sohoa")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def _build_and_store(

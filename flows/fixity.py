@@ -28,7 +28,7 @@ from storage.search_index import SearchIndex
 HASH_THREADS = 4  # hashing is I/O bound (file or network) and releases the GIL
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -124,7 +124,7 @@ def verify_store(
 ) -> FixityReport:
     """Audit ``store`` (every document, or a random ``sample`` of them) and keep the report in it.
     ``seal_missing``: seal intact documents stored before manifests were sealed (see ``check_document``)."""
-    report = FixityReport(store=store.describe(), started_at=_now(), sample=sample)
+    report = FixityReport(store=store.describe(), started_at=now_iso(), sample=sample)
     by_doc: dict[str, list[str]] = defaultdict(list)
     for key in store.list(""):
         doc_id = doc_id_of(key)
@@ -149,7 +149,7 @@ def verify_store(
         if external is not None:  # Elasticsearch must hold the same documents as the catalog
             report.problems += [p.model_copy(update={"detail": f"Elasticsearch: {p.detail}"})
                                 for p in _index_problems(stored, external.ids())]
-    report.finished_at = _now()
+    report.finished_at = now_iso()
     if keep_report:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         store.put_bytes(f"{FIXITY_REPORTS}{stamp}.json", report.model_dump_json(indent=1).encode("utf-8"))

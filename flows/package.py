@@ -23,11 +23,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
+from flows.wiring import software_version
 from pipeline import aip
 from pipeline.aip import FixityEvent, PackageFile, PackageLayoutError, PackagePlan
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
-from storage.layout import MANIFEST, MANIFEST_SEAL, manifest_key, prefix_of
+from storage.layout import DOCUMENTS, MANIFEST_SEAL, doc_id_of, manifest_key, prefix_of
 from storage.objects import ObjectMissing, ObjectStore
 
 FixityInput = Mapping[str, Sequence[FixityEvent | tuple[datetime | str, str] | tuple[datetime | str, str, str]]]
@@ -75,21 +76,11 @@ class PackageReport(BaseModel):
         return sum(p.bytes for p in self.packages if p.status != "failed")
 
 
-def software_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sohoa")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def load_manifests(store: ObjectStore, ids: Iterable[str] | None = None) -> list[DocumentManifest]:
     """The manifests of ``ids`` (default: every document in the store), sorted by id. ``ObjectMissing`` for an
     unknown id; a manifest that does not parse raises ``pydantic.ValidationError``."""
     if ids is None:
-        ids = sorted({k.split("/")[1] for k in store.list("documents/") if k.endswith("/" + MANIFEST)
-                      and k.count("/") == 2})
+        ids = {d for k in store.list(DOCUMENTS) if (d := doc_id_of(k)) is not None and k == manifest_key(d)}
     return [DocumentManifest.model_validate_json(store.get_bytes(manifest_key(i))) for i in sorted(set(ids))]
 
 
@@ -315,4 +306,4 @@ def _export_one(
 
 
 __all__: Sequence[str] = ("PackageProblem", "PackageReport", "PackageResult", "export_packages",
-                          "fixity_events_from_history", "load_manifests", "software_version")
+                          "fixity_events_from_history", "load_manifests")

@@ -17,10 +17,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.fixity import read_manifest, unsealed_only
+from flows.fixity import now_iso, read_manifest, unsealed_only
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
 from schemas.fixity import BackupReport, FixityProblem, ReindexReport
@@ -30,10 +29,6 @@ from storage.objects import ImmutableObjectError, ObjectMissing, ObjectStore
 from storage.search_index import SearchIndex, entry_of
 
 COPY_THREADS = 4
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class _Copier:
@@ -92,7 +87,7 @@ class _Copier:
 
 def backup_store(source: ObjectStore, target: ObjectStore) -> BackupReport:
     """Copy every complete document (and the kept audit reports) from ``source`` to ``target``."""
-    report = BackupReport(source=source.describe(), target=target.describe(), started_at=_now())
+    report = BackupReport(source=source.describe(), target=target.describe(), started_at=now_iso())
     docs: set[str] = set()
     others: list[str] = []
     for key in source.list(""):
@@ -110,7 +105,7 @@ def backup_store(source: ObjectStore, target: ObjectStore) -> BackupReport:
             copier._count(seen=1)
             if (problem := copier.copy(key, None)) is not None:
                 report.problems.append(problem)
-    report.finished_at = _now()
+    report.finished_at = now_iso()
     return report
 
 

@@ -58,6 +58,16 @@ _registry: dict[Path, Services] = {}
 _registry_lock = threading.Lock()
 
 
+def software_version() -> str:
+    """sohoa's installed version (recorded in provenance and archival packages)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sohoa")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def build_services(settings: Settings) -> Services:
     root = settings.archive_path()
     try:
