@@ -12,7 +12,7 @@ SAMPLE := tests/fixtures/sample_batch
 ARCHIVE ?= archive
 BENCH_BATCH ?= $(firstword $(wildcard ../shared/corpus/dev/batch) $(SAMPLE))
 APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils ghostscript qpdf unpaper pngquant \
-	fonts-liberation2 fonts-dejavu-core
+	fonts-liberation2 fonts-dejavu-core chromium
 export OMP_THREAD_LIMIT := 1
 
 .PHONY: demo test check bench sample deps venv clean
@@ -63,9 +63,9 @@ eval-metadata: deps venv
 	$(BIN)/python tests/eval/eval_metadata.py $(EVAL_ARGS)
 
 .PHONY: eval-ocr
-# OCR accuracy (page CER, body CER per degradation profile) and s/page of `sohoa digitise` on ../shared/corpus/dev
+# OCR per configuration (shipped, no re-read, no vocabulary, raw tesseract): page/body CER, diacritics share, s/page per class, review flag
 eval-ocr: deps venv
-	$(BIN)/python tests/eval/eval_ocr.py
+	$(BIN)/python tests/eval/eval_ocr.py --configs all $(EVAL_OCR_ARGS)
 
 .PHONY: eval-search bench-search
 SEARCH_ARCHIVE ?= /tmp/sohoa-dev-search

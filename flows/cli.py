@@ -1,7 +1,7 @@
 """``sohoa`` command line (Vietnamese messages). JSON output is the stable contract for scripts.
 
 Exit codes: 0 success; 1 unexpected error; 2 wrong usage; 3 batch finished but some documents failed;
-4 configuration (archive, batch folder); 5 a required tool is missing; 6 document not found;
+4 configuration (archive, batch folder); 5 a required tool is missing; 6 document or batch not found;
 7 preservation problems (verify found missing/changed/unexpected objects, backup or reindex skipped some).
 """
 
@@ -336,12 +336,222 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _batch_settings(args: argparse.Namespace) -> Settings:
+    """Settings of a ``sohoa batch`` command; Prefect's environment is set before ``flows.batches`` imports it."""
+    from flows.prefect_env import configure_prefect
+
+    settings = _settings(args)
+    configure_prefect(settings.prefect_home, verbose=getattr(args, "verbose", False))
+    return settings
+
+
+def _when_label(schedule: str, settings: Settings) -> str:
+    if schedule == "now":
+        return "chạy ngay"
+    if schedule == "tonight":
+        return f"chạy đêm nay trong khung giờ {settings.night_window}"
+    return f"theo lịch cron «{schedule}» ({settings.timezone}), trong khung giờ {settings.night_window}"
+
+
+def _run_batch_now(settings: Settings, batch_id: str, args: argparse.Namespace) -> int:
+    """Digitise a queued batch in this process with the live progress bar; print it; exit code of its outcome."""
+    from flows.batches import run_now
+    from flows.wiring import close_all, services_for
+
+    services = services_for(settings)
+    stop = threading.Event()
+    bar = None
+    if sys.stderr.isatty() and not args.json:
+        bar = threading.Thread(target=_live_progress, args=(stop, services.progress.render), daemon=True)
+        bar.start()
+    try:
+        record = run_now(settings, batch_id)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\nĐã dừng lô {batch_id} theo yêu cầu: các văn bản đã xong được giữ nguyên. "
+                         f"Chạy tiếp: sohoa batch retry {batch_id}\n")
+        return 130
+    finally:
+        stop.set()
+        if bar is not None:
+            bar.join()
+            sys.stderr.write("\r" + services.progress.render() + "\n")
+        close_all()
+    _print_batch_outcome(settings, record.id, args)
+    if record.error:
+        return 1
+    return EXIT_SOME_FAILED if record.summary is not None and record.summary.failed else EXIT_OK
+
+
+def _print_batch_outcome(settings: Settings, batch_id: str, args: argparse.Namespace) -> None:
+    from flows.batches import STATE_LABELS, batch_details
+
+    data = batch_details(settings, batch_id)
+    if args.json:
+        _print_json(data)
+    summary = data["summary"] or {}
+    assert isinstance(summary, dict)
+    out = sys.stderr
+    out.write(f"Lô {data['id']} ({data['name']}): {STATE_LABELS[str(data['state'])]} — {summary.get('documents', 0)} "
+              f"văn bản: {summary.get('done', 0)} xong, {summary.get('needs_review', 0)} cần xem lại, "
+              f"{summary.get('failed', 0)} lỗi, {summary.get('pending', 0)} chưa xử lý"
+              f" ({summary.get('skipped', 0)} đã có sẵn trong kho, bỏ qua)\n")
+    out.write(f"Đã xử lý {summary.get('pages', 0)} trang trong {summary.get('elapsed_s', 0.0):.1f} s "
+              f"({summary.get('pages_per_minute', 0.0):.1f} trang/phút)\n")
+    if data.get("error"):
+        out.write(f"  LỖI  {data['error']}\n")
+    failures = data["failures"]
+    assert isinstance(failures, list)
+    for failure in failures:
+        out.write(f"  LỖI  {failure['source']}: {failure['error']}\n")
+    if failures:
+        out.write(f"Sửa các tệp lỗi rồi chạy `sohoa batch retry {data['id']} --failed-only`.\n")
+
+
+def cmd_batch_add(args: argparse.Namespace) -> int:
+    settings = _batch_settings(args)
+    from flows.batches import add_batch
+
+    def check_tools(schedule: str) -> None:
+        if schedule == "now":  # a missing tesseract or model stops here, before the batch is recorded
+            from flows.wiring import services_for
+
+            _ = services_for(settings).engine.probe
+
+    record = add_batch(settings, Path(args.dir), when=args.when, file_code=args.file_code, fonds=args.fonds,
+                       title=args.title, before_register=check_tools)
+    sys.stderr.write(f"Đã thêm lô {record.id}: {record.folder} — {_when_label(record.schedule, settings)}\n")
+    if record.schedule == "now":
+        return _run_batch_now(settings, record.id, args)
+    if record.next_due_at and record.schedule != "tonight":
+        sys.stderr.write(f"Lần chạy tới: từ {record.next_due_at}\n")
+    sys.stderr.write("Các lô chờ được chạy bởi `sohoa serve` (lượt số hóa ban đêm).\n")
+    if args.json:
+        from flows.batches import batch_details
+
+        _print_json(batch_details(settings, record.id))
+    return EXIT_OK
+
+
+def cmd_batch_list(args: argparse.Namespace) -> int:
+    settings = _batch_settings(args)
+    from flows.batches import STATE_LABELS, batch_view, list_batches
+
+    records = list_batches(settings)
+    if args.json:
+        _print_json({"batches": [batch_view(r) for r in records]})
+        return EXIT_OK
+    if not records:
+        print("Chưa có lô nào. Thêm lô bằng `sohoa batch add THƯ_MỤC`.")
+        return EXIT_OK
+    print(f"{'Mã lô':<18} {'Trạng thái':<11} {'Lịch':<14} {'Văn bản':<22} {'Tạo lúc':<17} Thư mục")
+    for r in records:
+        s = r.summary
+        docs = (f"{s.done + s.needs_review}/{s.documents}" + (f", {s.failed} lỗi" if s.failed else "")) if s else "—"
+        state = STATE_LABELS[r.state] + ("*" if r.cancel_requested else "")
+        print(f"{r.id:<18} {state:<11} {r.schedule[:14]:<14} {docs:<22} {r.created_at[:16].replace('T', ' '):<17} "
+              f"{r.folder}")
+    if any(r.cancel_requested for r in records):
+        print("* đã yêu cầu hủy: không bắt đầu văn bản mới")
+    return EXIT_OK
+
+
+def cmd_batch_show(args: argparse.Namespace) -> int:
+    settings = _batch_settings(args)
+    from flows.batches import DOC_LABELS, STATE_LABELS, batch_details
+
+    data = batch_details(settings, args.id)
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    progress, summary, docs = data["progress"], data["summary"], data["documents"]
+    assert isinstance(progress, dict) and isinstance(docs, list)
+    print(f"Lô {data['id']} — {STATE_LABELS[str(data['state'])]}"
+          + (" (đã yêu cầu hủy)" if data["cancel_requested"] else "")
+          + (" (tiến trình chạy lô đã dừng đột ngột: `sohoa batch retry`)" if data["interrupted"] else ""))
+    print(f"  Thư mục: {data['folder']}" + ("  (KHÔNG CÒN)" if data["folder_missing"] else ""))
+    for key, label in (("file_code", "Hồ sơ"), ("fonds", "Phông"), ("title", "Tiêu đề")):
+        if data.get(key):
+            print(f"  {label}: {data[key]}")
+    print(f"  Lịch: {_when_label(str(data['schedule']), settings)}; tạo lúc {data['created_at']}")
+    if data.get("started_at"):
+        print(f"  Lần chạy gần nhất: {data['started_at']} → {data.get('finished_at') or 'đang chạy'}")
+    if data.get("next_due_at") and data["state"] != "running":
+        print(f"  Chạy lại từ: {data['next_due_at']}")
+    print(f"  Tiến độ: {progress['finished']}/{progress['documents']} văn bản ({progress['percent']:.0f}%) — "
+          f"{progress['done']} xong, {progress['needs_review']} cần xem lại, {progress['failed']} lỗi, "
+          f"{progress['pending']} chưa xử lý")
+    if isinstance(summary, dict):
+        print(f"  Kết quả lần chạy gần nhất: {summary['pages']} trang, {summary['pages_per_minute']:.1f} trang/phút "
+              f"({summary['elapsed_s']:.0f} s)" + {"window": "; dừng vì hết khung giờ đêm",
+                                                     "cancel": "; đã hủy"}.get(str(summary["stopped"]), ""))
+    if data.get("error"):
+        print(f"  LỖI: {data['error']}")
+    for d in docs:
+        line = f"    {DOC_LABELS[d['status']]:<12} {d['source']}"
+        if d["id"]:
+            line += f"  [{d['id']}]"
+        if d["status"] == "failed":
+            line += f": {d['error']}"
+        elif d["status"] == "needs_review":
+            line += f": {'; '.join(d['review_reasons'])}"
+        print(line)
+    return EXIT_OK
+
+
+def cmd_batch_retry(args: argparse.Namespace) -> int:
+    settings = _batch_settings(args)
+    from flows.batches import retry_batch, runs_now
+
+    record, scope = retry_batch(settings, args.id, failed_only=args.failed_only, when=args.when)
+    if scope == 0:
+        sys.stderr.write(f"Lô {record.id} không có văn bản lỗi nào để chạy lại.\n")
+        if args.json:
+            from flows.batches import batch_details
+
+            _print_json(batch_details(settings, record.id))
+        return EXIT_OK
+    what = f"{scope} văn bản lỗi" if args.failed_only else f"{scope} văn bản (văn bản đã có trong kho được bỏ qua)"
+    if runs_now(record, args.when):
+        sys.stderr.write(f"Chạy lại lô {record.id}: {what}\n")
+        return _run_batch_now(settings, record.id, args)
+    sys.stderr.write(f"Đã xếp lại lô {record.id}: {what} — chạy ở lượt số hóa ban đêm tới "
+                     f"(khung giờ {settings.night_window}, `sohoa serve`).\n")
+    if args.json:
+        from flows.batches import batch_details
+
+        _print_json(batch_details(settings, record.id))
+    return EXIT_OK
+
+
+def cmd_batch_cancel(args: argparse.Namespace) -> int:
+    settings = _batch_settings(args)
+    from flows.batches import STATE_LABELS, batch_details, cancel_batch
+
+    record, outcome = cancel_batch(settings, args.id)
+    if outcome == "cancelled":
+        sys.stderr.write(f"Đã hủy lô {record.id}.\n")
+    elif outcome == "requested":
+        sys.stderr.write(f"Đã yêu cầu dừng lô {record.id}: không bắt đầu văn bản mới; các văn bản đang xử lý "
+                         "sẽ hoàn tất.\n")
+    else:
+        sys.stderr.write(f"Lô {record.id} đã kết thúc ({STATE_LABELS[record.state]}): không có gì để hủy.\n")
+    if args.json:
+        _print_json(batch_details(settings, record.id))
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import run_serve
 
     settings = _settings(args)
-    sys.stderr.write(f"Chạy lịch định kỳ: kiểm tra toàn vẹn «{settings.fixity_cron}» ({settings.timezone}). "
-                     "Dừng bằng Ctrl+C.\n")
+    from flows.prefect_env import configure_prefect
+
+    configure_prefect(settings.prefect_home, verbose=args.verbose)  # before flows.batches imports Prefect
+    from flows.batches import nightly_cron
+
+    night = settings.night_window
+    sys.stderr.write(f"Chạy lịch định kỳ ({settings.timezone}): kiểm tra toàn vẹn «{settings.fixity_cron}»; "
+                     f"số hóa các lô chờ trong khung giờ {night} «{nightly_cron(night)}». Dừng bằng Ctrl+C.\n")
     run_serve(settings, verbose=args.verbose)
     return EXIT_OK
 
@@ -426,7 +636,39 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="xuất báo cáo JSON")
     r.set_defaults(func=cmd_reindex)
 
-    sv = sub.add_parser("serve", help="chạy các việc theo lịch (kiểm tra toàn vẹn định kỳ) qua Prefect")
+    lot = sub.add_parser("batch", help="quản lý các lô số hóa: thêm, xếp lịch (đêm nay, cron), xem, chạy lại, hủy")
+    lot_sub = lot.add_subparsers(dest="batch_command", required=True)
+    la = lot_sub.add_parser("add", help="thêm một thư mục lô: chạy ngay, đêm nay hoặc theo lịch cron")
+    la.add_argument("dir", metavar="DIR")
+    la.add_argument("--when", default="now", metavar="now|tonight|CRON",
+                    help="now: chạy ngay (mặc định); tonight: trong khung giờ đêm ($SOHOA_NIGHT_WINDOW); "
+                         "hoặc biểu thức cron 5 trường, vd. \"0 22 * * 6\"")
+    la.add_argument("--file-code", metavar="MÃ_HỒ_SƠ", help="mã hồ sơ (TT 05; mặc định: batch.toml)")
+    la.add_argument("--fonds", metavar="PHÔNG", help="phông lưu trữ (mặc định: batch.toml)")
+    la.add_argument("--title", metavar="TIÊU_ĐỀ", help="tiêu đề lô/hồ sơ (mặc định: batch.toml)")
+    lot_commands = [(la, cmd_batch_add)]
+    ll = lot_sub.add_parser("list", help="danh sách các lô")
+    lot_commands.append((ll, cmd_batch_list))
+    ls = lot_sub.add_parser("show", help="tiến độ, trạng thái từng văn bản, lỗi và lý do")
+    ls.add_argument("id", metavar="ID")
+    lot_commands.append((ls, cmd_batch_show))
+    lr = lot_sub.add_parser("retry", help="chạy lại một lô (văn bản đã có trong kho được bỏ qua)")
+    lr.add_argument("id", metavar="ID")
+    lr.add_argument("--failed-only", action="store_true", help="chỉ chạy lại các văn bản bị lỗi")
+    lr.add_argument("--when", choices=("now", "tonight"), help="mặc định: theo lịch của lô (cron: lượt đêm tới)")
+    lot_commands.append((lr, cmd_batch_retry))
+    lc = lot_sub.add_parser("cancel", help="hủy lô đang chờ; lô đang chạy: không bắt đầu văn bản mới")
+    lc.add_argument("id", metavar="ID")
+    lot_commands.append((lc, cmd_batch_cancel))
+    for parser, func in lot_commands:
+        parser.add_argument("--archive", help=archive_help)
+        parser.add_argument("--json", action="store_true", help="xuất JSON")
+        if func in (cmd_batch_add, cmd_batch_retry):
+            parser.add_argument("--workers", type=int, help="số tiến trình OCR song song (mặc định: số nhân CPU)")
+            parser.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
+        parser.set_defaults(func=func)
+
+    sv = sub.add_parser("serve", help="chạy các việc theo lịch (kiểm tra toàn vẹn, số hóa ban đêm) qua Prefect")
     sv.add_argument("--archive", help=archive_help)
     sv.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
     sv.set_defaults(func=cmd_serve)

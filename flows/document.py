@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import threading
+import time
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from pipeline.pdfa import PdfPageParts, assemble_pdfa
 from pipeline.preprocess import preprocess_page
 from pipeline.quality import duplicate_reasons, review_reasons
 from pipeline.reading_order import order_page_text
+from pipeline.reread import doubtful_lines, merge_rereads
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError
@@ -76,8 +78,29 @@ def _ocr_pass(
     cv2.imwrite(str(jpeg), prep.display_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
     ocr = page_from_hocr(out.hocr.read_text(encoding="utf-8"), number=page.number, dpi=prep.dpi)
+    ocr, reread = _reread_doubtful(ocr, prep.ocr_image, stem, services)
     ocr = ocr.model_copy(update={"text": order_page_text(ocr)})  # logical order; words keep engine order
-    return PageOutput(ocr, dict(prep.steps), jpeg, out.text_pdf, out.hocr), ocr_png
+    return PageOutput(ocr, {**prep.steps, **reread}, jpeg, out.text_pdf, out.hocr), ocr_png
+
+
+def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Services) -> tuple[OcrPage, dict[str, int]]:
+    """Read again, one by one, the lines the page pass was unsure of (``pipeline.reread``); keep what is better."""
+    lines = doubtful_lines(ocr) if services.settings.ocr_reread else []
+    if not lines:
+        return ocr, {}
+    crops = []
+    try:
+        for i, line in enumerate(lines):
+            x0, y0, x1, y1 = line.box
+            crop = stem.parent / f"{stem.name}-line{i:02d}.pgm"
+            cv2.imwrite(str(crop), image[y0:y1, x0:x1])
+            crops.append(crop)
+        rereads = services.engine.read_lines(crops, dpi=ocr.dpi, out_base=stem.parent / f"{stem.name}-lines")
+    finally:
+        for crop in crops:
+            crop.unlink(missing_ok=True)
+    merged, changed = merge_rereads(ocr, lines, rereads)
+    return merged, {"reread_lines": len(lines), "reread_changed": changed}
 
 
 def _looks_wrong(ocr: OcrPage) -> bool:
@@ -108,11 +131,13 @@ def _upright_pass(first: PageOutput, ocr_image: Path, page: LoadedPage, work: Pa
 
 
 def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutput:
+    started = time.monotonic()
     try:
         result, ocr_image = _ocr_pass(page.image, page, work, services)
         if _looks_wrong(result.ocr):
             result = _upright_pass(result, ocr_image, page, work, services)
         ocr_image.unlink(missing_ok=True)
+        result.steps["seconds"] = round(time.monotonic() - started, 2)  # cleaning + OCR + re-reads, wall clock
         return result
     finally:
         services.page_slots.release()

@@ -50,7 +50,8 @@ def read_manifest(store: ObjectStore, doc_id: str) -> tuple[DocumentManifest | N
         actual = hashlib.sha256(body).hexdigest()
         if actual != seal:
             problems.append(FixityProblem(kind="changed", key=prefix + MANIFEST, document=doc_id,
-                                          detail=f"SHA-256 {actual[:16]}… khác mã kiểm tra {seal[:16]}…"))
+                                          detail=f"SHA-256 {actual[:16]}… khác mã kiểm tra {seal[:16]}…; các tệp "
+                                                 "của văn bản sẽ được kiểm lại khi khôi phục document.json"))
     try:
         return DocumentManifest.model_validate_json(body), problems
     except ValidationError as exc:
@@ -82,6 +83,10 @@ def check_document(
                                      detail="không thuộc văn bản nào đã lưu xong (thiếu document.json)")
                        for k in sorted(present)], 0, 0
     manifest, problems = read_manifest(store, doc_id)
+    if any(p.kind == "changed" for p in problems):
+        # A manifest that fails its seal cannot vouch for its files (a flipped byte may sit in a checksum or a
+        # name): it alone is reported, and the files are judged again once it is restored from a backup.
+        return problems, 1, 0
     objects, size = 1, 0
     expected = {prefix + MANIFEST, prefix + MANIFEST_SEAL}
     for f in manifest.files if manifest else []:

@@ -1,7 +1,10 @@
-"""Prefect flows that run on a schedule (``sohoa serve``): the periodic fixity audit.
+"""Prefect flows that run on a schedule (``sohoa serve``): the periodic fixity audit and the nightly digitisation.
 
 The audit's summary is published as a Prefect artifact, and a run that finds problems ends Failed, so the
-Prefect UI shows it in red. The nightly digitisation deployment joins this list with the batch registry.
+Prefect UI shows it in red. The nightly digitisation (``flows.batches.nightly_digitisation``) runs every 15 minutes
+inside the night window (``SOHOA_NIGHT_WINDOW``; the cron is derived from it by ``flows.batches.nightly_cron``):
+a run outside the window, or one that finds another nightly run working, ends at once without doing anything, so
+batches queued during the night start within 15 minutes and a run that crashed is taken over by the next one.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.schedules import Cron
 
+from flows.batches import nightly_cron, nightly_digitisation
 from flows.fixity import verify_store
 from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
 from schemas.errors import SohoaError
@@ -64,5 +68,12 @@ def deployments(settings: Settings) -> list[Any]:
             schedules=[Cron(settings.fixity_cron, timezone=settings.timezone)],
             parameters={"archive": str(settings.archive_path()), "sample": settings.fixity_sample},
             description="Kiểm tra toàn vẹn định kỳ (SHA-256) mọi đối tượng trong kho",
-        )
+        ),
+        nightly_digitisation.to_deployment(
+            name="nightly-digitisation",
+            schedules=[Cron(nightly_cron(settings.night_window), timezone=settings.timezone)],
+            parameters={"archive": str(settings.archive_path())},
+            description=f"Số hóa các lô chờ (sohoa batch add --when tonight|CRON) trong khung giờ "
+                        f"{settings.night_window}",
+        ),
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.progress import Progress
-from ocr_models.tesseract import TesseractEngine
+from ocr_models.tesseract import USER_PATTERNS, USER_WORDS, TesseractEngine
 from pipeline.load import content_identity
 from schemas.document import DocumentSource
 from schemas.errors import ConfigError
@@ -83,6 +83,8 @@ def build_services(settings: Settings) -> Services:
         cmd=settings.tesseract_cmd,
         tessdata_dir=settings.tessdata_dir,
         timeout_s=settings.page_timeout_s,
+        user_words=USER_WORDS if settings.ocr_vocabulary else None,
+        user_patterns=USER_PATTERNS if settings.ocr_vocabulary else None,
     )
     return Services(
         settings=settings,

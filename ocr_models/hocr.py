@@ -98,3 +98,12 @@ def page_from_hocr(hocr: str, *, number: int, dpi: int) -> OcrPage:
         height=height,
         dpi=dpi,
     )
+
+
+_PAGE_START_RE = re.compile(r"<div class=['\"]ocr_page['\"]")
+
+
+def split_hocr_pages(hocr: str) -> list[str]:
+    """The ``ocr_page`` divisions of a multi-page hOCR document, each as its own parseable fragment."""
+    starts = [m.start() for m in _PAGE_START_RE.finditer(hocr)]
+    return [hocr[a:b] for a, b in zip(starts, [*starts[1:], len(hocr)], strict=True)]

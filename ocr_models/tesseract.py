@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytesseract
 
+from ocr_models.hocr import split_hocr_pages, words_from_hocr
 from schemas.checksums import sha256_file
 from schemas.errors import ToolMissingError
-from schemas.ocr import OcrOutputs
+from schemas.ocr import OcrOutputs, OcrWord
 
 log = logging.getLogger("sohoa.tesseract")
 
@@ -29,6 +30,10 @@ _ROTATE_RE = re.compile(r"^Rotate:\s*(\d+)", re.MULTILINE)
 _ORIENT_CONF_RE = re.compile(r"^Orientation confidence:\s*([\d.]+)", re.MULTILINE)
 MIN_ORIENTATION_CONFIDENCE = 1.0  # below this tesseract's orientation guess is a coin toss: keep the page
 
+
+VOCABULARY_DIR = Path(__file__).resolve().parent / "vocabulary"
+USER_WORDS = VOCABULARY_DIR / "vie.user-words"  # administrative words of Party and state documents
+USER_PATTERNS = VOCABULARY_DIR / "vie.user-patterns"  # shapes of number-symbols (15-NQ/TU, 123/QĐ-UBND)
 
 RENDERER_FILES = ("configs/hocr", "configs/pdf", "pdf.ttf")  # what the hocr and pdf outputs need in tessdata
 
@@ -76,6 +81,8 @@ class TesseractEngine:
     tessdata_dir: Path | None = None
     timeout_s: float = 300.0
     extra_config: dict[str, str] = field(default_factory=dict)
+    user_words: Path | None = None  # one word per line, favoured by the recogniser (``--user-words``)
+    user_patterns: Path | None = None  # number-symbol shapes such as ``\d\d-\A\A/\A\A`` (``--user-patterns``)
 
     @cached_property
     def probe(self) -> TesseractProbe:
@@ -94,11 +101,19 @@ class TesseractEngine:
             )
         return found
 
-    def _args(self, image_path: Path, out_base: Path, dpi: int) -> list[str]:
-        args = [self.cmd, str(image_path), str(out_base), "-l", self.lang, "--oem", str(self.oem)]
-        args += ["--psm", str(self.psm), "--dpi", str(dpi)]
+    def _model_args(self) -> list[str]:
+        args = ["-l", self.lang, "--oem", str(self.oem)]
         if self.tessdata_dir:
             args += ["--tessdata-dir", str(self.tessdata_dir)]
+        if self.user_words:
+            args += ["--user-words", str(self.user_words)]
+        if self.user_patterns:
+            args += ["--user-patterns", str(self.user_patterns)]
+        return args
+
+    def _args(self, image_path: Path, out_base: Path, dpi: int) -> list[str]:
+        args = [self.cmd, str(image_path), str(out_base), *self._model_args()]
+        args += ["--psm", str(self.psm), "--dpi", str(dpi)]
         config = {"textonly_pdf": "1", **self.extra_config}
         for key, value in config.items():
             args += ["-c", f"{key}={value}"]
@@ -121,6 +136,36 @@ class TesseractEngine:
         if not (outputs.hocr.exists() and outputs.text_pdf.exists()):
             raise RuntimeError(f"tesseract không ghi được hOCR/PDF cho {image_path.name}: {proc.stderr[-400:]}")
         return outputs
+
+    def read_lines(self, images: list[Path], *, dpi: int, out_base: Path) -> list[list[OcrWord]]:
+        """Read each image as one text line (``--psm 7``), all in one tesseract run (the model loads once).
+
+        Returns the words of each image in order (boxes in that image's pixels); ``[]`` for an image where
+        nothing was read. Used to re-read lines the page pass was unsure of, cut out of the page.
+        """
+        if not images:
+            return []
+        _ = self.probe
+        listing = out_base.with_suffix(".lines.txt")
+        listing.write_text("".join(f"{path}\n" for path in images), encoding="utf-8")
+        args = [self.cmd, str(listing), str(out_base), *self._model_args(), "--psm", "7", "--dpi", str(dpi)]
+        for key, value in self.extra_config.items():
+            args += ["-c", f"{key}={value}"]
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        try:
+            proc = subprocess.run([*args, "hocr"], capture_output=True, text=True, env=env,
+                                  timeout=self.timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise OcrTimeout(f"tesseract quá {self.timeout_s:.0f} s khi đọc lại dòng của {out_base.name}") from exc
+        finally:
+            listing.unlink(missing_ok=True)
+        hocr = out_base.with_suffix(".hocr")
+        if proc.returncode != 0 or not hocr.exists():
+            raise RuntimeError(f"tesseract lỗi (mã {proc.returncode}) khi đọc lại dòng: {proc.stderr[-400:]}")
+        pages = split_hocr_pages(hocr.read_text(encoding="utf-8"))
+        hocr.unlink(missing_ok=True)
+        words = [words_from_hocr(page)[0] for page in pages]
+        return (words + [[] for _ in images])[: len(images)]
 
     def detect_orientation(self, image_path: Path) -> int:
         """Clockwise rotation (0, 90, 180 or 270 degrees) that makes the page upright (tesseract OSD).
@@ -146,12 +191,18 @@ class TesseractEngine:
             path = p.tessdata_dir / f"{lang}.traineddata"
             if path.exists():
                 models[lang] = {"file": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
+        vocabulary = {
+            kind: {"file": path.name, "sha256": sha256_file(path)}
+            for kind, path in (("user_words", self.user_words), ("user_patterns", self.user_patterns))
+            if path is not None
+        }
         return {
             "engine": "tesseract",
             "version": p.version,
             "leptonica": p.leptonica,
             "models": models,
-            "parameters": {"lang": self.lang, "oem": self.oem, "psm": self.psm, **self.extra_config},
+            "parameters": {"lang": self.lang, "oem": self.oem, "psm": self.psm, "reread_psm": 7,
+                           **vocabulary, **self.extra_config},
             "env": {"OMP_THREAD_LIMIT": "1"},
         }
 

@@ -87,6 +87,11 @@ def split_at_gaps(words: list[OcrWord], page_width: int) -> list[list[OcrWord]]:
     return parts
 
 
+def line_pieces(page: OcrPage) -> list[tuple[OcrWord, ...]]:
+    """Each engine line split at column gaps: the words that sit together, x-sorted."""
+    return [piece.words for piece in _pieces(page)]
+
+
 def _pieces(page: OcrPage) -> list[_Piece]:
     pieces: list[_Piece] = []
     for index, line in enumerate(_engine_lines(page.words)):

@@ -48,6 +48,10 @@ class OcrEngine(Protocol):
         """OCR one page image once; write ``out_base``.hocr and ``out_base``.pdf (text only)."""
         ...
 
+    def read_lines(self, images: list[Path], *, dpi: int, out_base: Path) -> list[list[OcrWord]]:
+        """Read each image as one text line (a line cut out of a page); the words of each, in order."""
+        ...
+
     def provenance(self) -> dict[str, object]:
         """Tool versions, model file hashes and parameters, recorded with every derivative."""
         ...

@@ -7,15 +7,59 @@ environment.
 from __future__ import annotations
 
 import os
+import re
+from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+_WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class NightWindow(BaseModel):
+    """The daily hours unattended digitisation may START documents in (``SOHOA_NIGHT_WINDOW="22:00-06:00"``).
+
+    Local wall-clock times in ``Settings.timezone``. ``start > end`` crosses midnight; ``start == end`` means all day.
+    The start is inside the window, the end is not.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> NightWindow:
+        match = _WINDOW.match(text)
+        hours_minutes = [int(g) for g in match.groups()] if match else []
+        if not match or any(h > 24 or m > 59 or (h == 24 and m) for h, m in zip(hours_minutes[::2],
+                                                                                 hours_minutes[1::2], strict=True)):
+            raise ValueError(f"khung giờ đêm không hợp lệ: {text!r} (dạng HH:MM-HH:MM, vd. 22:00-06:00)")
+        sh, sm, eh, em = (0 if v == 24 else v for v in hours_minutes)  # 24:00 is midnight
+        return cls(start=time(sh, sm), end=time(eh, em))
+
+    def contains(self, moment: time) -> bool:
+        """Whether the local wall-clock time ``moment`` is inside the window (pure)."""
+        moment = moment.replace(tzinfo=None)
+        if self.start == self.end:
+            return True
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end  # across midnight
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _night_window(value: object) -> object:
+    return NightWindow.parse(value) if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -32,6 +76,12 @@ class Settings(BaseSettings):
     oem: int = 1
     page_timeout_s: float = 300.0
     pdf_dpi: int = 300  # rasterisation resolution of PDF pages
+    ocr_reread: bool = Field(
+        default=True, description="Read again, one by one, the lines the page pass was unsure of (pipeline.reread)."
+    )
+    ocr_vocabulary: bool = Field(
+        default=True, description="Give tesseract sohoa's administrative words and number-symbol patterns."
+    )
 
     # derivatives
     image_layer_quality: int = Field(default=80, ge=30, le=100)  # JPEG quality of the PDF/A image layer
@@ -78,6 +128,10 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Ho_Chi_Minh"
     fixity_cron: str = "0 2 * * 0"  # Sundays 02:00
     fixity_sample: int | None = Field(default=None, ge=1, description="Documents per audit; None: all.")
+    # unattended digitisation of queued batches (`sohoa batch add --when tonight|CRON`, `sohoa serve`): no new
+    # document is started outside this window
+    night_window: Annotated[NightWindow, NoDecode, BeforeValidator(_night_window)] = NightWindow(
+        start=time(22, 0), end=time(6, 0))
 
     # backups (`sohoa backup --to s3://bucket/prefix`): another S3 server; unset fields reuse the s3_* values
     backup_s3_endpoint: str | None = None

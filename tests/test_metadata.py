@@ -258,3 +258,35 @@ def test_recipient_spelling_repaired_from_the_document_itself() -> None:
     md = extract_metadata([text_page(text)])
     assert "Văn phòng Trung ương Đảng" in md.recipients  # impossible onset "Ir" read for "Tr"
     assert "Các đồng chí Huyện ủy viên" in md.recipients  # the document's dominant spelling of "Huyện ủy"
+
+
+def test_digit_lookalikes_with_marks_read_as_digits() -> None:
+    page = text_page(
+        "THÀNH ỦY QUẢNG NAM\nSố 7-TB/TU\nQuảng Nam, ngày 12 tháng 0I năm ï999\nTHÔNG BÁO\nvề việc thử nghiệm\n"
+    )
+    assert extract_metadata([page]).issued_date == "1999-01-12"
+
+
+@pytest.mark.parametrize(
+    ("printed", "organ", "place"),
+    [
+        ("ĐÀ NẰNG", "Văn phòng Thành ủy Đà Nẵng", "Đà Nẵng"),  # one tone mark misread
+        ("QUANG NGAI", "Văn phòng Thành ủy Quảng Ngãi", "Quảng Ngãi"),  # marks lost
+    ],
+)
+def test_known_place_names_are_spelled_right(printed: str, organ: str, place: str) -> None:
+    written = place if printed == "ĐÀ NẰNG" else "Quang Ngai"
+    page = text_page(
+        f"THÀNH ỦY {printed}\nVĂN PHÒNG\n*\nSố 12-BC/VPTU\n{written}, ngày 3 tháng 4 năm 2021\n"
+        "BÁO CÁO\nvề công tác văn thư\n"
+    )
+    meta = extract_metadata([page])
+    assert meta.organ_name == organ
+    assert meta.place == place
+
+
+def test_words_that_only_fold_like_a_place_are_left_alone() -> None:
+    from pipeline.metadata.repair import fix_place_names
+
+    assert fix_place_names("bảo đảm long an toàn") == "bảo đảm long an toàn"  # not capitalised: not a name
+    assert fix_place_names("Thành ủy Đà Nằng.") == "Thành ủy Đà Nẵng."

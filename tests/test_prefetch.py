@@ -25,6 +25,9 @@ class CountingEngine:
         self.calls.append(str(out_base))
         return self.inner.recognize(image_path, dpi=dpi, out_base=out_base)  # type: ignore[attr-defined]
 
+    def read_lines(self, images: list[Path], *, dpi: int, out_base: Path) -> object:
+        return self.inner.read_lines(images, dpi=dpi, out_base=out_base)  # type: ignore[attr-defined]
+
     def provenance(self) -> dict[str, object]:
         return self.inner.provenance()  # type: ignore[attr-defined, no-any-return]
 

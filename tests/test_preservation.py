@@ -245,7 +245,7 @@ def test_fixity_audit_flow_runs_in_prefect_and_publishes_a_summary(
     import asyncio
 
     assert "1 vấn đề" in asyncio.run(artifact())
-    (deployment,) = deployments(settings)
+    deployment = next(d for d in deployments(settings) if d.name == "fixity-audit")
     assert deployment.name == "fixity-audit" and deployment.parameters["archive"] == str(archive.resolve())
     assert deployment.schedules[0].schedule.cron == settings.fixity_cron
     assert deployment.schedules[0].schedule.timezone == "Asia/Ho_Chi_Minh"

@@ -11,7 +11,7 @@ from schemas.text import fold
 from .found import Found
 from .fuzzy import levenshtein
 from .layout import Column, Line, PageLines, upper_ratio
-from .repair import Lexicon, to_digits
+from .repair import Lexicon, fix_place_names, to_digits
 from .vocab import (
     ABBREVIATIONS,
     ACRONYMS,
@@ -166,7 +166,7 @@ def _place_before(prefix: str, lexicon: Lexicon) -> str | None:
         if len(words) >= 6:
             break
     place = " ".join(words).strip(" ,")
-    return lexicon.fix(place) if place else None
+    return fix_place_names(lexicon.fix(place)) if place else None
 
 
 # ------------------------------------------------------------------ organ
@@ -210,7 +210,7 @@ def find_organ_lines(page: PageLines, anchor: Line | None, lexicon: Lexicon) -> 
     lines = _organ_candidates(page, anchor)[:3]
     if not lines:
         return None
-    texts = [lexicon.fix(re.sub(r"^[\W_]+|[\W_]+$", "", ln.text)) for ln in lines]
+    texts = [fix_place_names(lexicon.fix(re.sub(r"^[\W_]+|[\W_]+$", "", ln.text))) for ln in lines]
     return Found([t for t in texts if t], tuple(lines), 0.85)
 
 

@@ -13,6 +13,8 @@ from collections import Counter
 
 from schemas.text import fold
 
+from .vocab import PLACE_KEYS
+
 _DIGIT_LOOKALIKES = str.maketrans(
     {
         "o": "0",
@@ -44,11 +46,47 @@ _MIN_VOTES = 2  # occurrences of the corrected onset form needed
 _MIN_RATIO = 1.2  # weight ratio needed when the two spellings are equally frequent
 
 
+def _digit_of(ch: str) -> str:
+    """One character as the digit it looks like (``ï``, ``Ì`` → ``1`` through their unmarked letter)."""
+    mapped = ch.translate(_DIGIT_LOOKALIKES)
+    return mapped if mapped.isdigit() else fold(ch).translate(_DIGIT_LOOKALIKES)
+
+
 def to_digits(text: str) -> str | None:
     """``text`` with OCR digit look-alikes mapped to digits; None unless the result is all digits."""
     core = text.strip(".,:;-'\"`\u2013")
-    digits = core.translate(_DIGIT_LOOKALIKES)
+    digits = "".join(_digit_of(ch) for ch in core)
     return digits if digits.isdigit() and digits.isascii() else None
+
+
+def fix_place_names(text: str) -> str:
+    """``text`` with known place names (``vocab.PLACE_NAMES``) misread in their marks written right.
+
+    ``ĐÀ NẰNG`` → ``ĐÀ NẴNG``, ``Đà Nằng,`` → ``Đà Nẵng,``: a run of 2 to 3 words whose folded form is a known
+    name is replaced by that name in the run's letter case. Punctuation around the words is kept.
+    """
+    tokens = text.split(" ")
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for size in (3, 2):
+            run = tokens[i : i + size]
+            if len(run) < size:
+                continue
+            head, tail = run[:-1], run[-1]
+            core = tail.rstrip(",.;:")
+            key = fold(" ".join([*head, core]))
+            name = PLACE_KEYS.get(key)
+            words = [*head, core]
+            if name and all(t.isalpha() and t[:1].isupper() for t in words):
+                written = name.upper() if all(t.isupper() for t in words) else name
+                out.extend([*written.split(" ")[:-1], written.split(" ")[-1] + tail[len(core):]])
+                i += size
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return " ".join(out)
 
 
 def _match_case(form: str, original: str) -> str:

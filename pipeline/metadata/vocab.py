@@ -202,3 +202,19 @@ SURNAMES: frozenset[str] = frozenset(
 COMMITTEE_WORDS: tuple[str, ...] = ("thanh uy", "tinh uy", "huyen uy", "quan uy", "thi uy", "dang uy", "chi uy")
 ADMIN_LEVELS: tuple[str, ...] = ("thanh pho", "thi xa", "thi tran", "tinh", "huyen", "quan", "xa", "phuong")
 ACRONYMS: frozenset[str] = frozenset({"UBND", "HĐND", "MTTQ", "TW", "TƯ", "CNTT", "ĐBQH", "TP", "TP."})
+
+# Place names as printed in headers and date lines: the provinces and centrally-run cities (before and after the
+# 2025 merger) and the districts of Đà Nẵng. OCR often gets one tone mark wrong in them ("Đà Nằng"); a name whose
+# folded form matches is written in its canonical spelling (``repair.fix_place_names``).
+PLACE_NAMES: tuple[str, ...] = (
+    "An Giang", "Bà Rịa", "Vũng Tàu", "Bắc Giang", "Bắc Kạn", "Bạc Liêu", "Bắc Ninh", "Bến Tre", "Bình Định",
+    "Bình Dương", "Bình Phước", "Bình Thuận", "Cà Mau", "Cần Thơ", "Cao Bằng", "Đà Nẵng", "Đắk Lắk", "Đắk Nông",
+    "Điện Biên", "Đồng Nai", "Đồng Tháp", "Gia Lai", "Hà Giang", "Hà Nam", "Hà Nội", "Hà Tĩnh", "Hải Dương",
+    "Hải Phòng", "Hậu Giang", "Hòa Bình", "Hưng Yên", "Khánh Hòa", "Kiên Giang", "Kon Tum", "Lai Châu",
+    "Lâm Đồng", "Lạng Sơn", "Lào Cai", "Long An", "Nam Định", "Nghệ An", "Ninh Bình", "Ninh Thuận", "Phú Thọ",
+    "Phú Yên", "Quảng Bình", "Quảng Nam", "Quảng Ngãi", "Quảng Ninh", "Quảng Trị", "Sóc Trăng", "Sơn La",
+    "Tây Ninh", "Thái Bình", "Thái Nguyên", "Thanh Hóa", "Thừa Thiên Huế", "Tiền Giang", "Trà Vinh",
+    "Tuyên Quang", "Vĩnh Long", "Vĩnh Phúc", "Yên Bái", "Hồ Chí Minh",
+    "Hải Châu", "Thanh Khê", "Sơn Trà", "Ngũ Hành Sơn", "Liên Chiểu", "Cẩm Lệ", "Hòa Vang", "Hoàng Sa",
+)
+PLACE_KEYS: dict[str, str] = {fold(name): name for name in PLACE_NAMES}

@@ -1,12 +1,19 @@
-"""OCR accuracy and speed of ``sohoa digitise`` on a corpus with ground truth (``make eval-ocr``).
+"""OCR accuracy and speed on a corpus with ground truth, per configuration (``make eval-ocr``).
 
-    python tests/eval/eval_ocr.py [CORPUS] [--workers N] [--keep DIR]
+    python tests/eval/eval_ocr.py [CORPUS] [--configs default,no-reread,no-vocabulary,raw] [--workers N]
+                                  [--keep DIR] [--json OUT]
 
-Digitises ``CORPUS/batch`` (default ``../shared/corpus/dev``) into a fresh temporary archive with the real CLI,
-then prints ``score.py ocr``'s table (page CER/WER, CER without accents, body CER, per degradation profile) and
-the seconds per page of the whole command (process start to exit, orchestrator start-up included).
-``--keep DIR`` keeps the archive and report in DIR, which should be empty (for ``score.py metadata`` or
-``search`` afterwards; documents already in an archive are skipped, not re-read).
+Each configuration digitises ``CORPUS/batch`` (default ``../shared/corpus/dev``) into a fresh archive with the
+real CLI (``raw``: plain ``tesseract -l vie --oem 1 --psm 3`` on the same page images, the baseline), then
+``score.py ocr`` scores it. Printed per degradation class and overall: page CER (reading order as in the ground
+truth), body CER, the share of errors that are diacritics only ((CER − CER without marks) / CER), and seconds
+per page (wall clock of one page while ``--workers`` pages run at once; ``raw``: the same for tesseract alone).
+For sohoa configurations it also prints how well the page review flag separates pages whose true CER exceeds
+3 % from the others, and the whole command's seconds per page (process start to exit).
+
+Configurations: ``default`` (what ships), ``no-reread`` (``SOHOA_OCR_REREAD=false``: no second reading of doubtful
+lines), ``no-vocabulary`` (``SOHOA_OCR_VOCABULARY=false``: no user words and patterns), ``raw``.
+``--keep DIR`` keeps each configuration's archive and report in ``DIR/<config>``.
 """
 
 from __future__ import annotations
@@ -14,26 +21,46 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.load import discover_documents, iter_pages  # noqa: E402
+
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "dev"
 ACCEPTED_EXIT = (0, 3)  # 3: the batch finished but some documents failed (scored as missing pages)
+CONFIGS: dict[str, dict[str, str]] = {
+    "default": {},
+    "no-reread": {"SOHOA_OCR_REREAD": "false"},
+    "no-vocabulary": {"SOHOA_OCR_VOCABULARY": "false"},
+    "raw": {},
+}
+REVIEW_CER = 0.03  # pages above this true CER should be flagged for review
+_PAGE_REASON_RE = re.compile(r"^trang (\d+):")
+BIN = Path(sys.executable).parent
 
 
-def digitise(corpus: Path, out: Path, workers: int | None) -> tuple[Path, Path, float, int]:
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, "OMP_THREAD_LIMIT": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            **(extra or {})}
+
+
+def digitise(corpus: Path, out: Path, workers: int | None, env: dict[str, str]) -> tuple[Path, Path, float, int]:
     """Run the CLI on ``corpus/batch``; returns archive, report, elapsed seconds and pages processed."""
-    sohoa = Path(sys.executable).parent / "sohoa"
     archive, report = out / "archive", out / "report.json"
-    cmd = [str(sohoa), "digitise", str(corpus / "batch"), "--archive", str(archive), "--report", str(report)]
+    cmd = [str(BIN / "sohoa"), "digitise", str(corpus / "batch"), "--archive", str(archive), "--report", str(report)]
     if workers:
         cmd += ["--workers", str(workers)]
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(env))
     elapsed = time.monotonic() - start
     if proc.returncode not in ACCEPTED_EXIT:
         raise SystemExit(f"sohoa digitise thất bại (mã {proc.returncode})")
@@ -41,33 +68,147 @@ def digitise(corpus: Path, out: Path, workers: int | None) -> tuple[Path, Path, 
     return archive, report, elapsed, pages
 
 
-def score(corpus: Path, archive: Path, report: Path) -> int:
-    """Print ``score.py ocr``'s table; returns its exit code."""
-    script = corpus.parent / "score.py"
-    bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
-    cmd = [sys.executable, str(script), "ocr", str(corpus), "--archive", str(archive), "--report", str(report),
-           "--sohoa", str(Path(bindir) / "sohoa")]
-    return subprocess.run(cmd, env=env).returncode
+def _page_ids(corpus: Path) -> dict[tuple[str, int], str]:
+    ids = {}
+    for line in (corpus / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
+        m = json.loads(line)
+        ids[(m["doc_source"], int(m["page"]))] = m["page_id"]
+    return ids
+
+
+def raw_tesseract(corpus: Path, out: Path, workers: int) -> tuple[Path, dict[str, float]]:
+    """Plain tesseract on the decoded page images: texts named ``<page_id>.txt`` and seconds per page."""
+    import cv2
+
+    ids = _page_ids(corpus)
+    pred = out / "pred"
+    pred.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for doc in discover_documents(corpus / "batch"):
+        for page in iter_pages(doc):
+            page_id = ids.get((doc.source, page.number))
+            if page_id:
+                image = out / f"{page_id}.png"
+                cv2.imwrite(str(image), page.image)
+                jobs.append((page_id, image, page.dpi))
+
+    def run(job: tuple[str, Path, int]) -> tuple[str, float]:
+        page_id, image, dpi = job
+        start = time.monotonic()
+        subprocess.run(["tesseract", str(image), str(pred / page_id), "-l", "vie", "--oem", "1", "--psm", "3",
+                        "--dpi", str(dpi)], capture_output=True, check=True, env=_env())
+        image.unlink()
+        return page_id, time.monotonic() - start
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        seconds = dict(pool.map(run, jobs))
+    return pred, seconds
+
+
+def score(corpus: Path, out: Path, *, archive: Path | None = None, report: Path | None = None,
+          pred: Path | None = None) -> dict[str, object]:
+    """``score.py ocr``'s numbers (total, groups, pages) as JSON."""
+    result = out / "score.json"
+    cmd = [sys.executable, str(corpus.parent / "score.py"), "ocr", str(corpus), "--json", str(result)]
+    cmd += ["--pred", str(pred)] if pred else ["--archive", str(archive), "--report", str(report),
+                                              "--sohoa", str(BIN / "sohoa")]
+    subprocess.run(cmd, env=_env(), check=True, stdout=subprocess.DEVNULL)
+    return json.loads(result.read_text(encoding="utf-8"))
+
+
+def sohoa_pages(corpus: Path, archive: Path, report: Path) -> tuple[dict[str, float], set[str]]:
+    """Seconds per page (from each page's provenance) and the pages flagged for review, by page id."""
+    ids = _page_ids(corpus)
+    seconds: dict[str, float] = {}
+    flagged: set[str] = set()
+    for doc in json.loads(report.read_text(encoding="utf-8"))["documents"]:
+        if not doc.get("id"):
+            continue
+        shown = subprocess.run([str(BIN / "sohoa"), "show", doc["id"], "--archive", str(archive), "--json"],
+                               capture_output=True, text=True, env=_env(), check=True)
+        data = json.loads(shown.stdout)
+        for number, steps in enumerate(data["provenance"]["preprocessing"]["pages"], 1):
+            page_id = ids.get((doc["source"], number))
+            if page_id and "seconds" in steps:
+                seconds[page_id] = float(steps["seconds"])
+        for reason in data.get("review_reasons") or []:
+            m = _PAGE_REASON_RE.match(reason)
+            if m and (doc["source"], int(m.group(1))) in ids:
+                flagged.add(ids[(doc["source"], int(m.group(1)))])
+    return seconds, flagged
+
+
+def _pct(x: float | None) -> str:
+    return "      -" if x is None else f"{100 * x:7.2f}"
+
+
+def print_table(name: str, scored: dict[str, object], seconds: dict[str, float]) -> None:
+    groups = dict(scored["groups"])  # type: ignore[call-overload]
+    pages = dict(scored["pages"])  # type: ignore[call-overload]
+    per_group: dict[str, list[float]] = defaultdict(list)
+    for page_id, info in pages.items():
+        if page_id in seconds:
+            per_group[info["group"]].append(seconds[page_id])
+    print(f"\n== {name}")
+    print(f"{'profile':<14}{'pages':>6}{'CER%':>8}{'bodyCER%':>9}{'dấu%':>8}{'s/trang':>9}")
+    rows = [*sorted(groups.items()), ("TOTAL", scored["total"])]
+    for group, g in rows:
+        cer, noacc = g["CER"], g["CER_noacc"]
+        share = (cer - noacc) / cer if cer else None
+        times = [t for ts in per_group.values() for t in ts] if group == "TOTAL" else per_group.get(group, [])
+        spp = f"{sum(times) / len(times):9.2f}" if times else "        -"
+        print(f"{group:<14}{g['pages']:>6}{_pct(cer)}{_pct(g['body_CER']):>9}{_pct(share)}{spp}")
+
+
+def flag_quality(scored: dict[str, object], flagged: set[str]) -> str:
+    pages = dict(scored["pages"])  # type: ignore[call-overload]
+    bad = [p for p, info in pages.items() if info["CER"] > REVIEW_CER]
+    good = [p for p in pages if p not in bad]
+    caught = sum(p in flagged for p in bad)
+    false = sum(p in flagged for p in good)
+    precision = caught / (caught + false) if caught + false else 1.0
+    return (f"cờ cần xem lại: bắt {caught}/{len(bad)} trang CER > 3 % (recall {caught / len(bad) if bad else 1:.2f}),"
+            f" gắn nhầm {false}/{len(good)} trang tốt, precision {precision:.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--workers", type=int)
-    ap.add_argument("--keep", type=Path, help="keep the archive and report in this folder")
+    ap.add_argument("--configs", default="default", help=f"comma-separated, from {', '.join(CONFIGS)}, or all")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--keep", type=Path, help="keep each configuration's output in this folder")
+    ap.add_argument("--json", type=Path, help="write every number as JSON")
     args = ap.parse_args()
     corpus = args.corpus.resolve()
     if not (corpus / "batch").is_dir() or not (corpus.parent / "score.py").is_file():
         raise SystemExit(f"không tìm thấy kho ngữ liệu: {corpus} (cần batch/ và ../score.py)")
+    names = list(CONFIGS) if args.configs == "all" else [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"cấu hình không có: {', '.join(unknown)} (chọn trong {', '.join(CONFIGS)})")
+    results: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="sohoa-eval-ocr-") as tmp:
-        out = args.keep or Path(tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        archive, report, elapsed, pages = digitise(corpus, out, args.workers)
-        code = score(corpus, archive, report)
-    per_page = elapsed / pages if pages else float("nan")
-    print(f"\n{pages} trang trong {elapsed:.1f} s: {per_page:.2f} s/trang (cả thời gian khởi động)")
-    sys.exit(code)
+        for name in names:
+            out = (args.keep or Path(tmp)) / name
+            out.mkdir(parents=True, exist_ok=True)
+            if name == "raw":
+                start = time.monotonic()
+                pred, seconds = raw_tesseract(corpus, out, args.workers)
+                elapsed = time.monotonic() - start
+                scored = score(corpus, out, pred=pred)
+                print_table(name, scored, seconds)
+                results[name] = {"score": scored, "elapsed_s": elapsed}
+                continue
+            archive, report, elapsed, pages = digitise(corpus, out, args.workers, CONFIGS[name])
+            scored = score(corpus, out, archive=archive, report=report)
+            seconds, flagged = sohoa_pages(corpus, archive, report)
+            print_table(name, scored, seconds)
+            print(flag_quality(scored, flagged))
+            per_page = elapsed / pages if pages else float("nan")
+            print(f"cả lệnh: {pages} trang trong {elapsed:.1f} s: {per_page:.2f} s/trang (cả thời gian khởi động)")
+            results[name] = {"score": scored, "elapsed_s": elapsed, "flagged": sorted(flagged)}
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":
