@@ -69,6 +69,7 @@ def cmd_digitise(args: argparse.Namespace) -> int:
 
     services = services_for(settings)
     _ = services.engine.probe  # a missing tesseract or model stops here, before any work
+    _audit(settings, args, "batch.digitise", str(batch.resolve()), {"file_code": args.file_code})
     stop = threading.Event()
     bar = None
     if sys.stderr.isatty() and not args.quiet:
@@ -111,7 +112,9 @@ def _print_summary(report: BatchReport) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     from flows.queries import show_document
 
-    data = show_document(_settings(args), args.id)
+    settings = _settings(args)
+    data = show_document(settings, args.id)
+    _audit(settings, args, "document.view", args.id, {"json": bool(args.json)})
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -163,7 +166,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         batch=args.batch or [], file_code=args.file_code or [], year_from=args.year_from, year_to=args.year_to,
         date_from=args.date_from, date_to=args.date_to,
     )
-    result = search_archive(_settings(args), args.query, limit=args.limit, offset=args.offset, filters=filters,
+    settings = _settings(args)
+    _audit(settings, args, "search", "", {"query": args.query, "filters": filters.model_dump(mode="json",
+                                                                                            exclude_defaults=True),
+                                          "sort": args.sort, "offset": args.offset})
+    result = search_archive(settings, args.query, limit=args.limit, offset=args.offset, filters=filters,
                             sort=args.sort, facets=args.facets)
     if args.json:
         _print_json(result.model_dump(mode="json"))
@@ -193,6 +200,7 @@ def cmd_export_packages(args: argparse.Namespace) -> int:
     from flows.wiring import build_object_store
 
     settings = _settings(args)
+    _audit(settings, args, "export.package", args.package, {"query": args.query, "batch": args.batch})
     store = build_object_store(settings)
     ids = None
     if args.query:
@@ -222,7 +230,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if fmt is None:
         sys.stderr.write("Lỗi: không rõ định dạng xuất — dùng --format xlsx|csv hoặc tệp .xlsx/.csv\n")
         return EXIT_USAGE
-    rows = export_archive(_settings(args), out, fmt=fmt, query=args.query, batch=args.batch)
+    settings = _settings(args)
+    _audit(settings, args, "export.table", str(out), {"format": fmt, "query": args.query, "batch": args.batch})
+    rows = export_archive(settings, out, fmt=fmt, query=args.query, batch=args.batch)
     scope = f"khớp với «{args.query}»" if args.query else "trong kho"
     if args.batch:
         scope += f", lô {args.batch}"
@@ -419,6 +429,7 @@ def cmd_batch_add(args: argparse.Namespace) -> int:
 
     record = add_batch(settings, Path(args.dir), when=args.when, file_code=args.file_code, fonds=args.fonds,
                        title=args.title, before_register=check_tools)
+    _audit(settings, args, "batch.add", record.id, {"folder": str(record.folder), "when": record.schedule})
     sys.stderr.write(f"Đã thêm lô {record.id}: {record.folder} — {_when_label(record.schedule, settings)}\n")
     if record.schedule == "now":
         return _run_batch_now(settings, record.id, args)
@@ -502,6 +513,7 @@ def cmd_batch_retry(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
     from flows.batches import retry_batch, runs_now
 
+    _audit(settings, args, "batch.retry", args.id, {"failed_only": args.failed_only, "when": args.when})
     record, scope = retry_batch(settings, args.id, failed_only=args.failed_only, when=args.when)
     if scope == 0:
         sys.stderr.write(f"Lô {record.id} không có văn bản lỗi nào để chạy lại.\n")
@@ -527,6 +539,7 @@ def cmd_batch_cancel(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
     from flows.batches import STATE_LABELS, batch_details, cancel_batch
 
+    _audit(settings, args, "batch.cancel", args.id)
     record, outcome = cancel_batch(settings, args.id)
     if outcome == "cancelled":
         sys.stderr.write(f"Đã hủy lô {record.id}.\n")
@@ -672,7 +685,98 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--archive", help=archive_help)
     sv.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
     sv.set_defaults(func=cmd_serve)
+
+    au = sub.add_parser("audit", help="nhật ký kiểm soát (ai làm gì, khi nào, từ đâu): kiểm tra, xem, xuất")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    av = au_sub.add_parser("verify", help="kiểm tra chuỗi băm: phát hiện mục bị sửa, chèn, xóa hoặc đổi chỗ")
+    av.add_argument("--archive", help=archive_help)
+    av.add_argument("--json", action="store_true", help="in kết quả dạng JSON")
+    av.set_defaults(func=cmd_audit_verify)
+    for name, helptext, func in (("export", "xuất nhật ký cho thanh tra, kiểm tra (JSON lines hoặc CSV)",
+                                  cmd_audit_export),
+                                 ("list", "xem các mục mới nhất", cmd_audit_list)):
+        a = au_sub.add_parser(name, help=helptext)
+        a.add_argument("--archive", help=archive_help)
+        a.add_argument("--from", dest="date_from", metavar="NGÀY", help="từ ngày/giờ (ISO, giờ UTC)")
+        a.add_argument("--to", dest="date_to", metavar="NGÀY", help="đến ngày/giờ (ISO, giờ UTC; cả ngày đó)")
+        a.add_argument("--actor", help="chỉ của người dùng này")
+        a.add_argument("--action", help="chỉ hành động này (search, document.view, export.table, ...)")
+        a.add_argument("--as", dest="as_user", metavar="NGƯỜI_DÙNG", help="ghi nhật ký dưới tên người dùng này")
+        if name == "export":
+            a.add_argument("--out", help="tệp đích (.jsonl hoặc .csv; mặc định: in ra màn hình)")
+            a.add_argument("--format", choices=["jsonl", "csv"])
+        else:
+            a.add_argument("--limit", type=int, default=50)
+            a.add_argument("--json", action="store_true", help="in kết quả dạng JSON")
+        a.set_defaults(func=func)
+
+    for parser in (d, s, q, e, la, lr, lc):  # commands that read or change documents record who ran them
+        parser.add_argument("--as", dest="as_user", metavar="NGƯỜI_DÙNG",
+                            help="người thực hiện, ghi vào nhật ký kiểm soát (mặc định: người dùng hệ điều hành)")
     return p
+
+
+def _audit(settings: Settings, args: argparse.Namespace, action: str, target: str,
+           details: dict[str, object] | None = None) -> None:
+    """Record a CLI action in the archive's audit trail before it is carried out."""
+    from flows.audit import cli_actor, record
+
+    record(settings, action, target, actor=cli_actor(getattr(args, "as_user", None)), details=details)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from flows.audit import open_audit
+
+    log = open_audit(_settings(args))
+    try:
+        result = log.verify()
+    finally:
+        log.close()
+    if args.json:
+        _print_json({"ok": result.ok, "entries": result.entries, "problems": result.problems})
+    if result.ok:
+        sys.stderr.write(f"Nhật ký kiểm soát nguyên vẹn: {result.entries} mục, chuỗi băm khớp\n")
+        return EXIT_OK
+    sys.stderr.write(f"Nhật ký kiểm soát BỊ CAN THIỆP: {len(result.problems)} vấn đề trong {result.entries} mục\n")
+    for problem in result.problems[:100]:
+        where = f"mục {problem['seq']}" if problem["seq"] is not None else "đầu chuỗi"
+        sys.stderr.write(f"  {where}: {problem['detail']}\n")
+    return EXIT_PRESERVATION_PROBLEMS
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from flows.audit import export_entries, open_audit, write_export
+
+    settings = _settings(args)
+    _audit(settings, args, "audit.export", args.out or "-", {"from": args.date_from, "to": args.date_to})
+    log = open_audit(settings)
+    try:
+        entries = list(log.entries(since=args.date_from, until=args.date_to, actor=args.actor, action=args.action))
+    finally:
+        log.close()
+    fmt = args.format or ("csv" if args.out and args.out.endswith(".csv") else "jsonl")
+    write_export(export_entries(entries, fmt), Path(args.out) if args.out else None)
+    sys.stderr.write(f"Đã xuất {len(entries)} mục nhật ký kiểm soát ({fmt})\n")
+    return EXIT_OK
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    from flows.audit import open_audit
+
+    log = open_audit(_settings(args))
+    try:
+        entries = list(log.entries(actor=args.actor, action=args.action, since=args.date_from, until=args.date_to,
+                                   limit=args.limit, newest_first=True))
+    finally:
+        log.close()
+    if args.json:
+        _print_json({"entries": [e.as_dict() for e in entries]})
+        return EXIT_OK
+    for e in entries:
+        detail = json.dumps(e.details, ensure_ascii=False) if e.details else ""
+        print(f"{e.seq:>6}  {e.at[:19].replace('T', ' ')}  {e.actor:<12} {e.source:<20} {e.action:<16} "
+              f"{e.target} {detail}")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     prefetch_pages_per_worker: int = Field(
         default=20, ge=0, description="At most this many pages per worker are OCR'd while Prefect starts."
     )
+    # where document tasks run (flows.digitise.document_tasks): threads of this process sharing one OCR pool, or a
+    # Dask cluster — a LocalCluster of `workers` processes started per run (127.0.0.1, no dashboard), or the
+    # scheduler at `dask_address` (tcp://host:8786) whose workers may be other machines sharing the stores
+    task_runner: Literal["threads", "dask"] = Field(
+        default="threads", description="SOHOA_TASK_RUNNER: run document tasks on threads or on Dask."
+    )
+    dask_address: str | None = Field(
+        default=None, description="SOHOA_DASK_ADDRESS: an existing Dask scheduler (task_runner=dask); None: local."
+    )
 
     # backends: embedded defaults, servers for scale
     object_store: Literal["directory", "s3"] = "directory"
@@ -128,6 +137,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Ho_Chi_Minh"
     fixity_cron: str = "0 2 * * 0"  # Sundays 02:00
     fixity_sample: int | None = Field(default=None, ge=1, description="Documents per audit; None: all.")
+
+    # accountability: the audit trail's HMAC key (default ARCHIVE/audit.key; better on another volume)
+    audit_key_file: Path | None = None
     # unattended digitisation of queued batches (`sohoa batch add --when tonight|CRON`, `sohoa serve`): no new
     # document is started outside this window
     night_window: Annotated[NightWindow, NoDecode, BeforeValidator(_night_window)] = NightWindow(
