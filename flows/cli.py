@@ -113,8 +113,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     from flows.queries import show_document
 
     settings = _settings(args)
-    data = show_document(settings, args.id)
+    clearance = _clearance_of(settings, args)
     _audit(settings, args, "document.view", args.id, {"json": bool(args.json)})
+    data = show_document(settings, args.id, clearance=clearance)
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -167,11 +168,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         date_from=args.date_from, date_to=args.date_to,
     )
     settings = _settings(args)
+    clearance = _clearance_of(settings, args)
     _audit(settings, args, "search", "", {"query": args.query, "filters": filters.model_dump(mode="json",
                                                                                             exclude_defaults=True),
                                           "sort": args.sort, "offset": args.offset})
     result = search_archive(settings, args.query, limit=args.limit, offset=args.offset, filters=filters,
-                            sort=args.sort, facets=args.facets)
+                            sort=args.sort, facets=args.facets, clearance=clearance)
     if args.json:
         _print_json(result.model_dump(mode="json"))
         return EXIT_OK
@@ -231,8 +233,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stderr.write("Lỗi: không rõ định dạng xuất — dùng --format xlsx|csv hoặc tệp .xlsx/.csv\n")
         return EXIT_USAGE
     settings = _settings(args)
+    clearance = _clearance_of(settings, args)
     _audit(settings, args, "export.table", str(out), {"format": fmt, "query": args.query, "batch": args.batch})
-    rows = export_archive(settings, out, fmt=fmt, query=args.query, batch=args.batch)
+    rows = export_archive(settings, out, fmt=fmt, query=args.query, batch=args.batch, clearance=clearance)
     scope = f"khớp với «{args.query}»" if args.query else "trong kho"
     if args.batch:
         scope += f", lô {args.batch}"
@@ -335,6 +338,12 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         report = rebuild_index(store, catalog, _external_index(settings))
     finally:
         catalog.close()
+    if (root / "web.sqlite3").exists():  # archivists' corrections (web app): re-applied over the manifests
+        from flows.web.config import WebSettings
+        from flows.web.review import resync
+        from flows.web.service import WebState
+
+        resync(WebState.build(settings, WebSettings()))
     if args.json:
         _print_json(report.model_dump(mode="json"))
     sys.stderr.write(f"Đã dựng lại chỉ mục từ {store.describe()}: {report.documents_indexed} văn bản "
@@ -686,6 +695,27 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
     sv.set_defaults(func=cmd_serve)
 
+    w = sub.add_parser("web", help="chạy ứng dụng web tra cứu và soát xét")
+    w.add_argument("--archive", help=archive_help)
+    w.add_argument("--host", default="127.0.0.1", help="địa chỉ lắng nghe (mặc định 127.0.0.1)")
+    w.add_argument("--port", type=int, default=8000)
+    w.set_defaults(func=cmd_web)
+
+    us = sub.add_parser("user", help="tài khoản của ứng dụng web (vai trò, mức mật)")
+    us_sub = us.add_subparsers(dest="user_command", required=True)
+    ua = us_sub.add_parser("add", help="tạo tài khoản")
+    ua.add_argument("name", metavar="TÊN")
+    ua.add_argument("--role", choices=["staff", "archivist", "admin"], default="staff")
+    ua.add_argument("--clearance", type=int, choices=[0, 1, 2, 3], default=0,
+                    help="mức mật được xem: 0 thường, 1 Mật, 2 Tối mật, 3 Tuyệt mật")
+    ua.add_argument("--token", action="store_true", help="tạo thêm khóa API (in ra một lần)")
+    up = us_sub.add_parser("passwd", help="đặt lại mật khẩu")
+    up.add_argument("name", metavar="TÊN")
+    for parser, func in ((ua, cmd_user_add), (up, cmd_user_passwd)):
+        parser.add_argument("--archive", help=archive_help)
+        parser.add_argument("--password-stdin", action="store_true", help="đọc mật khẩu từ dòng đầu của stdin")
+        parser.set_defaults(func=func)
+
     au = sub.add_parser("audit", help="nhật ký kiểm soát (ai làm gì, khi nào, từ đâu): kiểm tra, xem, xuất")
     au_sub = au.add_subparsers(dest="audit_command", required=True)
     av = au_sub.add_parser("verify", help="kiểm tra chuỗi băm: phát hiện mục bị sửa, chèn, xóa hoặc đổi chỗ")
@@ -714,6 +744,67 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument("--as", dest="as_user", metavar="NGƯỜI_DÙNG",
                             help="người thực hiện, ghi vào nhật ký kiểm soát (mặc định: người dùng hệ điều hành)")
     return p
+
+
+def _clearance_of(settings: Settings, args: argparse.Namespace) -> int:
+    """The secrecy level the command may show: the account's with ``--as USER``; the local operator sees all."""
+    name = getattr(args, "as_user", None)
+    if not name:
+        return 3
+    from flows.web.server import accounts_of
+
+    user = accounts_of(settings).find_user(name)
+    if user is None or not user.active:
+        raise ConfigError(f"Không có tài khoản đang hoạt động «{name}» trong kho {settings.archive_path()}",
+                          fix="tạo bằng `sohoa user add TÊN --role staff` hoặc bỏ --as")
+    return user.clearance
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from flows.web import run_web
+
+    run_web(_settings(args), host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("Mật khẩu: ")
+    if getpass.getpass("Nhập lại mật khẩu: ") != first:
+        raise ConfigError("Hai lần nhập mật khẩu không khớp", fix="chạy lại lệnh")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from flows.web import AccountError, add_user
+
+    settings = _settings(args)
+    try:
+        new = add_user(settings, args.name, _read_password(args), args.role, clearance=args.clearance,
+                       api_token=args.token)
+    except AccountError as exc:
+        raise ConfigError(str(exc), fix="chọn tên khác hoặc mật khẩu dài hơn") from exc
+    _audit(settings, args, "user.create", new.username, {"role": new.role, "clearance": new.clearance})
+    print(f"Đã tạo tài khoản {new.username} ({new.role}, mức mật {new.clearance})")
+    if new.token:
+        print(f"Khóa API (chỉ hiện một lần): {new.token}")
+    return EXIT_OK
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    from flows.web import AccountError, set_password
+
+    settings = _settings(args)
+    try:
+        set_password(settings, args.name, _read_password(args))
+    except AccountError as exc:
+        raise ConfigError(str(exc), fix="kiểm tra tên tài khoản; mật khẩu tối thiểu 8 ký tự") from exc
+    _audit(settings, args, "user.password", args.name)
+    print(f"Đã đặt lại mật khẩu cho {args.name}")
+    return EXIT_OK
 
 
 def _audit(settings: Settings, args: argparse.Namespace, action: str, target: str,

@@ -22,7 +22,7 @@ from typing import Literal
 from flows.queries import open_catalog, search_archive
 from schemas.errors import ConfigError, NotFoundError
 from schemas.metadata import CLASSIFICATIONS
-from schemas.search import SearchFilters
+from schemas.search import SearchFilters, secrecy_level
 from schemas.settings import Settings
 from storage.catalog import CatalogEntry, SqliteCatalog
 
@@ -164,16 +164,23 @@ EXPORT_PAGE = 1000
 MAX_EXPORT_MATCHES = 100_000  # the deepest a search pages (SearchRequest.offset)
 
 
-def _select(settings: Settings, catalog: SqliteCatalog, *, query: str | None, batch: str | None
-            ) -> list[CatalogEntry]:
+def _classification(metadata: dict[str, object]) -> str | None:
+    value = metadata.get("classification")
+    return str(value) if value else None
+
+
+def _select(settings: Settings, catalog: SqliteCatalog, *, query: str | None, batch: str | None,
+            clearance: int = 3) -> list[CatalogEntry]:
     if batch is not None and batch not in catalog.batches():
         raise NotFoundError(f"Không có lô «{batch}» trong kho", fix="kiểm tra tên lô (tên thư mục đã số hóa)")
     if query is None:
-        return catalog.entries(batch=batch)
+        return [e for e in catalog.entries(batch=batch)
+                if secrecy_level(_classification(e.metadata)) <= clearance]
     filters = SearchFilters(batch=[batch] if batch is not None else [])
     ids: list[str] = []
     while True:  # every match, best first, a page at a time (a large total may be an estimate: read to the end)
-        result = search_archive(settings, query, limit=EXPORT_PAGE, offset=len(ids), filters=filters)
+        result = search_archive(settings, query, limit=EXPORT_PAGE, offset=len(ids), filters=filters,
+                                clearance=clearance)
         ids += [hit.id for hit in result.hits]
         if len(result.hits) < EXPORT_PAGE or len(ids) >= MAX_EXPORT_MATCHES:
             break
@@ -182,14 +189,17 @@ def _select(settings: Settings, catalog: SqliteCatalog, *, query: str | None, ba
 
 
 def export_archive(
-    settings: Settings, out: Path, *, fmt: Format, query: str | None = None, batch: str | None = None
+    settings: Settings, out: Path, *, fmt: Format, query: str | None = None, batch: str | None = None,
+    clearance: int = 3,
 ) -> int:
-    """Write the metadata table of the selected documents to ``out`` (atomically); returns the row count."""
+    """Write the metadata table of the selected documents to ``out`` (atomically); returns the row count.
+
+    ``clearance``: only documents up to this secrecy level (0 open ... 3 Tuyệt mật) are exported."""
     if not out.parent.is_dir():
         raise ConfigError(f"Không có thư mục {out.parent}", fix="tạo thư mục trước hoặc chọn --out khác")
     catalog = open_catalog(settings)
     try:
-        table = build_table(_select(settings, catalog, query=query, batch=batch))
+        table = build_table(_select(settings, catalog, query=query, batch=batch, clearance=clearance))
     finally:
         catalog.close()
     tmp = out.with_name(f".{out.name}.tmp")

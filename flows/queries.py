@@ -8,7 +8,7 @@ from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
 from schemas.document import DocumentManifest, SearchResult
 from schemas.errors import NotFoundError
 from schemas.metadata import CONTRACT_KEYS
-from schemas.search import SearchFilters, SearchRequest, Sort
+from schemas.search import SearchFilters, SearchRequest, Sort, secrecy_level
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
 from storage.layout import MANIFEST, prefix_of
@@ -28,15 +28,19 @@ def _open(settings: Settings) -> tuple[SqliteCatalog, ObjectStore]:
     return catalog, build_object_store(settings)
 
 
-def show_document(settings: Settings, doc_id: str) -> dict[str, object]:
+def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dict[str, object]:
+    """The document's contract view; ``NotFoundError`` when it is missing OR above ``clearance`` (one message)."""
+    missing = NotFoundError(f"Không tìm thấy văn bản {doc_id}", fix="dùng sohoa search để tìm mã văn bản")
     catalog, store = _open(settings)
     try:
         entry = catalog.get(doc_id.strip())
         if entry is None:
-            raise NotFoundError(f"Không tìm thấy văn bản {doc_id}", fix="dùng sohoa search để tìm mã văn bản")
+            raise missing
         manifest = DocumentManifest.model_validate_json(store.get_bytes(entry.manifest_key))
     finally:
         catalog.close()
+    if secrecy_level(manifest.metadata.classification) > clearance:
+        raise missing
     md = manifest.metadata.model_dump(mode="json")
     metadata = {k: md.get(k) for k in CONTRACT_KEYS} | {k: v for k, v in md.items() if k not in CONTRACT_KEYS}
     prefix = prefix_of(manifest.id)

@@ -91,14 +91,24 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def test_cli_actions_are_recorded_verified_and_exported(
-    digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _archive_with_user(digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                       monkeypatch: pytest.MonkeyPatch, name: str = "lan", clearance: str = "0") -> Path:
+    """A copy of the digitised sample archive (no audit trail yet) with one web account created by the CLI."""
     archive = tmp_path / "archive"
     shutil.copytree(digitised.archive, archive)
-    for leftover in (AUDIT_FILE, AUDIT_FILE + "-wal", AUDIT_FILE + "-shm"):
+    for leftover in (AUDIT_FILE, AUDIT_FILE + "-wal", AUDIT_FILE + "-shm", "web.sqlite3"):
         (archive / leftover).unlink(missing_ok=True)
-    doc_id = digitised.report["documents"][0]["id"]  # type: ignore[index]
+    monkeypatch.setattr("sys.stdin", io.StringIO("mat-khau-du-dai\n"))
+    assert _run(capsys, "user", "add", name, "--role", "staff", "--clearance", clearance, "--password-stdin",
+                "--archive", str(archive))[0] == 0
+    return archive
+
+
+def test_cli_actions_are_recorded_verified_and_exported(
+    digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _archive_with_user(digitised, tmp_path, capsys, monkeypatch)
+    doc_id = next(d["id"] for d in digitised.report["documents"] if d["source"] != "bc_03.pdf")  # type: ignore[attr-defined]
     assert _run(capsys, "search", "ke hoach", "--archive", str(archive), "--as", "lan", "--year-from", "2020")[0] == 0
     assert _run(capsys, "show", str(doc_id), "--archive", str(archive), "--as", "lan")[0] == 0
     out_csv = tmp_path / "bang.csv"
@@ -106,18 +116,19 @@ def test_cli_actions_are_recorded_verified_and_exported(
 
     code, out = _run(capsys, "audit", "list", "--archive", str(archive), "--json")
     entries = json.loads(out)["entries"]
-    assert [e["action"] for e in entries] == ["export.table", "document.view", "search"]  # newest first
+    assert [e["action"] for e in entries] == ["export.table", "document.view", "search", "user.create"]
     by_action = {e["action"]: e for e in entries}
+    assert by_action["user.create"]["target"] == "lan" and by_action["user.create"]["details"]["clearance"] == 0
     assert by_action["search"]["actor"] == "lan"
     assert by_action["search"]["details"]["query"] == "ke hoach"
     assert by_action["search"]["details"]["filters"] == {"year_from": 2020}
     assert by_action["search"]["source"].startswith("cli@")
     assert by_action["document.view"]["target"] == doc_id
     assert by_action["export.table"]["target"] == str(out_csv)
-    assert [e["seq"] for e in entries] == [3, 2, 1]
+    assert [e["seq"] for e in entries] == [4, 3, 2, 1]
 
     code, out = _run(capsys, "audit", "verify", "--archive", str(archive), "--json")
-    assert code == 0 and json.loads(out) == {"ok": True, "entries": 3, "problems": []}
+    assert code == 0 and json.loads(out) == {"ok": True, "entries": 4, "problems": []}
 
     exported = tmp_path / "nhat-ky.csv"
     assert _run(capsys, "audit", "export", "--archive", str(archive), "--out", str(exported),
@@ -128,7 +139,29 @@ def test_cli_actions_are_recorded_verified_and_exported(
     _tamper(archive / AUDIT_FILE, "UPDATE audit_entries SET actor = 'minh' WHERE action = 'document.view'")
     code, out = _run(capsys, "audit", "verify", "--archive", str(archive), "--json")
     report = json.loads(out)
-    assert code == 7 and not report["ok"] and report["problems"][0]["seq"] == 2
+    assert code == 7 and not report["ok"] and report["problems"][0]["seq"] == 3
+
+
+def test_cli_as_a_user_without_clearance_sees_no_classified_document(
+    digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _archive_with_user(digitised, tmp_path, capsys, monkeypatch)
+    secret = next(d for d in digitised.report["documents"] if d["source"] == "bc_03.pdf")  # type: ignore[attr-defined]
+    query = "quy hoach can bo nu"
+    code, out = _run(capsys, "search", query, "--archive", str(archive), "--json", "--facets")
+    assert code == 0 and secret["id"] in [h["id"] for h in json.loads(out)["hits"]]  # the operator sees it
+    code, out = _run(capsys, "search", query, "--archive", str(archive), "--json", "--facets", "--as", "lan")
+    seen = json.loads(out)
+    assert code == 0 and seen["hits"] == [] and seen["total"] == 0
+    assert all(f["value"] != "Mật" for f in seen["facets"].get("classification", []))
+    code, _ = _run(capsys, "show", secret["id"], "--archive", str(archive), "--as", "lan")
+    hidden = capsys.readouterr()
+    code_missing, _ = _run(capsys, "show", "khong-co-van-ban-nay", "--archive", str(archive), "--as", "lan")
+    assert code == code_missing == 6
+    table = tmp_path / "bang.csv"
+    assert _run(capsys, "export", "--out", str(table), "--archive", str(archive), "--as", "lan")[0] == 0
+    assert "312" not in table.read_text(encoding="utf-8-sig") and len(hidden.out) == 0
+    assert _run(capsys, "search", query, "--archive", str(archive), "--as", "ai-do")[0] == 4  # no such account
 
 
 def test_key_file_is_private_and_reused(tmp_path: Path) -> None:

@@ -1,0 +1,14 @@
+"""The web app for staff and archivists (FastAPI, server-rendered pages, REST API under ``/api``).
+
+    create_app(settings)                       the ASGI app (tests, other servers)
+    run_web(settings, host, port)              serve it with uvicorn (``sohoa web``)
+    add_user(settings, username, password, role, clearance=0, api_token=False)   (``sohoa user add``)
+"""
+
+from __future__ import annotations
+
+from flows.web.accounts import ROLES, AccountError
+from flows.web.app import create_app
+from flows.web.server import NewUser, add_user, run_web, set_password
+
+__all__ = ["ROLES", "AccountError", "NewUser", "add_user", "create_app", "run_web", "set_password"]

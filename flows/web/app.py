@@ -1,0 +1,131 @@
+"""The web app for staff and archivists: ``create_app(settings)`` builds it (FastAPI, server-rendered pages, a
+REST API under ``/api``, OpenAPI at ``/openapi.json`` and a local Swagger UI at ``/docs``).
+
+Everything is served from this process: templates, CSS, JS and the Swagger UI assets (no CDN, no web fonts).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from flows.web.auth import LoginRequired, login_url
+from flows.web.config import WebSettings
+from flows.web.edits import EditError
+from flows.web.render import local_time_filter, show_value
+from flows.web.review import resync
+from flows.web.service import WebState
+from schemas.errors import NotFoundError, SohoaError
+from schemas.settings import Settings
+
+HERE = Path(__file__).parent
+log = logging.getLogger("sohoa.web")
+
+_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+
+
+def _swagger_assets() -> Path | None:
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    folder = Path(fastapi_offline.__file__).parent / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
+
+
+def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
+    """The web app over the archive of ``settings`` (accounts in ``ARCHIVE/web.sqlite3``).
+
+    With ``SOHOA_ADMIN_PASSWORD`` set and no account yet, the first admin (``SOHOA_ADMIN_USER``, default
+    ``admin``) is created. Corrections are re-applied to the catalog and index at start (``review.resync``)."""
+    from flows.web import admin, api, pages, reviewing
+
+    web = web or WebSettings()
+    state = WebState.build(settings, web)
+    password = web.admin_password.get_secret_value() if web.admin_password is not None else ""
+    if password and state.accounts.ensure_admin(web.admin_user, password):
+        log.info("created the first admin account %s", web.admin_user)
+    if (settings.archive_path() / "catalog.sqlite").exists():
+        resync(state)
+
+    app = FastAPI(title="sohoa", summary="Tra cứu và soát xét tài liệu lưu trữ số hóa", version="1",
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+    app.state.web = state
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["localtime"] = local_time_filter(settings.timezone)
+    templates.env.filters["show"] = show_value
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    assets = _swagger_assets()
+    if assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="apidocs")
+
+        @app.get("/docs", include_in_schema=False)
+        def docs(request: Request) -> Response:
+            return templates.TemplateResponse(request, "docs.html", {})
+
+    app.include_router(pages.router)
+    app.include_router(reviewing.router)
+    app.include_router(admin.router)
+    app.include_router(api.router)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        if "cache-control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def _error(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=status)
+        return templates.TemplateResponse(request, "error.html", {"status": status, "message": message},
+                                          status_code=status)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(login_url(exc.next_url), status_code=303)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> Response:
+        return _error(request, 404, "Không tìm thấy văn bản")
+
+    @app.exception_handler(EditError)
+    async def bad_edit(request: Request, exc: EditError) -> Response:
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(SohoaError)
+    async def sohoa_error(request: Request, exc: SohoaError) -> Response:
+        return _error(request, 500, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "Yêu cầu không hợp lệ"
+        if exc.status_code == 404:
+            message = "Không tìm thấy trang"
+        response = _error(request, exc.status_code, message)
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def home() -> Response:
+        return RedirectResponse("/search", status_code=303)
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> HTMLResponse:
+        return HTMLResponse("ok")
+
+    return app

@@ -1,0 +1,178 @@
+"""What the web pages and the REST API do, in one place: read documents within the user's clearance, search,
+serve page images and stored files.
+
+No path from a request reaches the filesystem or the store: a request names a document id and a page or file
+NUMBER; the keys come from the catalog and the manifest. A document that does not exist and one above the
+user's clearance are the same ``NotFoundError``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import pikepdf
+
+from flows.audit import open_audit
+from flows.queries import open_catalog, search_archive
+from flows.web.accounts import Accounts, User
+from flows.web.config import WebSettings
+from flows.web.db import WebDb, web_db_path
+from flows.web.edits import Edit, corrected, edits_of
+from flows.wiring import build_object_store
+from schemas.document import DocumentManifest, SearchResult, StoredFile
+from schemas.errors import NotFoundError
+from schemas.search import SearchFilters, Sort, secrecy_level
+from schemas.settings import Settings
+from storage.audit import AuditLog
+from storage.catalog import CatalogEntry
+from storage.layout import prefix_of
+from storage.objects import DirectoryObjectStore, ObjectMissing, ObjectStore, safe_key
+
+DOC_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CACHE_DIR = "work/web-cache"
+_KEEP_CACHED_FILES = 64
+
+
+def not_found() -> NotFoundError:
+    return NotFoundError("Không tìm thấy văn bản", fix="kiểm tra lại mã văn bản hoặc tìm kiếm lại")
+
+
+@dataclass
+class WebState:
+    """Everything a request needs, built once by ``create_app``."""
+
+    settings: Settings
+    web: WebSettings
+    db: WebDb
+    accounts: Accounts
+    store: ObjectStore
+    audit: AuditLog
+    _images: OrderedDict[tuple[str, str, int], bytes] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, web: WebSettings) -> WebState:
+        db = WebDb(web_db_path(settings.archive_path()))
+        accounts = Accounts(db, session_s=web.web_session_hours * 3600, attempts=web.web_login_attempts,
+                            window_s=web.web_login_window_s)
+        return cls(settings=settings, web=web, db=db, accounts=accounts, store=build_object_store(settings),
+                   audit=open_audit(settings))
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    entry: CatalogEntry
+    machine: DocumentManifest  # as stored (the machine extraction)
+    manifest: DocumentManifest  # with the archivists' corrections applied
+    edits: list[Edit]
+
+    @property
+    def pdfa(self) -> StoredFile | None:
+        return next((f for f in self.manifest.files if f.role == "pdfa"), None)
+
+    @property
+    def originals(self) -> list[StoredFile]:
+        return [f for f in self.manifest.files if f.role == "original"]
+
+
+def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
+    """The document as ``user`` may see it; ``NotFoundError`` when missing OR above the user's clearance."""
+    if not DOC_ID_RE.match(doc_id):
+        raise not_found()
+    catalog = open_catalog(state.settings)
+    try:
+        entry = catalog.get(doc_id)
+    finally:
+        catalog.close()
+    if entry is None:
+        raise not_found()
+    # the catalog row carries the corrected metadata: refuse before reading anything else
+    if secrecy_level(_classification(entry.metadata)) > user.clearance:
+        raise not_found()
+    try:
+        machine = DocumentManifest.model_validate_json(state.store.get_bytes(entry.manifest_key))
+    except ObjectMissing as exc:
+        raise not_found() from exc
+    edits = edits_of(state.db, doc_id)
+    manifest = corrected(machine, edits)
+    if secrecy_level(manifest.metadata.classification) > user.clearance:
+        raise not_found()
+    return DocumentView(entry=entry, machine=machine, manifest=manifest, edits=edits)
+
+
+def _classification(metadata: Mapping[str, object]) -> str | None:
+    value = metadata.get("classification")
+    return value if isinstance(value, str) else None
+
+
+def search(state: WebState, user: User, query: str, *, filters: SearchFilters | None = None,
+           sort: Sort = "relevance", limit: int = 10, offset: int = 0, facets: bool = False) -> SearchResult:
+    """``flows.queries.search_archive`` with the user's clearance applied inside the index."""
+    return search_archive(state.settings, query[:2000], limit=limit, offset=offset, filters=filters, sort=sort,
+                          clearance=user.clearance, facets=facets)
+
+
+def local_file(state: WebState, doc_id: str, stored: StoredFile) -> Path:
+    """A local file holding a stored object of a document (the object itself for the directory store, a
+    cached copy named by its checksum otherwise)."""
+    key = safe_key(prefix_of(doc_id) + stored.key)
+    if isinstance(state.store, DirectoryObjectStore):
+        path = state.store.root / key
+        if not path.is_file():
+            raise not_found()
+        return path
+    cache = state.settings.archive_path() / CACHE_DIR
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"{stored.sha256}{Path(stored.key).suffix.lower()[:8]}"
+    if not path.is_file():
+        try:
+            state.store.get_file(key, path)
+        except ObjectMissing as exc:
+            raise not_found() from exc
+        cached = sorted(cache.iterdir(), key=lambda p: p.stat().st_mtime)
+        for old in cached[:-_KEEP_CACHED_FILES]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def page_image(state: WebState, view: DocumentView, number: int) -> bytes:
+    """The JPEG of page ``number`` (1-based): the image layer of the stored PDF/A, as stored (no re-encoding
+    when it is a JPEG, which is what sohoa writes)."""
+    pdfa = view.pdfa
+    if pdfa is None or not 1 <= number <= len(view.manifest.pages):
+        raise not_found()
+    key = (view.manifest.id, pdfa.sha256, number)
+    with state._lock:
+        if key in state._images:
+            state._images.move_to_end(key)
+            return state._images[key]
+    data = _extract_page_jpeg(local_file(state, view.manifest.id, pdfa), number)
+    with state._lock:
+        state._images[key] = data
+        while len(state._images) > 48:
+            state._images.popitem(last=False)
+    return data
+
+
+def _extract_page_jpeg(pdf_path: Path, number: int) -> bytes:
+    with pikepdf.open(pdf_path) as pdf:
+        if number > len(pdf.pages):
+            raise not_found()
+        images = list(pdf.pages[number - 1].images.values())
+        if not images:
+            raise not_found()
+        best = max(images, key=lambda im: int(im.get("/Width", 0)) * int(im.get("/Height", 0)))
+        if best.get("/Filter") == pikepdf.Name.DCTDecode:
+            return bytes(best.read_raw_bytes())
+        pil = pikepdf.PdfImage(cast(pikepdf.Stream, best)).as_pil_image()
+    out = io.BytesIO()
+    pil.convert("RGB" if pil.mode not in ("L", "RGB") else pil.mode).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
