@@ -98,7 +98,9 @@ def _print_summary(report: BatchReport) -> None:
     failed = [d for d in docs if d.status == "failed"]
     skipped = sum(d.skipped for d in docs)
     out = sys.stderr
+    held = [d for d in docs if d.status == "quarantined"]
     out.write(f"Lô {report.batch}: {len(docs)} văn bản — {done} xong, {review} cần xem lại, {len(failed)} lỗi")
+    out.write(f", {len(held)} bị giữ lại (cách ly)" if held else "")
     out.write(f" ({skipped} đã có sẵn trong kho, bỏ qua)\n" if skipped else "\n")
     out.write(f"Đã xử lý {report.pages_processed} trang trong {report.elapsed_s:.1f} s "
               f"({report.pages_per_minute:.1f} trang/phút)\n")
@@ -107,6 +109,41 @@ def _print_summary(report: BatchReport) -> None:
             out.write(f"  cần xem lại  {d.source}: {'; '.join(d.review_reasons)}\n")
     for d in failed:
         out.write(f"  LỖI  {d.source}: {d.error}\n")
+    for d in held:
+        out.write(f"  CÁCH LY  {d.source}: {'; '.join(d.review_reasons)}\n")
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from flows.intake import quarantine_entries, register_entries, write_register
+    from flows.wiring import build_object_store
+
+    settings = _settings(args)
+    _audit(settings, args, "register.view" if not args.out else "register.export", args.out or "",
+           {"quarantine": args.quarantine})
+    store = build_object_store(settings)
+    if args.quarantine:
+        entries = quarantine_entries(store)
+        if args.json:
+            _print_json({"quarantine": entries})
+            return EXIT_OK
+        print(f"{len(entries)} văn bản bị giữ lại khi tiếp nhận" if entries else "Không có văn bản nào bị giữ lại.")
+        for e in entries:
+            state = f" (đã phê duyệt, số hóa {e['released_at']})" if e.get("released_at") else ""
+            print(f"  {e['at']}  [{e['doc_id']}] {e['source']} — {e.get('classification')}: {e['reason']}{state}")
+        return EXIT_OK
+    entries = register_entries(store)
+    if args.out:
+        write_register(entries, Path(args.out))
+        sys.stderr.write(f"Đã xuất sổ quản lý sao, chụp ({len(entries)} mục) vào {args.out}\n")
+        return EXIT_OK
+    if args.json:
+        _print_json({"register": entries})
+        return EXIT_OK
+    print(f"Sổ quản lý sao, chụp: {len(entries)} mục" if entries else "Sổ quản lý sao, chụp chưa có mục nào.")
+    for e in entries:
+        print(f"  {e['stt']:>4}. {e['at']}  {e.get('code') or '(không số)'}  {e.get('classification')}  "
+              f"{e.get('pages')} trang  phê duyệt: {e.get('approval_ref') or 'CHƯA CÓ'}  [{e['doc_id']}] {e['source']}")
+    return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -694,6 +731,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--archive", help=archive_help)
     sv.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
     sv.set_defaults(func=cmd_serve)
+
+    rg = sub.add_parser("register", help="sổ quản lý sao, chụp tài liệu mật; --quarantine: tài liệu bị giữ lại")
+    rg.add_argument("--archive", help=archive_help)
+    rg.add_argument("--quarantine", action="store_true", help="danh sách tài liệu bị giữ lại khi tiếp nhận")
+    rg.add_argument("--out", help="xuất sổ ra tệp .xlsx hoặc .csv")
+    rg.add_argument("--json", action="store_true", help="in kết quả dạng JSON")
+    rg.add_argument("--as", dest="as_user", metavar="NGƯỜI_DÙNG", help="người thực hiện (ghi nhật ký kiểm soát)")
+    rg.set_defaults(func=cmd_register)
 
     w = sub.add_parser("web", help="chạy ứng dụng web tra cứu và soát xét")
     w.add_argument("--archive", help=archive_help)

@@ -24,8 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from flows.intake import approvals_of, quarantine, quarantined, record_copy
 from flows.wiring import Services, software_version
 from ocr_models.hocr import page_from_hocr
+from pipeline.intake import decide_intake
 from pipeline.load import LoadedPage, count_pages, document_id, iter_pages
 from pipeline.metadata import extract_metadata
 from pipeline.pdfa import PdfPageParts, assemble_pdfa
@@ -34,8 +36,9 @@ from pipeline.quality import duplicate_reasons, review_reasons
 from pipeline.reading_order import order_page_text
 from pipeline.reread import doubtful_lines, merge_rereads
 from schemas.checksums import sha256_file
-from schemas.document import DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
+from schemas.document import BatchInfo, DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError
+from schemas.metadata import DocumentMetadata
 from schemas.ocr import OcrPage
 from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key, seal_of
 from storage.objects import ObjectStore, StoreUnavailable
@@ -199,15 +202,29 @@ def _provenance(services: Services, steps: list[dict[str, object]]) -> dict[str,
     }
 
 
+class Quarantined(Exception):
+    """A document stopped at intake (``pipeline.intake``): nothing of it is stored but a quarantine record."""
+
+    def __init__(self, reason: str, metadata: DocumentMetadata) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.metadata = metadata
+
+
 def _build_and_store(
     doc: DocumentSource, doc_id: str, identity: str, batch: str, work: Path, outputs: list[PageOutput],
-    services: Services, file_code: str | None,
+    services: Services, file_code: str | None, approvals: BatchInfo,
 ) -> DocumentManifest:
     pages = [o.ocr for o in outputs]
     metadata = extract_metadata(pages)
     metadata.page_count = len(pages)
+    intake = decide_intake(metadata, approvals, without_approval=services.settings.secret_without_approval)
+    if intake.outcome == "quarantine":
+        raise Quarantined(intake.reason, metadata)
     reasons = review_reasons(pages, metadata, min_confidence=services.settings.review_page_confidence,
                              max_doubtful_share=services.settings.review_doubtful_share)
+    if intake.outcome == "register_pending":
+        reasons.append(intake.reason)
     reasons += duplicate_reasons(services.catalog.claim_identity(doc_id, doc.source, metadata))  # flag, never merge
     title = metadata.subject or doc.source
     sequence = doc.sequence if file_code else None
@@ -240,6 +257,9 @@ def _build_and_store(
         file_code=file_code,
         sequence=sequence,
     )
+    if intake.outcome in ("register", "register_pending"):  # before the manifest: a re-run after a crash
+        record_copy(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=metadata,
+                    pages=len(pages), approvals=approvals, approved=intake.outcome == "register")
     store_manifest(manifest, services.store)
     return manifest
 
@@ -334,18 +354,40 @@ def digitise_document(
             _catalogue(stored, services)
             services.progress.document_done(skipped_pages=len(stored.pages))
             return _result(stored, skipped=True)
+        approvals = approvals_of(doc)
+        held = quarantined(services.store, doc_id)
+        still_held = held is not None and not held.get("released_at") and decide_intake(
+            DocumentMetadata(classification=str(held.get("classification") or "") or None), approvals,
+            without_approval=services.settings.secret_without_approval).outcome == "quarantine"
         started = services.prefetched.pop(identity, None)
         if started is not None:  # OCR began while the orchestrator was starting
             work, pending = started
             outputs = _collect(pending.result())
+        elif still_held:
+            outputs = []
         else:
             count_pages(doc)
             work = _new_work_dir(doc_id, services)
             outputs = _recognise_pages(doc, work, services)
-        manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services, file_code)
+        if held is not None and still_held:  # stopped at intake by an earlier run; no approval since
+            services.progress.document_done()
+            return DocumentResult(source=doc.source, id=doc_id, status="quarantined", pages=0,
+                                  review_reasons=[str(held.get("reason") or "")], skipped=True)
+        assert work is not None
+        manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services, file_code, approvals)
+        if held is not None:  # approved since it was stopped: the quarantine record says so
+            quarantine(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=manifest.metadata,
+                       reason=str(held.get("reason") or ""), released=True)
         _catalogue(manifest, services)
         services.progress.document_done()
         return _result(manifest, skipped=False)
+    except Quarantined as stop:
+        assert doc_id is not None
+        quarantine(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=stop.metadata,
+                   reason=stop.reason)
+        services.progress.document_done()
+        return DocumentResult(source=doc.source, id=doc_id, status="quarantined", pages=0,
+                              review_reasons=[stop.reason])
     except DocumentError as exc:
         services.progress.document_done()
         return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0, error=str(exc))

@@ -46,8 +46,9 @@ _FILE_CODE_FORBIDDEN = set('/\\:*?"<>|')
 def read_batch_info(batch_dir: Path) -> BatchInfo:
     """The batch folder's ``batch.toml`` (hồ sơ fields and document order); empty when there is none.
 
-    ``file_code = "H49.64.33.2001.160"``, ``title = "..."``, ``order = ["nq_01.png", ...]``; keys may also sit
-    in a ``[ho_so]`` table.
+    ``file_code = "H49.64.33.2001.160"``, ``title = "..."``, ``order = ["nq_01.png", ...]``; for classified
+    documents ``approval_ref`` (decision number approving the photographing), ``approved_by``, and
+    ``top_secret_approval_ref`` (an admin's approval for Tuyệt mật); keys may also sit in a ``[ho_so]`` table.
     """
     path = batch_dir / BATCH_FILE
     if not path.is_file():
@@ -55,7 +56,8 @@ def read_batch_info(batch_dir: Path) -> BatchInfo:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         table = data.get("ho_so", data)
-        info = BatchInfo.model_validate({k: table[k] for k in ("file_code", "title", "order") if k in table})
+        keys = ("file_code", "title", "order", "approval_ref", "approved_by", "top_secret_approval_ref")
+        info = BatchInfo.model_validate({k: table[k] for k in keys if k in table})
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: không đọc được thông tin hồ sơ ({exc})",
                           fix="sửa batch.toml (TOML, UTF-8: file_code, title, order)") from exc

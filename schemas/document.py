@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from schemas.metadata import DocumentMetadata
 from schemas.search import FacetCount
 
-Status = Literal["done", "needs_review", "failed"]
+Status = Literal["done", "needs_review", "failed", "quarantined"]  # quarantined: stopped at intake, not stored
 
 PAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
 DOCUMENT_SUFFIXES = (".pdf", *PAGE_SUFFIXES)
@@ -31,6 +31,10 @@ class BatchInfo(BaseModel):
     file_code: str | None = None  # mã hồ sơ (TT 05 fileCode), names the PDF/As <file_code>.<số thứ tự>.pdf
     title: str | None = None
     order: list[str] = Field(default_factory=list)  # document names in số thứ tự order (others follow)
+    # approval to photograph (chụp) the batch's Mật/Tối mật documents: decision number and approver
+    approval_ref: str | None = None
+    approved_by: str | None = None
+    top_secret_approval_ref: str | None = None  # an admin's approval to digitise Tuyệt mật documents anyway
 
 
 class DocumentResult(BaseModel):

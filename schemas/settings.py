@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     fixity_cron: str = "0 2 * * 0"  # Sundays 02:00
     fixity_sample: int | None = Field(default=None, ge=1, description="Documents per audit; None: all.")
 
+    # intake of classified documents: a Mật/Tối mật document without an approval reference on its batch is
+    # digitised and flagged for review ("review") or stopped like Tuyệt mật ("quarantine")
+    secret_without_approval: Literal["review", "quarantine"] = "review"
+
     # accountability: the audit trail's HMAC key (default ARCHIVE/audit.key; better on another volume)
     audit_key_file: Path | None = None
     # unattended digitisation of queued batches (`sohoa batch add --when tonight|CRON`, `sohoa serve`): no new

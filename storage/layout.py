@@ -8,6 +8,9 @@
     documents/<id>/document.json.sha256       the manifest's SHA-256 (hex), written just before it
     documents/<id>/document.json              the manifest: checksums, metadata, provenance (written last)
     audit/fixity/<timestamp>.json             reports of `sohoa verify`
+    audit/copy-register/<id>.json             the copy/photo register (sổ quản lý sao, chụp): one entry per
+                                              classified document digitised
+    audit/quarantine/<id>.json                documents stopped at intake (Tuyệt mật, or secret without approval)
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ MANIFEST = "document.json"
 MANIFEST_SEAL = "document.json.sha256"
 PDFA = "document.pdf"
 FIXITY_REPORTS = "audit/fixity/"
+COPY_REGISTER = "audit/copy-register/"
+QUARANTINE = "audit/quarantine/"
 
 
 def prefix_of(doc_id: str) -> str:

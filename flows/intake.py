@@ -1,0 +1,134 @@
+"""Intake records in the object store: the copy/photo register and the quarantine (``storage.layout``).
+
+Both are durable archive records (not caches): each entry is a small JSON object written once, copied by
+``sohoa backup``, listed by ``sohoa register``. A quarantine record holds only what a register needs to find the
+paper document again (number, date, organ, type, mark), never its text.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import json
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.load import read_batch_info
+from schemas.document import BatchInfo, DocumentSource
+from schemas.errors import ConfigError
+from schemas.metadata import DocumentMetadata
+from storage.layout import COPY_REGISTER, QUARANTINE
+from storage.objects import ObjectMissing, ObjectStore
+
+REGISTER_COLUMNS = (
+    ("at", "Thời điểm chụp (UTC)"), ("doc_id", "Mã văn bản"), ("source", "Tệp quét"), ("batch", "Lô"),
+    ("code", "Số, ký hiệu"), ("issued_date", "Ngày ban hành"), ("organ", "Cơ quan ban hành"),
+    ("type_name", "Tên loại"), ("classification", "Độ mật"), ("pages", "Số trang"),
+    ("approval_ref", "Số quyết định phê duyệt"), ("approved_by", "Người duyệt"), ("operator", "Người thực hiện"),
+    ("state", "Tình trạng"),
+)
+
+
+def batch_dir_of(doc: DocumentSource) -> Path:
+    """The batch folder a document came from (a file or a folder directly inside it)."""
+    first = doc.files[0]
+    return first.parent if doc.kind == "file" else first.parent.parent
+
+
+def approvals_of(doc: DocumentSource) -> BatchInfo:
+    try:
+        return read_batch_info(batch_dir_of(doc))
+    except (ConfigError, IndexError):
+        return BatchInfo()
+
+
+def _operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _identity(metadata: DocumentMetadata) -> dict[str, object]:
+    code = "-".join(str(v) for v in (metadata.code_number, metadata.code_notation) if v)
+    return {"code": code or None, "issued_date": metadata.issued_date, "organ": metadata.organ_name,
+            "type_name": metadata.type_name, "classification": metadata.classification}
+
+
+def record_copy(store: ObjectStore, *, doc_id: str, source: str, batch: str, metadata: DocumentMetadata,
+                pages: int, approvals: BatchInfo, approved: bool) -> None:
+    """One register entry per classified document digitised (written once: a re-run keeps the first)."""
+    key = f"{COPY_REGISTER}{doc_id}.json"
+    if store.exists(key):
+        return
+    entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "doc_id": doc_id, "source": source,
+             "batch": batch, **_identity(metadata), "pages": pages,
+             "approval_ref": (approvals.top_secret_approval_ref if metadata.classification not in ("Mật", "Tối mật")
+                              else approvals.approval_ref) if approved else None,
+             "approved_by": approvals.approved_by if approved else None, "operator": _operator(),
+             "state": "đã phê duyệt" if approved else "chưa có phê duyệt"}
+    store.put_bytes(key, json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def quarantine(store: ObjectStore, *, doc_id: str, source: str, batch: str, metadata: DocumentMetadata,
+               reason: str, released: bool = False) -> None:
+    """Record a document stopped at intake; ``released``: it has been approved and digitised since."""
+    key = f"{QUARANTINE}{doc_id}.json"
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    first = quarantined(store, doc_id) if released else None
+    record = {"at": (first or {}).get("at", now), "doc_id": doc_id, "source": source, "batch": batch,
+              **_identity(metadata), "reason": reason, "operator": _operator()}
+    if released:
+        record["released_at"] = now
+    store.put_bytes(key, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def quarantined(store: ObjectStore, doc_id: str) -> dict[str, object] | None:
+    try:
+        return dict(json.loads(store.get_bytes(f"{QUARANTINE}{doc_id}.json")))
+    except ObjectMissing:
+        return None
+
+
+def _records(store: ObjectStore, prefix: str) -> list[dict[str, object]]:
+    out = [dict(json.loads(store.get_bytes(key))) for key in store.list(prefix) if key.endswith(".json")]
+    return sorted(out, key=lambda r: (str(r.get("at")), str(r.get("doc_id"))))
+
+
+def register_entries(store: ObjectStore) -> list[dict[str, object]]:
+    """The copy/photo register in the order the documents were photographed, numbered from 1."""
+    return [{"stt": i, **r} for i, r in enumerate(_records(store, COPY_REGISTER), 1)]
+
+
+def quarantine_entries(store: ObjectStore) -> list[dict[str, object]]:
+    return _records(store, QUARANTINE)
+
+
+def register_table(entries: list[dict[str, object]]) -> tuple[list[str], list[list[object]]]:
+    headers = ["STT", *[label for _, label in REGISTER_COLUMNS]]
+    rows = [[e["stt"], *[e.get(key) for key, _ in REGISTER_COLUMNS]] for e in entries]
+    return headers, rows
+
+
+def write_register(entries: list[dict[str, object]], out: Path) -> None:
+    """The register as CSV (UTF-8 with BOM) or XLSX, Vietnamese headers."""
+    headers, rows = register_table(entries)
+    if out.suffix.lower() == ".xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook()
+        sheet = book.active
+        sheet.title = "So quan ly sao chup"
+        sheet.append(headers)
+        for row in rows:
+            sheet.append(["" if v is None else v for v in row])
+        book.save(out)
+        return
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(headers)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    out.write_text("\ufeff" + buf.getvalue(), encoding="utf-8")

@@ -1,0 +1,53 @@
+"""Intake rules for classified documents (Luật Bảo vệ bí mật nhà nước 2018; Hướng dẫn 40-HD/VPTW as amended).
+
+Scanning a secret document is a "chụp" (photographing): it needs an approval by the competent authority and an
+entry in the copy/photo register (sổ quản lý sao, chụp); Tuyệt mật documents are not digitised. Decided from the
+extracted secrecy mark (an uncertain mark counts: it is kept as classified) and the batch's approvals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from schemas.document import BatchInfo
+from schemas.metadata import DocumentMetadata
+
+TOP_SECRET = "Tuyệt mật"
+SECRET_LEVELS = ("Mật", "Tối mật")
+
+Outcome = Literal["open", "register", "register_pending", "quarantine"]
+
+
+@dataclass(frozen=True)
+class IntakeDecision:
+    outcome: Outcome
+    reason: str = ""  # Vietnamese, for the report and the review queue
+
+
+def decide_intake(metadata: DocumentMetadata, approvals: BatchInfo, *, without_approval: str = "review"
+                  ) -> IntakeDecision:
+    """What to do with a document whose metadata was just extracted.
+
+    * Tuyệt mật: quarantined (nothing stored) unless the batch carries an admin's ``top_secret_approval_ref``;
+    * Mật, Tối mật: digitised with a register entry when the batch has an ``approval_ref``; without one,
+      ``without_approval="review"`` digitises it with a pending register entry and a review reason, and
+      ``"quarantine"`` stops it like Tuyệt mật;
+    * anything else (including an unrecognised mark, treated as the highest level) follows the same rules by
+      level: an unknown mark is Tuyệt mật for intake.
+    """
+    mark = metadata.classification
+    if not mark:
+        return IntakeDecision("open")
+    if mark not in SECRET_LEVELS:  # Tuyệt mật, or a mark we cannot place: the strictest rule
+        if approvals.top_secret_approval_ref:
+            return IntakeDecision("register")
+        return IntakeDecision("quarantine", f"tài liệu {mark}: không số hóa (Hướng dẫn 40-HD/VPTW) — chỉ số hóa "
+                                            "khi có phê duyệt của quản trị (top_secret_approval_ref trong batch.toml)")
+    if approvals.approval_ref:
+        return IntakeDecision("register")
+    if without_approval == "quarantine":
+        return IntakeDecision("quarantine", f"tài liệu {mark} chưa có phê duyệt chụp: ghi số quyết định "
+                                            "(approval_ref) và người duyệt (approved_by) vào batch.toml rồi chạy lại")
+    return IntakeDecision("register_pending", f"tài liệu {mark} chưa có phê duyệt chụp (sổ quản lý sao, chụp): "
+                                              "bổ sung số quyết định phê duyệt")

@@ -1,0 +1,108 @@
+"""Intake of classified documents with real OCR: Tuyệt mật is quarantined (nothing stored, nothing findable) until
+an admin approves; Mật without an approval is digitised, flagged and registered as pending; with approvals every
+classified document gets one entry in the copy/photo register (sổ quản lý sao, chụp)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from flows.cli import main
+from storage.objects import DirectoryObjectStore
+from tests.conftest import catalogued
+from tests.fixtures import generate_sample as gen
+
+pytestmark = pytest.mark.slow
+
+
+def _variant(source: str, classification: str | None, seed: int) -> gen.Doc:
+    """The one-page sample resolution (nq_01) printed with another secrecy mark, under another file name."""
+    base = next(d for d in gen.DOCS if d.source == "nq_01.png")
+    values = tuple(classification if k == "classification" else v for k, v in zip(gen.KEYS, base.values, strict=True))
+    return dataclasses.replace(base, source=source, seed=seed, values=values)
+
+
+def _batch(folder: Path, docs: list[gen.Doc]) -> Path:
+    for doc in docs:
+        gen.save(doc, gen.degrade(doc, gen.render(doc)), folder)
+    return folder
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+    capsys.readouterr()
+    code = main(list(argv))
+    return code, json.loads(capsys.readouterr().out or "{}")
+
+
+def _digitise(capsys: pytest.CaptureFixture[str], batch: Path, archive: Path, report: Path) -> dict[str, dict]:
+    code = main(["digitise", str(batch), "--archive", str(archive), "--report", str(report), "--quiet"])
+    assert code == 0
+    return {d["source"]: d for d in json.loads(report.read_text(encoding="utf-8"))["documents"]}
+
+
+def test_top_secret_is_quarantined_and_secret_is_registered(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = _batch(tmp_path / "batch", [_variant("tm.png", "Tuyệt mật", 7), _variant("mat.png", "Mật", 8)])
+    archive, report = tmp_path / "archive", tmp_path / "r.json"
+    docs = _digitise(capsys, batch, archive, report)
+    top, secret = docs["tm.png"], docs["mat.png"]
+    assert top["status"] == "quarantined" and "không số hóa" in top["review_reasons"][0]
+    assert secret["status"] == "needs_review"
+    assert any("chưa có phê duyệt chụp" in r for r in secret["review_reasons"])
+
+    store = DirectoryObjectStore(archive / "objects")
+    assert not [k for k in store.list(f"documents/{top['id']}/")]  # nothing of it is stored...
+    assert catalogued(archive) == 1  # ...catalogued...
+    code, found = _run(capsys, "search", "kinh te bien", "--archive", str(archive), "--json")
+    assert [h["id"] for h in found["hits"]] == [secret["id"]]  # ...or findable
+    assert main(["show", str(top["id"]), "--archive", str(archive)]) == 6
+
+    _, held = _run(capsys, "register", "--quarantine", "--json", "--archive", str(archive))
+    (record,) = held["quarantine"]
+    assert record["doc_id"] == top["id"] and record["classification"] == "Tuyệt mật"
+    assert record["code"] == "27-NQ/TU" and "subject" not in record  # a register line, never the content
+    _, register = _run(capsys, "register", "--json", "--archive", str(archive))
+    (entry,) = register["register"]
+    assert (entry["stt"], entry["doc_id"], entry["classification"]) == (1, secret["id"], "Mật")
+    assert entry["state"] == "chưa có phê duyệt" and entry["approval_ref"] is None and entry["pages"] == 1
+
+    # a re-run without approval keeps it held and does not read it again
+    again = _digitise(capsys, batch, archive, report)
+    assert again["tm.png"]["status"] == "quarantined" and again["tm.png"]["skipped"]
+
+    # approvals on the batch: the admin's for Tuyệt mật; the photographing decision for the others
+    (batch / "batch.toml").write_text('approval_ref = "125-QĐ/VPTU"\napproved_by = "Nguyễn Văn An"\n'
+                                      'top_secret_approval_ref = "07-QĐ/TU"\n', encoding="utf-8")
+    approved = _digitise(capsys, batch, archive, report)
+    assert approved["tm.png"]["status"] in ("done", "needs_review") and not approved["tm.png"]["skipped"]
+    assert approved["mat.png"]["skipped"]  # digitised before: its register entry stays as first written
+    _, register = _run(capsys, "register", "--json", "--archive", str(archive))
+    entries = {e["doc_id"]: e for e in register["register"]}
+    assert entries[top["id"]]["approval_ref"] == "07-QĐ/TU" and entries[top["id"]]["state"] == "đã phê duyệt"
+    assert [e["stt"] for e in register["register"]] == [1, 2]
+    _, held = _run(capsys, "register", "--quarantine", "--json", "--archive", str(archive))
+    assert held["quarantine"][0]["released_at"]
+
+    out = tmp_path / "so-sao-chup.xlsx"
+    assert main(["register", "--out", str(out), "--archive", str(archive)]) == 0
+    rows = list(load_workbook(out).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("STT", "Thời điểm chụp (UTC)", "Mã văn bản") and "Số quyết định phê duyệt" in rows[0]
+    assert len(rows) == 3 and "Tuyệt mật" in rows[2]
+    _, verify = _run(capsys, "verify", "--archive", str(archive), "--json")
+    assert verify["problems"] == []  # register and quarantine records are part of the archive layout
+
+
+def test_strict_policy_holds_secret_documents_without_approval(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOHOA_SECRET_WITHOUT_APPROVAL", "quarantine")
+    batch = _batch(tmp_path / "batch", [_variant("toi-mat.png", "Tối mật", 9)])
+    docs = _digitise(capsys, batch, tmp_path / "archive", tmp_path / "r.json")
+    assert docs["toi-mat.png"]["status"] == "quarantined"
+    assert "approval_ref" in docs["toi-mat.png"]["review_reasons"][0]
+    assert catalogued(tmp_path / "archive") == 0
