@@ -59,7 +59,7 @@ def test_top_secret_is_quarantined_and_secret_is_registered(
     assert not [k for k in store.list(f"documents/{top['id']}/")]  # nothing of it is stored...
     assert catalogued(archive) == 1  # ...catalogued...
     code, found = _run(capsys, "search", "kinh te bien", "--archive", str(archive), "--json")
-    assert [h["id"] for h in found["hits"]] == [secret["id"]]  # ...or findable
+    assert code == 0 and [h["id"] for h in found["hits"]] == [secret["id"]]  # ...or findable
     assert main(["show", str(top["id"]), "--archive", str(archive)]) == 6
 
     _, held = _run(capsys, "register", "--quarantine", "--json", "--archive", str(archive))

@@ -123,8 +123,9 @@ def test_digitisation_and_web_app_never_leave_the_machine(tmp_path: Path) -> Non
     shutil.copy(SAMPLE_BATCH / "nq_01.png", batch / "nq_01.png")
     archive = tmp_path / "archive"
     sohoa = str(Path(sys.executable).parent / "sohoa")
-    run = subprocess.run([sohoa, "digitise", str(batch), "--archive", str(archive), "--report", str(tmp_path / "r.json"),
-                          "--quiet"], env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run([sohoa, "digitise", str(batch), "--archive", str(archive),
+                          "--report", str(tmp_path / "r.json"), "--quiet"],
+                         env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     doc_id = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["documents"][0]["id"]
 
