@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
+from pipeline.quality import duplicate_of
 from schemas.document import DocumentManifest, SearchResult
 from schemas.errors import NotFoundError
 from schemas.metadata import CONTRACT_KEYS
@@ -28,6 +29,21 @@ def _open(settings: Settings) -> tuple[SqliteCatalog, ObjectStore]:
     return catalog, build_object_store(settings)
 
 
+def visible_reasons(reasons: list[str], clearance: int, catalog: SqliteCatalog) -> list[str]:
+    """Review reasons a caller of ``clearance`` may read: a possible duplicate is named only when the caller may
+    see that other document (its id, its source and even its existence are otherwise withheld)."""
+    out = []
+    for reason in reasons:
+        other = duplicate_of(reason)
+        if other is not None:
+            entry = catalog.get(other)
+            classification = entry.metadata.get("classification") if entry is not None else None
+            if entry is None or secrecy_level(classification if isinstance(classification, str) else None) > clearance:
+                continue
+        out.append(reason)
+    return out
+
+
 def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dict[str, object]:
     """The document's contract view; ``NotFoundError`` when it is missing OR above ``clearance`` (one message)."""
     missing = NotFoundError(f"Không tìm thấy văn bản {doc_id}", fix="dùng sohoa search để tìm mã văn bản")
@@ -37,10 +53,11 @@ def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dic
         if entry is None:
             raise missing
         manifest = DocumentManifest.model_validate_json(store.get_bytes(entry.manifest_key))
+        if secrecy_level(manifest.metadata.classification) > clearance:
+            raise missing
+        reasons = visible_reasons(manifest.review_reasons, clearance, catalog)
     finally:
         catalog.close()
-    if secrecy_level(manifest.metadata.classification) > clearance:
-        raise missing
     md = manifest.metadata.model_dump(mode="json")
     metadata = {k: md.get(k) for k in CONTRACT_KEYS} | {k: v for k, v in md.items() if k not in CONTRACT_KEYS}
     prefix = prefix_of(manifest.id)
@@ -60,7 +77,7 @@ def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dic
         "batch": manifest.batch,
         "sha256": manifest.sha256,
         "status": manifest.status,
-        "review_reasons": manifest.review_reasons,
+        "review_reasons": reasons,
         "pages": [{"number": p.number, "text": p.text, "confidence": p.confidence} for p in manifest.pages],
         "metadata": metadata,
         "files": files,

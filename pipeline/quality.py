@@ -83,6 +83,16 @@ def _near_miss(raw: str, value: str) -> bool:
     return not any(words[i : i + n] == wanted for i in range(len(words) - n + 1))
 
 
+DUPLICATE_REASON = "có thể trùng với văn bản "
+
+
 def duplicate_reasons(same: Sequence[tuple[str, str]]) -> list[str]:
     """One review reason per other document (id, source) with the same số, ký hiệu, loại, ngày and organ."""
-    return [f"có thể trùng với văn bản {doc_id} ({source})" for doc_id, source in same]
+    return [f"{DUPLICATE_REASON}{doc_id} ({source})" for doc_id, source in same]
+
+
+def duplicate_of(reason: str) -> str | None:
+    """The other document's id named by a duplicate review reason, else ``None``."""
+    if not reason.startswith(DUPLICATE_REASON):
+        return None
+    return reason[len(DUPLICATE_REASON):].split(" ", 1)[0] or None

@@ -9,11 +9,12 @@ catalog and index are rebuilt from the stored manifests by ``sohoa reindex``, wh
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flows.queries import open_catalog
+from flows.queries import open_catalog, visible_reasons
 from flows.web.accounts import User
 from flows.web.edits import (
     Edit,
@@ -89,19 +90,20 @@ class QueueItem:
 
 def review_queue(state: WebState, user: User) -> list[QueueItem]:
     """Documents still needing review that the user may see, in catalog order."""
-    catalog = open_catalog(state.settings)
-    try:
-        entries = catalog.entries()
-    finally:
-        catalog.close()
     with state.db.connect() as conn:
         counts = dict(conn.execute("SELECT doc_id, count(*) FROM edits GROUP BY doc_id").fetchall())
     items = []
-    for entry in entries:
-        classification = entry.metadata.get("classification")
-        level = secrecy_level(classification if isinstance(classification, str) else None)
-        if entry.status == "needs_review" and level <= user.clearance:
-            items.append(QueueItem(entry=entry, corrections=int(counts.get(entry.id, 0))))
+    catalog = open_catalog(state.settings)
+    try:
+        for entry in catalog.entries():
+            classification = entry.metadata.get("classification")
+            level = secrecy_level(classification if isinstance(classification, str) else None)
+            if entry.status == "needs_review" and level <= user.clearance:
+                shown = dataclasses.replace(entry, review_reasons=visible_reasons(entry.review_reasons,
+                                                                                  user.clearance, catalog))
+                items.append(QueueItem(entry=shown, corrections=int(counts.get(entry.id, 0))))
+    finally:
+        catalog.close()
     return items
 
 

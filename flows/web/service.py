@@ -8,6 +8,7 @@ user's clearance are the same ``NotFoundError``.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import threading
@@ -20,7 +21,7 @@ from typing import cast
 import pikepdf
 
 from flows.audit import open_audit
-from flows.queries import open_catalog, search_archive
+from flows.queries import open_catalog, search_archive, visible_reasons
 from flows.web.accounts import Accounts, User
 from flows.web.config import WebSettings
 from flows.web.db import WebDb, web_db_path
@@ -83,19 +84,22 @@ class DocumentView:
 
 
 def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
-    """The document as ``user`` may see it; ``NotFoundError`` when missing OR above the user's clearance."""
+    """The document as ``user`` may see it; ``NotFoundError`` when missing OR above the user's clearance.
+    Review reasons naming a document the user may not see are withheld (``flows.queries.visible_reasons``)."""
     if not DOC_ID_RE.match(doc_id):
         raise not_found()
     catalog = open_catalog(state.settings)
     try:
         entry = catalog.get(doc_id)
+        if entry is None:
+            raise not_found()
+        # the catalog row carries the corrected metadata: refuse before reading anything else
+        if secrecy_level(_classification(entry.metadata)) > user.clearance:
+            raise not_found()
+        reasons = visible_reasons(entry.review_reasons, user.clearance, catalog)
     finally:
         catalog.close()
-    if entry is None:
-        raise not_found()
-    # the catalog row carries the corrected metadata: refuse before reading anything else
-    if secrecy_level(_classification(entry.metadata)) > user.clearance:
-        raise not_found()
+    entry = dataclasses.replace(entry, review_reasons=reasons)
     try:
         machine = DocumentManifest.model_validate_json(state.store.get_bytes(entry.manifest_key))
     except ObjectMissing as exc:
@@ -104,6 +108,7 @@ def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
     manifest = corrected(machine, edits)
     if secrecy_level(manifest.metadata.classification) > user.clearance:
         raise not_found()
+    manifest = manifest.model_copy(update={"review_reasons": reasons if manifest.review_reasons else []})
     return DocumentView(entry=entry, machine=machine, manifest=manifest, edits=edits)
 
 
