@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import re
+import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ def _variant(source: str, classification: str | None, seed: int) -> gen.Doc:
 
 
 @pytest.fixture(scope="module")
-def archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, dict[str, str]]]:
+def base_archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("leak")
     batch = root / "batch"
     for doc in (_variant("mo.png", None, 11), _variant("mat.png", "Mật", 12), _variant("toimat.png", "Tối mật", 13)):
@@ -52,10 +53,38 @@ def archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     report = root / "r.json"
     assert main(["digitise", str(batch), "--archive", str(root / "a"), "--report", str(report), "--quiet"]) == 0
     ids = {d["source"].split(".")[0]: d["id"] for d in json.loads(report.read_text(encoding="utf-8"))["documents"]}
-    settings = Settings(archive=root / "a")
-    for name, level in USERS.items():
-        add_user(settings, name, PASSWORD, "archivist", clearance=level, api_token=False)
-    yield settings, ids
+    return root / "a", ids
+
+
+@pytest.fixture(scope="module", params=["embedded", "elasticsearch"])
+def archive(request: pytest.FixtureRequest, base_archive: tuple[Path, dict[str, str]],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """The archive searched through the embedded index, or through Elasticsearch (the osmem stand-in, filled by
+    ``sohoa reindex`` from the same stored documents)."""
+    root, ids = base_archive
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "elasticsearch":
+            from storage import search_es
+
+            osmem = request.getfixturevalue("osmem")
+            plain_init = search_es.ElasticsearchIndex.__init__
+
+            def init(self: object, *args: object, **kwargs: object) -> None:
+                kwargs.setdefault("node_class", osmem.node_class)  # the stand-in's content-type quirk (test only)
+                plain_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+            patch.setattr(search_es.ElasticsearchIndex, "__init__", init)
+            patch.setenv("SOHOA_SEARCH_INDEX", "elasticsearch")
+            patch.setenv("SOHOA_ES_URL", osmem.url)
+            patch.setenv("SOHOA_ES_INDEX", "sohoa-leakage")
+            copy = tmp_path_factory.mktemp("leak-es") / "a"
+            shutil.copytree(root, copy, ignore=shutil.ignore_patterns("web.sqlite3*", "audit.*"))
+            assert main(["reindex", "--archive", str(copy)]) == 0
+            root = copy
+        settings = Settings(archive=root)
+        for name, level in USERS.items():
+            add_user(settings, name, PASSWORD, "archivist", clearance=level, api_token=False)
+        yield settings, ids
 
 
 def _login(app: object, name: str) -> TestClient:
