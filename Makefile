@@ -77,3 +77,9 @@ eval-search: deps venv
 # search load: index 100,000 synthetic pages, p50/p95/p99 per query kind with 4 concurrent clients, indexing pages/s
 bench-search: venv
 	$(BIN)/python tests/bench/bench_search.py --pages 100000 --clients 4 $(BENCH_SEARCH_ARGS)
+
+.PHONY: bench-web
+# web latency on the dev corpus: search page p50/p95/p99 per query kind and document page, server time (3 rounds);
+# reuses $(SEARCH_ARCHIVE) (a copy of it) once eval-search has digitised it, else digitises the dev batch (~2 min)
+bench-web: deps venv
+	$(BIN)/python tests/bench/bench_web.py $(if $(wildcard $(SEARCH_ARCHIVE)/catalog.sqlite),--archive $(SEARCH_ARCHIVE)) $(BENCH_WEB_ARGS)

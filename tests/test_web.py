@@ -346,3 +346,32 @@ def test_every_web_action_is_in_the_audit_trail(web_archive: WebArchive, app_cli
     assert page.status_code == 200 and "Chuỗi băm nguyên vẹn" in page.text and "login.failed" in page.text
     assert _client(app_client).get("/admin/audit", follow_redirects=False).status_code == 303  # login first
     assert login(_client(app_client), "staff").get("/admin/audit").status_code in (403, 404)
+
+
+def test_batches_page_registers_lists_and_cancels(web_archive: WebArchive, tmp_path: Path) -> None:
+    from tests.conftest import SAMPLE_BATCH
+
+    root = tmp_path / "lo"
+    shutil.copytree(SAMPLE_BATCH, root / "ho-so-2024")
+    (root / "ho-so-2025").mkdir()
+    app = create_app(web_archive.settings, WebSettings(web_batch_root=root))
+    arch = login(TestClient(app), "arch")
+    page = arch.get("/batches")
+    assert page.status_code == 200 and 'value="ho-so-2024"' in page.text
+    csrf = csrf_of(arch, "/batches")
+    outside = arch.post("/batches", data={"csrf_token": csrf, "folder": "../../etc", "when": "tonight"})
+    assert outside.status_code == 400  # only a listed folder name is accepted
+    no_token = arch.post("/batches", data={"folder": "ho-so-2024", "when": "tonight"})
+    assert no_token.status_code in (400, 403)
+    added = arch.post("/batches", data={"csrf_token": csrf, "folder": "ho-so-2024", "when": "tonight",
+                                        "file_code": "H49.64.33.2024.01"}, follow_redirects=False)
+    assert added.status_code == 303
+    listing = arch.get("/batches").text
+    batch_id = re.search(r'href="/batches/([^"]+)"', listing)
+    assert batch_id and "chờ chạy" in listing
+    detail = arch.get(f"/batches/{batch_id.group(1)}")
+    assert detail.status_code == 200 and "nq_01.png" in detail.text and 'http-equiv="refresh"' in detail.text
+    cancelled = arch.post(f"/batches/{batch_id.group(1)}/cancel", data={"csrf_token": csrf}, follow_redirects=False)
+    assert cancelled.status_code == 303 and "đã hủy" in arch.get("/batches").text.lower()
+    assert arch.get("/batches/khong-co").status_code == 404
+    assert login(TestClient(app), "staff").get("/batches").status_code in (403, 404)  # archivists only

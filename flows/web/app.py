@@ -46,7 +46,7 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
 
     With ``SOHOA_ADMIN_PASSWORD`` set and no account yet, the first admin (``SOHOA_ADMIN_USER``, default
     ``admin``) is created. Corrections are re-applied to the catalog and index at start (``review.resync``)."""
-    from flows.web import admin, api, pages, reviewing
+    from flows.web import admin, api, batches_page, pages, reviewing
 
     web = web or WebSettings()
     state = WebState.build(settings, web)
@@ -75,6 +75,7 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(reviewing.router)
     app.include_router(admin.router)
+    app.include_router(batches_page.router)
     app.include_router(api.router)
 
     @app.middleware("http")
@@ -84,8 +85,9 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
-        if "cache-control" not in response.headers:
-            response.headers["Cache-Control"] = "no-store"
+        if "cache-control" not in response.headers:  # pages never cached; the app's own CSS/JS for an hour
+            static = request.url.path.startswith(("/static/", "/docs-assets/"))
+            response.headers["Cache-Control"] = "private, max-age=3600" if static else "no-store"
         return response
 
     def _error(request: Request, status: int, message: str) -> Response:

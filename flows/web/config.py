@@ -6,6 +6,8 @@ concern the web entry point.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,3 +23,5 @@ class WebSettings(BaseSettings):
     web_login_attempts: int = Field(default=5, ge=1, description="Failed logins per address and account ...")
     web_login_window_s: float = Field(default=900.0, gt=0.0, description="... within this many seconds.")
     web_page_size: int = Field(default=10, ge=1, le=100)
+    web_batch_root: Path | None = Field(
+        default=None, description="Folder whose sub-folders archivists may register as batches from the web app.")
