@@ -46,7 +46,7 @@ from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, as_completed
 from pydantic import BaseModel, Field
 
-from flows.digitise import digitise_document_task, page_total
+from flows.digitise import document_tasks, page_total, task_result
 from flows.document import prefetch_pages
 from flows.wiring import CATALOG_FILE, Services, services_for
 from pipeline.load import BATCH_FILE, check_file_code, discover_documents, document_id, read_batch_info
@@ -63,7 +63,8 @@ NIGHTLY_LEASE = "nightly"
 NIGHTLY_EVERY_MIN = 15
 STATE_LABELS: dict[str, str] = {"queued": "chờ chạy", "running": "đang chạy", "done": "xong", "failed": "có lỗi",
                                 "cancelled": "đã hủy", "partial": "dở dang"}
-DOC_LABELS = {"done": "xong", "needs_review": "cần xem lại", "failed": "lỗi", "pending": "chưa xử lý"}
+DOC_LABELS = {"done": "xong", "needs_review": "cần xem lại", "failed": "lỗi", "pending": "chưa xử lý",
+              "quarantined": "bị giữ lại (cách ly)"}
 _ACTIVE: tuple[BatchState, ...] = ("queued", "running", "partial")
 _WHEN_FIX = 'dùng --when now, --when tonight hoặc một biểu thức cron 5 trường, vd. --when "0 22 * * 6"'
 
@@ -197,10 +198,13 @@ class DocumentStatus(BaseModel):
 
     source: str
     id: str | None = None
-    status: Literal["done", "needs_review", "failed", "pending"]
+    status: Literal["done", "needs_review", "failed", "pending", "quarantined"]
     pages: int = 0
     error: str | None = None
     review_reasons: list[str] = Field(default_factory=list)
+
+
+QUARANTINE_MARK = "[cách ly] "  # prefix of a registry outcome that records a document held at intake
 
 
 def document_statuses(record: BatchRecord, registry: BatchRegistry, catalog: SqliteCatalog) -> list[DocumentStatus]:
@@ -220,6 +224,9 @@ def document_statuses(record: BatchRecord, registry: BatchRegistry, catalog: Sql
         if entry is not None and (outcome is None or outcome.error is None):
             statuses.append(DocumentStatus(source=source, id=entry.id, status=entry.status, pages=entry.pages,
                                            review_reasons=entry.review_reasons))
+        elif outcome is not None and outcome.error is not None and outcome.error.startswith(QUARANTINE_MARK):
+            statuses.append(DocumentStatus(source=source, id=outcome.doc_id, status="quarantined",
+                                           error=outcome.error[len(QUARANTINE_MARK):]))
         elif outcome is not None and outcome.error is not None:
             statuses.append(DocumentStatus(source=source, id=outcome.doc_id, status="failed", error=outcome.error))
         else:
@@ -229,7 +236,8 @@ def document_statuses(record: BatchRecord, registry: BatchRegistry, catalog: Sql
 
 def summarise(statuses: list[DocumentStatus], *, skipped: int = 0, pages: int = 0, elapsed_s: float = 0.0,
               stopped: StopReason | None = None) -> BatchSummary:
-    count = {s: sum(d.status == s for d in statuses) for s in ("done", "needs_review", "failed", "pending")}
+    count = {s: sum(d.status == s for d in statuses)
+             for s in ("done", "needs_review", "failed", "pending", "quarantined")}
     rate = round(60.0 * pages / elapsed_s, 2) if pages and elapsed_s > 0 else 0.0
     return BatchSummary(documents=len(statuses), skipped=skipped, pages=pages, pages_per_minute=rate,
                         elapsed_s=round(elapsed_s, 2), stopped=stopped, **count)
@@ -318,10 +326,11 @@ def batch_details(settings: Settings, batch_id: str) -> dict[str, object]:
         finally:
             catalog.close()
     counts = summarise(statuses)
-    finished = counts.done + counts.needs_review + counts.failed
+    finished = counts.done + counts.needs_review + counts.failed + counts.quarantined
     data = batch_view(record)
     data["progress"] = {"documents": counts.documents, "finished": finished, "done": counts.done,
                         "needs_review": counts.needs_review, "failed": counts.failed, "pending": counts.pending,
+                        "quarantined": counts.quarantined,
                         "percent": round(100.0 * finished / counts.documents, 1) if counts.documents else 0.0}
     data["documents"] = [s.model_dump(mode="json") for s in statuses]
     data["failures"] = [{"source": s.source, "error": s.error} for s in statuses if s.status == "failed"]
@@ -459,12 +468,15 @@ class _Run:
     def note(self, result: DocumentResult) -> None:
         self.results.append(result)
         error = (result.error or "lỗi không rõ") if result.status == "failed" else None
+        if result.status == "quarantined":  # held at intake: recorded with its reason, neither done nor failed
+            error = QUARANTINE_MARK + "; ".join(result.review_reasons)
         self.registry.record_outcome(self.record.id, result.source, doc_id=result.id, error=error, now=self.now())
 
 
 def _execute(run: _Run, plan: _Plan) -> None:
-    """Digitise the plan's documents as Prefect tasks, at most ``workers + 1`` at a time, starting each one only
-    while the batch may go on (window open, no cancel request). Must run inside a flow."""
+    """Digitise the plan's documents as Prefect tasks (on threads or Dask: ``document_tasks``), at most
+    ``workers + 1`` at a time, starting each one only while the batch may go on (window open, no cancel request).
+    Must run inside a flow."""
     file_code = run.record.file_code
     for result in plan.skipped:
         run.note(result)
@@ -472,26 +484,20 @@ def _execute(run: _Run, plan: _Plan) -> None:
 
     def reap_one() -> None:
         future = next(as_completed(list(in_flight)))
-        doc = in_flight.pop(future)
-        try:
-            result = future.result()
-        except Exception as exc:  # the task itself broke (digitise_document never raises for a document)
-            result = DocumentResult(source=doc.source, id=None, status="failed", pages=0,
-                                    error=f"lỗi xử lý {doc.source}: {type(exc).__name__}: {exc}")
-        run.note(result)
+        run.note(task_result(future, in_flight.pop(future), run.settings))
 
     limit = run.settings.workers + 1
-    for index, doc in enumerate(plan.todo):
-        while len(in_flight) >= limit:
+    with document_tasks(run.settings) as submit:
+        for index, doc in enumerate(plan.todo):
+            while len(in_flight) >= limit:
+                reap_one()
+            run.stopped = run.stop_reason()
+            if run.stopped is not None:
+                run.not_started = [d.source for d in plan.todo[index:]]
+                break
+            in_flight[submit(doc, run.record.name, file_code)] = doc
+        while in_flight:
             reap_one()
-        run.stopped = run.stop_reason()
-        if run.stopped is not None:
-            run.not_started = [d.source for d in plan.todo[index:]]
-            break
-        future = digitise_document_task.submit(doc, run.record.name, run.settings, file_code)
-        in_flight[future] = doc
-    while in_flight:
-        reap_one()
 
 
 def _finish(run: _Run, *, error: str | None = None) -> BatchRecord:
@@ -655,9 +661,10 @@ def run_now(settings: Settings, batch_id: str, *, clock: Clock | None = None) ->
                     timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))
                     api = stack.enter_context(LocalPrefectApi(startup_timeout_s=timeout))
                     stop = threading.Event()
+                    ahead = settings.workers * settings.prefetch_pages_per_worker  # pages Dask workers cannot take
                     prefetch = threading.Thread(
                         target=prefetch_pages, name="prefetch", daemon=True, args=(plan.todo, services),
-                        kwargs={"max_pages": settings.workers * settings.prefetch_pages_per_worker, "stop": stop})
+                        kwargs={"max_pages": ahead if settings.task_runner == "threads" else 0, "stop": stop})
                     prefetch.start()
                     try:
                         api.wait_ready()

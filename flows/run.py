@@ -43,7 +43,8 @@ def _report_without_flow(batch_dir: Path, docs: list[DocumentSource], services: 
 
 
 def run_digitise(batch_dir: Path, settings: Settings, *, file_code: str | None = None) -> BatchReport:
-    """Digitise ``batch_dir`` through the ``digitise_batch`` flow (one document task per worker, plus one)."""
+    """Digitise ``batch_dir`` through the ``digitise_batch`` flow (one document task per worker, plus one; or on
+    Dask, ``settings.task_runner``)."""
     started = time.monotonic()
     services = services_for(settings)
     docs = discover_documents(batch_dir.resolve())
@@ -56,10 +57,11 @@ def run_digitise(batch_dir: Path, settings: Settings, *, file_code: str | None =
             timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))
             local_api = stack.enter_context(LocalPrefectApi(startup_timeout_s=timeout))
         stop_prefetch = threading.Event()
+        # pages OCR'd ahead live in this process: Dask workers could not pick them up, so none are OCR'd then
+        ahead = settings.workers * settings.prefetch_pages_per_worker if settings.task_runner == "threads" else 0
         prefetch = threading.Thread(
             target=prefetch_pages, name="prefetch", daemon=True,
-            args=(docs, services), kwargs={"max_pages": settings.workers * settings.prefetch_pages_per_worker,
-                                           "stop": stop_prefetch},
+            args=(docs, services), kwargs={"max_pages": ahead, "stop": stop_prefetch},
         )
         prefetch.start()
 

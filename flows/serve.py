@@ -14,19 +14,21 @@ import time
 import urllib.error
 import urllib.request
 
-from flows.local_api import free_port
+from flows.local_api import die_with_parent, free_port
 from flows.prefect_env import configure_prefect
 from schemas.errors import ConfigError
 from schemas.settings import Settings
 
 
 def _start_server(port: int) -> subprocess.Popen[bytes]:
+    """The server runs in its own session (a Ctrl+C reaches ``serve``, which stops it in order) and gets SIGTERM
+    when ``serve`` dies, even by ``kill -9``, so it never outlives it."""
     env = {**os.environ}
     env.pop("PREFECT_API_URL", None)
     return subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
          "--analytics-off", "--scheduler", "--ui"],
-        env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+        env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
     )
 
 
@@ -58,10 +60,14 @@ def run_serve(settings: Settings, *, verbose: bool = False) -> None:
         sys.stderr.write(f"Giao diện Prefect: http://127.0.0.1:{port}\n")
     try:
         from prefect import serve
+        from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from flows.scheduled import deployments
 
-        serve(*deployments(settings), print_starting_message=verbose)
+        # Prefect reads its settings once, when first imported (the CLI imports it before this): the URL set above
+        # is given explicitly, else the runner may start a temporary server of its own (seen in a stack dump)
+        with temporary_settings(updates={PREFECT_API_URL: os.environ["PREFECT_API_URL"]}):
+            serve(*deployments(settings), print_starting_message=verbose)
     finally:
         if server is not None:
             server.terminate()

@@ -68,6 +68,7 @@ class BatchSummary(BaseModel):
     needs_review: int = 0
     failed: int = 0
     pending: int = 0  # not attempted yet (the window closed, the run was cancelled, or new scans)
+    quarantined: int = 0  # stopped at intake (classified, no approval): held until an approval is added
     skipped: int = 0  # already in the archive: nothing redone (this run)
     pages: int = 0  # pages OCR'd by this run
     pages_per_minute: float = 0.0

@@ -106,3 +106,16 @@ def test_strict_policy_holds_secret_documents_without_approval(
     assert docs["toi-mat.png"]["status"] == "quarantined"
     assert "approval_ref" in docs["toi-mat.png"]["review_reasons"][0]
     assert catalogued(tmp_path / "archive") == 0
+
+
+def test_a_registry_batch_counts_a_held_document_as_finished(
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = _batch(tmp_path / "batch", [_variant("tm.png", "Tuyệt mật", 7), _variant("mo.png", None, 10)])
+    archive = str(tmp_path / "archive")
+    capsys.readouterr()
+    assert main(["batch", "add", str(batch), "--when", "now", "--archive", archive, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"] == "done" and shown["summary"]["quarantined"] == 1 and shown["summary"]["pending"] == 0
+    held = next(d for d in shown["documents"] if d["source"] == "tm.png")
+    assert held["status"] == "quarantined" and "không số hóa" in held["error"]
