@@ -193,7 +193,7 @@ def test_add_now_digitises_the_sample_batch_and_records_it(sample_run: SampleRun
     code, shown = cli_json(capsys, "batch", "show", str(data["id"]), "--archive", archive)
     assert code == 0 and shown["progress"] == {"documents": 5, "finished": 5, "done": summary["done"],
                                                "needs_review": summary["needs_review"], "failed": 0, "pending": 0,
-                                               "percent": 100.0}
+                                               "quarantined": 0, "percent": 100.0}
     docs = shown["documents"]
     assert isinstance(docs, list) and [d["source"] for d in docs] == ["bc_03.pdf", "cv_04", "kh_02.tif",
                                                                       "nq_01.png", "qd_05.jpg"]
