@@ -1,4 +1,7 @@
-# sohoa worker/CLI image: tesseract with the Vietnamese model, poppler, ghostscript, qpdf, and the project.
+# sohoa image (docker-compose services deploy, worker, web; and the CLI): tesseract with the Vietnamese model,
+# poppler, ghostscript, qpdf, and the project with its runtime dependencies only (the web app's FastAPI/uvicorn/
+# Jinja2 are among them; its templates and static files are package data). No browser: Chromium and Playwright are
+# test tools (the `dev` extra) and are not installed here.
 FROM python:3.11.11-slim-bookworm
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -13,15 +16,23 @@ RUN apt-get update -q \
       qpdf unpaper pngquant fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 
+# installed from a throw-away copy: at run time every import comes from site-packages, whatever the directory
+COPY pyproject.toml README.md /src/
+COPY pipeline /src/pipeline
+COPY flows /src/flows
+COPY ocr_models /src/ocr_models
+COPY schemas /src/schemas
+COPY storage /src/storage
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY pipeline pipeline
-COPY flows flows
-COPY ocr_models ocr_models
-COPY schemas schemas
-COPY storage storage
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir /src \
+ && rm -rf /src \
+ && sohoa --help >/dev/null \
+ && python -c "import flows.web.app, flows.scheduled; from importlib.resources import files; \
+assert files('flows.web').joinpath('templates/base.html').is_file(); \
+assert files('flows.web').joinpath('static/style.css').is_file()" \
+ && ! python -c "import playwright" 2>/dev/null
 
 VOLUME ["/archive", "/batches"]
+EXPOSE 8000
 ENTRYPOINT []
 CMD ["sohoa", "--help"]

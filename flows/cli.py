@@ -608,6 +608,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_prefect(settings.prefect_home, verbose=args.verbose)  # before flows.batches imports Prefect
     from flows.batches import nightly_cron
 
+    pool = args.work_pool or settings.work_pool
+    if pool:  # one-shot: register the deployments in the work pool; the pool's workers run them
+        from flows.serve import register_work_pool
+
+        registered = register_work_pool(settings, pool)
+        for item in registered:
+            params = ", ".join(f"{k}={v}" for k, v in item.parameters.items())
+            sys.stdout.write(f"Đã đăng ký {item.name} vào hàng đợi công việc «{pool}»: lịch "
+                             f"{'; '.join(item.schedules)}; tham số {params}; mã {item.entrypoint}\n")
+        sys.stderr.write(f"Các lượt chạy do worker thực hiện: `prefect worker start --pool {pool} --type process` "
+                         f"(trên máy có cài sohoa, cùng PREFECT_API_URL và các biến SOHOA_*).\n")
+        return EXIT_OK
     night = settings.night_window
     sys.stderr.write(f"Chạy lịch định kỳ ({settings.timezone}): kiểm tra toàn vẹn «{settings.fixity_cron}»; "
                      f"số hóa các lô chờ trong khung giờ {night} «{nightly_cron(night)}». Dừng bằng Ctrl+C.\n")
@@ -730,6 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="chạy các việc theo lịch (kiểm tra toàn vẹn, số hóa ban đêm) qua Prefect")
     sv.add_argument("--archive", help=archive_help)
     sv.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
+    sv.add_argument("--work-pool", metavar="TÊN",
+                    help="chỉ đăng ký các việc theo lịch vào hàng đợi công việc (work pool) Prefect loại process "
+                         "rồi thoát; worker `prefect worker start --pool TÊN` chạy chúng (mặc định: SOHOA_WORK_POOL)")
     sv.set_defaults(func=cmd_serve)
 
     rg = sub.add_parser("register", help="sổ quản lý sao, chụp tài liệu mật; --quarantine: tài liệu bị giữ lại")

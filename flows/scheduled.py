@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.schedules import Cron
+from prefect.types.entrypoint import EntrypointType
 
 from flows.batches import nightly_cron, nightly_digitisation
 from flows.fixity import verify_store
@@ -60,17 +61,22 @@ def fixity_audit(archive: str | None = None, sample: int | None = None) -> Fixit
     return report
 
 
-def deployments(settings: Settings) -> list[Any]:
-    """The scheduled deployments ``sohoa serve`` runs."""
+def deployments(settings: Settings, *, by_module: bool = False) -> list[Any]:
+    """The scheduled deployments ``sohoa serve`` runs. ``by_module``: entrypoints by module
+    (``flows.scheduled.fixity_audit``) instead of a file path relative to the current directory, so a work-pool
+    worker on any machine with sohoa installed imports the flows from the installed package."""
+    entrypoint_type = EntrypointType.MODULE_PATH if by_module else EntrypointType.FILE_PATH
     return [
         fixity_audit.to_deployment(
             name="fixity-audit",
+            entrypoint_type=entrypoint_type,
             schedules=[Cron(settings.fixity_cron, timezone=settings.timezone)],
             parameters={"archive": str(settings.archive_path()), "sample": settings.fixity_sample},
             description="Kiểm tra toàn vẹn định kỳ (SHA-256) mọi đối tượng trong kho",
         ),
         nightly_digitisation.to_deployment(
             name="nightly-digitisation",
+            entrypoint_type=entrypoint_type,
             schedules=[Cron(nightly_cron(settings.night_window), timezone=settings.timezone)],
             parameters={"archive": str(settings.archive_path())},
             description=f"Số hóa các lô chờ (sohoa batch add --when tonight|CRON) trong khung giờ "

@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Ho_Chi_Minh"
     fixity_cron: str = "0 2 * * 0"  # Sundays 02:00
     fixity_sample: int | None = Field(default=None, ge=1, description="Documents per audit; None: all.")
+    # `sohoa serve` with a work pool (SOHOA_WORK_POOL or --work-pool): register the scheduled deployments in this
+    # Prefect `process` work pool (created if missing) and exit; `prefect worker start --pool NAME` runs them
+    work_pool: str | None = Field(
+        default=None, min_length=1, description="SOHOA_WORK_POOL: register `sohoa serve`'s deployments in this pool."
+    )
 
     # intake of classified documents: a Mật/Tối mật document without an approval reference on its batch is
     # digitised and flagged for review ("review") or stopped like Tuyệt mật ("quarantine")
