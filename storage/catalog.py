@@ -141,6 +141,11 @@ class SqliteCatalog:
         self._claims.clear()
         return count
 
+    def compact_search(self) -> int:
+        """Merge the search index's segments (``search_sqlite.compact``: small steps, so concurrent writers wait at
+        most one); a digitisation run does it at its end. Returns the steps that did work."""
+        return search_sqlite.compact(self._conn, self._lock)
+
     def _write(self, manifest: DocumentManifest, manifest_key: str) -> None:
         self._write_row(manifest, manifest_key)
         search_sqlite.write_entries(self._conn, [entry_of(manifest)])

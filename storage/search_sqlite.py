@@ -7,13 +7,20 @@ Tables, in the catalog's database file but self-contained (a hit never needs the
   Its key ``docid`` is ``n << 2 | secrecy_level`` and is the rowid of the document's FTS rows, so the caller's
   clearance is checked on the rowid itself, inside every query (hits, totals and facet counts never see a
   document above it), without a lookup per match.
-- ``search_text``: the metadata JSON and the NFC text (snippets are cut from it).
+- ``search_text``: the metadata JSON and the NFC text (snippets are cut from it), and the start of the folded
+  text (``SNIPPET_PREFIX`` characters: the query's words are found there without folding it again).
 - ``search_fts``: contentless FTS5 (``content=''``: the text is stored once, in ``search_text``), columns
   ``code`` (số/ký hiệu), ``title`` (type, subject, issuing body, signer) and ``body`` (page text), all folded
   with ``schemas.text.fold`` (đ→d, every mark removed), and ``exact``: the document's distinct words written
   with diacritics, in ``schemas.text.canonical_tones`` form (``hòa``/``hoà`` one token; ``hoa``, ``hóa`` others).
 - ``search_head``: the same for the heading alone (``code``, and type, subject and signer: not the issuing body,
   which most documents of an archive share): small, so it ranks cheaply.
+- ``search_pairs``: contentless FTS5 over the document's word pairs (``_pair_text``): a token for every two
+  folded words that follow each other in ``code``, ``title`` or ``body``, at the first word's position, so a
+  phrase of ASCII words (every folded Vietnamese phrase) is a phrase of pair tokens, found from the pairs'
+  short doclists instead of the positions of every document holding all its words. Pairs are written in
+  batches (``PAIRS_BATCH`` documents, one FTS5 segment): a document's pairs wait in ``search_pairs_pending``
+  until then, and a phrase is matched on the words (``search_fts``) for the pending documents, the newest.
 
 Matching: every item of the query (word or phrase) in any folded column (AND, no OR fallback: the contract's
 semantics), so an unaccented query finds everything its accented twin finds. Filters are conditions on
@@ -33,8 +40,10 @@ When every item is that common, bm25 cannot rank cheaply (and barely can: its id
 whose heading (``search_head``) holds every item with the user's exact diacritics come first, then those whose
 heading holds every item, then the other matches, each tier most recently indexed first; and the total is
 counted exactly up to ``COUNT_EXACT``, estimated above it (two significant digits) unless facets were asked for
-(they count every match). A phrase of common words found in few documents still costs a pass over every
-document holding all its words (FTS5 compares positions row by row): the slowest kind of query.
+(they count every match). A query of phrases is matched on ``search_pairs`` (see above); a phrase next to a
+plain word, or with a word FTS5 may split differently (not ASCII letters and digits), is matched on the words:
+then a phrase of common words found in few documents costs a pass over every document holding all its words
+(FTS5 compares positions row by row).
 
 One writer (a lock; ``BEGIN IMMEDIATE``, WAL), any number of readers: every thread that searches has its own
 read connection, and one search runs in one read transaction (its total, hits and facets agree).
@@ -48,6 +57,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
+from itertools import pairwise, repeat
 from pathlib import Path
 
 from schemas.document import SearchHit, SearchResult
@@ -69,10 +79,14 @@ COUNT_EXACT = 1000  # every item common: matches counted up to this, estimated a
 FACET_VALUES = 100  # values per facet, most frequent first
 MAX_CODE_TIER = 50  # documents with the số/ký hiệu a query looks up, ranked first
 CODE_TIER_BONUS = 1000.0  # added to the score of a document whose số/ký hiệu the query looks up
-LAYOUT = "6"  # 6: search_docs / search_text / search_fts / search_head (2: fts + doc_text over the catalog)
+LAYOUT = "7"  # 7: + search_pairs / search_pairs_pending; 6: search_docs / search_text / search_fts / search_head
+# (2: fts + doc_text over the catalog)
+PAIRS_BATCH = 500  # pending documents whose pairs are written at once (a phrase scans at most these on the words)
+PAIRS_HASH_BYTES = 32 << 20  # FTS5 memory for a batch of pairs: one segment per batch
 _BATCH = 256  # rows per executemany
+_TOKENIZE = "unicode61 remove_diacritics 0"  # every FTS5 table's tokenizer (search_pairs follows search_fts's)
 
-_DDL = """
+_DDL = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS search_docs (
     docid INTEGER PRIMARY KEY,
@@ -92,13 +106,19 @@ CREATE TABLE IF NOT EXISTS search_docs (
 CREATE INDEX IF NOT EXISTS search_docs_code ON search_docs(code_key) WHERE code_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS search_docs_newest ON search_docs(ifnull(issued_date, '') DESC, id);
 CREATE INDEX IF NOT EXISTS search_docs_oldest ON search_docs(ifnull(issued_date, '~'), id);
-CREATE TABLE IF NOT EXISTS search_text (docid INTEGER PRIMARY KEY, metadata TEXT NOT NULL, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS search_text (
+    docid INTEGER PRIMARY KEY, metadata TEXT NOT NULL, text TEXT NOT NULL, folded TEXT NOT NULL
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
-    code, title, body, exact, content = '', tokenize = 'unicode61 remove_diacritics 0'
+    code, title, body, exact, content = '', tokenize = '{_TOKENIZE}'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS search_head USING fts5(
-    code, title, exact, content = '', tokenize = 'unicode61 remove_diacritics 0'
+    code, title, exact, content = '', tokenize = '{_TOKENIZE}'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS search_pairs USING fts5(
+    pairs, content = '', columnsize = 0, tokenize = '{_TOKENIZE}'
+);
+CREATE TABLE IF NOT EXISTS search_pairs_pending (docid INTEGER PRIMARY KEY, pairs TEXT NOT NULL);
 """
 _FACET_COLUMNS = {"type_name": "type_name", "year": "year", "organ_name": "organ_name",
                   "classification": "classification", "batch": "batch", "file_code": "file_code"}
@@ -150,12 +170,13 @@ def _migrate(conn: sqlite3.Connection) -> None:
         earlier = conn.execute(
             f"SELECT d.id, t.text, d.source, d.batch, d.status, {held}.metadata, d.file_code FROM search_docs d "
             "JOIN search_text t ON t.docid = d.docid ORDER BY d.docid").fetchall()
-    for name in ("search_fts", "search_head", "search_docs", "search_text"):
+    for name in ("search_fts", "search_head", "search_pairs", "search_pairs_pending", "search_docs", "search_text"):
         if name in tables:
             conn.execute(f"DROP TABLE {name}")
     for statement in _DDL.split(";"):  # not executescript: it would commit the caller's transaction
         if statement.strip():
             conn.execute(statement)
+    conn.execute("INSERT INTO search_pairs(search_pairs, rank) VALUES ('hashsize', ?)", (PAIRS_HASH_BYTES,))
     write_entries(conn, (_entry_of_row(*row) for row in earlier))
     if "doc_text" in tables and "documents" in tables:
         rows = conn.execute("SELECT t.id, t.text, d.source, d.batch, d.status, d.metadata "
@@ -192,13 +213,89 @@ def _code_text(md: dict[str, object]) -> str:
     return f"{number or ''}-{notation or ''}" if (number or notation) else ""
 
 
-def _fts_values(md: dict[str, object], text: str) -> tuple[tuple[str, str, str, str], tuple[str, str, str]]:
-    """The ``search_fts`` and ``search_head`` columns of a document: a pure function of its metadata and text (a
-    contentless FTS row is deleted by giving these values again)."""
+def _fts_values(md: dict[str, object], text: str
+                ) -> tuple[tuple[str, str, str, str], tuple[str, str, str], str]:
+    """The ``search_fts``, ``search_head`` and ``search_pairs`` columns of a document: a pure function of its
+    metadata and text (a contentless FTS row is deleted by giving these values again)."""
     title, head = _title_text(md), _title_text(md, HEAD_FIELDS)
-    code = fold_fast(_code_text(md))
+    code, folded_title, body = fold_fast(_code_text(md)), fold_fast(title), fold_fast(text)
     exact = " ".join(exact_tokens(f"{title}\n{text}"))
-    return (code, fold_fast(title), fold_fast(text), exact), (code, fold_fast(head), " ".join(exact_tokens(head)))
+    return ((code, folded_title, body, exact), (code, fold_fast(head), " ".join(exact_tokens(head))),
+            "\n".join(map(_pair_text, (code, folded_title, body))))
+
+
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # a folded word whose pairs search_pairs holds
+_RUN = re.compile(r"[A-Za-z0-9]+")
+_NOT_WORD = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+_LENGTHS = {n: f"{n:02d}" for n in range(1, 100)}  # a pair token starts with its first word's length
+DEAD_PAIR = "00"  # the token of a word with no pair (not ASCII letters and digits, or 100 characters or more)
+
+
+def pair_token(first: str, second: str) -> str:
+    """The ``search_pairs`` token of two folded words (ASCII letters and digits) that follow each other: the
+    first word's length in two digits, then both words (``cong``, ``tac`` -> ``04congtac``): one FTS5 token, and
+    two pairs never share one. The last word of a column has ``first`` alone (no pair: no query asks for it)."""
+    return _LENGTHS[len(first)] + first + second
+
+
+def _pair_text(folded: str) -> str:
+    """One ``search_pairs`` token for each FTS5 token of ``folded`` (a folded column), in order: the pair it
+    makes with the next token, or ``DEAD_PAIR``. So the pairs of a phrase follow each other in ``search_pairs``
+    exactly where its words do in ``search_fts``."""
+    words, plain = _fts5_words(folded)
+    if not words:
+        return ""
+    lengths = list(map(_LENGTHS.get, map(len, words), repeat("")))
+    if plain and all(lengths):  # the usual case: ASCII letters and digits, shorter than 100 characters
+        parts = [" "] * (4 * len(words))  # length, word, next word, space, ...
+        parts[0::4] = lengths
+        parts[1::4] = words
+        parts[2::4] = [*words[1:], ""]
+        return "".join(parts)
+    pairs = [DEAD_PAIR] * len(words)
+    for n, word in enumerate(words):
+        if lengths[n] and _ASCII_WORD.fullmatch(word):
+            following = words[n + 1] if n + 1 < len(words) else ""
+            pairs[n] = pair_token(word, following if _ASCII_WORD.fullmatch(following) else "")
+    return " ".join(pairs)
+
+
+_tokenizer_lock = threading.Lock()
+_tokenizer: list[sqlite3.Connection] = []
+_SEPARATORS: set[str] = set()  # characters other than ASCII that FTS5 reads as separators (asked once each)
+_NOT_SEPARATORS: set[str] = set()  # the others: token characters (diacritics in a token too)
+
+
+def _fts5_words(folded: str) -> tuple[list[str], bool]:
+    """FTS5's tokens of ``folded``, in order, and whether they are all runs of ASCII letters and digits (then
+    lower case: folded). Runs are FTS5's tokens when every other character is a separator to FTS5: always in
+    ASCII; otherwise the characters are looked up (FTS5's own Unicode table, asked once per character), and a
+    text with token characters other than ASCII is tokenized by FTS5 itself."""
+    if folded.isascii():  # the usual case: folded Vietnamese
+        return folded.translate(_NOT_WORD).split(), True
+    others = {ch for ch in set(folded) if not ch.isascii()}
+    if not others <= _SEPARATORS:
+        with _tokenizer_lock:
+            for ch in others - _SEPARATORS - _NOT_SEPARATORS:
+                (_SEPARATORS if _tokenize(f"a{ch}b") == ["a", "b"] else _NOT_SEPARATORS).add(ch)
+        if not others <= _SEPARATORS:
+            with _tokenizer_lock:
+                return _tokenize(folded), False
+    return _RUN.findall(folded), True
+
+
+def _tokenize(text: str) -> list[str]:
+    """FTS5's tokens of ``text`` (call with ``_tokenizer_lock`` held)."""
+    if not _tokenizer:
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize = '{_TOKENIZE}')")
+        conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+        _tokenizer.append(conn)
+    conn = _tokenizer[0]
+    conn.execute("INSERT INTO t(rowid, x) VALUES (1, ?)", (text,))
+    words = [str(r[0]) for r in conn.execute("SELECT term FROM v ORDER BY offset")]
+    conn.execute("DELETE FROM t")
+    return words
 
 
 def _text_value(value: object) -> str | None:
@@ -216,10 +313,16 @@ def _delete_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         values = [(docid, *_fts_values(json.loads(md), text)) for docid, md, text in old]
         conn.executemany(
             "INSERT INTO search_fts(search_fts, rowid, code, title, body, exact) VALUES ('delete', ?, ?, ?, ?, ?)",
-            [(docid, *main) for docid, main, _ in values])
+            [(docid, *main) for docid, main, _, _ in values])
         conn.executemany(
             "INSERT INTO search_head(search_head, rowid, code, title, exact) VALUES ('delete', ?, ?, ?, ?)",
-            [(docid, *head) for docid, _, head in values])
+            [(docid, *head) for docid, _, head, _ in values])
+        marks = ",".join("?" * len(values))
+        pending = {int(r[0]) for r in conn.execute(
+            f"SELECT docid FROM search_pairs_pending WHERE docid IN ({marks})", [v[0] for v in values])}
+        conn.executemany("DELETE FROM search_pairs_pending WHERE docid = ?", [(d,) for d in pending])
+        conn.executemany("INSERT INTO search_pairs(search_pairs, rowid, pairs) VALUES ('delete', ?, ?)",
+                         [(docid, pairs) for docid, _, _, pairs in values if docid not in pending])
         conn.executemany("DELETE FROM search_docs WHERE docid = ?", [(r[0],) for r in old])
         conn.executemany("DELETE FROM search_text WHERE docid = ?", [(r[0],) for r in old])
 
@@ -244,12 +347,32 @@ def write_entries(conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> in
     return count
 
 
+def _flush_pairs(conn: sqlite3.Connection, at_least: int | None = None) -> None:
+    """Write the pending documents' pairs to ``search_pairs`` (one FTS5 segment), once ``at_least`` documents
+    (``PAIRS_BATCH``) have been added since the first pending one (inside the caller's transaction, or as one of
+    its own)."""
+    first = conn.execute("SELECT min(docid) FROM search_pairs_pending").fetchone()[0]
+    last = conn.execute("SELECT max(docid) FROM search_docs").fetchone()[0]
+    span = 0 if first is None else (int(last) >> LEVEL_BITS) - (int(first) >> LEVEL_BITS) + 1
+    if not span or span < (PAIRS_BATCH if at_least is None else at_least):
+        return
+    conn.execute("SAVEPOINT search_pairs_flush")
+    try:
+        conn.execute("INSERT INTO search_pairs(rowid, pairs) SELECT docid, pairs FROM search_pairs_pending")
+        conn.execute("DELETE FROM search_pairs_pending")
+        conn.execute("RELEASE search_pairs_flush")
+    except BaseException:
+        conn.execute("ROLLBACK TO search_pairs_flush")
+        conn.execute("RELEASE search_pairs_flush")
+        raise
+
+
 def _write_batch(conn: sqlite3.Connection, entries: list[IndexEntry]) -> int:
     latest = {e.id: e for e in entries}  # the last of two entries with one id wins
     _delete_rows(conn, list(latest))
     top = conn.execute("SELECT max(docid) FROM search_docs").fetchone()[0]
     serial = (int(top) >> LEVEL_BITS) + 1 if top is not None else 1
-    docs, texts, fts, head = [], [], [], []
+    docs, texts, fts, head, pairs = [], [], [], [], []
     for e in latest.values():
         level = min(max(e.secrecy_level, 0), MAX_LEVEL)
         docid = serial << LEVEL_BITS | level
@@ -262,14 +385,17 @@ def _write_batch(conn: sqlite3.Connection, entries: list[IndexEntry]) -> int:
         docs.append((docid, e.id, e.source, e.batch, e.file_code, e.status, issued, e.year, level,
                      _text_value(md.get("type_name")), _text_value(md.get("organ_name")), classification,
                      code_key(md.get("code_number"), md.get("code_notation"))))
-        texts.append((docid, json.dumps(md, ensure_ascii=False), text))
-        main_values, head_values = _fts_values(md, text)
+        main_values, head_values, pair_values = _fts_values(md, text)
+        texts.append((docid, json.dumps(md, ensure_ascii=False), text, main_values[2][:SNIPPET_PREFIX]))
         fts.append((docid, *main_values))
         head.append((docid, *head_values))
+        pairs.append((docid, pair_values))
     conn.executemany(f"INSERT INTO search_docs({_DOC_COLUMNS}) VALUES ({','.join('?' * 13)})", docs)
-    conn.executemany("INSERT INTO search_text(docid, metadata, text) VALUES (?, ?, ?)", texts)
+    conn.executemany("INSERT INTO search_text(docid, metadata, text, folded) VALUES (?, ?, ?, ?)", texts)
     conn.executemany("INSERT INTO search_fts(rowid, code, title, body, exact) VALUES (?, ?, ?, ?, ?)", fts)
     conn.executemany("INSERT INTO search_head(rowid, code, title, exact) VALUES (?, ?, ?, ?)", head)
+    conn.executemany("INSERT INTO search_pairs_pending(docid, pairs) VALUES (?, ?)", pairs)
+    _flush_pairs(conn)
     return len(docs)
 
 
@@ -282,14 +408,66 @@ def clear(conn: sqlite3.Connection) -> None:
     """Remove every index row (inside the caller's write transaction)."""
     conn.execute("INSERT INTO search_fts(search_fts) VALUES ('delete-all')")
     conn.execute("INSERT INTO search_head(search_head) VALUES ('delete-all')")
+    conn.execute("INSERT INTO search_pairs(search_pairs) VALUES ('delete-all')")
+    conn.execute("DELETE FROM search_pairs_pending")
     conn.execute("DELETE FROM search_docs")
     conn.execute("DELETE FROM search_text")
 
 
+COMPACT_STEP_PAGES = 2000  # FTS5 leaf pages merged per transaction by ``compact`` (tens of milliseconds each)
+_FTS_TABLES = ("search_fts", "search_head", "search_pairs")
+
+
+def compact(conn: sqlite3.Connection, lock: threading.Lock | threading.RLock) -> int:
+    """Merge each FTS index into one segment in small steps (``COMPACT_STEP_PAGES`` leaf pages, each its own
+    transaction taken under ``lock``), so other writers wait at most one step; searches of a merged index read
+    one doclist per word instead of one per segment (about 1.3x more searches/s at 100,000 pages). Writes the
+    pending pairs first. Call with no transaction open. Returns the number of steps that did work."""
+    steps = 0
+
+    def step(sql: str, args: tuple[object, ...] = ()) -> bool:
+        with lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                before = conn.total_changes
+                conn.execute(sql, args)
+                worked = conn.total_changes - before > 1  # the command itself counts one change
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return worked
+
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _flush_pairs(conn, at_least=1)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    for table in _FTS_TABLES:
+        sql = f"INSERT INTO {table}({table}, rank) VALUES ('merge', ?)"
+        worked = step(sql, (-COMPACT_STEP_PAGES,))  # negative: start merging every segment into one
+        while worked:
+            steps += 1
+            worked = step(sql, (COMPACT_STEP_PAGES,))
+    return steps
+
+
+def segment_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Segments of each FTS index (1 once compacted; 0 when empty)."""
+    return {table: int(conn.execute(f"SELECT count(DISTINCT segid) FROM {table}_idx").fetchone()[0])
+            for table in _FTS_TABLES}
+
+
 def optimize(conn: sqlite3.Connection) -> None:
-    """Merge each FTS index into one segment (after a rebuild: fewer segments, faster queries)."""
+    """Write the pending pairs, and merge each FTS index into one segment (after a rebuild: fewer segments,
+    faster queries)."""
+    _flush_pairs(conn, at_least=1)
     conn.execute("INSERT INTO search_fts(search_fts) VALUES ('optimize')")
     conn.execute("INSERT INTO search_head(search_head) VALUES ('optimize')")
+    conn.execute("INSERT INTO search_pairs(search_pairs) VALUES ('optimize')")
 
 
 # ----------------------------------------------------------------------------------------------- snippets
@@ -301,28 +479,46 @@ def make_snippet(text: str, wanted: set[str], width: int = SNIPPET_CHARS) -> tup
     not read; past the last part, the rest is only read when the start holds no token at all (the Python cost of
     a hit stays bounded, whatever the length of the document)."""
     text = nfc(text)
+    snippet = _snippet(text, len(text), wanted, width)
+    assert snippet is not None  # the whole text
+    return snippet
+
+
+SNIPPET_PREFIX = 1300  # characters of a hit's text read for its snippet (the whole text when that is not enough)
+
+
+def _snippet(text: str, length: int, wanted: set[str], width: int = SNIPPET_CHARS, folded: str | None = None
+             ) -> tuple[str, list[tuple[int, int]]] | None:
+    """``make_snippet`` of an NFC text of ``length`` characters given its start ``text`` (and the same start
+    folded, if known: the words are found there), or ``None`` when that start is not enough to tell."""
     words = {w for w in wanted if w}
+    spans_in = _token_spans if folded is None else _folded_spans(folded, words)
     spans: list[tuple[str, int, int]] = []
     best_start, best_score, done = 0, 0, 0
-    for n, scan in enumerate((*SNIPPET_SCANS, len(text))):
-        cut = len(text) if scan >= len(text) else max(text.rfind(" ", done, scan), done)  # on a space
-        spans += [(w, s + done, e + done) for w, s, e in _token_spans(text[done:cut], words)]
+    for n, scan in enumerate((*SNIPPET_SCANS, length)):
+        if scan >= len(text) and len(text) < length:
+            return None
+        cut = length if scan >= length else max(text.rfind(" ", done, scan), done)  # on a space
+        spans += [(w, s + done, e + done) for w, s, e in spans_in(text[done:cut], words, done)]
         done = cut
         best_start, best_score = _best_window(spans, width)
-        if best_score == len(words) or done == len(text) or (n == len(SNIPPET_SCANS) - 1 and best_score):
+        if best_score == len(words) or done == length or (n == len(SNIPPET_SCANS) - 1 and best_score):
             break  # every token in one window, or the start of a long text has some: good enough
     if best_score == 0:
-        return " ".join(text[:width].split()), []
+        start = text[:width]
+        return (" ".join(start.split()), []) if len(start) == width or len(text) == length else None
     lo = max(0, best_start - width // 4)
     while lo > 0 and not text[lo - 1].isspace():
         lo -= 1
-    hi = min(len(text), lo + width)
-    while hi < len(text) and not text[hi].isspace():
+    hi = min(length, lo + width)
+    while hi < length and hi < len(text) and not text[hi].isspace():
         hi += 1
+    if hi >= len(text) and len(text) < length:  # the window reaches past the start given
+        return None
     window = text[lo:hi].replace("\n", " ").replace("\t", " ")  # starts and ends at a space or the text's end
     prefix = "…" if lo > 0 else ""
-    suffix = "…" if hi < len(text) else ""
-    marks = [(s + len(prefix), e + len(prefix)) for _, s, e in _token_spans(window, words)]
+    suffix = "…" if hi < length else ""
+    marks = [(s + len(prefix), e + len(prefix)) for _, s, e in spans_in(window, words, lo)]
     return prefix + window + suffix, marks
 
 
@@ -346,18 +542,32 @@ def _best_window(spans: list[tuple[str, int, int]], width: int) -> tuple[int, in
     return best_start, best_score
 
 
-def _token_spans(text: str, wanted: set[str]) -> list[tuple[str, int, int]]:
-    """(folded token, start, end) of the whole words of ``text`` (NFC) that fold to a word of ``wanted``."""
+def _folded_spans(folded: str, words: set[str]) -> Callable[[str, set[str], int], list[tuple[str, int, int]]]:
+    """``_token_spans`` of a part of a text given the text's start folded (at offset ``at``): the folded words in
+    the folded part (the same words, ``_token_spans`` shows)."""
+    pattern = _plain_regex(tuple(sorted(words)))
+
+    def spans(part: str, _: set[str], at: int) -> list[tuple[str, int, int]]:
+        folded_part = folded[at:at + len(part)]
+        return [(m.group(0), m.start(), m.end()) for m in pattern.finditer(folded_part)
+                if m.start() == 0 or not _is_word_char(folded_part[m.start() - 1])]
+    return spans
+
+
+def _token_spans(text: str, wanted: set[str], _: int = 0) -> list[tuple[str, int, int]]:
+    """(folded token, start, end) of the whole words of ``text`` (NFC) that fold to a word of ``wanted``: found
+    by their spellings in ``text``, or, for a word not looked for often yet (its spellings' pattern costs
+    milliseconds to compile), in the folded text (``fold_fast`` keeps lengths, so the offsets are the same)."""
     words = sorted(w for w in wanted if w)
     patterns = [_spelling_regex(w) for w in words]
     if not words:
         return []
     # No character outside fold_fast's table folds to an ASCII letter or digit, so ASCII words (every folded
-    # Vietnamese word) are found in any text by their spellings; other words need the text folded.
+    # Vietnamese word) are found in any text by their spellings; other words need the text folded. Folding
+    # keeps a character a word character or not (\w), so both find the same whole words.
     if any(p is None for p in patterns) or (not all(w.isascii() for w in words) and outside_fold_table(text)):
         folded = fold_fast(text)
-        plain = re.compile("(?:" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")(?!\w)")
-        return [(m.group(0), m.start(), m.end()) for m in plain.finditer(folded)
+        return [(m.group(0), m.start(), m.end()) for m in _plain_regex(tuple(words)).finditer(folded)
                 if m.start() == 0 or not _is_word_char(folded[m.start() - 1])]
     spans = [(word, m.start(), m.end()) for word, pattern in zip(words, patterns, strict=True) if pattern
              for m in pattern.finditer(text) if m.start() == 0 or not _is_word_char(text[m.start() - 1])]
@@ -368,11 +578,34 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-@lru_cache(maxsize=8192)
+SPELLINGS_AFTER = 40  # a word's spellings are compiled into a pattern once looked for this often (in hits' texts)
+_SPELLINGS: dict[str, re.Pattern[str] | None] = {}
+_LOOKED_FOR: dict[str, int] = {}
+
+
 def _spelling_regex(word: str) -> re.Pattern[str] | None:
-    """Every spelling of the folded ``word`` in NFC text, as a whole word's end (its start is checked apart)."""
+    """Every spelling of the folded ``word`` in NFC text, as a whole word's end (its start is checked apart);
+    ``None`` until the word has been looked for ``SPELLINGS_AFTER`` times, or if it has characters outside
+    ``fold_fast``'s table."""
+    if word in _SPELLINGS:
+        return _SPELLINGS[word]
+    seen = _LOOKED_FOR.get(word, 0) + 1
+    if len(_LOOKED_FOR) > 50_000:
+        _LOOKED_FOR.clear()
+    _LOOKED_FOR[word] = seen
+    if seen < SPELLINGS_AFTER:
+        return None
     pattern = spelling_pattern(word)
-    return re.compile(pattern + r"(?!\w)") if pattern else None
+    if len(_SPELLINGS) > 8192:
+        _SPELLINGS.clear()
+    _SPELLINGS[word] = compiled = re.compile(pattern + r"(?!\w)") if pattern else None
+    return compiled
+
+
+@lru_cache(maxsize=1024)
+def _plain_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+    """Folded ``words`` in folded text, as a whole word's end (its start is checked apart)."""
+    return re.compile("(?:" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")(?!\w)")
 
 
 # ----------------------------------------------------------------------------------------------- queries
@@ -386,16 +619,20 @@ def _quoted(words: Sequence[str]) -> str:
 
 
 class _Item:
-    """One thing the query asks for (a term or a phrase). ``match``: it, in any folded column. ``ranked`` (on
-    ``search_fts``): one phrase per column, plus the exact (accented) forms of a term on ``exact``: an exact word
-    implies its folded term, so it matches the same documents as ``match`` and only adds to the bm25 score.
-    ``head`` / ``head_exact`` (on ``search_head``): it in the heading / with the user's exact diacritics."""
+    """One thing the query asks for (a term or a phrase). ``match``: it, in any folded column. ``pairs``: a phrase
+    of ASCII words as the phrase of its pair tokens on ``search_pairs`` (the same documents), or ``None``.
+    ``ranked`` (on ``search_fts``): one phrase per column, plus the exact (accented) forms of a term on
+    ``exact``: an exact word implies its folded term, so it matches the same documents as ``match`` and only
+    adds to the bm25 score. ``head`` / ``head_exact`` (on ``search_head``): it in the heading / with the user's
+    exact diacritics."""
 
     def __init__(self, words: Sequence[str], exact: Sequence[str]) -> None:
         phrase = _quoted(words)
         # ``exact`` holds only words with diacritics: an ASCII word can only match the folded columns, and FTS5
         # scans faster without a column filter
         self.match = phrase if all(w.isascii() for w in words) else _FOLDED + phrase
+        paired = len(words) > 1 and all(_ASCII_WORD.fullmatch(w) and len(w) in _LENGTHS for w in words)
+        self.pairs = _quoted([pair_token(a, b) for a, b in pairwise(words)]) if paired else None
         self.words = [_quoted([w]) if w.isascii() else _FOLDED + _quoted([w]) for w in dict.fromkeys(words)]
         exact_alternatives = [f"{{exact}} : {_quoted([e])}" for e in exact]
         self.ranked = "(" + " OR ".join([f"{{{c}}} : {phrase}" for c in ("code", "title", "body")]
@@ -414,6 +651,34 @@ def _items(query: ParsedQuery) -> list[_Item]:
 
 def _all(items: Sequence[_Item], part: Callable[[_Item], str]) -> str:
     return " AND ".join(part(i) for i in items)
+
+
+NO_PENDING = 1 << 62  # above every docid
+
+
+class _Match:
+    """The documents holding every item: ``words`` on ``search_fts``; or, when every item is a phrase of ASCII
+    words, ``pairs`` on ``search_pairs`` for the documents whose pairs are written (docid below ``pending``)
+    and ``words`` for the pending ones (the newest, ``PAIRS_BATCH`` at most: cheap either way)."""
+
+    def __init__(self, items: Sequence[_Item], pending: int | None) -> None:
+        self.words = _all(items, lambda i: i.match)
+        self.pairs = " AND ".join(i.pairs for i in items if i.pairs) if all(i.pairs for i in items) else None
+        self.pending = NO_PENDING if pending is None else pending
+
+    def rowids(self, condition: str = "", args: Sequence[object] = (), newest: int = 0) -> tuple[str, list[object]]:
+        """SQL selecting the rowid (``f.rowid``) of every matching document that meets ``condition`` (SQL on
+        ``f``, with ``args``: `` AND ...``), and its parameters; only the ``newest`` of the written pairs' ones if
+        asked (their newest ``newest`` are among them). The pending documents are read upwards from the first
+        (never with ORDER BY rowid DESC: FTS5 would pass the first by and read on to the oldest document while
+        no other holds the phrase's words in place)."""
+        if self.pairs is None:
+            return f"SELECT f.rowid FROM search_fts f WHERE search_fts MATCH ?{condition}", [self.words, *args]
+        pairs = f"SELECT f.rowid FROM search_pairs f WHERE search_pairs MATCH ? AND f.rowid < ?{condition}"
+        if newest:
+            pairs = f"SELECT rowid FROM ({pairs} ORDER BY f.rowid DESC LIMIT {int(newest)})"
+        return (f"SELECT f.rowid FROM search_fts f WHERE search_fts MATCH ? AND f.rowid >= ?{condition} "
+                f"UNION ALL {pairs}", [self.words, self.pending, *args, self.pairs, self.pending, *args])
 
 
 def _filter_sql(request: SearchRequest) -> tuple[str, list[object]]:
@@ -453,21 +718,71 @@ class _Scope:
     def params(self, expr: str, *, filtered: bool = True) -> list[object]:
         return [expr, *self.args] if filtered else [expr]
 
+    def matches(self, match: _Match, *, joined: bool = False) -> tuple[str, list[object]]:
+        """``source`` for the in-scope documents of ``match`` (alias ``f``, its rowid the docid), and its
+        parameters."""
+        if match.pairs is None:
+            return self.source("search_fts", joined=joined), self.params(match.words)
+        if joined:
+            rowids, args = match.rowids(self.visible)
+            where = f" AND {self.where}" if self.where else ""
+            return f"({rowids}) f JOIN search_docs d ON d.docid = f.rowid WHERE 1{where}", [*args, *self.args]
+        rowids, args = match.rowids(*self._condition())
+        return f"({rowids}) f WHERE 1", args
 
-def _common_items(conn: sqlite3.Connection, scope: _Scope, items: list[_Item]) -> list[bool]:
+    def newest(self, match: _Match, limit: int, name: str, *, below: int | None = None) -> tuple[str, list[object]]:
+        """A CTE ``name`` (column ``docid``): the ``limit`` newest in-scope documents of ``match`` (with a docid
+        below ``below`` if given), newest first, and its parameters."""
+        condition, args = self._condition()
+        if below is not None:
+            condition += " AND f.rowid < ?"
+            args.append(below)
+        if match.pairs is None:
+            return (f"{name} AS MATERIALIZED (SELECT f.rowid AS docid FROM search_fts f WHERE search_fts MATCH ?"
+                    f"{condition} ORDER BY f.rowid DESC LIMIT {int(limit)})"), [match.words, *args]
+        rowids, args = match.rowids(condition, args, newest=limit)
+        return (f"{name}_all AS MATERIALIZED ({rowids}), {name} AS MATERIALIZED "
+                f"(SELECT rowid AS docid FROM {name}_all ORDER BY rowid DESC LIMIT {int(limit)})"), args
+
+    def _condition(self) -> tuple[str, list[object]]:
+        """The scope as a condition on ``f`` (the filters as a lookup per match), and its parameters."""
+        where = f" AND EXISTS (SELECT 1 FROM search_docs d WHERE d.docid = f.rowid AND {self.where})" \
+            if self.where else ""
+        return self.visible + where, list(self.args) if self.where else []
+
+
+class Probes:
+    """What searches on one read connection learned of the database while no other connection changed it
+    (``PRAGMA data_version``): which words are common at a clearance (``_common_items``)."""
+
+    LIMIT = 50_000  # words remembered, forgotten all at once beyond
+
+    def __init__(self) -> None:
+        self.version: tuple[int, int] | None = None
+        self.common: dict[tuple[str, int], bool] = {}
+
+    def at(self, version: int) -> dict[tuple[str, int], bool]:
+        if (version, RANK_DF) != self.version or len(self.common) > self.LIMIT:
+            self.version, self.common = (version, RANK_DF), {}
+        return self.common
+
+
+def _common_items(conn: sqlite3.Connection, scope: _Scope, items: list[_Item],
+                  known: dict[tuple[str, int], bool]) -> list[bool]:
     """For each item: would bm25 over it be costly, i.e. is each of its words in more than ``RANK_DF`` visible
     documents (a probe per word reads at most ``RANK_DF`` doclist entries; a phrase costs what its rarest word
-    costs)? One statement: every round trip to SQLite is a handover of Python's GIL, slow under concurrency."""
-    words = list(dict.fromkeys(w for i in items for w in i.words))
-    probe = f"(SELECT 1 FROM {scope.source('search_fts', filtered=False)} LIMIT 1 OFFSET {RANK_DF})"
-    row = conn.execute("SELECT " + ", ".join([probe] * len(words)), words).fetchone()
-    common = dict(zip(words, (v is not None for v in row), strict=True))
-    return [all(common[w] for w in i.words) for i in items]
+    costs)? The words ``known`` (at this clearance) are not probed again; the others in one statement: every
+    round trip to SQLite is a handover of Python's GIL, slow under concurrency."""
+    words = [w for w in dict.fromkeys(w for i in items for w in i.words) if (w, scope.clearance) not in known]
+    if words:
+        probe = f"(SELECT 1 FROM {scope.source('search_fts', filtered=False)} LIMIT 1 OFFSET {RANK_DF})"
+        row = conn.execute("SELECT " + ", ".join([probe] * len(words)), words).fetchone()
+        known.update(((w, scope.clearance), v is not None) for w, v in zip(words, row, strict=True))
+    return [all(known[(w, scope.clearance)] for w in i.words) for i in items]
 
 
-def _hit(row: tuple[object, ...], score: float, wanted: set[str]) -> SearchHit:
-    doc_id, source, metadata, text = row
-    snippet, marks = make_snippet(str(text), wanted)
+def _hit(row: Sequence[object], snippet: str, marks: list[tuple[int, int]], score: float) -> SearchHit:
+    doc_id, source, metadata = row[:3]
     md = json.loads(str(metadata))
     contract = {k: md.get(k) for k in CONTRACT_KEYS} | {k: v for k, v in md.items() if k not in CONTRACT_KEYS}
     return SearchHit.model_construct(id=str(doc_id), source=str(source), score=round(score, 4), snippet=snippet,
@@ -479,11 +794,24 @@ def _fetch_hits(conn: sqlite3.Connection, ranked: list[tuple[int, float]], wante
         return []
     marks = ",".join("?" * len(ranked))
     found = conn.execute(
-        "SELECT json_group_array(json_array(d.docid, d.id, d.source, t.metadata, t.text)) FROM search_docs d "
+        "SELECT json_group_array(json_array(d.docid, d.id, d.source, t.metadata, "
+        f"substr(t.text, 1, {SNIPPET_PREFIX}), t.folded, length(t.text))) FROM search_docs d "
         f"JOIN search_text t ON t.docid = d.docid WHERE d.docid IN ({marks})", [r[0] for r in ranked]
     ).fetchone()[0]
     by_docid = {int(r[0]): r[1:] for r in json.loads(found)}
-    return [_hit(by_docid[docid], score, wanted) for docid, score in ranked if docid in by_docid]
+    snippets = {docid: _snippet(str(start), int(length), wanted, folded=str(folded))  # the text is NFC
+                for docid, (_, _, _, start, folded, length) in by_docid.items()}
+    missing = [docid for docid, snippet in snippets.items() if snippet is None]  # the start was not enough
+    if missing:  # then the part every scan but the last reads, and the whole text if even that is not
+        texts = conn.execute(
+            f"SELECT json_group_array(json_array(docid, substr(text, 1, {SNIPPET_SCANS[-1] + 2 * SNIPPET_CHARS}), "
+            f"length(text))) FROM search_text WHERE docid IN ({','.join('?' * len(missing))})", missing
+        ).fetchone()[0]
+        for docid, start, length in json.loads(texts):
+            snippets[int(docid)] = _snippet(str(start), int(length), wanted) or make_snippet(
+                str(conn.execute("SELECT text FROM search_text WHERE docid = ?", (docid,)).fetchone()[0]), wanted)
+    return [_hit(by_docid[docid], *snippets[docid] or ("", []), score)
+            for docid, score in ranked if docid in by_docid]
 
 
 def _result(conn: sqlite3.Connection, request: SearchRequest, total: int, order: list[tuple[int, float]],
@@ -492,8 +820,9 @@ def _result(conn: sqlite3.Connection, request: SearchRequest, total: int, order:
     return SearchResult(total=total, hits=_fetch_hits(conn, page, wanted), facets=facets)
 
 
-def run_search(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult:
-    """Run ``request`` on ``conn`` (a read transaction is the caller's)."""
+def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes | None = None) -> SearchResult:
+    """Run ``request`` on ``conn`` (a read transaction is the caller's; ``probes``: what earlier searches on
+    ``conn`` learned, if kept)."""
     query = parse_query(request.query)
     scope = _Scope(request)
     if not query.raw.strip():  # no query: browse
@@ -501,18 +830,20 @@ def run_search(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult
     items = _items(query)
     if not items:  # text with no word in it ("***"): nothing to find
         return SearchResult(total=0, hits=[], facets=_empty_facets() if request.facets else {})
-    match = _all(items, lambda i: i.match)
-    counted, facets = (_facets(conn, scope.source("search_fts", joined=True), scope.params(match))
-                       if request.facets else (None, {}))
+    version, pending = conn.execute("SELECT (SELECT data_version FROM pragma_data_version()), "
+                                    "(SELECT min(docid) FROM search_pairs_pending)").fetchone()
+    known = (probes or Probes()).at(int(version))
+    match = _Match(items, pending)
+    counted, facets = _facets(conn, *scope.matches(match, joined=True)) if request.facets else (None, {})
     wanted = query.all_tokens()
     if request.sort in _SORT_SQL:
         total = counted if counted is not None else _count(conn, scope, match)
-        rows = conn.execute(
-            f"SELECT f.rowid FROM {scope.source('search_fts', joined=True)} ORDER BY {_SORT_SQL[request.sort]} "
-            "LIMIT ? OFFSET ?", [*scope.params(match), request.limit, request.offset]).fetchall()
+        source, args = scope.matches(match, joined=True)
+        rows = conn.execute(f"SELECT f.rowid FROM {source} ORDER BY {_SORT_SQL[request.sort]} LIMIT ? OFFSET ?",
+                            [*args, request.limit, request.offset]).fetchall()
         return SearchResult(total=total, hits=_fetch_hits(conn, [(int(r[0]), 0.0) for r in rows], wanted),
                             facets=facets)
-    rare = [i for i, common in zip(items, _common_items(conn, scope, items), strict=True) if not common]
+    rare = [i for i, common in zip(items, _common_items(conn, scope, items, known), strict=True) if not common]
     if rare:
         total, order = _rank_rare(conn, scope, query, items, rare, match, request.offset + request.limit)
     else:
@@ -523,19 +854,21 @@ def run_search(conn: sqlite3.Connection, request: SearchRequest) -> SearchResult
     return _result(conn, request, total if counted is None else counted, order, wanted, facets)
 
 
-def _count(conn: sqlite3.Connection, scope: _Scope, match: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM {scope.source('search_fts')}", scope.params(match)).fetchone()[0])
+def _count(conn: sqlite3.Connection, scope: _Scope, match: _Match) -> int:
+    source, args = scope.matches(match)
+    return int(conn.execute(f"SELECT count(*) FROM {source}", args).fetchone()[0])
 
 
 def _rank_rare(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, items: list[_Item], rare: list[_Item],
-               match: str, want: int) -> tuple[int, list[tuple[int, float]]]:
+               match: _Match, want: int) -> tuple[int, list[tuple[int, float]]]:
     """Every match, ranked by bm25 over the items that are not common (at most ``RANK_DF`` documents hold them:
     cheap); the common ones only filter. The number-lookup tier first. One statement (see ``_common_items``)."""
     args: list[object] = scope.params(_all(rare, lambda i: i.ranked))
     only = ""
     if len(rare) < len(items):
-        only = " AND f.rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)"
-        args.append(match)
+        rowids, match_args = match.rowids()
+        only = f" AND f.rowid IN ({rowids})"
+        args += match_args
     codes, code_args = _code_condition(scope, query)
     total, top, tier = conn.execute(
         f"WITH r AS MATERIALIZED (SELECT f.rowid AS docid, {BM25} AS b FROM {scope.source('search_fts')}{only}) "
@@ -548,7 +881,7 @@ def _rank_rare(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, item
     return int(total), _merge([[(d, CODE_TIER_BONUS - b) for d, b in in_tier], [(d, -b) for d, b in ranked]], want)
 
 
-def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, items: list[_Item], match: str,
+def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, items: list[_Item], match: _Match,
                  want: int) -> tuple[int, list[tuple[int, float]]]:
     """Every item is common (bm25 would read their whole doclists, and its idf is near zero anyway): the
     number-lookup tier, then the documents holding every item in their heading with the user's exact diacritics,
@@ -562,28 +895,27 @@ def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, it
     heading = (f"(SELECT json_group_array(docid) FROM (SELECT f.rowid AS docid FROM {scope.source('search_head')} "
                f"ORDER BY f.rowid DESC LIMIT ?))")
     exact = any(i.exact for i in items)
+    newest_cte, args = scope.newest(match, COUNT_EXACT + 1, "n")
     count, oldest, first, last, newest, headed, exact_headed, tier = conn.execute(
-        f"WITH n AS MATERIALIZED (SELECT f.rowid AS docid FROM {scope.source('search_fts')} "
-        f"ORDER BY f.rowid DESC LIMIT {COUNT_EXACT + 1}) "
+        f"WITH {newest_cte} "
         "SELECT (SELECT count(*) FROM n), (SELECT min(docid) FROM n), "
         "(SELECT min(docid) FROM search_docs), (SELECT max(docid) FROM search_docs), "
         "(SELECT json_group_array(docid) FROM (SELECT docid FROM n ORDER BY docid DESC LIMIT ?)), "
         f"{heading}, {heading if exact else '(SELECT json_array())'}, "
         f"(SELECT json_group_array(d.docid) FROM search_docs d WHERE {codes} AND EXISTS "
         "(SELECT 1 FROM search_fts WHERE search_fts MATCH ? AND rowid = d.docid))",
-        [*scope.params(match), want + 2 * HEAD_K + MAX_CODE_TIER,
+        [*args, want + 2 * HEAD_K + MAX_CODE_TIER,
          *scope.params(_all(items, lambda i: i.head)), min(2 * want, HEAD_K),  # the exact ones are among them
          *([*scope.params(_all(items, lambda i: i.head_exact)), min(want, HEAD_K)] if exact else []),
-         *code_args, match]).fetchone()
+         *code_args, match.words]).fetchone()
     matches = [int(d) for d in json.loads(newest)]
     total = int(count)
     if total > COUNT_EXACT:
         share = (last - oldest + 1) / max(1, last - first + 1)
         total = max(COUNT_EXACT + 1, _two_digits(total / share))
     if want + 2 * HEAD_K + MAX_CODE_TIER > len(matches) == count > COUNT_EXACT:  # a deep page: read on
-        matches += [int(r[0]) for r in conn.execute(
-            f"SELECT f.rowid FROM {scope.source('search_fts')} AND f.rowid < ? ORDER BY f.rowid DESC LIMIT ?",
-            [*scope.params(match), matches[-1], want + 2 * HEAD_K + MAX_CODE_TIER])]
+        deeper, deeper_args = scope.newest(match, want + 2 * HEAD_K + MAX_CODE_TIER, "m", below=matches[-1])
+        matches += [int(r[0]) for r in conn.execute(f"WITH {deeper} SELECT docid FROM m", deeper_args)]
     return total, _merge([[(int(d), CODE_TIER_BONUS) for d in sorted(json.loads(tier), reverse=True)],
                           [(int(d), 2.0) for d in json.loads(exact_headed)],
                           [(int(d), 1.0) for d in json.loads(headed)],
@@ -664,6 +996,7 @@ def _facets(conn: sqlite3.Connection, source: str, args: list[object]) -> tuple[
 # ----------------------------------------------------------------------------------------------- the port
 
 
+WRITER_MMAP_BYTES = 0
 READER_MMAP_BYTES = 1 << 30  # the first GiB of the database is read through mmap (counted in RSS: shared pages)
 WAL_CHECKPOINT_PAGES = 10_000  # ~40 MB of WAL between checkpoints: index merges rewrite the same pages, so
 # checkpointing less often writes each of them to the database file fewer times (indexing ~1.4x faster)
@@ -678,6 +1011,8 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-65536")  # 64 MB of pages per connection
     if readonly:  # readers share the OS page cache instead of copying pages: ~1.3x more searches/s on 4 threads
         conn.execute(f"PRAGMA mmap_size={READER_MMAP_BYTES}")
+    elif WRITER_MMAP_BYTES:
+        conn.execute(f"PRAGMA mmap_size={WRITER_MMAP_BYTES}")
     return conn
 
 
@@ -711,6 +1046,7 @@ class SqliteSearchIndex:
                     raise sqlite3.ProgrammingError("the search index is closed")
                 self._readers.append(conn)
             self._local.conn = conn
+            self._local.probes = Probes()
         return conn
 
     def _write(self, action: Callable[[], object]) -> None:
@@ -746,7 +1082,7 @@ class SqliteSearchIndex:
         conn = self._reader()
         conn.execute("BEGIN")  # one snapshot: total, hits and facets agree while a writer commits
         try:
-            return run_search(conn, request)
+            return run_search(conn, request, self._local.probes)
         finally:
             conn.execute("COMMIT")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -88,6 +89,19 @@ def test_number_lookup_ranks_the_document_first(
         number = f"{exp['code_number']}-{exp['code_notation']}"
         result = cli_json(capsys, "search", number, "--archive", str(digitised.archive), "--json")
         assert result["hits"][0]["id"] == docs[str(exp["source"])]["id"], (number, result)  # type: ignore[index]
+
+
+def test_the_run_leaves_the_search_index_merged(digitised: DigitisedArchive) -> None:
+    """A run that added documents (one commit each) merges the embedded index's segments at its end."""
+    from storage.search_sqlite import segment_counts
+
+    conn = sqlite3.connect(f"file:{digitised.archive / 'catalog.sqlite'}?mode=ro", uri=True)
+    try:
+        segments = segment_counts(conn)
+        pending = conn.execute("SELECT count(*) FROM search_pairs_pending").fetchone()[0]
+    finally:
+        conn.close()
+    assert segments == {"search_fts": 1, "search_head": 1, "search_pairs": 1} and pending == 0
 
 
 def test_pdfa_is_two_layer_and_originals_are_unchanged(

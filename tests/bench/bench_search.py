@@ -280,13 +280,13 @@ class Fts5Engine:
 
     name = "fts5"
 
-    def __init__(self, directory: Path, *, clearance: int = 3, facets: bool = False, optimize: bool = False) -> None:
+    def __init__(self, directory: Path, *, clearance: int = 3, facets: bool = False, compact: bool = True) -> None:
         from storage.search_sqlite import SqliteSearchIndex
 
         self.path = directory / "catalog.sqlite"
         self._cls = SqliteSearchIndex
         self.writer = SqliteSearchIndex(self.path)
-        self.clearance, self.facets, self.optimize = clearance, facets, optimize
+        self.clearance, self.facets, self.compact = clearance, facets, compact
         self._reader: SqliteSearchIndex | None = None
         self._reader_lock = threading.Lock()
 
@@ -296,10 +296,10 @@ class Fts5Engine:
         self.writer.upsert([entry_of(manifest)])  # one transaction per document, as `sohoa digitise` commits
 
     def finish(self) -> None:
-        if self.optimize:
-            from storage.search_sqlite import optimize
+        if self.compact:  # as a digitisation run ends (flows.digitise.compact_search_index)
+            from storage.search_sqlite import compact
 
-            optimize(self.writer._conn)
+            compact(self.writer._conn, self.writer._lock)
         self.writer.close()
 
     def size_bytes(self) -> int:
@@ -320,10 +320,10 @@ class Fts5Engine:
 
 
 def make_engine(name: str, directory: Path, *, snippets: bool = True, clearance: int = 3, facets: bool = False,
-                optimize: bool = False) -> Fts5Engine | TantivyEngine:
+                compact: bool = True) -> Fts5Engine | TantivyEngine:
     if name == "tantivy":
         return TantivyEngine(directory, snippets=snippets)
-    return Fts5Engine(directory, clearance=clearance, facets=facets, optimize=optimize)
+    return Fts5Engine(directory, clearance=clearance, facets=facets, compact=compact)
 
 
 # ----------------------------------------------------------------------------------------------- runs
@@ -471,8 +471,9 @@ def main() -> int:
     ap.add_argument("--clearance", type=int, default=3, choices=range(4),
                     help="fts5: the searching user's clearance (3 sees every document; lower ones filter)")
     ap.add_argument("--facets", action="store_true", help="fts5: every query also counts the facets")
-    ap.add_argument("--optimize", action="store_true",
-                    help="fts5: merge the index into one segment after indexing (as `sohoa reindex` does)")
+    ap.add_argument("--no-compact", action="store_true",
+                    help="fts5: leave the index's segments as one commit per document left them (by default they "
+                         "are merged after indexing, in the indexing time, as a digitisation run ends)")
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args()
 
@@ -494,7 +495,7 @@ def main() -> int:
         print(f"engine {args.engine}: indexing {args.pages} synthetic pages into {work} "
               f"({len(vocab.succ)} word forms from {args.corpus})", file=sys.stderr, flush=True)
         engine = make_engine(args.engine, work, snippets=not args.no_snippets, clearance=args.clearance,
-                             facets=args.facets, optimize=args.optimize)
+                             facets=args.facets, compact=not args.no_compact)
         indexing, codes, doc_freq = index_pages(engine, Generator(vocab, args.seed), args.pages)
         queries = make_queries(vocab, codes, doc_freq, args.queries_per_kind, args.seed)
         print(f"querying: {args.queries_per_kind} queries x {len(KINDS)} kinds, {args.clients} clients",
