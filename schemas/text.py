@@ -71,12 +71,22 @@ _FOLD_TABLE = {c: _fold_char(chr(c).translate(_ETH_FIX)) for lo, hi in _TABLE_RA
 _OUTSIDE_TABLE = re.compile("[^" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in _TABLE_RANGES) + "]")
 
 
-def fold_fast(text: str) -> str:
-    """``fold(text)``, character for character, through a translation table: for long texts (indexing,
-    snippets), where ``fold``'s per-character calls dominate."""
-    text = nfc(text)
+def fold_fast(text: str, *, is_nfc: bool = False) -> str:
+    """``fold(text)``, character for character, without ``fold``'s per-character calls: for long texts (indexing,
+    snippets). ``is_nfc``: the caller knows ``text`` is NFC (not checked again)."""
+    if not is_nfc:
+        text = nfc(text)
+    if text.isascii():
+        return text.lower()
     if _OUTSIDE_TABLE.search(text):
         return fold(text)
+    if "\u0130" not in text:  # İ: the one character of the table whose lower case is two characters
+        # Lower case, đ/ð to d, then every mark dropped with NFD: each character of the table is one base letter
+        # plus marks. A base letter that is not ASCII (ø, ß, “ ...) is dropped too, and the length tells.
+        low = text.lower().replace("\u0111", "d").replace("\u00f0", "d")
+        out = unicodedata.normalize("NFD", low).encode("ascii", "ignore").decode("ascii")
+        if len(out) == len(text):
+            return out
     return text.translate(_FOLD_TABLE)  # the table folds Ð/ð like clean_ocr_text + fold: to d
 
 
@@ -110,9 +120,10 @@ def outside_fold_table(text: str) -> bool:
     return _OUTSIDE_TABLE.search(text) is not None
 
 
-def _clean(text: str) -> str:
+def _clean(text: str, *, is_nfc: bool = False) -> str:
     """``clean_ocr_text`` without its per-character table lookups when there is no Eth to fix."""
-    text = nfc(text)
+    if not is_nfc:
+        text = nfc(text)
     return text.translate(_ETH_FIX) if "\u00d0" in text or "\u00f0" in text else text
 
 
@@ -153,8 +164,8 @@ def _exact_words(piece: str) -> frozenset[str]:
     return frozenset(_canonical_word(w) for w in _TOKEN_RE.findall(piece) if not w.isascii())
 
 
-def exact_tokens(text: str) -> list[str]:
+def exact_tokens(text: str, *, is_nfc: bool = False) -> list[str]:
     """The distinct ``canonical_tones`` words of ``text`` that carry a diacritic (their exact form differs from
-    the folded one), sorted."""
-    pieces = set(_clean(text).lower().split())  # split first: \w+ over a long text is slow
+    the folded one), sorted. ``is_nfc``: the caller knows ``text`` is NFC."""
+    pieces = set(_clean(text, is_nfc=is_nfc).lower().split())  # split first: \w+ over a long text is slow
     return sorted(frozenset().union(*(_exact_words(p) for p in pieces if not p.isascii())))

@@ -216,11 +216,13 @@ def _code_text(md: dict[str, object]) -> str:
 def _fts_values(md: dict[str, object], text: str
                 ) -> tuple[tuple[str, str, str, str], tuple[str, str, str], str]:
     """The ``search_fts``, ``search_head`` and ``search_pairs`` columns of a document: a pure function of its
-    metadata and text (a contentless FTS row is deleted by giving these values again)."""
-    title, head = _title_text(md), _title_text(md, HEAD_FIELDS)
-    code, folded_title, body = fold_fast(_code_text(md)), fold_fast(title), fold_fast(text)
-    exact = " ".join(exact_tokens(f"{title}\n{text}"))
-    return ((code, folded_title, body, exact), (code, fold_fast(head), " ".join(exact_tokens(head))),
+    metadata and (NFC) text (a contentless FTS row is deleted by giving these values again)."""
+    title, head = nfc(_title_text(md)), nfc(_title_text(md, HEAD_FIELDS))
+    code = fold_fast(_code_text(md))
+    folded_title, body = fold_fast(title, is_nfc=True), fold_fast(text, is_nfc=True)
+    exact = " ".join(exact_tokens(f"{title}\n{text}", is_nfc=True))
+    return ((code, folded_title, body, exact), (code, fold_fast(head, is_nfc=True),
+                                                " ".join(exact_tokens(head, is_nfc=True))),
             "\n".join(map(_pair_text, (code, folded_title, body))))
 
 
