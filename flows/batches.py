@@ -46,7 +46,7 @@ from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, as_completed
 from pydantic import BaseModel, Field
 
-from flows.digitise import document_tasks, page_total, task_result
+from flows.digitise import compact_search_index, document_tasks, page_total, task_result
 from flows.document import prefetch_pages
 from flows.wiring import CATALOG_FILE, Services, services_for
 from pipeline.load import BATCH_FILE, check_file_code, discover_documents, document_id, read_batch_info
@@ -507,6 +507,7 @@ def _finish(run: _Run, *, error: str | None = None) -> BatchRecord:
     catalog = run.services.catalog
     statuses = document_statuses(run.record, run.registry, catalog)
     pages = sum(r.pages for r in run.results if not r.skipped and r.status != "failed")
+    compact_search_index(run.services, sum(1 for r in run.results if not r.skipped and r.status != "failed"))
     summary = summarise(statuses, skipped=sum(r.skipped for r in run.results), pages=pages, elapsed_s=elapsed_s,
                         stopped=run.stopped)
     state: BatchState

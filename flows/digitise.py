@@ -25,6 +25,7 @@ from pipeline.load import count_pages, discover_documents, read_batch_info
 from schemas.document import BatchReport, DocumentResult, DocumentSource
 from schemas.errors import DocumentError
 from schemas.settings import Settings
+from storage.search_sqlite import worth_compacting
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +130,16 @@ def task_result(future: PrefectFuture[DocumentResult], doc: DocumentSource, sett
     return received(result, services_for(settings)) if settings.task_runner == "dask" else result
 
 
-def compact_search_index(services: Services) -> None:
-    """Merge the embedded search index's segments after a run added documents (searches of a merged index are
-    faster; ``SqliteCatalog.compact_search``). An optimisation: a failure is logged, the run's documents stay."""
+def compact_search_index(services: Services, added: int) -> None:
+    """Merge the embedded search index's segments after a run that added ``added`` documents, when worth it
+    (``search_sqlite.worth_compacting``: searches of a merged index are faster; a merge rewrites the index). An
+    optimisation: a failure is logged and the run's documents stay (the next run merges)."""
+    if services.external_index is not None or not worth_compacting(services.catalog.count(), added):
+        return
     started = time.monotonic()
     try:
         steps = services.catalog.compact_search()
-    except Exception as exc:  # the documents are committed; only the merge is lost (the next run retries it)
+    except Exception as exc:  # the documents are committed; only the merge is lost
         log.warning("search index merge failed: %s: %s", type(exc).__name__, exc)
         return
     log.info("search index merged in %.2f s (%d steps)", time.monotonic() - started, steps)
@@ -159,8 +163,7 @@ def digitise_batch(batch_dir: str, settings: Settings | None = None, file_code: 
         futures = [submit(doc, batch.name, file_code) for doc in docs]
         results = [task_result(f, doc, settings) for f, doc in zip(futures, docs, strict=True)]
     processed = sum(r.pages for r in results if not r.skipped and r.status != "failed")
-    if processed and services.external_index is None:
-        compact_search_index(services)
+    compact_search_index(services, sum(1 for r in results if not r.skipped and r.status != "failed"))
     elapsed = time.monotonic() - started
     return BatchReport(
         batch=str(batch),

@@ -417,6 +417,14 @@ def clear(conn: sqlite3.Connection) -> None:
 
 
 COMPACT_STEP_PAGES = 2000  # FTS5 leaf pages merged per transaction by ``compact`` (tens of milliseconds each)
+COMPACT_ALWAYS_UP_TO = 20_000  # documents: below this a merge costs at most a few seconds, done after every run
+COMPACT_MIN_SHARE = 0.02  # above it, a run merges when it added this share of the index's documents (a merge
+# rewrites the whole index: a run of a few documents into a large archive leaves FTS5's own merging to it)
+
+
+def worth_compacting(documents: int, added: int) -> bool:
+    """Whether a run that added ``added`` of the index's ``documents`` should merge its segments (``compact``)."""
+    return added > 0 and (documents <= COMPACT_ALWAYS_UP_TO or added >= COMPACT_MIN_SHARE * documents)
 _FTS_TABLES = ("search_fts", "search_head", "search_pairs")
 
 

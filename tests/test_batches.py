@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -22,6 +23,7 @@ from flows.cli import main
 from schemas.settings import NightWindow, Settings
 from storage.batches import BatchRecord, BatchRegistry, BatchSummary
 from storage.catalog import SqliteCatalog
+from storage.search_sqlite import segment_counts
 from tests.conftest import SAMPLE_BATCH, add_bad_files, catalogued
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -189,6 +191,11 @@ def test_add_now_digitises_the_sample_batch_and_records_it(sample_run: SampleRun
     assert summary["pages_per_minute"] > 0
     assert data["folder"] == str(sample_run.batch.resolve()) and catalogued(sample_run.archive) == 5
     assert datetime.fromisoformat(str(data["finished_at"])).utcoffset().total_seconds() == 7 * 3600  # type: ignore[union-attr]
+    conn = sqlite3.connect(f"file:{sample_run.archive / 'catalog.sqlite'}?mode=ro", uri=True)
+    try:  # the run merged the search index it wrote one document at a time
+        assert set(segment_counts(conn).values()) == {1}
+    finally:
+        conn.close()
 
     code, shown = cli_json(capsys, "batch", "show", str(data["id"]), "--archive", archive)
     assert code == 0 and shown["progress"] == {"documents": 5, "finished": 5, "done": summary["done"],

@@ -247,3 +247,11 @@ def test_a_writer_between_compaction_steps_is_kept(tmp_path: Path, monkeypatch: 
         assert _found(index, f'"tai lieu moi {n}"') == (1, {f"late{n}"})
     search_sqlite.compact(index._conn, index._lock)
     assert set(search_sqlite.segment_counts(index._conn).values()) <= {0, 1}
+
+
+def test_worth_compacting_bounds_the_rewrite_to_runs_that_add_a_share_of_a_large_index() -> None:
+    always = search_sqlite.COMPACT_ALWAYS_UP_TO
+    assert not search_sqlite.worth_compacting(10, 0)  # nothing added: nothing to merge
+    assert search_sqlite.worth_compacting(always, 1)  # small index: a merge is cheap
+    assert not search_sqlite.worth_compacting(1_000_000, 5)  # five documents into a million: FTS5's own merging
+    assert search_sqlite.worth_compacting(1_000_000, int(search_sqlite.COMPACT_MIN_SHARE * 1_000_000))
