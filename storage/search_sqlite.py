@@ -517,7 +517,17 @@ def _snippet(text: str, length: int, wanted: set[str], width: int = SNIPPET_CHAR
     if best_score == 0:
         start = text[:width]
         return (" ".join(start.split()), []) if len(start) == width or len(text) == length else None
-    lo = max(0, best_start - width // 4)
+    return _window_at(text, length, best_start, words, spans_in, width)
+
+
+SpansIn = Callable[[str, set[str], int], list[tuple[str, int, int]]]
+
+
+def _window_at(text: str, length: int, at: int, words: set[str], spans_in: SpansIn, width: int = SNIPPET_CHARS
+               ) -> tuple[str, list[tuple[int, int]]] | None:
+    """The snippet window of the text (its start ``text``, ``length`` in all) for a match at ``at``, with the
+    highlights ``spans_in`` finds in it; ``None`` when the window reaches past the start given."""
+    lo = max(0, at - width // 4)
     while lo > 0 and not text[lo - 1].isspace():
         lo -= 1
     hi = min(length, lo + width)
@@ -530,6 +540,28 @@ def _snippet(text: str, length: int, wanted: set[str], width: int = SNIPPET_CHAR
     suffix = "…" if hi < length else ""
     marks = [(s + len(prefix), e + len(prefix)) for _, s, e in spans_in(window, words, lo)]
     return prefix + window + suffix, marks
+
+
+def _phrase_snippet(text: str, length: int, folded: str, phrase: re.Pattern[str], words: set[str]
+                    ) -> tuple[str, list[tuple[int, int]]] | None:
+    """For a query that is one phrase: the window at the phrase's first place in the text's start ``text``
+    (``folded``: the same start folded), or ``None`` if the phrase is not there. One search instead of every
+    place of every word (a phrase's words are often common: their places are many)."""
+    found = phrase.search(folded)
+    return _window_at(text, length, found.start(), words, _folded_spans(folded, words)) if found else None
+
+
+def _phrase_pattern(query: ParsedQuery) -> re.Pattern[str] | None:
+    """The folded phrase of a query made of one phrase of ASCII words (``"giá trị đề nghị"``), as a pattern of
+    whole words apart by anything but letters and digits; ``None`` for any other query."""
+    if len(query.phrases) != 1 or query.terms or not all(_ASCII_WORD.fullmatch(w) for w in query.phrases[0]):
+        return None
+    return _phrase_regex(tuple(query.phrases[0]))
+
+
+@lru_cache(maxsize=1024)
+def _phrase_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, words)) + r"(?![^\W_])")
 
 
 def _best_window(spans: list[tuple[str, int, int]], width: int) -> tuple[int, int]:
@@ -552,7 +584,7 @@ def _best_window(spans: list[tuple[str, int, int]], width: int) -> tuple[int, in
     return best_start, best_score
 
 
-def _folded_spans(folded: str, words: set[str]) -> Callable[[str, set[str], int], list[tuple[str, int, int]]]:
+def _folded_spans(folded: str, words: set[str]) -> SpansIn:
     """``_token_spans`` of a part of a text given the text's start folded (at offset ``at``): the folded words in
     the folded part (the same words, ``_token_spans`` shows)."""
     pattern = _plain_regex(tuple(sorted(words)))
@@ -799,7 +831,10 @@ def _hit(row: Sequence[object], snippet: str, marks: list[tuple[int, int]], scor
                                      highlights=marks, metadata=contract)  # our own values: no validation
 
 
-def _fetch_hits(conn: sqlite3.Connection, ranked: list[tuple[int, float]], wanted: set[str]) -> list[SearchHit]:
+def _fetch_hits(conn: sqlite3.Connection, ranked: list[tuple[int, float]], wanted: set[str],
+                phrase: re.Pattern[str] | None = None) -> list[SearchHit]:
+    """The hits of ``ranked`` (docid, score), with their snippets (at the first place of ``phrase`` if given and
+    found, else the window with the most distinct ``wanted`` words)."""
     if not ranked:
         return []
     marks = ",".join("?" * len(ranked))
@@ -809,25 +844,31 @@ def _fetch_hits(conn: sqlite3.Connection, ranked: list[tuple[int, float]], wante
         f"JOIN search_text t ON t.docid = d.docid WHERE d.docid IN ({marks})", [r[0] for r in ranked]
     ).fetchone()[0]
     by_docid = {int(r[0]): r[1:] for r in json.loads(found)}
-    snippets = {docid: _snippet(str(start), int(length), wanted, folded=str(folded))  # the text is NFC
+    words = {w for w in wanted if w}
+    snippets = {docid: (_phrase_snippet(str(start), int(length), str(folded), phrase, words) if phrase else None)
+                or (None if phrase else _snippet(str(start), int(length), wanted, folded=str(folded)))  # NFC text
                 for docid, (_, _, _, start, folded, length) in by_docid.items()}
     missing = [docid for docid, snippet in snippets.items() if snippet is None]  # the start was not enough
     if missing:  # then the part every scan but the last reads, and the whole text if even that is not
+        read = "text" if phrase else f"substr(text, 1, {SNIPPET_SCANS[-1] + 2 * SNIPPET_CHARS})"  # a phrase: all
         texts = conn.execute(
-            f"SELECT json_group_array(json_array(docid, substr(text, 1, {SNIPPET_SCANS[-1] + 2 * SNIPPET_CHARS}), "
-            f"length(text))) FROM search_text WHERE docid IN ({','.join('?' * len(missing))})", missing
+            f"SELECT json_group_array(json_array(docid, {read}, length(text))) FROM search_text "
+            f"WHERE docid IN ({','.join('?' * len(missing))})", missing
         ).fetchone()[0]
         for docid, start, length in json.loads(texts):
-            snippets[int(docid)] = _snippet(str(start), int(length), wanted) or make_snippet(
+            longer = phrase and _phrase_snippet(str(start), int(length), fold_fast(str(start), is_nfc=True), phrase,
+                                                words)
+            snippets[int(docid)] = longer or _snippet(str(start), int(length), wanted) or make_snippet(
                 str(conn.execute("SELECT text FROM search_text WHERE docid = ?", (docid,)).fetchone()[0]), wanted)
     return [_hit(by_docid[docid], *snippets[docid] or ("", []), score)
             for docid, score in ranked if docid in by_docid]
 
 
 def _result(conn: sqlite3.Connection, request: SearchRequest, total: int, order: list[tuple[int, float]],
-            wanted: set[str], facets: dict[str, list[FacetCount]]) -> SearchResult:
+            wanted: set[str], facets: dict[str, list[FacetCount]], phrase: re.Pattern[str] | None = None
+            ) -> SearchResult:
     page = order[request.offset:request.offset + request.limit]
-    return SearchResult(total=total, hits=_fetch_hits(conn, page, wanted), facets=facets)
+    return SearchResult(total=total, hits=_fetch_hits(conn, page, wanted, phrase), facets=facets)
 
 
 def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes | None = None) -> SearchResult:
@@ -851,17 +892,18 @@ def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes 
         source, args = scope.matches(match, joined=True)
         rows = conn.execute(f"SELECT f.rowid FROM {source} ORDER BY {_SORT_SQL[request.sort]} LIMIT ? OFFSET ?",
                             [*args, request.limit, request.offset]).fetchall()
-        return SearchResult(total=total, hits=_fetch_hits(conn, [(int(r[0]), 0.0) for r in rows], wanted),
-                            facets=facets)
+        return SearchResult(total=total, hits=_fetch_hits(conn, [(int(r[0]), 0.0) for r in rows], wanted,
+                                                          _phrase_pattern(query)), facets=facets)
     rare = [i for i, common in zip(items, _common_items(conn, scope, items, known), strict=True) if not common]
     if rare:
         total, order = _rank_rare(conn, scope, query, items, rare, match, request.offset + request.limit)
     else:
         total, order = _rank_common(conn, scope, query, items, match, request.offset + request.limit)
         if counted is None and total > COUNT_EXACT:  # estimated (see _rank_common)
-            result = _result(conn, request, total, order, wanted, facets)
+            result = _result(conn, request, total, order, wanted, facets, _phrase_pattern(query))
             return result.model_copy(update={"total_exact": False})
-    return _result(conn, request, total if counted is None else counted, order, wanted, facets)
+    return _result(conn, request, total if counted is None else counted, order, wanted, facets,
+                   _phrase_pattern(query))
 
 
 def _count(conn: sqlite3.Connection, scope: _Scope, match: _Match) -> int:

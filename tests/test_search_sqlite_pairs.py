@@ -255,3 +255,25 @@ def test_worth_compacting_bounds_the_rewrite_to_runs_that_add_a_share_of_a_large
     assert search_sqlite.worth_compacting(always, 1)  # small index: a merge is cheap
     assert not search_sqlite.worth_compacting(1_000_000, 5)  # five documents into a million: FTS5's own merging
     assert search_sqlite.worth_compacting(1_000_000, int(search_sqlite.COMPACT_MIN_SHARE * 1_000_000))
+
+
+@pytest.mark.parametrize("at", [0, 900, 2500, 6000])  # in the stored folded start, the longer start, past both
+def test_a_phrase_snippet_shows_the_phrase_where_it_first_stands(tmp_path: Path, at: int) -> None:
+    """A one-phrase query's snippet is the window at the phrase, highlighted with its original diacritics,
+    however far into the text it stands and however often its words stand apart before it."""
+    filler = "Giá cả thị trường, các trị số và đề xuất, kiến nghị của cơ sở. "  # the words, never the phrase
+    text = (filler * 200)[:at] + " Ban Thường vụ đã có giá trị, đề nghị các cấp thực hiện. " + filler * 20
+    index = SqliteSearchIndex(tmp_path / "index.sqlite")
+    try:
+        index.upsert([entry("d1", text), entry("d2", filler * 30)])
+        for query in ('"gia tri de nghi"', '"giá trị đề nghị"', '"GIÁ TRỊ, ĐỀ NGHỊ"'):
+            result = index.search(SearchRequest(query=query, limit=10))
+            assert [h.id for h in result.hits] == ["d1"]
+            hit = result.hits[0]
+            assert "giá trị, đề nghị" in hit.snippet, (query, hit.snippet)
+            marked = [hit.snippet[s:e] for s, e in hit.highlights]
+            assert {"giá", "trị", "đề", "nghị"} <= set(marked), marked
+        words = index.search(SearchRequest(query="gia tri de nghi", limit=10))  # words, not a phrase: unchanged
+        assert {h.id for h in words.hits} == {"d1", "d2"}
+    finally:
+        index.close()
