@@ -56,7 +56,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import pairwise, repeat
 from pathlib import Path
 
@@ -433,35 +433,28 @@ def compact(conn: sqlite3.Connection, lock: threading.Lock | threading.RLock) ->
     transaction taken under ``lock``), so other writers wait at most one step; searches of a merged index read
     one doclist per word instead of one per segment (about 1.3x more searches/s at 100,000 pages). Writes the
     pending pairs first. Call with no transaction open. Returns the number of steps that did work."""
-    steps = 0
-
-    def step(sql: str, args: tuple[object, ...] = ()) -> bool:
+    def step(action: Callable[[], object]) -> bool:
+        """``action`` in a transaction of its own; whether it changed anything besides the command's own row."""
         with lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 before = conn.total_changes
-                conn.execute(sql, args)
-                worked = conn.total_changes - before > 1  # the command itself counts one change
+                action()
+                worked = conn.total_changes - before > 1  # a merge command itself counts one change
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         return worked
 
-    with lock:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            _flush_pairs(conn, at_least=1)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    step(lambda: _flush_pairs(conn, at_least=1))
+    steps = 0
     for table in _FTS_TABLES:
         sql = f"INSERT INTO {table}({table}, rank) VALUES ('merge', ?)"
-        worked = step(sql, (-COMPACT_STEP_PAGES,))  # negative: start merging every segment into one
+        worked = step(partial(conn.execute, sql, (-COMPACT_STEP_PAGES,)))  # negative: start merging all into one
         while worked:
             steps += 1
-            worked = step(sql, (COMPACT_STEP_PAGES,))
+            worked = step(partial(conn.execute, sql, (COMPACT_STEP_PAGES,)))
     return steps
 
 
