@@ -35,6 +35,8 @@ from pipeline.preprocess import preprocess_page
 from pipeline.quality import duplicate_reasons, review_reasons
 from pipeline.reading_order import order_page_text
 from pipeline.reread import doubtful_lines, merge_rereads
+from pipeline.seal import find_seal_rings, seal_text_bands
+from pipeline.seal_read import lines_to_reread, merge_seal_line, settle_name
 from schemas.checksums import sha256_file
 from schemas.document import BatchInfo, DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError
@@ -62,6 +64,7 @@ class PageOutput:
 UNREADABLE_MIN_WORDS = 15
 UNREADABLE_CONFIDENCE = 0.60
 SIDEWAYS_SHARE = 0.5  # share of words (3+ characters) whose box is taller than wide
+SEAL_NAME_REASON = "tên bị dấu đen che, đã đọc bằng đối chiếu danh sách họ tên: cần soát lại"
 _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
@@ -82,8 +85,9 @@ def _ocr_pass(
     out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
     ocr = page_from_hocr(out.hocr.read_text(encoding="utf-8"), number=page.number, dpi=prep.dpi)
     ocr, reread = _reread_doubtful(ocr, prep.ocr_image, stem, services)
+    ocr, sealed = _read_under_seals(ocr, prep.ocr_image, stem, services)
     ocr = ocr.model_copy(update={"text": order_page_text(ocr)})  # logical order; words keep engine order
-    return PageOutput(ocr, {**prep.steps, **reread}, jpeg, out.text_pdf, out.hocr), ocr_png
+    return PageOutput(ocr, {**prep.steps, **reread, **sealed}, jpeg, out.text_pdf, out.hocr), ocr_png
 
 
 def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Services) -> tuple[OcrPage, dict[str, int]]:
@@ -104,6 +108,39 @@ def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Serv
             crop.unlink(missing_ok=True)
     merged, changed = merge_rereads(ocr, lines, rereads)
     return merged, {"reread_lines": len(lines), "reread_changed": changed}
+
+
+def _read_under_seals(
+    ocr: OcrPage, image: np.ndarray, stem: Path, services: Services
+) -> tuple[OcrPage, dict[str, int]]:
+    """Read again, cleaned of the seal, the lines a black seal covers that the page pass missed or doubted; a
+    signer's name fused with the seal is settled among known names (``pipeline.seal``, ``pipeline.seal_read``)."""
+    if not services.settings.ocr_seal_lines:
+        return ocr, {}
+    rings = find_seal_rings(image, ocr.dpi)
+    if not rings:
+        return ocr, {}
+    lines = lines_to_reread(ocr, [(ring, band) for ring in rings for band in seal_text_bands(image, ring, ocr.dpi)])
+    steps = {"seal_rings": len(rings), "seal_lines": len(lines)}
+    if not lines:
+        return ocr, steps
+    crops = []
+    try:
+        for i, line in enumerate(lines):
+            crop = stem.parent / f"{stem.name}-seal{i:02d}.pgm"
+            cv2.imwrite(str(crop), line.band.image)
+            crops.append(crop)
+        readings = services.engine.read_lines(crops, dpi=ocr.dpi, out_base=stem.parent / f"{stem.name}-seal")
+    finally:
+        for crop in crops:
+            crop.unlink(missing_ok=True)
+    changed = named = 0
+    for line, words in zip(lines, readings, strict=True):
+        name = settle_name(words, line, services.name_font) if services.name_font else None
+        merged = merge_seal_line(ocr, line, name or words, name=name is not None)
+        if merged is not None:
+            ocr, changed, named = merged, changed + 1, named + (name is not None)
+    return ocr, {**steps, "seal_lines_changed": changed, "seal_names": named}
 
 
 def _looks_wrong(ocr: OcrPage) -> bool:
@@ -189,12 +226,18 @@ def _store_files(doc_id: str, items: list[tuple[str, Path, str, str]], services:
     return stored
 
 
+def _font_provenance(font: Path | None) -> dict[str, str] | None:
+    """The font names under seals are matched in (``pipeline.name_match``): file and hash."""
+    return None if font is None else {"file": font.name, "sha256": sha256_file(font)}
+
+
 def _provenance(services: Services, steps: list[dict[str, object]]) -> dict[str, object]:
     import pikepdf
 
     return {
         "sohoa": software_version(),
         "ocr": services.engine.provenance(),
+        "name_font": _font_provenance(services.name_font),
         "preprocessing": {"opencv": cv2.__version__, "numpy": np.__version__, "pages": steps},
         "pdfa": {"pikepdf": pikepdf.__version__, "qpdf": pikepdf.__libqpdf_version__, "conformance": "PDF/A-2b",
                  "image_layer_jpeg_quality": services.settings.image_layer_quality},
@@ -225,6 +268,7 @@ def _build_and_store(
                              max_doubtful_share=services.settings.review_doubtful_share)
     if intake.outcome == "register_pending":
         reasons.append(intake.reason)
+    reasons += [f"trang {o.ocr.number}: {SEAL_NAME_REASON}" for o in outputs if o.steps.get("seal_names")]
     reasons += duplicate_reasons(services.catalog.claim_identity(doc_id, doc.source, metadata))  # flag, never merge
     title = metadata.subject or doc.source
     sequence = doc.sequence if file_code else None

@@ -20,6 +20,8 @@ from storage.search_index import SearchIndex
 
 OBJECTS_DIR = "objects"
 CATALOG_FILE = "catalog.sqlite"
+NAME_FONT_FILE = "LiberationSerif-Bold.ttf"  # metric-compatible with Times New Roman Bold (fonts-liberation2)
+FONT_DIRS = (Path("/usr/share/fonts/truetype/liberation2"), Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Services:
     page_pool: ThreadPoolExecutor
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
     external_index: SearchIndex | None = None  # Elasticsearch; None when the catalog's own FTS5 index is used
+    name_font: Path | None = None  # names under seals are matched in this font (``pipeline.name_match``)
     prefetched: dict[str, tuple[Path, Future[list[Any]]]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
     _identities: dict[tuple[tuple[str, int, int], ...], str] = field(default_factory=dict)
@@ -68,6 +71,36 @@ def software_version() -> str:
         return "0+unknown"
 
 
+def _has_vietnamese(font: Path) -> bool:
+    """False for fonts that draw .notdef for Vietnamese letters (Liberation 1.x has the same file names)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    try:
+        face = ImageFont.truetype(str(font), 32, layout_engine=ImageFont.Layout.BASIC)
+    except OSError:
+        return False
+
+    def pixels(ch: str) -> bytes:
+        canvas = Image.new("L", (48, 48))
+        ImageDraw.Draw(canvas).text((8, 0), ch, font=face, fill=255)
+        return canvas.tobytes()
+
+    return all(pixels(ch) != pixels("\uffff") for ch in "ẫỡữỹỵẶỆ")
+
+
+def find_name_font(configured: Path | None) -> Path | None:
+    """The bold serif font names are matched in: the configured file, else Liberation Serif Bold (2.x)."""
+    if configured is not None:
+        if not configured.is_file():
+            raise ConfigError(f"Không tìm thấy phông chữ {configured}", fix="sửa SOHOA_NAME_FONT hoặc bỏ trống")
+        return configured
+    for folder in FONT_DIRS:
+        for font in sorted(folder.rglob(NAME_FONT_FILE)) if folder.is_dir() else []:
+            if _has_vietnamese(font):
+                return font
+    return None
+
+
 def build_services(settings: Settings) -> Services:
     root = settings.archive_path()
     try:
@@ -95,6 +128,7 @@ def build_services(settings: Settings) -> Services:
         page_pool=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="page"),
         page_slots=threading.BoundedSemaphore(settings.workers * 2),
         external_index=build_search_index(settings) if settings.search_index == "elasticsearch" else None,
+        name_font=find_name_font(settings.name_font) if settings.ocr_seal_lines else None,
     )
 
 

@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     ocr_reread: bool = Field(
         default=True, description="Read again, one by one, the lines the page pass was unsure of (pipeline.reread)."
     )
+    ocr_seal_lines: bool = Field(
+        default=True,
+        description="Read again, cleaned, the lines a black seal covers; settle a signer's name fused with the seal "
+                    "by elimination among known names (pipeline.seal_read).",
+    )
+    name_font: Path | None = Field(
+        default=None, description="Bold serif font that names are printed in to be matched (None: Liberation Serif "
+                                  "Bold from the system's fonts; without it, names under seals are only re-read)."
+    )
     ocr_vocabulary: bool = Field(
         default=True, description="Give tesseract sohoa's administrative words and number-symbol patterns."
     )

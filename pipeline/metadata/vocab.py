@@ -186,14 +186,34 @@ COLLECTIVE_BODIES: tuple[str, ...] = (
     "ĐOÀN CHỦ TỊCH",
 )
 
-# Frequent Vietnamese family names: a hint that a title-case line is the signer's name.
-SURNAMES: frozenset[str] = frozenset(
-    fold(s)
-    for s in " ".join(
+# Frequent Vietnamese family names, as written: a hint that a title-case line is the signer's name, and the
+# spellings a name's first word is read among when a seal's ink is fused with it (``pipeline.name_match``).
+SURNAME_FORMS: tuple[str, ...] = tuple(
+    " ".join(
         (
             "Nguyễn Trần Lê Phạm Hoàng Huỳnh Phan Vũ Võ Đặng Bùi Đỗ Hồ Ngô Dương Lý Lương Trương Đinh Lâm Mai",
             "Trịnh Đào Cao Tạ Hà Đoàn Tô Kiều Châu Thái Từ Quách Tăng Lưu La Lại Đàm Tống Khúc Nghiêm Ông Âu",
             "Văn Chu Giang Kim Lục Mạc Phùng Thân Triệu Vương Hứa Diệp Đồng Bạch Lò",
+        )
+    ).split()
+)
+SURNAMES: frozenset[str] = frozenset(fold(s) for s in SURNAME_FORMS)
+
+# Common middle and given names, as written: the spellings a name's other words are read among when a seal's
+# ink is fused with them (with the family names, which are also middle names: "Nguyễn Hoàng Nam").
+GIVEN_NAME_FORMS: tuple[str, ...] = tuple(
+    " ".join(
+        (
+            "An Ân Anh Bá Bảo Bích Bình Cảnh Cầm Châu Chi Chí Chiến Chinh Chính Công Cúc Cường Dân Diễm Diệp Diệu",
+            "Dung Dũng Dương Duy Duyên Đại Đạo Đạt Điệp Đình Định Đông Đồng Đức Gia Giang Hà Hải Hạnh Hào Hảo Hằng",
+            "Hân Hậu Hiền Hiển Hiệp Hiếu Hòa Hoa Hoài Hoan Hoàn Hoàng Học Hồng Huân Huấn Huệ Hùng Hưng Hương Hường",
+            "Hưởng Hữu Huy Huyền Kha Khải Khang Khanh Khánh Khắc Khoa Khôi Kiên Kiệt Kim Lành Lâm Lan Lệ Liêm Liên",
+            "Linh Loan Lộc Lợi Long Luân Lực Lương Ly Mai Mạnh Minh My Mỹ Nam Nga Ngân Nghĩa Nghị Ngọc Nguyên Nhân",
+            "Nhàn Nhật Nhi Nhung Như Ninh Oanh Phát Phong Phú Phúc Phụng Phước Phương Phượng Quân Quang Quế Quốc Quý",
+            "Quyên Quyền Quyết Quỳnh Sang Sâm Sinh Sơn Sỹ Sĩ Tài Tâm Tân Tấn Thạch Thái Thắm Thắng Thanh Thành Thảo",
+            "Thế Thiện Thịnh Thọ Thoa Thông Thu Thuận Thương Thúy Thủy Thư Tiến Tín Tình Toàn Trà Trang Trâm Trí",
+            "Triều Trinh Trọng Trung Trường Tú Tuấn Tuệ Tùng Tuyên Tuyết Tư Tường Uyên Vân Văn Vi Việt Viết Vinh",
+            "Vĩnh Vũ Vương Vượng Vy Xuân Yến Thị",
         )
     ).split()
 )
