@@ -41,7 +41,7 @@ from schemas.checksums import sha256_file
 from schemas.document import BatchInfo, DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError
 from schemas.metadata import DocumentMetadata
-from schemas.ocr import OcrPage
+from schemas.ocr import OcrPage, OcrWord
 from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key, seal_of
 from storage.objects import ObjectStore, StoreUnavailable
 from storage.search_index import entry_of
@@ -90,22 +90,29 @@ def _ocr_pass(
     return PageOutput(ocr, {**prep.steps, **reread, **sealed}, jpeg, out.text_pdf, out.hocr), ocr_png
 
 
+def _read_cut_outs(
+    images: list[np.ndarray], dpi: int, stem: Path, tag: str, services: Services
+) -> list[list[OcrWord]]:
+    """Each image read as one line (all in one engine run); the scratch files are removed."""
+    paths: list[Path] = []
+    try:
+        for i, image in enumerate(images):
+            path = stem.parent / f"{stem.name}-{tag}{i:02d}.pgm"
+            cv2.imwrite(str(path), image)
+            paths.append(path)
+        return services.engine.read_lines(paths, dpi=dpi, out_base=stem.parent / f"{stem.name}-{tag}s")
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
 def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Services) -> tuple[OcrPage, dict[str, int]]:
     """Read again, one by one, the lines the page pass was unsure of (``pipeline.reread``); keep what is better."""
     lines = doubtful_lines(ocr) if services.settings.ocr_reread else []
     if not lines:
         return ocr, {}
-    crops = []
-    try:
-        for i, line in enumerate(lines):
-            x0, y0, x1, y1 = line.box
-            crop = stem.parent / f"{stem.name}-line{i:02d}.pgm"
-            cv2.imwrite(str(crop), image[y0:y1, x0:x1])
-            crops.append(crop)
-        rereads = services.engine.read_lines(crops, dpi=ocr.dpi, out_base=stem.parent / f"{stem.name}-lines")
-    finally:
-        for crop in crops:
-            crop.unlink(missing_ok=True)
+    crops = [image[y0:y1, x0:x1] for x0, y0, x1, y1 in (line.box for line in lines)]
+    rereads = _read_cut_outs(crops, ocr.dpi, stem, "line", services)
     merged, changed = merge_rereads(ocr, lines, rereads)
     return merged, {"reread_lines": len(lines), "reread_changed": changed}
 
@@ -124,16 +131,7 @@ def _read_under_seals(
     steps = {"seal_rings": len(rings), "seal_lines": len(lines)}
     if not lines:
         return ocr, steps
-    crops = []
-    try:
-        for i, line in enumerate(lines):
-            crop = stem.parent / f"{stem.name}-seal{i:02d}.pgm"
-            cv2.imwrite(str(crop), line.band.image)
-            crops.append(crop)
-        readings = services.engine.read_lines(crops, dpi=ocr.dpi, out_base=stem.parent / f"{stem.name}-seal")
-    finally:
-        for crop in crops:
-            crop.unlink(missing_ok=True)
+    readings = _read_cut_outs([line.band.image for line in lines], ocr.dpi, stem, "seal", services)
     changed = named = 0
     for line, words in zip(lines, readings, strict=True):
         name = settle_name(words, line, services.name_font) if services.name_font else None

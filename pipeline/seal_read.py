@@ -3,14 +3,14 @@
 The caller finds the seals and cuts the lines crossing them (``pipeline.seal``), reads the chosen lines with the
 engine, one by one, and hands the readings back here. A line the page pass read confidently is left alone; one it
 missed or doubted is read again from the cleaned cut-out. When that reading looks like a person's name (two to
-five title-case words), each doubtful word under the seal is settled by elimination (``pipeline.name_match``):
-the first word among the family names, the others among common given names, each time with the engine's own
-reading as one more candidate. Settled words get ``MATCHED_CONFIDENCE``, so the name still counts as uncertain.
+five title-case words), each run of doubtful words is settled by elimination (``pipeline.name_match``): the
+first word among the family names, the others among common given names, with the engine's own reading as one
+more candidate when it looks like a name word. Settled words get ``MATCHED_CONFIDENCE``, so the name still
+counts as uncertain.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,12 +63,6 @@ def lines_to_reread(page: OcrPage, bands: Sequence[tuple[SealRing, TextBand]]) -
 
 def _is_name_word(text: str) -> bool:
     return text.isalpha() and text[0].isupper() and (len(text) == 1 or text[1:].islower())
-
-
-def _under_seal(box: Box, ring: SealRing) -> bool:
-    dx = max(box[0] - ring.cx, 0, ring.cx - box[2])
-    dy = max(box[1] - ring.cy, 0, ring.cy - box[3])
-    return math.hypot(dx, dy) <= ring.ring[1]
 
 
 def _slots(words: list[OcrWord]) -> list[tuple[OcrWord, ...]]:
