@@ -1,9 +1,16 @@
-"""The audit trail at the edges: open it for an archive, record CLI actions, verify and export it.
+"""The audit trail at the edges: open it for an archive, record CLI actions, verify, anchor and export it.
 
 Every read path that shows documents to a person (search, show, export, web pages and downloads) and every
 change (edits, users and roles, batch actions) records an entry before it answers, so an action that cannot be
 recorded does not happen. The CLI's actor is ``--as USER`` or the operating-system user; its source is
 ``cli@<host>``.
+
+The trail cannot be erased quietly (``verify_audit``): its head is anchored in ``ARCHIVE/audit.anchor`` with every
+append and in the object store (``audit/anchor.json``) with every fixity run and backup (``anchor_in_store``);
+an archive whose catalog holds documents has a trail (digitising records itself), so an empty trail there was
+wiped; a missing database, dropped table or missing key is a problem, and verifying never creates a key. Appending
+creates the key only for a trail that does not exist yet: once it has entries or anchors, a lost key is an error,
+never a reason to start a new chain.
 """
 
 from __future__ import annotations
@@ -12,22 +19,86 @@ import csv
 import getpass
 import io
 import json
+import re
 import socket
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 
+from flows.access import TOP_LEVEL, Levels, Principal, visible_items
+from flows.cells import neutralise_formula, visible_text
+from schemas.errors import EXIT_PRESERVATION_PROBLEMS, ConfigError, SohoaError
 from schemas.settings import Settings
-from storage.audit import AuditEntry, AuditLog, load_or_create_key
+from storage.audit import (
+    Anchor,
+    AuditEntry,
+    AuditKeyError,
+    AuditKeyMissing,
+    AuditLog,
+    AuditLogMissing,
+    AuditVerification,
+    load_key,
+    load_or_create_key,
+    trail_exists,
+)
+from storage.objects import DirectoryObjectStore, ObjectMissing, ObjectStore
 
 AUDIT_FILE = "audit.sqlite3"
 KEY_FILE = "audit.key"
+ANCHOR_FILE = "audit.anchor"
+STORE_ANCHOR = "audit/anchor.json"  # the head as of the last fixity run or backup, in the object store
 EXPORT_FIELDS = ("seq", "at", "actor", "source", "action", "target", "details", "prev", "hash")
+
+RESTORE_FIX = ("khôi phục audit.sqlite3 cùng audit.anchor (và audit.key) từ bản sao lưu thư mục kho, rồi chạy lại "
+               "`sohoa audit verify`; báo ngay cho người phụ trách an ninh: nhật ký kiểm soát đã bị can thiệp")
+
+
+class AuditTrailError(SohoaError):
+    """The audit trail cannot be used as it is (lost key): nothing is recorded, so nothing is done."""
+
+    exit_code = EXIT_PRESERVATION_PROBLEMS
+
+
+def key_file(settings: Settings) -> Path:
+    return settings.audit_key_file or settings.archive_path() / KEY_FILE
+
+
+def _key_fix(path: Path) -> str:
+    return (f"khôi phục tệp khóa {path} từ bản sao lưu, hoặc gắn lại ổ chứa khóa (SOHOA_AUDIT_KEY_FILE); "
+            "không tạo khóa mới: các mục đã ghi sẽ không còn kiểm chứng được")
 
 
 def open_audit(settings: Settings) -> AuditLog:
+    """The archive's audit trail, to append to. A brand-new trail gets its key here; an existing one (entries or
+    anchors) whose key is missing is an ``AuditTrailError``: a new key would hide whatever happened to the old."""
     root = settings.archive_path()
-    key = load_or_create_key(settings.audit_key_file or root / KEY_FILE)
-    return AuditLog(root / AUDIT_FILE, key)
+    path = key_file(settings)
+    try:
+        key = load_key(path)
+    except AuditKeyMissing as exc:
+        if trail_exists(root / AUDIT_FILE, root / ANCHOR_FILE):
+            raise AuditTrailError(f"Mất khóa nhật ký kiểm soát {path} trong khi nhật ký đã có mục: không ghi được "
+                                  "nhật ký, thao tác không được thực hiện", fix=_key_fix(path)) from exc
+        key = load_or_create_key(path)
+    except AuditKeyError as exc:
+        raise AuditTrailError(f"Khóa nhật ký kiểm soát không dùng được ({exc.reason}): không ghi được nhật ký, "
+                              "thao tác không được thực hiện", fix=_key_fix(path)) from exc
+    return AuditLog(root / AUDIT_FILE, key, anchor=root / ANCHOR_FILE)
+
+
+def read_entries(settings: Settings, **filters: object) -> list[AuditEntry]:
+    """Entries of the archive's trail (``AuditLog.entries`` filters), read without creating anything (no key is
+    needed to read; a missing database has no entries)."""
+    root = settings.archive_path()
+    try:
+        log = AuditLog(root / AUDIT_FILE, None, create=False, anchor=root / ANCHOR_FILE)
+    except AuditLogMissing:
+        return []
+    try:
+        return list(log.entries(**filters))  # type: ignore[arg-type]
+    finally:
+        log.close()
 
 
 def cli_actor(as_user: str | None = None) -> str:
@@ -54,8 +125,168 @@ def record(settings: Settings, action: str, target: str = "", *, actor: str | No
         log.close()
 
 
+# --- anchors in the object store ---------------------------------------------------------------------------
+
+
+def archive_of_store(store: ObjectStore) -> Path | None:
+    """The archive folder of an embedded store (``ARCHIVE/objects``), else ``None``."""
+    from flows.wiring import OBJECTS_DIR
+
+    if isinstance(store, DirectoryObjectStore) and store.root.name == OBJECTS_DIR:
+        return store.root.parent
+    return None
+
+
+def _head_of(archive: Path) -> tuple[AuditLog, Anchor] | None:
+    try:
+        log = AuditLog(archive / AUDIT_FILE, None, create=False, anchor=archive / ANCHOR_FILE)
+    except (AuditLogMissing, sqlite3.Error):
+        return None
+    try:
+        head = log.head()
+    except sqlite3.Error:
+        head = None
+    if head is None:
+        log.close()
+        return None
+    return log, head
+
+
+def anchor_in_store(archive: Path, store: ObjectStore) -> str:
+    """Write the head of ``archive``'s audit trail to ``store`` (``audit/anchor.json``). An anchor already there
+    that this chain does not extend (longer, or another hash at its sequence number) is evidence of a wipe or a
+    rollback: it is kept, for ``sohoa audit verify`` to report. Needs no key (the head carries its own MAC).
+    Returns ``"written"``, ``"unchanged"``, ``"kept"`` or ``"none"`` (no trail here)."""
+    found = _head_of(archive)
+    if found is None:
+        return "none"
+    log, head = found
+    try:
+        try:
+            existing: Anchor | None = Anchor.parse(store.get_bytes(STORE_ANCHOR))
+        except ObjectMissing:
+            existing = None
+        except ValueError:
+            return "kept"  # unreadable: someone wrote it; leave it to be reported
+        if existing is not None:
+            if existing.seq > head.seq or log.hash_at(existing.seq) != existing.last:
+                return "kept"
+            if (existing.seq, existing.last, existing.mac) == (head.seq, head.last, head.mac):
+                return "unchanged"
+        store.put_bytes(STORE_ANCHOR, (head.to_json() + "\n").encode("ascii"))
+        return "written"
+    except sqlite3.Error:
+        return "none"
+    finally:
+        log.close()
+
+
+def copy_anchor(source: ObjectStore, target: ObjectStore, archive: Path | None) -> None:
+    """A backup's anchors: the archive's current head into both stores (``anchor_in_store``), or, backing up a
+    store with no audit trail beside it (a restore from a backup), its anchor copied where there is none."""
+    if archive is not None and anchor_in_store(archive, source) != "none":
+        anchor_in_store(archive, target)
+        return
+    if not target.exists(STORE_ANCHOR):
+        try:
+            body = source.get_bytes(STORE_ANCHOR)
+        except ObjectMissing:
+            return
+        target.put_bytes(STORE_ANCHOR, body)
+
+
+# --- verification --------------------------------------------------------------------------------------------
+
+
+def _archive_store(settings: Settings) -> ObjectStore | None:
+    from flows.wiring import OBJECTS_DIR, build_object_store
+
+    if settings.object_store != "s3" and not (settings.archive_path() / OBJECTS_DIR).is_dir():
+        return None  # nothing stored yet (and opening the embedded store would create its folder)
+    return build_object_store(settings)
+
+
+def documents_in_catalog(root: Path) -> int:
+    """Documents in the archive's catalog (0 when there is none), read without creating or changing it."""
+    from flows.wiring import CATALOG_FILE
+
+    path = root / CATALOG_FILE
+    if not path.is_file():
+        return 0
+    db = sqlite3.connect(path, timeout=30.0)
+    try:
+        return int(db.execute("SELECT count(*) FROM documents").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+    finally:
+        db.close()
+
+
+def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> AuditVerification:
+    """Verify the archive's trail: the chain and its head, against the anchor file, the anchor in the archive's
+    object store and in ``stores`` (backups); a missing key, database or table, and an empty trail in an archive
+    with documents, are problems. Creates nothing."""
+    root = settings.archive_path()
+    db, path = root / AUDIT_FILE, key_file(settings)
+    result = AuditVerification(entries=0)
+    anchors: list[Anchor] = []
+    for store in [s for s in (_archive_store(settings), *stores) if s is not None]:
+        where = f"kho {store.describe()} ({STORE_ANCHOR})"
+        try:
+            anchors.append(Anchor.parse(store.get_bytes(STORE_ANCHOR), where))
+        except ObjectMissing:
+            continue
+        except ValueError:
+            result.add("anchor", f"bản ghi neo trong {where} không đọc được: bị sửa", fix=RESTORE_FIX)
+    documents = documents_in_catalog(root)
+    key: bytes | None = None
+    key_problem: str | None = None
+    try:
+        key = load_key(path)
+    except AuditKeyError as exc:
+        key_problem = exc.reason
+        if isinstance(exc, AuditKeyMissing) and not (db.exists() or (root / ANCHOR_FILE).exists() or anchors
+                                                     or result.problems or documents):
+            return result  # a brand-new archive: no trail yet, nothing to verify
+    if key_problem is not None:
+        result.add("key", f"khóa nhật ký {path}: {key_problem}; không kiểm được mã băm các mục", fix=_key_fix(path))
+    if not db.is_file():
+        result.add("missing", f"mất tệp nhật ký {db}" + (f" (kho có {documents} văn bản)" if documents else ""),
+                   fix=RESTORE_FIX)
+        return result
+    try:
+        log = AuditLog(db, key, create=False, anchor=root / ANCHOR_FILE)
+        try:
+            checked = log.verify(anchors)
+        finally:
+            log.close()
+    except sqlite3.DatabaseError as exc:
+        result.add("unreadable", f"không đọc được {db.name}: {exc}", fix=RESTORE_FIX)
+        return result
+    result.entries, result.anchors = checked.entries, checked.anchors
+    result.problems += [p if "fix" in p else p | {"fix": RESTORE_FIX} for p in checked.problems]
+    if documents and not checked.entries:
+        result.add("wiped", f"kho có {documents} văn bản nhưng nhật ký kiểm soát không còn mục nào: nhật ký bị xóa",
+                   fix=RESTORE_FIX)
+    return result
+
+
+# --- showing and exporting -----------------------------------------------------------------------------------
+
+
+def list_line(entry: AuditEntry) -> str:
+    """One entry as one terminal line: control and format characters shown as escapes, so a stored value (an
+    entry written before values were escaped on the way in, or its details) cannot start a forged line."""
+    detail = json.dumps(entry.details, ensure_ascii=False) if entry.details else ""
+    at = entry.at[:19].replace("T", " ")
+    actor, source, action, target, detail = (visible_text(v) for v in (entry.actor, entry.source, entry.action,
+                                                                        entry.target, detail))
+    return f"{entry.seq:>6}  {visible_text(at)}  {actor:<12} {source:<20} {action:<16} {target} {detail}"
+
+
 def export_entries(entries: Iterable[AuditEntry], fmt: str) -> str:
-    """Entries as JSON lines or CSV (UTF-8, details as JSON), for inspections."""
+    """Entries as JSON lines or CSV (UTF-8, details as JSON), for inspections. CSV cells that a spreadsheet would
+    read as a formula (``=``, ``+``, ``-``, ``@``...) are prefixed with ``'`` (``flows.cells``)."""
     if fmt == "jsonl":
         return "".join(json.dumps(e.as_dict(), ensure_ascii=False) + "\n" for e in entries)
     out = io.StringIO()
@@ -63,7 +294,8 @@ def export_entries(entries: Iterable[AuditEntry], fmt: str) -> str:
     writer.writerow(EXPORT_FIELDS)
     for e in entries:
         row = e.as_dict()
-        writer.writerow([json.dumps(row[f], ensure_ascii=False) if f == "details" else row[f] for f in EXPORT_FIELDS])
+        writer.writerow([neutralise_formula(json.dumps(row[f], ensure_ascii=False) if f == "details" else str(row[f]))
+                         for f in EXPORT_FIELDS])
     return out.getvalue()
 
 
@@ -74,3 +306,79 @@ def write_export(text: str, out: Path | None) -> None:
         sys.stdout.write(text)
         return
     out.write_text(("\ufeff" if out.suffix == ".csv" else "") + text, encoding="utf-8")  # BOM: Excel reads UTF-8
+
+
+# --- what a reader of the trail may see (``flows.access``) ---------------------------------------------------
+DOC_ID_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{20}(?![0-9a-f])")  # pipeline.load.document_id: 20 hex digits
+WITHHELD = "(ẩn: người dùng có mức mật cao hơn bạn)"
+_PRIVATE_DETAILS = ("query", "q", "filters", "shown")  # what a reader searched for, or how much they were shown
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def _entry_level(entry: AuditEntry, levels: Levels) -> int:
+    """The highest secrecy level of the documents an entry names (its target, its details, a path): a document id
+    the catalog does not know counts as the top level (fail closed: a probe of a hidden id and of a missing one
+    are then both left out for an admin without full clearance)."""
+    level = 0
+    for text in (entry.target, *_strings(entry.details)):
+        for doc_id in DOC_ID_RE.findall(text):
+            found = levels(doc_id)
+            level = max(level, TOP_LEVEL if found is None else found)
+    return level
+
+
+def visible_audit(viewer: Principal, entries: Iterable[AuditEntry], levels: Levels, clearances: dict[str, int],
+                  limit: int | None = None) -> list[AuditEntry]:
+    """The entries an admin may read (at most ``limit``): an entry about a document above the admin's clearance
+    is left out (``flows.access.visible_items``); what a user cleared above the admin searched for (queries,
+    filters, counts shown) is withheld. An actor that is no account (the CLI's local operator) counts as cleared
+    for every level."""
+    shown: list[AuditEntry] = []
+    source = iter(entries)
+    while limit is None or len(shown) < limit:
+        chunk = list(islice(source, 500))
+        if not chunk:
+            break
+        for entry in visible_items(viewer, chunk, lambda e: _entry_level(e, levels)):
+            if clearances.get(entry.actor, TOP_LEVEL) > viewer.clearance and any(
+                    k in entry.details for k in _PRIVATE_DETAILS):
+                details = {k: (WITHHELD if k in _PRIVATE_DETAILS else v) for k, v in entry.details.items()}
+                entry = AuditEntry(entry.seq, entry.at, entry.actor, entry.source, entry.action, entry.target,
+                                   details, entry.prev, entry.hash)
+            shown.append(entry)
+    return shown if limit is None else shown[:limit]
+
+
+def readable_entries(settings: Settings, principal: Principal, *, limit: int | None = None,
+                     **filters: object) -> list[AuditEntry]:
+    """The trail as ``principal`` may read it (``sohoa audit list/export --as USER``): the local operator reads
+    every entry; an admin reads what ``visible_audit`` leaves them; anyone else reads nothing (exit 4)."""
+    if principal.operator:
+        return read_entries(settings, limit=limit, **filters)
+    if not principal.has_role("admin"):
+        raise ConfigError(f"Tài khoản {principal.name} không được xem nhật ký kiểm soát",
+                          fix="chỉ quản trị viên (hoặc người vận hành trên máy chủ, không dùng --as) được xem")
+    from flows.accounts import accounts_of
+    from flows.queries import catalog_levels, open_catalog
+
+    clearances = {u.username: u.clearance for u in accounts_of(settings).list_users()}
+    entries = read_entries(settings, **filters)
+    try:
+        catalog = open_catalog(settings)
+    except SohoaError:
+        return visible_audit(principal, entries, lambda doc_id: None, clearances, limit)
+    try:
+        return visible_audit(principal, entries, catalog_levels(catalog), clearances, limit)
+    finally:
+        catalog.close()

@@ -46,15 +46,26 @@ from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, as_completed
 from pydantic import BaseModel, Field
 
+from flows.access import (
+    TOP_LEVEL,
+    Principal,
+    catalog_levels,
+    level_of_metadata,
+    record_level,
+    visible_items,
+    visible_reasons,
+)
 from flows.digitise import compact_search_index, document_tasks, page_total, task_result
 from flows.document import prefetch_pages
-from flows.wiring import CATALOG_FILE, Services, services_for
+from flows.intake import quarantined
+from flows.wiring import CATALOG_FILE, Services, build_object_store, services_for
 from pipeline.load import BATCH_FILE, check_file_code, discover_documents, document_id, read_batch_info
 from schemas.document import DocumentResult, DocumentSource
 from schemas.errors import ConfigError, NotFoundError, SohoaError
 from schemas.settings import NightWindow, Settings
 from storage.batches import BatchRecord, BatchRegistry, BatchState, BatchSummary
 from storage.catalog import SqliteCatalog
+from storage.objects import ObjectStore
 
 Clock = Callable[[], datetime]  # returns an aware datetime
 StopReason = Literal["window", "cancel"]
@@ -316,18 +327,65 @@ def list_batches(settings: Settings) -> list[BatchRecord]:
         return registry.batches()
 
 
-def batch_details(settings: Settings, batch_id: str) -> dict[str, object]:
-    """``sohoa batch show``: the batch, the status of each of its documents, its failures and progress."""
+def visible_batches(settings: Settings, principal: Principal | None) -> list[dict[str, object]]:
+    """Every batch as ``batch_view`` shows it, its counts recounted over the documents ``principal`` may see."""
+    records = list_batches(settings)
+    if principal is None or principal.clearance >= TOP_LEVEL:
+        return [batch_view(r) for r in records]
+    return [batch_details(settings, r.id, principal) for r in records]
+
+
+def _status_level(status: DocumentStatus, catalog: SqliteCatalog, store: ObjectStore) -> int:
+    """The secrecy level of a batch document: from the catalog when it is archived, from its intake record when
+    it was held (unknown: the top level); failed and pending documents were never read (level 0)."""
+    if status.status in ("done", "needs_review") and status.id:
+        entry = catalog.get(status.id)
+        return level_of_metadata(entry.metadata) if entry is not None else TOP_LEVEL
+    if status.status == "quarantined":
+        held = quarantined(store, status.id) if status.id else None
+        return record_level(held) if held is not None else TOP_LEVEL
+    return 0
+
+
+def visible_statuses(settings: Settings, statuses: list[DocumentStatus], catalog: SqliteCatalog,
+                     principal: Principal | None) -> list[DocumentStatus]:
+    """The batch documents ``principal`` may see (``flows.access``): a classified document above their clearance
+    is left out entirely (source, id, status and its place in the counts)."""
+    if principal is None or principal.clearance >= TOP_LEVEL:
+        return statuses
+    store = build_object_store(settings)
+    levels = catalog_levels(catalog)
+    return [s.model_copy(update={"review_reasons": visible_reasons(principal, s.review_reasons, levels)})
+            for s in visible_items(principal, statuses, lambda s: _status_level(s, catalog, store))]
+
+
+def _visible_summary(record: BatchRecord, statuses: list[DocumentStatus]) -> BatchSummary | None:
+    """The batch's last-run summary recounted over the documents a restricted reader sees."""
+    if record.summary is None:
+        return None
+    pages = sum(s.pages for s in statuses)
+    return summarise(statuses, pages=pages, elapsed_s=record.summary.elapsed_s, stopped=record.summary.stopped)
+
+
+def batch_details(settings: Settings, batch_id: str, principal: Principal | None = None) -> dict[str, object]:
+    """``sohoa batch show``: the batch, the status of each of its documents, its failures and progress, as
+    ``principal`` may see them (``None``: the local operator, everything)."""
     with open_registry(settings) as registry:
         record = _require(registry, batch_id)
         catalog = SqliteCatalog(registry.path)
         try:
             statuses = document_statuses(record, registry, catalog)
+            shown = visible_statuses(settings, statuses, catalog, principal)
         finally:
             catalog.close()
+    restricted = len(shown) != len(statuses) or (principal is not None and principal.clearance < TOP_LEVEL)
+    statuses = shown
     counts = summarise(statuses)
     finished = counts.done + counts.needs_review + counts.failed + counts.quarantined
     data = batch_view(record)
+    if restricted:
+        summary = _visible_summary(record, statuses)
+        data["summary"] = summary.model_dump(mode="json") if summary is not None else None
     data["progress"] = {"documents": counts.documents, "finished": finished, "done": counts.done,
                         "needs_review": counts.needs_review, "failed": counts.failed, "pending": counts.pending,
                         "quarantined": counts.quarantined,

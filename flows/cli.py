@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from flows.access import Principal, Rule, access_rule, local_operator
 from schemas.document import BatchReport
 from schemas.errors import (
     EXIT_OK,
@@ -52,6 +53,7 @@ def _live_progress(stop: threading.Event, render: object) -> None:
         sys.stderr.flush()
 
 
+@access_rule(Rule.OPERATOR)
 def cmd_digitise(args: argparse.Namespace) -> int:
     settings = _settings(args)
     batch = Path(args.batch_dir)
@@ -113,16 +115,18 @@ def _print_summary(report: BatchReport) -> None:
         out.write(f"  CÁCH LY  {d.source}: {'; '.join(d.review_reasons)}\n")
 
 
+@access_rule(Rule.LISTING)
 def cmd_register(args: argparse.Namespace) -> int:
-    from flows.intake import quarantine_entries, register_entries, write_register
+    from flows.intake import quarantine_entries, register_entries, visible_records, write_register
     from flows.wiring import build_object_store
 
     settings = _settings(args)
+    principal = principal_of(settings, args)
     _audit(settings, args, "register.view" if not args.out else "register.export", args.out or "",
            {"quarantine": args.quarantine})
     store = build_object_store(settings)
     if args.quarantine:
-        entries = quarantine_entries(store)
+        entries = visible_records(principal, quarantine_entries(store))
         if args.json:
             _print_json({"quarantine": entries})
             return EXIT_OK
@@ -131,7 +135,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             state = f" (đã phê duyệt, số hóa {e['released_at']})" if e.get("released_at") else ""
             print(f"  {e['at']}  [{e['doc_id']}] {e['source']} — {e.get('classification')}: {e['reason']}{state}")
         return EXIT_OK
-    entries = register_entries(store)
+    entries = visible_records(principal, register_entries(store))
     if args.out:
         write_register(entries, Path(args.out))
         sys.stderr.write(f"Đã xuất sổ quản lý sao, chụp ({len(entries)} mục) vào {args.out}\n")
@@ -146,6 +150,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@access_rule(Rule.DOCUMENT)
 def cmd_show(args: argparse.Namespace) -> int:
     from flows.queries import show_document
 
@@ -195,6 +200,7 @@ _FACET_LABELS = {"type_name": "Loại văn bản", "year": "Năm", "organ_name":
                  "classification": "Độ mật", "batch": "Lô", "file_code": "Hồ sơ"}
 
 
+@access_rule(Rule.SEARCH)
 def cmd_search(args: argparse.Namespace) -> int:
     from flows.queries import search_archive
     from schemas.search import SearchFilters
@@ -230,24 +236,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@access_rule(Rule.LISTING)
 def cmd_export_packages(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from flows.fixity import fixity_history
-    from flows.package import export_packages, fixity_events_from_history, load_manifests
-    from flows.queries import search_archive
-    from flows.wiring import build_object_store
+    from flows.package import export_for
 
     settings = _settings(args)
+    principal = principal_of(settings, args)  # packages hold only what this reader may see
     _audit(settings, args, "export.package", args.package, {"query": args.query, "batch": args.batch})
-    store = build_object_store(settings)
-    ids = None
-    if args.query:
-        ids = [h.id for h in search_archive(settings, args.query, limit=1000).hits]
-    manifests = [m for m in load_manifests(store, ids) if args.batch is None or m.batch == args.batch]
-    report = export_packages(store, manifests, Path(args.package), now=datetime.now(UTC),
-                             by_file_code=args.by_file_code, replace=args.replace,
-                             fixity_events=fixity_events_from_history(fixity_history(store)))
+    report = export_for(settings, principal, Path(args.package), query=args.query, batch=args.batch,
+                        now=datetime.now(UTC), by_file_code=args.by_file_code, replace=args.replace)
     if args.json:
         _print_json(report.model_dump(mode="json"))
     written = sum(p.status == "written" for p in report.packages)
@@ -259,6 +258,7 @@ def cmd_export_packages(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PRESERVATION_PROBLEMS
 
 
+@access_rule(Rule.LISTING)
 def cmd_export(args: argparse.Namespace) -> int:
     if args.package:
         return cmd_export_packages(args)
@@ -270,9 +270,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stderr.write("Lỗi: không rõ định dạng xuất — dùng --format xlsx|csv hoặc tệp .xlsx/.csv\n")
         return EXIT_USAGE
     settings = _settings(args)
-    clearance = _clearance_of(settings, args)
+    principal = principal_of(settings, args)  # the table holds only what this reader may see
     _audit(settings, args, "export.table", str(out), {"format": fmt, "query": args.query, "batch": args.batch})
-    rows = export_archive(settings, out, fmt=fmt, query=args.query, batch=args.batch, clearance=clearance)
+    rows = export_archive(settings, out, fmt=fmt, query=args.query, batch=args.batch, principal=principal)
     scope = f"khớp với «{args.query}»" if args.query else "trong kho"
     if args.batch:
         scope += f", lô {args.batch}"
@@ -306,6 +306,7 @@ def _external_index(settings: Settings) -> SearchIndex | None:
     return build_search_index(settings) if settings.search_index == "elasticsearch" else None
 
 
+@access_rule(Rule.OPERATOR)
 def cmd_verify(args: argparse.Namespace) -> int:
     from flows.fixity import verify_store
     from flows.wiring import CATALOG_FILE
@@ -319,7 +320,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     catalog = SqliteCatalog(catalog_path) if not args.store and catalog_path.exists() else None
     try:
         report = verify_store(store, catalog=catalog, sample=args.sample, seal_missing=args.seal_missing,
-                              external=_external_index(settings) if catalog is not None else None)
+                              external=_external_index(settings) if catalog is not None else None,
+                              audit_archive=None if args.store else settings.archive_path())
     finally:
         if catalog is not None:
             catalog.close()
@@ -339,6 +341,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_PRESERVATION_PROBLEMS
 
 
+@access_rule(Rule.OPERATOR)
 def cmd_backup(args: argparse.Namespace) -> int:
     from flows.preservation import backup_store
     from flows.wiring import build_object_store, store_from_spec
@@ -348,7 +351,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     target = store_from_spec(args.to, settings)
     if target.describe() == source.describe():
         raise ConfigError("Kho đích trùng với kho nguồn", fix="chọn --to ở một ổ đĩa hoặc máy chủ khác")
-    report = backup_store(source, target)
+    from flows.corrections import migrate_legacy
+
+    migrate_legacy(settings, source)  # corrections an earlier version kept in web.sqlite3 travel with the backup
+    report = backup_store(source, target, audit_archive=settings.archive_path())
     if args.json:
         _print_json(report.model_dump(mode="json"))
     sys.stderr.write(f"Sao lưu {source.describe()} → {target.describe()}: {report.objects_seen} đối tượng, "
@@ -361,8 +367,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_PRESERVATION_PROBLEMS
 
 
+@access_rule(Rule.OPERATOR)
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from flows.preservation import rebuild_index
+    from flows.corrections import migrate_legacy, rebuild_index
     from flows.wiring import CATALOG_FILE
     from storage.catalog import SqliteCatalog
 
@@ -370,17 +377,13 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     store = _store_of(args, settings)
     root = settings.archive_path()
     root.mkdir(parents=True, exist_ok=True)
+    if not getattr(args, "store", None):  # the archive's own store: corrections kept in web.sqlite3 move there
+        migrate_legacy(settings, store)
     catalog = SqliteCatalog(root / CATALOG_FILE)
-    try:
+    try:  # the manifests with the archivists' corrections (kept in the store) applied, in one transaction
         report = rebuild_index(store, catalog, _external_index(settings))
     finally:
         catalog.close()
-    if (root / "web.sqlite3").exists():  # archivists' corrections (web app): re-applied over the manifests
-        from flows.web.config import WebSettings
-        from flows.web.review import resync
-        from flows.web.service import WebState
-
-        resync(WebState.build(settings, WebSettings()))
     if args.json:
         _print_json(report.model_dump(mode="json"))
     sys.stderr.write(f"Đã dựng lại chỉ mục từ {store.describe()}: {report.documents_indexed} văn bản "
@@ -441,7 +444,7 @@ def _run_batch_now(settings: Settings, batch_id: str, args: argparse.Namespace) 
 def _print_batch_outcome(settings: Settings, batch_id: str, args: argparse.Namespace) -> None:
     from flows.batches import STATE_LABELS, batch_details
 
-    data = batch_details(settings, batch_id)
+    data = batch_details(settings, batch_id, _outcome_principal(settings, args))
     if args.json:
         _print_json(data)
     summary = data["summary"] or {}
@@ -463,6 +466,7 @@ def _print_batch_outcome(settings: Settings, batch_id: str, args: argparse.Names
         out.write(f"Sửa các tệp lỗi rồi chạy `sohoa batch retry {data['id']} --failed-only`.\n")
 
 
+@access_rule(Rule.LISTING)
 def cmd_batch_add(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
     from flows.batches import add_batch
@@ -485,21 +489,28 @@ def cmd_batch_add(args: argparse.Namespace) -> int:
     if args.json:
         from flows.batches import batch_details
 
-        _print_json(batch_details(settings, record.id))
+        _print_json(batch_details(settings, record.id, _outcome_principal(settings, args)))
     return EXIT_OK
 
 
+_DETAIL_KEYS = ("progress", "documents", "failures", "needs_review", "folder_missing")
+
+
+@access_rule(Rule.LISTING)
 def cmd_batch_list(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
-    from flows.batches import STATE_LABELS, batch_view, list_batches
+    from flows.batches import STATE_LABELS, visible_batches
+    from storage.batches import BatchRecord
 
-    records = list_batches(settings)
+    views = visible_batches(settings, principal_of(settings, args))
     if args.json:
-        _print_json({"batches": [batch_view(r) for r in records]})
+        _print_json({"batches": [{k: v for k, v in b.items() if k not in _DETAIL_KEYS} for b in views]})
         return EXIT_OK
-    if not records:
+    if not views:
         print("Chưa có lô nào. Thêm lô bằng `sohoa batch add THƯ_MỤC`.")
         return EXIT_OK
+    records = [BatchRecord.model_validate({k: v for k, v in b.items() if k in BatchRecord.model_fields})
+               for b in views]
     print(f"{'Mã lô':<18} {'Trạng thái':<11} {'Lịch':<14} {'Văn bản':<22} {'Tạo lúc':<17} Thư mục")
     for r in records:
         s = r.summary
@@ -512,11 +523,12 @@ def cmd_batch_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@access_rule(Rule.LISTING)
 def cmd_batch_show(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
     from flows.batches import DOC_LABELS, STATE_LABELS, batch_details
 
-    data = batch_details(settings, args.id)
+    data = batch_details(settings, args.id, principal_of(settings, args))
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -555,6 +567,7 @@ def cmd_batch_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@access_rule(Rule.LISTING)
 def cmd_batch_retry(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
     from flows.batches import retry_batch, runs_now
@@ -566,7 +579,7 @@ def cmd_batch_retry(args: argparse.Namespace) -> int:
         if args.json:
             from flows.batches import batch_details
 
-            _print_json(batch_details(settings, record.id))
+            _print_json(batch_details(settings, record.id, _outcome_principal(settings, args)))
         return EXIT_OK
     what = f"{scope} văn bản lỗi" if args.failed_only else f"{scope} văn bản (văn bản đã có trong kho được bỏ qua)"
     if runs_now(record, args.when):
@@ -577,10 +590,11 @@ def cmd_batch_retry(args: argparse.Namespace) -> int:
     if args.json:
         from flows.batches import batch_details
 
-        _print_json(batch_details(settings, record.id))
+        _print_json(batch_details(settings, record.id, _outcome_principal(settings, args)))
     return EXIT_OK
 
 
+@access_rule(Rule.LISTING)
 def cmd_batch_cancel(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
     from flows.batches import STATE_LABELS, batch_details, cancel_batch
@@ -595,10 +609,11 @@ def cmd_batch_cancel(args: argparse.Namespace) -> int:
     else:
         sys.stderr.write(f"Lô {record.id} đã kết thúc ({STATE_LABELS[record.state]}): không có gì để hủy.\n")
     if args.json:
-        _print_json(batch_details(settings, record.id))
+        _print_json(batch_details(settings, record.id, _outcome_principal(settings, args)))
     return EXIT_OK
 
 
+@access_rule(Rule.OPERATOR)
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import run_serve
 
@@ -781,6 +796,8 @@ def build_parser() -> argparse.ArgumentParser:
     av = au_sub.add_parser("verify", help="kiểm tra chuỗi băm: phát hiện mục bị sửa, chèn, xóa hoặc đổi chỗ")
     av.add_argument("--archive", help=archive_help)
     av.add_argument("--json", action="store_true", help="in kết quả dạng JSON")
+    av.add_argument("--store", action="append", metavar="THƯ_MỤC|s3://BUCKET/PREFIX",
+                    help="so thêm với bản ghi neo trong kho này (bản sao lưu); có thể lặp lại")
     av.set_defaults(func=cmd_audit_verify)
     for name, helptext, func in (("export", "xuất nhật ký cho thanh tra, kiểm tra (JSON lines hoặc CSV)",
                                   cmd_audit_export),
@@ -791,7 +808,8 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--to", dest="date_to", metavar="NGÀY", help="đến ngày/giờ (ISO, giờ UTC; cả ngày đó)")
         a.add_argument("--actor", help="chỉ của người dùng này")
         a.add_argument("--action", help="chỉ hành động này (search, document.view, export.table, ...)")
-        a.add_argument("--as", dest="as_user", metavar="NGƯỜI_DÙNG", help="ghi nhật ký dưới tên người dùng này")
+        a.add_argument("--as", dest="as_user", metavar="NGƯỜI_DÙNG",
+                       help="xem như tài khoản quản trị này (chỉ mục trong mức mật của họ); ghi nhật ký dưới tên này")
         if name == "export":
             a.add_argument("--out", help="tệp đích (.jsonl hoặc .csv; mặc định: in ra màn hình)")
             a.add_argument("--format", choices=["jsonl", "csv"])
@@ -800,26 +818,44 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--json", action="store_true", help="in kết quả dạng JSON")
         a.set_defaults(func=func)
 
-    for parser in (d, s, q, e, la, lr, lc):  # commands that read or change documents record who ran them
+    for parser in (d, s, q, e, la, lr, lc, ll, ls):  # commands that read or change documents: whose view, who ran them
         parser.add_argument("--as", dest="as_user", metavar="NGƯỜI_DÙNG",
                             help="người thực hiện, ghi vào nhật ký kiểm soát (mặc định: người dùng hệ điều hành)")
     return p
 
 
-def _clearance_of(settings: Settings, args: argparse.Namespace) -> int:
-    """The secrecy level the command may show: the account's with ``--as USER``; the local operator sees all."""
+def principal_of(settings: Settings, args: argparse.Namespace) -> Principal:
+    """Who the command acts for (``flows.access``): the account named by ``--as USER`` (its role and clearance),
+    else the local operator, who sees every level."""
+    from flows.audit import cli_actor
+
     name = getattr(args, "as_user", None)
     if not name:
-        return 3
-    from flows.web.server import accounts_of
+        return local_operator(cli_actor())
+    from flows.accounts import accounts_of
 
     user = accounts_of(settings).find_user(name)
     if user is None or not user.active:
         raise ConfigError(f"Không có tài khoản đang hoạt động «{name}» trong kho {settings.archive_path()}",
                           fix="tạo bằng `sohoa user add TÊN --role staff` hoặc bỏ --as")
-    return user.clearance
+    return user.principal
 
 
+def _outcome_principal(settings: Settings, args: argparse.Namespace) -> Principal:
+    """Whose view a batch action (add, retry, cancel) prints its outcome in: the ``--as`` account when there is
+    one, else the local operator who ran it (for these actions ``--as`` has always been the audit name only)."""
+    from flows.accounts import accounts_of
+
+    name = getattr(args, "as_user", None)
+    user = accounts_of(settings).find_user(name) if name else None
+    return user.principal if user is not None and user.active else local_operator(name or "")
+
+
+def _clearance_of(settings: Settings, args: argparse.Namespace) -> int:
+    return principal_of(settings, args).clearance
+
+
+@access_rule(Rule.NO_DOCUMENT_DATA)
 def cmd_web(args: argparse.Namespace) -> int:
     from flows.web import run_web
 
@@ -838,15 +874,17 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
+@access_rule(Rule.NO_DOCUMENT_DATA)
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from flows.web import AccountError, add_user
+    from flows.accounts import AccountError, add_user
 
     settings = _settings(args)
     try:
         new = add_user(settings, args.name, _read_password(args), args.role, clearance=args.clearance,
                        api_token=args.token)
     except AccountError as exc:
-        raise ConfigError(str(exc), fix="chọn tên khác hoặc mật khẩu dài hơn") from exc
+        raise ConfigError(str(exc), fix="chọn tên khác, hoặc mật khẩu từ 12 ký tự, không phổ biến, "
+                                          "không chứa tên tài khoản") from exc
     _audit(settings, args, "user.create", new.username, {"role": new.role, "clearance": new.clearance})
     print(f"Đã tạo tài khoản {new.username} ({new.role}, mức mật {new.clearance})")
     if new.token:
@@ -854,14 +892,16 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@access_rule(Rule.NO_DOCUMENT_DATA)
 def cmd_user_passwd(args: argparse.Namespace) -> int:
-    from flows.web import AccountError, set_password
+    from flows.accounts import AccountError, set_password
 
     settings = _settings(args)
     try:
         set_password(settings, args.name, _read_password(args))
     except AccountError as exc:
-        raise ConfigError(str(exc), fix="kiểm tra tên tài khoản; mật khẩu tối thiểu 8 ký tự") from exc
+        raise ConfigError(str(exc), fix="kiểm tra tên tài khoản; mật khẩu từ 12 ký tự, không phổ biến, "
+                                          "không chứa tên tài khoản") from exc
     _audit(settings, args, "user.password", args.name)
     print(f"Đã đặt lại mật khẩu cho {args.name}")
     return EXIT_OK
@@ -875,58 +915,59 @@ def _audit(settings: Settings, args: argparse.Namespace, action: str, target: st
     record(settings, action, target, actor=cli_actor(getattr(args, "as_user", None)), details=details)
 
 
+@access_rule(Rule.AUDIT)
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from flows.audit import open_audit
+    from flows.audit import verify_audit
+    from flows.wiring import store_from_spec
 
-    log = open_audit(_settings(args))
-    try:
-        result = log.verify()
-    finally:
-        log.close()
+    settings = _settings(args)
+    result = verify_audit(settings, [store_from_spec(spec, settings) for spec in args.store or []])
     if args.json:
         _print_json({"ok": result.ok, "entries": result.entries, "problems": result.problems})
     if result.ok:
-        sys.stderr.write(f"Nhật ký kiểm soát nguyên vẹn: {result.entries} mục, chuỗi băm khớp\n")
+        sys.stderr.write(f"Nhật ký kiểm soát nguyên vẹn: {result.entries} mục, chuỗi băm khớp"
+                         f"{f', khớp {result.anchors} bản ghi neo' if result.anchors else ''}\n")
         return EXIT_OK
     sys.stderr.write(f"Nhật ký kiểm soát BỊ CAN THIỆP: {len(result.problems)} vấn đề trong {result.entries} mục\n")
+    fixes: list[str] = []
     for problem in result.problems[:100]:
-        where = f"mục {problem['seq']}" if problem["seq"] is not None else "đầu chuỗi"
+        where = f"mục {problem['seq']}" if problem["seq"] is not None else \
+            "đầu chuỗi" if problem["kind"] in ("head", "truncated") else "nhật ký"
         sys.stderr.write(f"  {where}: {problem['detail']}\n")
+        if problem.get("fix") and problem["fix"] not in fixes:
+            fixes.append(str(problem["fix"]))
+    for fix in fixes:
+        sys.stderr.write(f"Cách xử lý: {fix}\n")
     return EXIT_PRESERVATION_PROBLEMS
 
 
+@access_rule(Rule.AUDIT)
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from flows.audit import export_entries, open_audit, write_export
+    from flows.audit import export_entries, readable_entries, write_export
 
     settings = _settings(args)
+    principal = principal_of(settings, args)
     _audit(settings, args, "audit.export", args.out or "-", {"from": args.date_from, "to": args.date_to})
-    log = open_audit(settings)
-    try:
-        entries = list(log.entries(since=args.date_from, until=args.date_to, actor=args.actor, action=args.action))
-    finally:
-        log.close()
+    entries = readable_entries(settings, principal, since=args.date_from, until=args.date_to, actor=args.actor,
+                               action=args.action)
     fmt = args.format or ("csv" if args.out and args.out.endswith(".csv") else "jsonl")
     write_export(export_entries(entries, fmt), Path(args.out) if args.out else None)
     sys.stderr.write(f"Đã xuất {len(entries)} mục nhật ký kiểm soát ({fmt})\n")
     return EXIT_OK
 
 
+@access_rule(Rule.AUDIT)
 def cmd_audit_list(args: argparse.Namespace) -> int:
-    from flows.audit import open_audit
+    from flows.audit import list_line, readable_entries
 
-    log = open_audit(_settings(args))
-    try:
-        entries = list(log.entries(actor=args.actor, action=args.action, since=args.date_from, until=args.date_to,
-                                   limit=args.limit, newest_first=True))
-    finally:
-        log.close()
+    settings = _settings(args)
+    entries = readable_entries(settings, principal_of(settings, args), actor=args.actor, action=args.action,
+                               since=args.date_from, until=args.date_to, limit=args.limit, newest_first=True)
     if args.json:
         _print_json({"entries": [e.as_dict() for e in entries]})
         return EXIT_OK
     for e in entries:
-        detail = json.dumps(e.details, ensure_ascii=False) if e.details else ""
-        print(f"{e.seq:>6}  {e.at[:19].replace('T', ' ')}  {e.actor:<12} {e.source:<20} {e.action:<16} "
-              f"{e.target} {detail}")
+        print(list_line(e))  # control characters shown as escapes: a value cannot forge a line
     return EXIT_OK
 
 

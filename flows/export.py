@@ -5,11 +5,18 @@
 Columns follow the order of the TT 05/2025 document fields, with Vietnamese headers naming the TT 05 field.
 Fields sohoa cannot know (mã định danh, mã lưu trữ need the archive's agency and file codes) stay empty for
 the archivist to fill in.
+
+What is exported is what the exporting principal may see (``flows.access``): rows of documents above their
+clearance are left out, and a review reason naming such a document (a possible duplicate) is left out of the
+"Ghi chú" of the documents they may see. Every text cell is written as text, never as a formula
+(``flows.cells.neutralise_formula``; in XLSX also as a string cell): a corrected subject ``=HYPERLINK(...)``
+stays the text the archivist typed.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import getpass
 import json
 import os
@@ -19,10 +26,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from flows.queries import open_catalog, search_archive
+from flows.access import Principal, visible_reasons
+from flows.cells import neutralise_formula
+from flows.queries import catalog_levels, open_catalog, search_archive
 from schemas.errors import ConfigError, NotFoundError
 from schemas.metadata import CLASSIFICATIONS
-from schemas.search import SearchFilters, secrecy_level
+from schemas.search import SearchFilters
 from schemas.settings import Settings
 from storage.catalog import CatalogEntry, SqliteCatalog
 
@@ -125,7 +134,9 @@ def _csv_cell(cell: Cell) -> str:
         return ""
     if isinstance(cell, date):
         return cell.strftime("%d/%m/%Y")
-    return str(cell)
+    if isinstance(cell, int):
+        return str(cell)
+    return neutralise_formula(str(cell))
 
 
 def write_csv(table: Table, path: Path) -> None:
@@ -150,7 +161,11 @@ def write_xlsx(table: Table, path: Path) -> None:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for row in table.rows:
-        ws.append(row)
+        ws.append([neutralise_formula(c) if isinstance(c, str) else c for c in row])
+    for cells in ws.iter_rows(min_row=2):
+        for cell in cells:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # openpyxl takes a string starting with "=" for a formula: text it is
     for (cell,) in ws.iter_rows(min_row=2, min_col=DATE_COLUMN + 1, max_col=DATE_COLUMN + 1):
         if isinstance(cell.value, date):
             cell.number_format = "DD/MM/YYYY"
@@ -164,42 +179,52 @@ EXPORT_PAGE = 1000
 MAX_EXPORT_MATCHES = 100_000  # the deepest a search pages (SearchRequest.offset)
 
 
-def _classification(metadata: dict[str, object]) -> str | None:
-    value = metadata.get("classification")
-    return str(value) if value else None
-
-
-def _select(settings: Settings, catalog: SqliteCatalog, *, query: str | None, batch: str | None,
-            clearance: int = 3) -> list[CatalogEntry]:
-    if batch is not None and batch not in catalog.batches():
-        raise NotFoundError(f"Không có lô «{batch}» trong kho", fix="kiểm tra tên lô (tên thư mục đã số hóa)")
-    if query is None:
-        return [e for e in catalog.entries(batch=batch)
-                if secrecy_level(_classification(e.metadata)) <= clearance]
+def matching_ids(settings: Settings, query: str, *, principal: Principal, batch: str | None = None) -> list[str]:
+    """The ids of every document matching ``query`` that ``principal`` may see (the clearance is applied inside
+    the index), best first: read a page (``EXPORT_PAGE``) at a time to the last one, as deep as a search pages
+    (``MAX_EXPORT_MATCHES``); a large total may be an estimate, so the pages, not the total, say when to stop."""
     filters = SearchFilters(batch=[batch] if batch is not None else [])
     ids: list[str] = []
-    while True:  # every match, best first, a page at a time (a large total may be an estimate: read to the end)
+    while True:
         result = search_archive(settings, query, limit=EXPORT_PAGE, offset=len(ids), filters=filters,
-                                clearance=clearance)
+                                clearance=principal.clearance)
         ids += [hit.id for hit in result.hits]
         if len(result.hits) < EXPORT_PAGE or len(ids) >= MAX_EXPORT_MATCHES:
             break
-    found = [catalog.get(doc_id) for doc_id in dict.fromkeys(ids)]
-    return [e for e in found if e is not None and (batch is None or e.batch == batch)]
+    return list(dict.fromkeys(ids))
+
+
+def _select(settings: Settings, catalog: SqliteCatalog, *, query: str | None, batch: str | None,
+            principal: Principal) -> list[CatalogEntry]:
+    """The catalog entries to export, as ``principal`` may see them: documents above their clearance left out,
+    review reasons naming such a document withheld (``flows.access``)."""
+    if batch is not None and batch not in catalog.batches():
+        raise NotFoundError(f"Không có lô «{batch}» trong kho", fix="kiểm tra tên lô (tên thư mục đã số hóa)")
+    if query is None:
+        found = catalog.entries(batch=batch)
+    else:
+        found = [e for e in (catalog.get(i) for i in matching_ids(settings, query, principal=principal, batch=batch))
+                 if e is not None and (batch is None or e.batch == batch)]
+    levels = catalog_levels(catalog)
+    return [dataclasses.replace(e, review_reasons=visible_reasons(principal, e.review_reasons, levels))
+            for e in found if principal.may_see(e.metadata.get("classification"))]
 
 
 def export_archive(
     settings: Settings, out: Path, *, fmt: Format, query: str | None = None, batch: str | None = None,
-    clearance: int = 3,
+    clearance: int = 3, principal: Principal | None = None,
 ) -> int:
     """Write the metadata table of the selected documents to ``out`` (atomically); returns the row count.
 
-    ``clearance``: only documents up to this secrecy level (0 open ... 3 Tuyệt mật) are exported."""
+    ``principal``: who exports (``flows.access``; the CLI's ``--as USER``): only the documents they may see, and
+    of those only the review reasons they may read. Without one, a reader of ``clearance`` (0 open ...
+    3 Tuyệt mật)."""
     if not out.parent.is_dir():
         raise ConfigError(f"Không có thư mục {out.parent}", fix="tạo thư mục trước hoặc chọn --out khác")
+    reader = principal or Principal(name="", role="staff", clearance=clearance)
     catalog = open_catalog(settings)
     try:
-        table = build_table(_select(settings, catalog, query=query, batch=batch, clearance=clearance))
+        table = build_table(_select(settings, catalog, query=query, batch=batch, principal=reader))
     finally:
         catalog.close()
     tmp = out.with_name(f".{out.name}.tmp")
@@ -209,8 +234,11 @@ def export_archive(
     finally:
         tmp.unlink(missing_ok=True)
     classified = sum(row[HEADERS.index("Chế độ sử dụng (mode)")] == MODE_SECRET for row in table.rows)
-    _log_export(settings.archive_path(), {"out": str(out.resolve()), "format": fmt, "query": query, "batch": batch,
-                       "documents": len(table.rows), "classified": classified})
+    record: dict[str, object] = {"out": str(out.resolve()), "format": fmt, "query": query, "batch": batch,
+                                 "documents": len(table.rows), "classified": classified}
+    if principal is not None and not principal.operator:
+        record["as"] = principal.name  # the account the export was made for (``--as USER``)
+    _log_export(settings.archive_path(), record)
     return len(table.rows)
 
 
@@ -236,5 +264,5 @@ def format_of(out: Path, fmt: str | None) -> Format | None:
     return None
 
 
-__all__: Sequence[str] = ("HEADERS", "Table", "build_table", "export_archive", "format_of", "write_csv",
-                          "write_xlsx")
+__all__: Sequence[str] = ("HEADERS", "Table", "build_table", "export_archive", "format_of", "matching_ids",
+                          "write_csv", "write_xlsx")

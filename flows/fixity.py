@@ -4,7 +4,8 @@ Per document: the manifest against its seal (``document.json.sha256``), then eve
 (missing or changed), then objects under the document that no manifest lists (unexpected: a half-stored
 document or a stray file). A full audit also compares the store with the catalog (documents stored but not
 indexed, index entries without a stored document). The report is kept in the store under ``audit/fixity/``;
-the archival packages' PREMIS fixity events are read from there.
+the archival packages' PREMIS fixity events are read from there. Every run also anchors the archive's audit trail
+in the store (``audit/anchor.json``, ``flows.audit.anchor_in_store``), so a later wipe of the trail is found.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import ValidationError
 
+from flows.audit import anchor_in_store, archive_of_store
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem, FixityReport
 from storage.catalog import SqliteCatalog
@@ -126,9 +129,12 @@ def verify_store(
     store: ObjectStore, *, catalog: SqliteCatalog | None = None, external: SearchIndex | None = None,
     sample: int | None = None,
     rng: random.Random | None = None, keep_report: bool = True, seal_missing: bool = False,
+    audit_archive: Path | None = None,
 ) -> FixityReport:
     """Audit ``store`` (every document, or a random ``sample`` of them) and keep the report in it.
-    ``seal_missing``: seal intact documents stored before manifests were sealed (see ``check_document``)."""
+    ``seal_missing``: seal intact documents stored before manifests were sealed (see ``check_document``).
+    ``audit_archive``: the archive whose audit trail is anchored in ``store`` (default: the catalog's archive,
+    else the embedded store's)."""
     report = FixityReport(store=store.describe(), started_at=now_iso(), sample=sample)
     by_doc: dict[str, list[str]] = defaultdict(list)
     for key in store.list(""):
@@ -158,6 +164,9 @@ def verify_store(
     if keep_report:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         store.put_bytes(f"{FIXITY_REPORTS}{stamp}.json", report.model_dump_json(indent=1).encode("utf-8"))
+    archive = audit_archive or (catalog.path.parent if catalog is not None else archive_of_store(store))
+    if archive is not None:
+        anchor_in_store(archive, store)
     return report
 
 

@@ -15,6 +15,7 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flows.access import TOP_LEVEL, Principal, record_level, visible_items
 from pipeline.load import read_batch_info
 from schemas.document import BatchInfo, DocumentSource
 from schemas.errors import ConfigError
@@ -105,6 +106,18 @@ def register_entries(store: ObjectStore) -> list[dict[str, object]]:
 
 def quarantine_entries(store: ObjectStore) -> list[dict[str, object]]:
     return _records(store, QUARANTINE)
+
+
+def visible_records(principal: Principal, entries: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Register or quarantine entries ``principal`` may see (``flows.access``). Only archivists (and the local
+    operator) read the registers; a restricted reader's register is numbered anew, so no gap in the numbers
+    tells that entries above their clearance exist."""
+    if not principal.has_role("archivist"):
+        return []
+    if principal.operator or principal.clearance >= TOP_LEVEL:
+        return entries
+    shown = visible_items(principal, entries, record_level)
+    return [{**e, "stt": i} if "stt" in e else e for i, e in enumerate(shown, 1)]
 
 
 def register_table(entries: list[dict[str, object]]) -> tuple[list[str], list[list[object]]]:

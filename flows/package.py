@@ -7,27 +7,38 @@ visible. An existing package is never overwritten: re-exporting the same documen
 byte (the package keeps its first creation date) and is reported ``unchanged``; a package that would differ
 (new fixity checks, changed metadata) is refused with a problem — move the old one away to export again.
 The layout and the METS/EAD/PREMIS documents come from ``pipeline.aip``.
+
+A package speaks only of what its reader may see (``flows.access``): exported for a principal (the CLI's
+``--as USER``), it holds no document above their clearance (not even inside a hồ sơ package), and a review
+reason naming such a document (a possible duplicate) is left out of the EAD, the PREMIS events and the
+package's copy of ``document.json`` (then written from the manifest with the reasons they may read, in the
+store's own format; nothing marks what was left out).
 """
 
 from __future__ import annotations
 
 import filecmp
 import hashlib
+import json
 import os
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
-from flows.wiring import software_version
+from flows.access import TOP_LEVEL, Levels, Principal, level_of, visible_reasons
+from flows.wiring import CATALOG_FILE, software_version
 from pipeline import aip
 from pipeline.aip import FixityEvent, PackageFile, PackageLayoutError, PackagePlan
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
+from schemas.errors import SohoaError
+from schemas.settings import Settings
+from storage.catalog import SqliteCatalog
 from storage.layout import DOCUMENTS, MANIFEST_SEAL, doc_id_of, manifest_key, prefix_of
 from storage.objects import ObjectMissing, ObjectStore
 
@@ -81,7 +92,76 @@ def load_manifests(store: ObjectStore, ids: Iterable[str] | None = None) -> list
     unknown id; a manifest that does not parse raises ``pydantic.ValidationError``."""
     if ids is None:
         ids = {d for k in store.list(DOCUMENTS) if (d := doc_id_of(k)) is not None and k == manifest_key(d)}
-    return [DocumentManifest.model_validate_json(store.get_bytes(manifest_key(i))) for i in sorted(set(ids))]
+    from flows.corrections import corrected_manifest  # the archivists' corrections (object store) applied
+
+    return [corrected_manifest(store, DocumentManifest.model_validate_json(store.get_bytes(manifest_key(i))))
+            for i in sorted(set(ids))]
+
+
+def store_levels(store: ObjectStore) -> Levels:
+    """``flows.access.Levels`` from the store: a document's secrecy level, the higher of its stored manifest's
+    (the machine reading) and the archivists' correction of it; ``None`` when the store has no such document
+    (a manifest or correction that cannot be read counts as the top level)."""
+    from flows.corrections import corrected_manifest
+
+    known: dict[str, int | None] = {}
+
+    def level(doc_id: str) -> int | None:
+        if doc_id not in known:
+            try:
+                body = store.get_bytes(manifest_key(doc_id))
+            except (ObjectMissing, OSError, ValueError):
+                known[doc_id] = None
+            else:
+                try:
+                    stored = DocumentManifest.model_validate_json(body)
+                    known[doc_id] = max(level_of(stored.metadata.classification),
+                                        level_of(corrected_manifest(store, stored).metadata.classification))
+                except (ValidationError, SohoaError, OSError, ValueError):
+                    known[doc_id] = TOP_LEVEL
+        return known[doc_id]
+
+    return level
+
+
+def archive_levels(store: ObjectStore, catalog: SqliteCatalog | None) -> Levels:
+    """A document's secrecy level as the archive knows it: the highest of the store's (``store_levels``) and the
+    catalog's; ``None`` when neither knows the document."""
+    stored = store_levels(store)
+
+    def level(doc_id: str) -> int | None:
+        entry = catalog.get(doc_id) if catalog is not None else None
+        found = [lv for lv in (stored(doc_id), level_of(entry.metadata.get("classification")) if entry else None)
+                 if lv is not None]
+        return max(found) if found else None
+
+    return level
+
+
+def export_for(
+    settings: Settings, principal: Principal, dest: Path, *, query: str | None = None, batch: str | None = None,
+    now: datetime, by_file_code: bool = False, replace: bool = False, store: ObjectStore | None = None,
+) -> PackageReport:
+    """``sohoa export --package``: the packages of the documents ``principal`` may see — every match of
+    ``query`` (read page by page to the last), or every document in the store — of ``batch`` if given."""
+    from flows.corrections import migrate_legacy
+    from flows.export import matching_ids
+    from flows.fixity import fixity_history
+    from flows.wiring import build_object_store
+
+    store = store or build_object_store(settings)
+    migrate_legacy(settings, store)  # corrections an earlier version kept in web.sqlite3 apply to packages too
+    catalog_path = settings.archive_path() / CATALOG_FILE
+    catalog = SqliteCatalog(catalog_path) if catalog_path.exists() else None
+    try:
+        ids = matching_ids(settings, query, principal=principal, batch=batch) if query else None
+        manifests = [m for m in load_manifests(store, ids) if batch is None or m.batch == batch]
+        return export_packages(store, manifests, dest, now=now, by_file_code=by_file_code, replace=replace,
+                               fixity_events=fixity_events_from_history(fixity_history(store)),
+                               principal=principal, levels=archive_levels(store, catalog))
+    finally:
+        if catalog is not None:
+            catalog.close()
 
 
 def fixity_events_from_history(history: Mapping[str, Sequence[tuple[str, str]]]) -> dict[str, list[FixityEvent]]:
@@ -102,13 +182,26 @@ def export_packages(
     file_titles: Mapping[str, str] | None = None,
     version: str | None = None,
     replace: bool = False,
+    principal: Principal | None = None,
+    levels: Levels | None = None,
 ) -> PackageReport:
     """Write the packages of ``manifests`` under ``dest``: one per document (package id = document id), or with
     ``by_file_code`` one per hồ sơ (package id = the file_code made filesystem-safe; documents without a
     file_code still get their own). ``fixity_events``: earlier fixity checks per document id, for PREMIS.
     ``file_titles``: hồ sơ titles by file_code. ``now``: the packages' creation time. ``replace``: a package
     already in place with different content (e.g. newer fixity events) is replaced, atomically; otherwise it is
-    left alone and reported."""
+    left alone and reported. ``principal``: who the packages are for (``flows.access``): documents above their
+    clearance are left out, and review reasons naming one (by ``levels``, default: the stored manifests') are
+    withheld; without one (or for the local operator) everything is exported as stored."""
+    reasons: Callable[[DocumentManifest], list[str]] | None = None
+    if principal is not None and not principal.operator:
+        reader, known = principal, levels or store_levels(store)
+        manifests = [m for m in manifests  # the manifest's own mark, and the archive's (corrections included)
+                     if reader.may_see(m.metadata.classification) and (known(m.id) or 0) <= reader.clearance]
+
+        def reasons(doc: DocumentManifest) -> list[str]:
+            return visible_reasons(reader, doc.review_reasons, known)
+
     dest.mkdir(parents=True, exist_ok=True)
     report = PackageReport(dest=str(dest))
     version = version or software_version()
@@ -128,7 +221,8 @@ def export_packages(
             title = (file_titles or {}).get(file_code) or next(
                 (t for t in (getattr(d, "file_title", None) for d in docs) if isinstance(t, str) and t.strip()), None)
         result, problems = _export_one(store, docs, dest, file_code=file_code, title=title, now=now,
-                                       fixity_events=fixity_events or {}, version=version, replace=replace)
+                                       fixity_events=fixity_events or {}, version=version, replace=replace,
+                                       reasons=reasons)
         report.packages.append(result)
         report.problems += problems
     return report
@@ -212,9 +306,31 @@ def _manifest_copy(store: ObjectStore, doc: DocumentManifest, package_id: str
         stored = DocumentManifest.model_validate_json(body)
     except ValidationError as exc:
         return problem(f"{key} không đọc được: {exc.error_count()} lỗi")
-    if stored != doc:
+    from flows.corrections import corrected_manifest
+
+    if corrected_manifest(store, stored) != doc:  # ``doc``: as loaded, with its corrections (load_manifests)
         return problem(f"{key} trong kho khác bản kê đang xuất (văn bản đã thay đổi?)")
     return body, []
+
+
+def _manifest_body(manifest: DocumentManifest) -> bytes:
+    """A manifest in the store's own format (``flows.document.store_manifest``)."""
+    return json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _redacted(body: bytes, reasons: Callable[[DocumentManifest], list[str]]) -> bytes:
+    """The stored manifest ``body`` (the machine reading, kept as provenance) with only the review reasons its
+    reader may read, in the store's own format."""
+    stored = DocumentManifest.model_validate_json(body)
+    return _manifest_body(stored.model_copy(update={"review_reasons": reasons(stored)}))
+
+
+def _as_shown(doc: DocumentManifest, reasons: Callable[[DocumentManifest], list[str]] | None) -> DocumentManifest:
+    """``doc`` with only the review reasons its reader may read (``doc`` itself when that is all of them)."""
+    if reasons is None:
+        return doc
+    shown = reasons(doc)
+    return doc if shown == doc.review_reasons else doc.model_copy(update={"review_reasons": shown})
 
 
 def _tree(root: Path) -> set[str]:
@@ -229,13 +345,15 @@ def _same_tree(a: Path, b: Path) -> bool:
 def _export_one(
     store: ObjectStore, docs: list[DocumentManifest], dest: Path, *, file_code: str | None, title: str | None,
     now: datetime, fixity_events: FixityInput, version: str, replace: bool = False,
+    reasons: Callable[[DocumentManifest], list[str]] | None = None,
 ) -> tuple[PackageResult, list[PackageProblem]]:
     doc_ids = [d.id for d in docs]
     package_id = aip.package_id_for(file_code, docs)
     final = dest / package_id
     failed = PackageResult(id=package_id, path=str(final), status="failed", documents=doc_ids)
+    shown = [_as_shown(d, reasons) for d in docs]  # what the reader may see of each document
     try:
-        plan = aip.plan_package(docs, file_code=file_code, title=title)
+        plan = aip.plan_package(shown, file_code=file_code, title=title)
     except PackageLayoutError as exc:
         return failed, [PackageProblem(package=package_id, detail=str(exc))]
     created = _existing_created(final) or now
@@ -246,11 +364,11 @@ def _export_one(
     try:
         problems = _copy_verified(store, plan, part)
         copies: list[tuple[DocumentManifest, bytes]] = []
-        for doc in plan.documents:
-            body, more = _manifest_copy(store, doc, package_id)
+        for doc, seen in zip(docs, shown, strict=True):
+            body, more = _manifest_copy(store, doc, package_id)  # the stored one, checked as stored
             problems += more
             if body is not None:
-                copies.append((doc, body))
+                copies.append((doc, body if seen is doc or reasons is None else _redacted(body, reasons)))
         if problems:
             return failed, problems
 
@@ -305,5 +423,5 @@ def _export_one(
             shutil.rmtree(part, ignore_errors=True)
 
 
-__all__: Sequence[str] = ("PackageProblem", "PackageReport", "PackageResult", "export_packages",
-                          "fixity_events_from_history", "load_manifests")
+__all__: Sequence[str] = ("PackageProblem", "PackageReport", "PackageResult", "archive_levels", "export_for",
+                          "export_packages", "fixity_events_from_history", "load_manifests", "store_levels")

@@ -5,7 +5,8 @@ target does not already hold; a document's manifest goes last, so an interrupted
 whose files are not all there. A source object that no longer matches its manifest is NOT copied (a backup
 must not spread damage): it is reported. Run in the other direction (``--archive BACKUP --to ARCHIVE``) it is
 a restore: damaged or missing objects of the archive are replaced by the backup's verified copies.
-``rebuild_index`` re-creates the catalog and search index from the stored manifests alone.
+``rebuild_index`` re-creates the catalog and search index from the stored manifests alone. Every backup also
+anchors the archive's audit trail (``audit/anchor.json``) in both stores (``flows.audit.copy_anchor``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from flows.audit import STORE_ANCHOR, archive_of_store, copy_anchor
 from flows.fixity import now_iso, read_manifest, unsealed_only
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
@@ -85,15 +87,17 @@ class _Copier:
         return out
 
 
-def backup_store(source: ObjectStore, target: ObjectStore) -> BackupReport:
-    """Copy every complete document (and the kept audit reports) from ``source`` to ``target``."""
+def backup_store(source: ObjectStore, target: ObjectStore, *, audit_archive: Path | None = None) -> BackupReport:
+    """Copy every complete document (and the kept audit reports) from ``source`` to ``target``, and anchor the
+    audit trail of ``audit_archive`` (default: the embedded source store's archive) in both."""
     report = BackupReport(source=source.describe(), target=target.describe(), started_at=now_iso())
     docs: set[str] = set()
     others: list[str] = []
     for key in source.list(""):
         doc_id = doc_id_of(key)
         if doc_id is None:
-            others.append(key)
+            if key != STORE_ANCHOR:  # never copied blindly: an older anchor must not replace a newer one
+                others.append(key)
         elif key == manifest_key(doc_id):
             docs.add(doc_id)  # documents without a manifest are still being stored: not part of the archive yet
     with tempfile.TemporaryDirectory(prefix="sohoa-backup-") as tmp:
@@ -105,6 +109,7 @@ def backup_store(source: ObjectStore, target: ObjectStore) -> BackupReport:
             copier._count(seen=1)
             if (problem := copier.copy(key, None)) is not None:
                 report.problems.append(problem)
+    copy_anchor(source, target, audit_archive or archive_of_store(source))
     report.finished_at = now_iso()
     return report
 

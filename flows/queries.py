@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flows.access import Levels, Principal, level_of, level_of_metadata
+from flows.access import visible_reasons as access_visible_reasons
 from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
-from pipeline.quality import duplicate_of
 from schemas.document import DocumentManifest, SearchResult
 from schemas.errors import NotFoundError
 from schemas.metadata import CONTRACT_KEYS
-from schemas.search import SearchFilters, SearchRequest, Sort, secrecy_level
+from schemas.search import SearchFilters, SearchRequest, Sort
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
 from storage.layout import MANIFEST, prefix_of
@@ -29,31 +30,41 @@ def _open(settings: Settings) -> tuple[SqliteCatalog, ObjectStore]:
     return catalog, build_object_store(settings)
 
 
+def catalog_levels(catalog: SqliteCatalog) -> Levels:
+    """``flows.access.Levels`` from the catalog (which holds the corrected metadata): a document's secrecy level,
+    ``None`` when the archive has no such document."""
+
+    def level(doc_id: str) -> int | None:
+        entry = catalog.get(doc_id)
+        return None if entry is None else level_of_metadata(entry.metadata)
+
+    return level
+
+
 def visible_reasons(reasons: list[str], clearance: int, catalog: SqliteCatalog) -> list[str]:
-    """Review reasons a caller of ``clearance`` may read: a possible duplicate is named only when the caller may
-    see that other document (its id, its source and even its existence are otherwise withheld)."""
-    out = []
-    for reason in reasons:
-        other = duplicate_of(reason)
-        if other is not None:
-            entry = catalog.get(other)
-            classification = entry.metadata.get("classification") if entry is not None else None
-            if entry is None or secrecy_level(classification if isinstance(classification, str) else None) > clearance:
-                continue
-        out.append(reason)
-    return out
+    """Review reasons a caller of ``clearance`` may read (``flows.access.visible_reasons``): a possible duplicate
+    is named only when the caller may see that other document (its id, its source and even its existence are
+    otherwise withheld)."""
+    reader = Principal(name="", role="staff", clearance=clearance)
+    return access_visible_reasons(reader, reasons, catalog_levels(catalog))
 
 
 def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dict[str, object]:
-    """The document's contract view; ``NotFoundError`` when it is missing OR above ``clearance`` (one message)."""
+    """The document's contract view, with the archivists' corrections applied (``flows.corrections``; the
+    machine reading stays in the stored manifest); ``NotFoundError`` when it is missing OR above ``clearance``
+    (one message), judged on the corrected classification and on the catalog row's, whichever is higher."""
+    from flows.corrections import corrected, edits_of, migrate_legacy
+
     missing = NotFoundError(f"Không tìm thấy văn bản {doc_id}", fix="dùng sohoa search để tìm mã văn bản")
     catalog, store = _open(settings)
     try:
         entry = catalog.get(doc_id.strip())
-        if entry is None:
+        if entry is None or level_of_metadata(entry.metadata) > clearance:
             raise missing
-        manifest = DocumentManifest.model_validate_json(store.get_bytes(entry.manifest_key))
-        if secrecy_level(manifest.metadata.classification) > clearance:
+        migrate_legacy(settings, store)  # corrections an earlier version kept in web.sqlite3: into the store, once
+        edits = edits_of(store, entry.id)  # CorrectionsUnreadable (exit 7) rather than the uncorrected document
+        manifest = corrected(DocumentManifest.model_validate_json(store.get_bytes(entry.manifest_key)), edits)
+        if level_of(manifest.metadata.classification) > clearance:
             raise missing
         reasons = visible_reasons(manifest.review_reasons, clearance, catalog)
     finally:
@@ -82,6 +93,8 @@ def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dic
         "metadata": metadata,
         "files": files,
         "provenance": manifest.provenance,
+        "corrections": [{"version": e.id, "field": e.field, "before": e.before, "after": e.after,
+                         "username": e.username, "at": e.at} for e in edits],
     }
 
 

@@ -50,7 +50,8 @@ def fixity_audit(archive: str | None = None, sample: int | None = None) -> Fixit
     catalog = SqliteCatalog(catalog_path) if catalog_path.exists() else None
     try:
         external = build_search_index(settings) if settings.search_index == "elasticsearch" else None
-        report = verify_store(store, catalog=catalog, sample=sample or settings.fixity_sample, external=external)
+        report = verify_store(store, catalog=catalog, sample=sample or settings.fixity_sample, external=external,
+                              audit_archive=settings.archive_path())
     finally:
         if catalog is not None:
             catalog.close()

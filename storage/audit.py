@@ -11,25 +11,40 @@ under the archive's audit key, of its own fields and the previous entry's hash, 
 * cutting entries off the end is caught by the head record (count and last hash, also keyed), kept outside the
   chain table and rewritten with every append.
 
-The key lives in a separate file (``audit.key``, mode 0600, created on first use; ``SOHOA_AUDIT_KEY_FILE`` may
-put it on another volume), so whoever can edit the database but cannot read the key cannot forge a consistent
-chain. Appends take SQLite's write lock (``BEGIN IMMEDIATE``), so CLI runs and web workers can log concurrently.
+A database can be wiped, dropped or replaced by an older copy as a whole, head included, so the head is also
+**anchored outside it**: every append adds a line ``{"seq", "last", "at", "mac"}`` to ``audit.anchor`` beside the
+database (``O_APPEND``: one small write, no read), and ``flows.audit`` copies the head into the object store with
+every fixity run and backup. ``verify`` compares the chain with every anchor it is given: a chain shorter than an
+anchor, or one whose entry at the anchor's sequence number has another hash, was cut or rewritten. A head written
+by an anchoring log says so under its MAC, so deleting the anchor file too is found.
+
+The key lives in a separate file (``audit.key``, mode 0600; ``SOHOA_AUDIT_KEY_FILE`` may put it on another
+volume), so whoever can edit the database but cannot read the key cannot forge a consistent chain. Only a
+brand-new trail creates a key (``load_or_create_key``); verifying loads it (``load_key``) and never creates one.
+Appends take SQLite's write lock (``BEGIN IMMEDIATE``), so CLI runs and web workers can log concurrently.
+
+Actor, source, action and target are stored with control and format characters escaped (``\\x1b``, ``\\u2028``),
+so a login name cannot carry a line break or a terminal escape into anything that shows the trail.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 GENESIS = "0" * 64
+ANCHOR_SUFFIX = ".anchor"
+MIN_KEY_BYTES = 16
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_entries (
     seq INTEGER PRIMARY KEY,
@@ -46,6 +61,24 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit_entries(at);
 CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL,
                                        last TEXT NOT NULL, mac TEXT NOT NULL);
 """
+_TABLES = ("audit_entries", "audit_head")
+# controls, format (bidi, zero-width), line and paragraph separators, lone surrogates (unencodable)
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control and format character shown as an escape (``\\n``→``\\x0a``, ESC→``\\x1b``,
+    U+2028→``\\u2028``, U+202E→``\\u202e``): it prints on one line, with no terminal escapes or bidi reordering."""
+    if text.isprintable():  # the common case: nothing to escape (isprintable is False for every such character)
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in _CONTROL_CATEGORIES:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -65,33 +98,129 @@ class AuditEntry:
                 "target": self.target, "details": self.details, "prev": self.prev, "hash": self.hash}
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's head recorded outside the database: ``seq`` entries, the last one's ``hash``, the head MAC."""
+
+    seq: int
+    last: str
+    mac: str
+    at: str = ""  # the last entry's time (information only; not under the MAC)
+    source: str = ""  # where it was read, for messages: "audit.anchor", "kho đối tượng ... audit/anchor.json"
+    line: int | None = None  # its line in an anchor file
+
+    @property
+    def where(self) -> str:
+        return f"{self.source} dòng {self.line}" if self.line is not None else self.source
+
+    def to_json(self) -> str:
+        return json.dumps({"seq": self.seq, "last": self.last, "at": self.at, "mac": self.mac},
+                          separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, text: str | bytes, source: str = "", line: int | None = None) -> Anchor:
+        """An anchor from its JSON; ``ValueError`` if it is not one."""
+        try:
+            data = json.loads(text)
+            seq, last, mac, at = data["seq"], data["last"], data["mac"], data.get("at", "")
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"không phải bản ghi neo: {exc}") from exc
+        if not (isinstance(seq, int) and seq >= 1 and isinstance(last, str) and isinstance(mac, str)
+                and isinstance(at, str)):
+            raise ValueError("bản ghi neo sai kiểu dữ liệu")
+        return cls(seq=seq, last=last, mac=mac, at=at, source=source, line=line)
+
+
 @dataclass
 class AuditVerification:
     entries: int
     problems: list[dict[str, object]] = field(default_factory=list)
+    anchors: int = 0  # anchors the chain was compared with
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def add(self, kind: str, detail: str, *, seq: int | None = None, fix: str | None = None) -> None:
+        problem: dict[str, object] = {"seq": seq, "kind": kind, "detail": detail}
+        if fix:
+            problem["fix"] = fix
+        self.problems.append(problem)
+
+
+class AuditKeyError(Exception):
+    """The audit key cannot be used: its file is missing, unreadable or does not hold a key."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class AuditKeyMissing(AuditKeyError):
+    """No key file at all."""
+
+
+class AuditLogMissing(FileNotFoundError):
+    """The audit database does not exist (opening it to read never creates it)."""
+
+
+def load_key(path: Path) -> bytes:
+    """The archive's audit key; never creates one (``AuditKeyMissing`` / ``AuditKeyError``)."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError as exc:
+        raise AuditKeyMissing(path, "không có tệp khóa") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditKeyError(path, f"không đọc được tệp khóa ({exc})") from exc
+    try:
+        key = bytes.fromhex(text)
+    except ValueError as exc:
+        raise AuditKeyError(path, "tệp khóa không chứa khóa hợp lệ (chuỗi hex)") from exc
+    if len(key) < MIN_KEY_BYTES:
+        raise AuditKeyError(path, f"khóa quá ngắn ({len(key)} byte, cần ít nhất {MIN_KEY_BYTES})")
+    return key
+
 
 def load_or_create_key(path: Path) -> bytes:
-    """The archive's audit key (32 random bytes, hex in a 0600 file), created on first use."""
+    """The archive's audit key (32 random bytes, hex in a 0600 file), created when there is none. Only for a
+    brand-new trail: ``flows.audit.open_audit`` refuses to mint a key for a trail that already has entries."""
     try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except FileNotFoundError:
+        return load_key(path)
+    except AuditKeyMissing:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it a moment ago: use theirs
+        return load_key(path)
     try:
         os.write(fd, key.hex().encode("ascii"))
         os.fsync(fd)
-    except BaseException:
+    finally:
         os.close(fd)
-        raise
-    os.close(fd)
     return key
+
+
+def trail_exists(path: Path, anchor: Path | None = None) -> bool:
+    """Whether an audit trail was ever started here: the database has entries or a head (or its tables are
+    gone, which only tampering does), or the anchor file has lines. Used to refuse minting a new key."""
+    anchor = anchor or path.with_suffix(ANCHOR_SUFFIX)
+    try:
+        if anchor.stat().st_size > 0:
+            return True
+    except FileNotFoundError:
+        pass
+    if not path.exists():
+        return False
+    db = sqlite3.connect(path, timeout=30.0)
+    try:
+        return any(db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in _TABLES)
+    except sqlite3.OperationalError:  # a table was dropped
+        return True
+    finally:
+        db.close()
 
 
 def _canonical(seq: int, at: str, actor: str, source: str, action: str, target: str, details: str, prev: str) -> bytes:
@@ -99,30 +228,69 @@ def _canonical(seq: int, at: str, actor: str, source: str, action: str, target: 
                       separators=(",", ":")).encode("utf-8")
 
 
-class AuditLog:
-    """The audit trail of one archive."""
+def _same(stored: object, expected: str) -> bool:
+    """Constant-time comparison of a stored MAC (which tampering may have made anything) with the expected one."""
+    return isinstance(stored, str) and stored.isascii() and hmac.compare_digest(stored, expected)
 
-    def __init__(self, path: Path, key: bytes) -> None:
+
+def _head_payload(count: int, last: str, anchored: bool) -> bytes:
+    # "anchored" heads were written by a log that also appends to the anchor file (older logs did not)
+    return f"head:{count}:{last}{':anchored' if anchored else ''}".encode("utf-8", "replace")
+
+
+class AuditLog:
+    """The audit trail of one archive.
+
+    ``create=False`` opens an existing database to read or verify it: nothing is created (``AuditLogMissing``
+    when the file is gone; dropped tables are reported by ``verify``), and ``key`` may be ``None`` (a lost key:
+    ``verify`` then checks the chain's links, sequence and anchors, but no MAC).
+    """
+
+    def __init__(self, path: Path, key: bytes | None, *, create: bool = True, anchor: Path | None = None) -> None:
         self.path = path
+        self.anchor_path = anchor or path.with_suffix(ANCHOR_SUFFIX)
         self._key = key
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            if key is None:
+                raise ValueError("appending needs the audit key")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise AuditLogMissing(str(path))
         self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+            present = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except BaseException:
+            self._db.close()
+            raise
+        self.missing_tables = [t for t in _TABLES if t not in present]
 
     def close(self) -> None:
         self._db.close()
 
     def _mac(self, payload: bytes) -> str:
+        if self._key is None:
+            raise ValueError("no audit key")
         return hmac.new(self._key, payload, hashlib.sha256).hexdigest()
 
     def _head_mac(self, count: int, last: str) -> str:
-        return self._mac(f"head:{count}:{last}".encode("ascii"))
+        return self._mac(_head_payload(count, last, anchored=True))
+
+    def _head_form(self, count: int, last: str, mac: str) -> str | None:
+        """``"anchored"`` or ``"legacy"`` when ``mac`` is a genuine head MAC for (count, last), else ``None``."""
+        for anchored in (True, False):
+            if _same(mac, self._mac(_head_payload(count, last, anchored))):
+                return "anchored" if anchored else "legacy"
+        return None
 
     def append(self, *, actor: str, action: str, target: str = "", source: str = "",
                details: dict[str, object] | None = None) -> AuditEntry:
-        """Record one action; returns the stored entry."""
+        """Record one action; returns the stored entry. The anchor line is written once the entry is committed
+        (a crash in between leaves an anchor one entry behind, never one ahead of the chain)."""
+        actor, source, action, target = (escape_controls(v) for v in (actor, source, action, target))
         body = json.dumps(details or {}, ensure_ascii=False, sort_keys=True)
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         self._db.execute("BEGIN IMMEDIATE")
@@ -130,20 +298,51 @@ class AuditLog:
             row = self._db.execute("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
             digest = self._mac(_canonical(seq, at, actor, source, action, target, body, prev))
+            head_mac = self._head_mac(seq, digest)
             self._db.execute("INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)",
                              (seq, at, actor, source, action, target, body, prev, digest))
-            self._db.execute("INSERT OR REPLACE INTO audit_head VALUES (1, ?, ?, ?)",
-                             (seq, digest, self._head_mac(seq, digest)))
+            self._db.execute("INSERT OR REPLACE INTO audit_head VALUES (1, ?, ?, ?)", (seq, digest, head_mac))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        self._write_anchor(Anchor(seq=seq, last=digest, mac=head_mac, at=at))
         return AuditEntry(seq, at, actor, source, action, target, details or {}, prev, digest)
+
+    def _write_anchor(self, anchor: Anchor) -> None:
+        fd = os.open(self.anchor_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (anchor.to_json() + "\n").encode("ascii"))  # one write: whole lines under concurrency
+        finally:
+            os.close(fd)
+
+    def head(self) -> Anchor | None:
+        """The head record as an anchor (``None`` when there is none, or when the chain has no entry with the
+        head's sequence number and hash: a head that does not describe this chain is not worth anchoring)."""
+        if self.missing_tables:
+            return None
+        row = self._db.execute("SELECT count, last, mac FROM audit_head WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        count, last, mac = row
+        entry = self._db.execute("SELECT hash, at FROM audit_entries WHERE seq = ?", (count,)).fetchone()
+        if entry is None or entry[0] != last:
+            return None
+        return Anchor(seq=int(count), last=str(last), mac=str(mac), at=str(entry[1]))
+
+    def hash_at(self, seq: int) -> str | None:
+        """The stored hash of entry ``seq`` (``None`` if there is no such entry)."""
+        if self.missing_tables:
+            return None
+        row = self._db.execute("SELECT hash FROM audit_entries WHERE seq = ?", (seq,)).fetchone()
+        return str(row[0]) if row else None
 
     def entries(self, *, since: str | None = None, until: str | None = None, actor: str | None = None,
                 action: str | None = None, limit: int | None = None, newest_first: bool = False
                 ) -> Iterator[AuditEntry]:
         """Entries in sequence order (``since``/``until``: ISO times or dates, inclusive), filtered."""
+        if "audit_entries" in self.missing_tables:
+            return
         where, params = [], []  # type: ignore[var-annotated]
         if since:
             where.append("at >= ?")
@@ -166,35 +365,117 @@ class AuditLog:
         for row in self._db.execute(sql, params):
             yield AuditEntry(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8])
 
-    def verify(self) -> AuditVerification:
-        """Recompute the chain; every modified, inserted, deleted, reordered or cut-off entry is a problem."""
-        problems: list[dict[str, object]] = []
+    def anchor_file(self) -> Iterator[Anchor | int] | None:
+        """The anchor file's anchors, one by one (an ``int``: the number of an unreadable line), ``None`` if there
+        is no file. Streamed: a trail of millions of entries has as many lines."""
+        try:
+            handle = self.anchor_path.open(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return None
+
+        def lines() -> Iterator[Anchor | int]:
+            with handle:
+                for number, line in enumerate(handle, start=1):
+                    if line.strip():
+                        try:
+                            yield Anchor.parse(line, self.anchor_path.name, number)
+                        except ValueError:
+                            yield number
+
+        return lines()
+
+    def verify(self, anchors: Iterable[Anchor] = ()) -> AuditVerification:
+        """Recompute the chain; every modified, inserted, deleted, reordered or cut-off entry is a problem, and so
+        is every anchor (the anchor file's lines and ``anchors``) the chain is shorter than or does not extend."""
+        result = AuditVerification(entries=0)
+        for table in self.missing_tables:
+            result.add("dropped", f"mất bảng {table} trong {self.path.name}: nhật ký bị xóa")
         prev, expected_seq, count = GENESIS, 1, 0
-        rows = self._db.execute("SELECT seq, at, actor, source, action, target, details, prev, hash "
-                                "FROM audit_entries ORDER BY rowid")
+        rows = [] if "audit_entries" in self.missing_tables else self._db.execute(
+            "SELECT seq, at, actor, source, action, target, details, prev, hash FROM audit_entries ORDER BY rowid")
         for seq, at, actor, source, action, target, details, stored_prev, digest in rows:
             count += 1
             if seq != expected_seq:
-                problems.append({"seq": seq, "kind": "sequence",
-                                 "detail": f"số thứ tự {seq} đứng ở vị trí {expected_seq}: mục bị xóa, chèn "
-                                           "hoặc đổi chỗ"})
+                result.add("sequence", f"số thứ tự {seq} đứng ở vị trí {expected_seq}: mục bị xóa, chèn hoặc đổi chỗ",
+                           seq=seq)
             if stored_prev != prev:
-                problems.append({"seq": seq, "kind": "chain",
-                                 "detail": "không nối với mục liền trước: mục bị xóa, chèn hoặc đổi chỗ"})
-            if not hmac.compare_digest(digest, self._mac(_canonical(seq, at, actor, source, action, target,
-                                                                     details, stored_prev))):
-                problems.append({"seq": seq, "kind": "modified", "detail": "nội dung mục không khớp mã băm"})
+                result.add("chain", "không nối với mục liền trước: mục bị xóa, chèn hoặc đổi chỗ", seq=seq)
+            if self._key is not None and not _same(
+                    digest, self._mac(_canonical(seq, at, actor, source, action, target, details, stored_prev))):
+                result.add("modified", "nội dung mục không khớp mã băm", seq=seq)
             prev, expected_seq = digest, expected_seq + 1
+        result.entries = count
+        anchored = self._verify_head(result, count, prev)
+        self._verify_anchors(result, count, anchors, anchored)
+        return result
+
+    def _verify_head(self, result: AuditVerification, count: int, last: str) -> bool:
+        """Check the head record; returns whether it says the log was anchored."""
+        if "audit_head" in self.missing_tables:
+            return False
         head = self._db.execute("SELECT count, last, mac FROM audit_head WHERE id = 1").fetchone()
         if head is None:
             if count:
-                problems.append({"seq": None, "kind": "head", "detail": "mất bản ghi đầu chuỗi"})
-        else:
-            head_count, head_last, head_mac = head
-            if not hmac.compare_digest(head_mac, self._head_mac(head_count, head_last)):
-                problems.append({"seq": None, "kind": "head", "detail": "bản ghi đầu chuỗi bị sửa"})
-            elif head_count != count or head_last != prev:
-                problems.append({"seq": None, "kind": "truncated",
-                                 "detail": f"đầu chuỗi ghi {head_count} mục, nhật ký còn {count}: mục cuối bị "
-                                           "xóa hoặc thay"})
-        return AuditVerification(entries=count, problems=problems)
+                result.add("head", "mất bản ghi đầu chuỗi")
+            return False
+        head_count, head_last, head_mac = head
+        form = self._head_form(head_count, head_last, head_mac) if self._key is not None else "unknown"
+        if form is None:
+            result.add("head", "bản ghi đầu chuỗi bị sửa")
+            return False
+        if head_count != count or head_last != last:
+            result.add("truncated", f"đầu chuỗi ghi {head_count} mục, nhật ký còn {count}: mục cuối bị xóa hoặc thay")
+        return form == "anchored"
+
+    def _verify_anchors(self, result: AuditVerification, count: int, extra: Iterable[Anchor], anchored: bool) -> None:
+        """Compare the chain (``count`` entries) with each anchor; problems are grouped by where the anchors were
+        read, so a wiped trail with a million anchor lines gives one problem per kind, naming the furthest."""
+        bad_lines: list[int] = []
+        checks: dict[str, _AnchorCheck] = {}
+        file_anchors = self.anchor_file()
+        for item in itertools.chain(file_anchors or (), extra):
+            if isinstance(item, int):
+                bad_lines.append(item)
+                continue
+            check = checks.setdefault(item.source, _AnchorCheck())
+            check.seen += 1
+            if self._key is not None and self._head_form(item.seq, item.last, item.mac) is None:
+                check.forged += 1
+                check.first_forged = check.first_forged or item
+            elif item.seq > count:
+                if check.beyond is None or item.seq > check.beyond.seq:
+                    check.beyond = item
+            elif self.hash_at(item.seq) != item.last:
+                check.rewritten += 1
+                if check.first_rewritten is None or item.seq < check.first_rewritten.seq:
+                    check.first_rewritten = item
+        name = self.anchor_path.name
+        if anchored and not checks.get(name):
+            result.add("anchor", f"mất tệp neo {name} (hoặc tệp rỗng) dù nhật ký đã được neo: tệp neo bị xóa")
+        if bad_lines:
+            result.add("anchor", f"{len(bad_lines)} dòng của {name} không đọc được (dòng {bad_lines[0]}"
+                                 f"{', ...' if len(bad_lines) > 1 else ''}): tệp neo bị sửa")
+        for source, check in checks.items():
+            result.anchors += check.seen
+            if check.first_forged is not None:
+                result.add("anchor", f"{check.forged} bản ghi neo trong {source} không khớp khóa "
+                                     f"({check.first_forged.where}): neo bị sửa, hoặc khóa nhật ký đã bị thay")
+            if check.beyond is not None:
+                result.add("truncated", f"{check.beyond.where} ghi nhật ký đã có {check.beyond.seq} mục, nay chỉ còn "
+                                        f"{count}: nhật ký bị xóa, cắt bớt hoặc thay bằng bản cũ")
+            if check.first_rewritten is not None:
+                first = check.first_rewritten
+                result.add("rewritten", f"mục {first.seq} không khớp {first.where} ({check.rewritten} bản ghi neo "
+                                        "không khớp): nhật ký bị viết lại", seq=first.seq)
+
+
+@dataclass
+class _AnchorCheck:
+    """What the anchors read from one place said about the chain."""
+
+    seen: int = 0
+    forged: int = 0
+    first_forged: Anchor | None = None
+    beyond: Anchor | None = None  # the furthest anchor beyond the chain's end
+    rewritten: int = 0
+    first_rewritten: Anchor | None = None

@@ -11,6 +11,10 @@
     audit/copy-register/<id>.json             the copy/photo register (sổ quản lý sao, chụp): one entry per
                                               classified document digitised
     audit/quarantine/<id>.json                documents stopped at intake (Tuyệt mật, or secret without approval)
+    audit/corrections/<id>/<nnnnnn>.json      archivists' corrections of a document, one object per saved
+                                              correction, numbered from 000001 (its version); write-once
+                                              (``flows.corrections``): applied over the manifest, which stays the
+                                              machine reading
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ PDFA = "document.pdf"
 FIXITY_REPORTS = "audit/fixity/"
 COPY_REGISTER = "audit/copy-register/"
 QUARANTINE = "audit/quarantine/"
+CORRECTIONS = "audit/corrections/"
 
 
 def prefix_of(doc_id: str) -> str:
@@ -58,6 +63,25 @@ def pdfa_name(file_code: str | None, sequence: int | None) -> str:
     return PDFA
 
 
+def corrections_prefix(doc_id: str) -> str:
+    return f"{CORRECTIONS}{doc_id}/"
+
+
+def correction_key(doc_id: str, version: int) -> str:
+    return f"{corrections_prefix(doc_id)}{version:06d}.json"
+
+
+def correction_of(key: str) -> tuple[str, int] | None:
+    """(document id, version) of a key under ``audit/corrections/``, else ``None``."""
+    if not key.startswith(CORRECTIONS):
+        return None
+    parts = key[len(CORRECTIONS):].split("/")
+    if len(parts) != 2 or not parts[1].endswith(".json") or not parts[1][:-5].isdigit():
+        return None
+    return parts[0], int(parts[1][:-5])
+
+
 def is_immutable(key: str) -> bool:
-    """Originals are written once: a later put with different bytes is refused."""
-    return key.startswith(DOCUMENTS) and "/original/" in key
+    """Originals are written once: a later put with different bytes is refused. So are corrections (a version,
+    once written, is never changed: a new correction is a new version)."""
+    return (key.startswith(DOCUMENTS) and "/original/" in key) or correction_of(key) is not None

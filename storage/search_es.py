@@ -314,8 +314,10 @@ def result_of(response: dict[str, Any]) -> SearchResult:
     for name, agg in (response.get("aggregations") or {}).items():
         facets[name] = [FacetCount(value=str(b["key"]), count=int(b["doc_count"]))
                         for b in agg.get("buckets", []) if b["doc_count"] > 0]
-    total = response["hits"]["total"]
-    return SearchResult(total=int(total["value"] if isinstance(total, dict) else total), hits=hits, facets=facets)
+    total = response["hits"]["total"]  # counted by the query itself: its filter holds the caller's clearance
+    bound = isinstance(total, dict) and total.get("relation") == "gte"  # a lower bound (not with track_total_hits)
+    return SearchResult(total=int(total["value"] if isinstance(total, dict) else total), hits=hits, facets=facets,
+                        total_exact=not bound)
 
 
 # --- the index -----------------------------------------------------------------------------------------------

@@ -40,10 +40,11 @@ When every item is that common, bm25 cannot rank cheaply (and barely can: its id
 whose heading (``search_head``) holds every item with the user's exact diacritics come first, then those whose
 heading holds every item, then the other matches, each tier most recently indexed first; and the total is
 counted exactly up to ``COUNT_EXACT``, estimated above it (two significant digits) unless facets were asked for
-(they count every match). A query of phrases is matched on ``search_pairs`` (see above); a phrase next to a
-plain word, or with a word FTS5 may split differently (not ASCII letters and digits), is matched on the words:
-then a phrase of common words found in few documents costs a pass over every document holding all its words
-(FTS5 compares positions row by row).
+(they count every match); for a caller who may not see every level it is estimated over the documents they see
+only (``_visible_share``: classified documents leave gaps in the docid range that would show). A query of
+phrases is matched on ``search_pairs`` (see above); a phrase next to a plain word, or with a word FTS5 may split
+differently (not ASCII letters and digits), is matched on the words: then a phrase of common words found in few
+documents costs a pass over every document holding all its words (FTS5 compares positions row by row).
 
 One writer (a lock; ``BEGIN IMMEDIATE``, WAL), any number of readers: every thread that searches has its own
 read connection, and one search runs in one read transaction (its total, hits and facets agree).
@@ -788,17 +789,19 @@ class _Scope:
 
 class Probes:
     """What searches on one read connection learned of the database while no other connection changed it
-    (``PRAGMA data_version``): which words are common at a clearance (``_common_items``)."""
+    (``PRAGMA data_version``): which words are common at a clearance (``_common_items``), and how many documents
+    each clearance sees (``_visible_share``)."""
 
     LIMIT = 50_000  # words remembered, forgotten all at once beyond
 
     def __init__(self) -> None:
         self.version: tuple[int, int] | None = None
         self.common: dict[tuple[str, int], bool] = {}
+        self.visible: dict[int, int] = {}
 
     def at(self, version: int) -> dict[tuple[str, int], bool]:
         if (version, RANK_DF) != self.version or len(self.common) > self.LIMIT:
-            self.version, self.common = (version, RANK_DF), {}
+            self.version, self.common, self.visible = (version, RANK_DF), {}, {}
         return self.common
 
 
@@ -876,7 +879,8 @@ def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes 
         return SearchResult(total=0, hits=[], facets=_empty_facets() if request.facets else {})
     version, pending = conn.execute("SELECT (SELECT data_version FROM pragma_data_version()), "
                                     "(SELECT min(docid) FROM search_pairs_pending)").fetchone()
-    known = (probes or Probes()).at(int(version))
+    cache = probes or Probes()
+    known = cache.at(int(version))
     match = _Match(items, pending)
     counted, facets = _facets(conn, *scope.matches(match, joined=True)) if request.facets else (None, {})
     wanted = query.all_tokens()
@@ -891,7 +895,7 @@ def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes 
     if rare:
         total, order = _rank_rare(conn, scope, query, items, rare, match, request.offset + request.limit)
     else:
-        total, order = _rank_common(conn, scope, query, items, match, request.offset + request.limit)
+        total, order = _rank_common(conn, scope, query, items, match, request.offset + request.limit, cache)
         if counted is None and total > COUNT_EXACT:  # estimated (see _rank_common)
             result = _result(conn, request, total, order, wanted, facets, _phrase_pattern(query))
             return result.model_copy(update={"total_exact": False})
@@ -927,7 +931,7 @@ def _rank_rare(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, item
 
 
 def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, items: list[_Item], match: _Match,
-                 want: int) -> tuple[int, list[tuple[int, float]]]:
+                 want: int, probes: Probes) -> tuple[int, list[tuple[int, float]]]:
     """Every item is common (bm25 would read their whole doclists, and its idf is near zero anyway): the
     number-lookup tier, then the documents holding every item in their heading with the user's exact diacritics,
     then in their heading, then the other matches; each tier most recently indexed first (``HEAD_K`` at most
@@ -935,7 +939,8 @@ def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, it
 
     The total comes from the same scan as the newest matches, which stops after ``COUNT_EXACT`` + 1 of them: up
     to ``COUNT_EXACT`` it is exact; above, it is estimated from the share of the docid range those newest matches
-    cover (docids grow with each document indexed). One statement (see ``_common_items``)."""
+    cover (docids grow with each document indexed), or for a caller who may not see every level, from the share
+    of the documents they see (``_visible_share``). One statement (see ``_common_items``), and that share."""
     codes, code_args = _code_condition(scope, query)
     heading = (f"(SELECT json_group_array(docid) FROM (SELECT f.rowid AS docid FROM {scope.source('search_head')} "
                f"ORDER BY f.rowid DESC LIMIT ?))")
@@ -956,7 +961,8 @@ def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, it
     matches = [int(d) for d in json.loads(newest)]
     total = int(count)
     if total > COUNT_EXACT:
-        share = (last - oldest + 1) / max(1, last - first + 1)
+        share = (last - oldest + 1) / max(1, last - first + 1) if scope.clearance >= MAX_LEVEL else \
+            _visible_share(conn, scope, oldest, probes)
         total = max(COUNT_EXACT + 1, _two_digits(total / share))
     if want + 2 * HEAD_K + MAX_CODE_TIER > len(matches) == count > COUNT_EXACT:  # a deep page: read on
         deeper, deeper_args = scope.newest(match, want + 2 * HEAD_K + MAX_CODE_TIER, "m", below=matches[-1])
@@ -965,6 +971,22 @@ def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, it
                           [(int(d), 2.0) for d in json.loads(exact_headed)],
                           [(int(d), 1.0) for d in json.loads(headed)],
                           [(d, 0.0) for d in matches]], want)
+
+
+def _visible_share(conn: sqlite3.Connection, scope: _Scope, oldest: int, probes: Probes) -> float:
+    """The share of the documents the caller sees that were indexed since ``oldest`` (a docid). The docid range
+    cannot say it: classified documents take docids too, so an estimate over it would move with how many there
+    are (and, set beside the exact count facets give, tell how many hold the query's words); counted over the
+    visible documents only, the estimate depends on nothing the caller may not see. How many documents a
+    clearance sees is remembered until the index changes (``Probes``)."""
+    visible = f"(docid & {LEVEL_MASK}) <= {scope.clearance}"
+    seen = probes.visible.get(scope.clearance)
+    if seen is None:
+        seen = probes.visible[scope.clearance] = int(
+            conn.execute(f"SELECT count(*) FROM search_docs WHERE {visible}").fetchone()[0])
+    since = int(conn.execute(f"SELECT count(*) FROM search_docs WHERE docid >= ? AND {visible}",
+                             (oldest,)).fetchone()[0])
+    return max(1, since) / max(1, seen)
 
 
 def _two_digits(estimate: float) -> int:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.audit import AUDIT_FILE, KEY_FILE, open_audit
+from flows.audit import ANCHOR_FILE, AUDIT_FILE, KEY_FILE, STORE_ANCHOR, cli_actor, open_audit
+from flows.cells import neutralise_formula
 from flows.cli import main
 from schemas.settings import Settings
 from storage.audit import AuditLog, load_or_create_key
@@ -56,6 +57,9 @@ TAMPERING: dict[str, tuple[str, ...]] = {
     "reorder": _swap(2, 4),
     "renumber after delete": ("DELETE FROM audit_entries WHERE seq = 3",
                               "UPDATE audit_entries SET seq = seq - 1 WHERE seq > 3"),
+    "non-ascii head mac": ("UPDATE audit_head SET mac = 'đ'",),  # reported, not a crash of the comparison
+    "non-text hash": ("UPDATE audit_entries SET hash = 5 WHERE seq = 2",),
+    "delete every row and the head": ("DELETE FROM audit_entries", "DELETE FROM audit_head"),  # the anchor file
 }
 
 
@@ -96,7 +100,8 @@ def _archive_with_user(digitised: DigitisedArchive, tmp_path: Path, capsys: pyte
     """A copy of the digitised sample archive (no audit trail yet) with one web account created by the CLI."""
     archive = tmp_path / "archive"
     shutil.copytree(digitised.archive, archive)
-    for leftover in (AUDIT_FILE, AUDIT_FILE + "-wal", AUDIT_FILE + "-shm", "web.sqlite3"):
+    for leftover in (AUDIT_FILE, AUDIT_FILE + "-wal", AUDIT_FILE + "-shm", ANCHOR_FILE, "web.sqlite3",
+                     "objects/" + STORE_ANCHOR):  # the whole trail of the digitisation, anchors included
         (archive / leftover).unlink(missing_ok=True)
     monkeypatch.setattr("sys.stdin", io.StringIO("mat-khau-du-dai\n"))
     assert _run(capsys, "user", "add", name, "--role", "staff", "--clearance", clearance, "--password-stdin",
@@ -173,3 +178,97 @@ def test_key_file_is_private_and_reused(tmp_path: Path) -> None:
     again = open_audit(settings)
     assert again.verify().ok and again.verify().entries == 1
     again.close()
+
+
+# --- what the trail shows cannot be turned against its readers ------------------------------------------------
+
+# A failed-login name that, printed raw, ends its line and forges an innocent-looking entry, clears the terminal
+# line (ESC [2K) and returns the cursor (CR) to overwrite what came before.
+FORGED = "lan\n     99  2020-01-01 00:00:00  admin        cli@may-chu          logout           \x1b[2K\rok\u2028x"
+FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0",
+            " =1+1", "\uff1d1+1"]
+
+
+def _failed_web_logins(archive: Path, *names: str) -> None:
+    """Failed logins through the real web app: the login form records ``actor=username[:100]``."""
+    import re
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    from flows.web import create_app
+    from flows.web.config import WebSettings
+
+    with TestClient(create_app(Settings(archive=archive), WebSettings())) as client:
+        for name in names:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+            assert token
+            response = client.post("/login", data={"username": name, "password": "khong-dung", "next": "/search",
+                                                   "csrf_token": token.group(1)}, follow_redirects=False)
+            assert response.status_code in (401, 429), response.text
+
+
+def test_control_characters_in_a_login_name_cannot_forge_lines_in_audit_list(
+    digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _archive_with_user(digitised, tmp_path, capsys, monkeypatch)
+    _failed_web_logins(archive, FORGED)
+    # an entry written raw (by a version that did not escape on the way in) is shown escaped as well
+    raw = sqlite3.connect(archive / AUDIT_FILE)
+    with raw:
+        raw.execute("INSERT INTO audit_entries VALUES (99, '2030-01-01T00:00:00+00:00', ?, 'web:1.2.3.4', "
+                    "'login.failed', ?, '{\"q\": \"a\\nb\"}', '', '')", (FORGED, "\x1b]0;title\x07"))
+    raw.close()
+
+    code, out = _run(capsys, "audit", "list", "--archive", str(archive))
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3, out  # user.create, login.failed, the raw entry: one line each
+    assert not any(ch in out for ch in "\x1b\r\x07\u2028"), out
+    assert sum("logout" in line for line in lines) == 2  # the would-be forged entry stays inside both lines
+    assert all(line.lstrip().split()[0] in {"1", "2", "99"} for line in lines)
+    assert "lan\\x0a" in lines[1] and "\\x1b[2K\\x0dok\\u2028x" in lines[1]
+
+    code, out = _run(capsys, "audit", "list", "--archive", str(archive), "--json", "--action", "login.failed")
+    stored = [e["actor"] for e in json.loads(out)["entries"] if e["seq"] != 99]
+    assert stored == [FORGED.replace("\n", "\\x0a").replace("\x1b", "\\x1b").replace("\r", "\\x0d")
+                      .replace("\u2028", "\\u2028")]  # stored escaped: no reader of the trail gets the raw bytes
+    raw = sqlite3.connect(archive / AUDIT_FILE)
+    with raw:
+        raw.execute("DELETE FROM audit_entries WHERE seq = 99")
+    raw.close()
+    assert _run(capsys, "audit", "verify", "--archive", str(archive))[0] == 0  # escaped values are what is hashed
+
+
+def test_formulas_in_a_login_name_are_neutralised_in_the_csv_export(
+    digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _archive_with_user(digitised, tmp_path, capsys, monkeypatch)
+    _failed_web_logins(archive, *FORMULAS)
+    out = tmp_path / "nhat-ky.txt"  # not .csv: the format comes from --format
+    assert _run(capsys, "audit", "export", "--archive", str(archive), "--out", str(out), "--format", "csv")[0] == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    failed = [r for r in rows if r["action"].startswith("login.")]
+    stored = [r["actor"] for r in failed]
+    assert len(failed) == len(FORMULAS)
+    assert all(actor.startswith("'") for actor in stored), stored  # text in Excel and LibreOffice, never a formula
+    assert stored[0] == "'" + FORMULAS[0]
+    ordinary = next(r for r in rows if r["action"] == "user.create")
+    assert (ordinary["actor"], ordinary["target"]) == (cli_actor(), "lan")  # ordinary cells are left as they are
+    assert json.loads(ordinary["details"]) == {"role": "staff", "clearance": 0}
+    assert all(not cell.startswith(tuple("=+-@\t\r")) for r in rows for cell in r.values()), rows
+
+    jsonl = tmp_path / "nhat-ky.jsonl"  # JSON lines keep the exact value (no spreadsheet reads them)
+    assert _run(capsys, "audit", "export", "--archive", str(archive), "--out", str(jsonl))[0] == 0
+    actors = [json.loads(line)["actor"] for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert FORMULAS[0] in actors
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'), ("+1", "'+1"), ("-1", "'-1"), ("@A1", "'@A1"),
+    ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("  =1", "'  =1"), ("\uff1d1", "'\uff1d1"), ("lan", "lan"),
+    ("Nghị quyết 15-NQ/TU", "Nghị quyết 15-NQ/TU"), ("", ""), ("2025-01-01T00:00:00", "2025-01-01T00:00:00"),
+    ('{"query": "=1"}', '{"query": "=1"}'),
+])
+def test_neutralise_formula(value: str, expected: str) -> None:
+    assert neutralise_formula(value) == expected

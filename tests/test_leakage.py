@@ -8,6 +8,7 @@ must be indistinguishable from one that does not exist (same status, same body).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -45,15 +46,25 @@ def _variant(source: str, classification: str | None, seed: int) -> gen.Doc:
 
 @pytest.fixture(scope="module")
 def base_archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Registered and digitised as a batch (``sohoa batch add --when now``): open, Mật and Tối mật copies
+    (approved for photographing) and a Tuyệt mật copy, held at intake (no admin approval)."""
     root = tmp_path_factory.mktemp("leak")
     batch = root / "batch"
-    for doc in (_variant("mo.png", None, 11), _variant("mat.png", "Mật", 12), _variant("toimat.png", "Tối mật", 13)):
+    for doc in (_variant("mo.png", None, 11), _variant("mat.png", "Mật", 12), _variant("toimat.png", "Tối mật", 13),
+                _variant("tuyetmat.png", "Tuyệt mật", 14)):
         gen.save(doc, gen.degrade(doc, gen.render(doc)), batch)
     (batch / "batch.toml").write_text('approval_ref = "9-QĐ/VPTU"\napproved_by = "Trần Thị Hoa"\n', encoding="utf-8")
-    report = root / "r.json"
-    assert main(["digitise", str(batch), "--archive", str(root / "a"), "--report", str(report), "--quiet"]) == 0
-    ids = {d["source"].split(".")[0]: d["id"] for d in json.loads(report.read_text(encoding="utf-8"))["documents"]}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["batch", "add", str(batch), "--when", "now", "--archive", str(root / "a"), "--json"]) == 0
+    data = json.loads(out.getvalue())
+    ids = {d["source"].split(".")[0]: d["id"] for d in data["documents"]}
+    assert {d["source"]: d["status"] for d in data["documents"]}["tuyetmat.png"] == "quarantined"
+    BATCH_IDS[root / "a"] = data["id"]
     return root / "a", ids
+
+
+BATCH_IDS: dict[Path, str] = {}
 
 
 @pytest.fixture(scope="module", params=["embedded", "elasticsearch"])
@@ -82,8 +93,7 @@ def archive(request: pytest.FixtureRequest, base_archive: tuple[Path, dict[str, 
             assert main(["reindex", "--archive", str(copy)]) == 0
             root = copy
         settings = Settings(archive=root)
-        for name, level in USERS.items():
-            add_user(settings, name, PASSWORD, "archivist", clearance=level, api_token=False)
+        _users(settings)
         yield settings, ids
 
 
@@ -96,7 +106,13 @@ def _login(app: object, name: str) -> TestClient:
 
 
 def _visible(level: int, ids: dict[str, str]) -> set[str]:
+    """The catalogued documents a reader of ``level`` may see (the held Tuyệt mật copy is in no catalog)."""
     return {ids["mo"]} | ({ids["mat"]} if level >= 1 else set()) | ({ids["toimat"]} if level >= 2 else set())
+
+
+def _hidden_names(level: int) -> list[str]:
+    """File names of the batch's documents above ``level``."""
+    return [name for name, lv in (("mat.png", 1), ("toimat.png", 2), ("tuyetmat.png", 3)) if lv > level]
 
 
 @pytest.mark.parametrize("user", list(USERS))
@@ -118,6 +134,7 @@ def test_web_and_api_show_nothing_above_clearance(archive: tuple[Settings, dict[
     missing = {p: client.get(p.replace("{id}", MISSING)) for p in (
         "/documents/{id}", "/documents/{id}/pages/1/image", "/documents/{id}/pdf", "/documents/{id}/original/1",
         "/api/documents/{id}", "/review/{id}")}
+    hidden |= {ids["tuyetmat"]}
     for doc_id in hidden:
         for path, absent in missing.items():
             answer = client.get(path.replace("{id}", doc_id))
@@ -148,3 +165,175 @@ def test_cli_as_a_user_shows_nothing_above_clearance(
     assert main(["export", "--out", str(table), *where]) == 0
     rows = list(csv.reader(io.StringIO(table.read_text(encoding="utf-8-sig"))))
     assert len(rows) - 1 == len(visible)  # one row per document the user may see
+
+
+@pytest.mark.parametrize("user", list(USERS))
+def test_batch_pages_and_register_show_nothing_above_clearance(
+    base_archive: tuple[Path, dict[str, str]], user: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 1 (batch page) and 11 (register): file names, ids, statuses, the held Tuyệt mật entry and the
+    counts of documents above the reader's clearance appear nowhere: web batch list and page, ``batch show``,
+    ``batch list``, ``register`` and ``register --quarantine`` with ``--as``."""
+    root, ids = base_archive
+    settings = Settings(archive=root)
+    _users(settings)
+    level = USERS[user]
+    batch_id = BATCH_IDS[root]
+    hidden_ids = [ids[k] for k, lv in (("mat", 1), ("toimat", 2), ("tuyetmat", 3)) if lv > level]
+    shown = 1 + sum(lv <= level for lv in (1, 2, 3))
+    client = _login(create_app(settings, WebSettings()), user)
+    for path in ("/batches", f"/batches/{batch_id}"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert not any(h in page.text for h in [*hidden_ids, *_hidden_names(level)]), (user, path)
+    where = ["--archive", str(root), "--as", user]
+    capsys.readouterr()
+    assert main(["batch", "show", batch_id, "--json", *where]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["documents"]) == shown and data["progress"]["documents"] == shown
+    assert data["summary"]["documents"] == shown
+    assert data["summary"]["quarantined"] == (1 if level >= 3 else 0)
+    text = json.dumps(data, ensure_ascii=False)
+    assert not any(h in text for h in [*hidden_ids, *_hidden_names(level)])
+    assert main(["batch", "list", "--json", *where]) == 0
+    listed = json.loads(capsys.readouterr().out)["batches"]
+    assert [b["summary"]["documents"] for b in listed] == [shown]
+    assert main(["register", "--json", *where]) == 0
+    register = json.loads(capsys.readouterr().out)["register"]
+    assert {e["doc_id"] for e in register} == {ids[k] for k, lv in (("mat", 1), ("toimat", 2)) if lv <= level}
+    assert [e["stt"] for e in register] == list(range(1, len(register) + 1))
+    assert main(["register", "--quarantine", "--json", *where]) == 0
+    held = json.loads(capsys.readouterr().out)["quarantine"]
+    assert held == []  # the held copy is Tuyệt mật: no reader below 3 learns of it
+    assert main(["batch", "show", batch_id, "--json", "--archive", str(root)]) == 0  # the local operator: all
+    assert len(json.loads(capsys.readouterr().out)["documents"]) == 4
+
+
+def test_staff_read_no_register(base_archive: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]) -> None:
+    root, _ = base_archive
+    settings = Settings(archive=root)
+    _users(settings)
+    add_user(settings, "staff3", PASSWORD, "staff", clearance=3)
+    capsys.readouterr()
+    assert main(["register", "--json", "--archive", str(root), "--as", "staff3"]) == 0
+    assert json.loads(capsys.readouterr().out)["register"] == []
+
+
+def test_reads_and_probes_are_audited(base_archive: tuple[Path, dict[str, str]]) -> None:
+    """Finding 5: the review queue, a review form, a batch page, the admin page and a probe of a hidden id each
+    leave an audit entry; the probe of a hidden id is recorded exactly like the probe of a missing one."""
+    from flows.audit import open_audit
+
+    root, ids = base_archive
+    settings = Settings(archive=root)
+    _users(settings)
+    if _absent(settings, "boss"):
+        add_user(settings, "boss", PASSWORD, "admin", clearance=0)
+    mat = _login(create_app(settings, WebSettings()), "mat")
+    assert mat.get("/review").status_code == 200
+    assert mat.get(f"/review/{ids['mat']}").status_code == 200
+    assert mat.get(f"/batches/{BATCH_IDS[root]}").status_code == 200
+    assert mat.get(f"/documents/{ids['toimat']}").status_code == 404
+    assert mat.get(f"/documents/{MISSING}").status_code == 404
+    boss = _login(create_app(settings, WebSettings()), "boss")
+    assert boss.get("/admin").status_code == 200
+    log = open_audit(settings)
+    try:
+        entries = [(e.actor, e.action, e.target) for e in log.entries()]
+    finally:
+        log.close()
+    assert ("mat", "review.list", "") in entries
+    assert ("mat", "review.view", ids["mat"]) in entries
+    assert ("mat", "batch.view", BATCH_IDS[root]) in entries
+    assert ("mat", "not_found", f"/documents/{ids['toimat']}") in entries
+    assert ("mat", "not_found", f"/documents/{MISSING}") in entries
+    assert ("boss", "admin.view", "") in entries
+
+
+def _absent(settings: Settings, name: str) -> bool:
+    from flows.accounts import accounts_of
+
+    return accounts_of(settings).find_user(name) is None
+
+
+def _users(settings: Settings) -> None:
+    for name, level in USERS.items():
+        if _absent(settings, name):
+            add_user(settings, name, PASSWORD, "archivist", clearance=level, api_token=False)
+
+
+ADMINS = {"admin0": 0, "admin1": 1}
+
+
+@pytest.mark.parametrize("user", ["none", "mat"])
+def test_packages_and_audit_trail_hold_nothing_above_clearance(
+    archive: tuple[Settings, dict[str, str]], user: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Findings 2 and 10 through the leakage suite: ``export --package --as`` packs and names only what the user
+    may see; an admin's audit trail (web page and ``audit list --as``) names no document above their clearance."""
+    settings, ids = archive
+    level = USERS[user]
+    visible = _visible(level, ids)
+    hidden = set(ids.values()) - visible
+    where = ["--archive", str(settings.archive), "--as", user]
+    capsys.readouterr()
+    dest = tmp_path / "goi"
+    assert main(["export", "--package", str(dest), *where]) == 0
+    files = [p for p in dest.rglob("*") if p.is_file()]
+    assert files
+    text = "\n".join(p.read_text(encoding="utf-8", errors="ignore") for p in files)
+    assert not any(h in text or any(h in str(p) for p in files) for h in hidden)
+    assert {i for i in ids.values() if i in text} == visible
+    for name, admin_level in ADMINS.items():
+        if _absent(settings, name):
+            add_user(settings, name, PASSWORD, "admin", clearance=admin_level)
+    admin = "admin0" if level == 0 else "admin1"
+    page = _login(create_app(settings, WebSettings()), admin).get("/admin/audit")
+    assert page.status_code == 200
+    capsys.readouterr()
+    assert main(["audit", "list", "--json", "--limit", "100000", "--archive", str(settings.archive),
+                 "--as", admin]) == 0
+    trail = capsys.readouterr().out
+    assert ids["mo"] in trail  # the open copy's entries are there...
+    for doc_id in hidden:  # ... and nothing about a copy above the admin's clearance
+        assert doc_id not in page.text and doc_id not in trail
+    assert main(["audit", "list", "--json", "--archive", str(settings.archive), "--as", "none"]) == 4  # no admin
+
+
+def test_a_document_raised_in_the_web_is_hidden_on_every_path(
+    archive: tuple[Settings, dict[str, str]], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finding 9 through the leakage suite: an archivist raises the open copy to Mật in the review form; a
+    reader without clearance then meets it nowhere — web, API, CLI ``show``/``search``/``export`` with ``--as``
+    — on the embedded index and on Elasticsearch."""
+    settings, ids = archive
+    root = tmp_path / "a"
+    shutil.copytree(settings.archive, root, ignore=shutil.ignore_patterns("work"))
+    if settings.search_index == "elasticsearch":  # a fresh index for the copy (the shared one stays as it is)
+        monkeypatch.setenv("SOHOA_ES_INDEX", "sohoa-leakage-raised")
+        assert main(["reindex", "--archive", str(root)]) == 0
+    copy = Settings(archive=root)
+    doc_id = ids["mo"]
+    mat = _login(create_app(copy, WebSettings()), "mat")
+    form = mat.get(f"/review/{doc_id}")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    version = re.search(r'name="version" value="(\d+)"', form.text)
+    assert csrf and version
+    saved = mat.post(f"/review/{doc_id}", data={"csrf_token": csrf.group(1), "version": version.group(1),
+                                                "md_classification": "Mật"}, follow_redirects=False)
+    assert saved.status_code == 303
+    none = _login(create_app(copy, WebSettings()), "none")
+    assert doc_id not in none.get("/search", params={"q": QUERY}).text
+    assert none.get("/api/search", params={"q": QUERY}).json()["total"] == 0
+    assert none.get(f"/documents/{doc_id}").status_code == 404
+    where = ["--archive", str(root), "--as", "none"]
+    capsys.readouterr()
+    assert main(["show", doc_id, *where]) == 6
+    assert main(["search", QUERY, "--json", *where]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 0
+    table = tmp_path / "bang.csv"
+    assert main(["export", "--out", str(table), *where]) == 0
+    assert doc_id not in table.read_text(encoding="utf-8-sig")
+    assert main(["show", doc_id, "--json", "--archive", str(root), "--as", "mat"]) == 0
+    assert json.loads(capsys.readouterr().out)["metadata"]["classification"] == "Mật"

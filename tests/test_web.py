@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import sqlite3
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,12 +18,14 @@ with warnings.catch_warnings():  # starlette's note about httpx2, printed at imp
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from flows.corrections import edits_of
 from flows.web import add_user, create_app
 from flows.web.config import WebSettings
+from flows.wiring import build_object_store
 from schemas.settings import Settings
 from tests.conftest import DigitisedArchive
 
-PASSWORDS = {"staff": "mat-khau-can-bo", "arch": "mat-khau-luu-tru", "admin": "mat-khau-quan-tri"}
+PASSWORDS = {"staff": "mat-khau-can-bo", "arch": "kho-luu-tru-tang-ba", "admin": "quan-tri-he-thong-so"}
 
 
 @dataclass
@@ -42,7 +43,7 @@ def web_archive(digitised: DigitisedArchive, tmp_path_factory: pytest.TempPathFa
     settings = Settings(archive=root)
     staff = add_user(settings, "staff", PASSWORDS["staff"], "staff", api_token=True)
     add_user(settings, "arch", PASSWORDS["arch"], "archivist", clearance=1)
-    add_user(settings, "admin", PASSWORDS["admin"], "admin")
+    add_user(settings, "admin", PASSWORDS["admin"], "admin", clearance=3)  # an admin grants up to their own level
     report = digitised.report["documents"]
     assert isinstance(report, list)
     ids = {str(d["source"]): str(d["id"]) for d in report if d["id"]}
@@ -137,8 +138,7 @@ def test_csrf_rejected(web_archive: WebArchive, app_client: TestClient) -> None:
     response = client.post(f"/review/{doc_id}", data={"md_subject": "giả mạo", "csrf_token": "sai"})
     assert response.status_code == 403
     assert client.post("/logout", data={}).status_code == 403
-    with sqlite3.connect(web_archive.root / "web.sqlite3") as conn:
-        assert conn.execute("SELECT count(*) FROM edits WHERE doc_id = ?", (doc_id,)).fetchone()[0] == 0
+    assert edits_of(build_object_store(web_archive.settings), doc_id) == []  # nothing corrected
     assert client.get("/search").status_code == 200  # still logged in
     logout = client.post("/logout", data={"csrf_token": csrf_of(client)}, follow_redirects=False)
     assert logout.status_code == 303
@@ -219,12 +219,10 @@ def test_review_edit_is_versioned_and_reindexed(web_archive: WebArchive, app_cli
     assert saved.status_code == 303
     assert saved.headers["location"] == f"/review/{doc_id}?saved=2"  # subject and status; the signer is unchanged
 
-    with sqlite3.connect(web_archive.root / "web.sqlite3") as conn:
-        rows = conn.execute("SELECT field, before, after, username FROM edits WHERE doc_id = ? ORDER BY id",
-                            (doc_id,)).fetchall()
-    assert [r[0] for r in rows] == ["metadata.subject", "status"]
-    assert '"kết quả rà soát, bổ sung quy hoạch' in rows[0][1] and "Hòa Vang" in rows[0][2]
-    assert rows[1][1:] == ('"needs_review"', '"done"', "arch")
+    rows = edits_of(build_object_store(web_archive.settings), doc_id)  # versioned records in the object store
+    assert [r.field for r in rows] == ["metadata.subject", "status"]
+    assert str(rows[0].before).startswith("kết quả rà soát, bổ sung quy hoạch") and "Hòa Vang" in str(rows[0].after)
+    assert (rows[1].before, rows[1].after, rows[1].username, rows[1].id) == ("needs_review", "done", "arch", 1)
     assert manifest.read_bytes() == stored  # the machine extraction is never overwritten
 
     found = client.get("/search", params={"q": "hoa vang"})
@@ -275,25 +273,31 @@ def test_admin_manages_accounts(web_archive: WebArchive, app_client: TestClient)
     assert login(_client(app_client), "arch").get("/admin").status_code == 403
     admin = login(_client(app_client), "admin")
     csrf = csrf_of(admin, "/admin")
-    created = admin.post("/admin/users", data={"csrf_token": csrf, "username": "moi", "password": "mat-khau-moi-1",
+    created = admin.post("/admin/users", data={"csrf_token": csrf, "username": "moi", "password": "tai-khoan-moi-1",
                                                "role": "staff", "clearance": "0"}, follow_redirects=False)
     assert created.status_code == 303
-    newcomer = login(_client(app_client), "moi", "mat-khau-moi-1")
+    newcomer = login(_client(app_client), "moi", "tai-khoan-moi-1")
     assert newcomer.get("/search").status_code == 200
     short = admin.post("/admin/users/moi/password", data={"csrf_token": csrf, "password": "ngan"})
-    assert short.status_code == 400 and "ít nhất 8" in short.text
-    admin.post("/admin/users/moi/password", data={"csrf_token": csrf, "password": "mat-khau-moi-2"})
+    assert short.status_code == 400 and "ít nhất 12" in short.text
+    admin.post("/admin/users/moi/password", data={"csrf_token": csrf, "password": "tai-khoan-moi-2"})
     assert newcomer.get("/search", follow_redirects=False).status_code == 303  # the reset ended its sessions
-    login(_client(app_client), "moi", "mat-khau-moi-2")
+    login(_client(app_client), "moi", "tai-khoan-moi-2")
     admin.post("/admin/users/moi", data={"csrf_token": csrf, "role": "archivist", "clearance": "2", "active": "on"})
-    page = admin.post("/admin/users/moi/tokens", data={"csrf_token": csrf, "label": "máy quét"})
-    token = re.search(r'id="new-token">([^<]+)<', page.text)
-    assert token
-    me = _client(app_client).get("/api/me", headers={"Authorization": f"Bearer {token.group(1)}"}).json()
-    assert me == {"username": "moi", "role": "archivist", "clearance": 2}
     last_admin = admin.post("/admin/users/admin", data={"csrf_token": csrf, "role": "staff", "clearance": "0",
                                                         "active": "on"})
     assert last_admin.status_code == 400  # never lock the archive out of its admin page
+    page = admin.post("/admin/users/moi/tokens", data={"csrf_token": csrf, "label": "máy quét"})
+    token = re.search(r'id="new-token">([^<]+)<', page.text)
+    assert token
+    # a token for another account works once a second admin approves it (four eyes: tests/test_four_eyes.py)
+    add_user(web_archive.settings, "admin2", PASSWORDS["admin"], "admin", clearance=3)
+    second = login(_client(app_client), "admin2", PASSWORDS["admin"])
+    held = re.search(r'action="/admin/approvals/(\d+)/approve"', second.get("/admin").text)
+    assert held
+    second.post(f"/admin/approvals/{held.group(1)}/approve", data={"csrf_token": csrf_of(second, "/admin")})
+    me = _client(app_client).get("/api/me", headers={"Authorization": f"Bearer {token.group(1)}"}).json()
+    assert me == {"username": "moi", "role": "archivist", "clearance": 2}
 
 
 def test_first_admin_from_environment(tmp_path: Path, web_archive: WebArchive) -> None:
@@ -305,7 +309,7 @@ def test_first_admin_from_environment(tmp_path: Path, web_archive: WebArchive) -
 
 
 def test_api_docs_are_offline(app_client: TestClient) -> None:
-    client = _client(app_client)
+    client = login(_client(app_client), "staff")  # the docs and the spec need a login (tests/test_web_hardening.py)
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert re.findall(r'(?:src|href)="(https?:)?//', docs.text) == []

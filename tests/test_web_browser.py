@@ -42,7 +42,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--no-first-run", "--disable-dev-shm-usage"]
 PASSWORD = "mat-khau-luu-tru-vien"
-ADMIN, ADMIN_PASSWORD = "quantri", "mat-khau-quan-tri-vien"
+ADMIN, ADMIN_PASSWORD = "quantri", "chia-khoa-phong-may-chu"
 SCREENS: dict[str, dict[str, Any]] = {
     "1366": {"viewport": {"width": 1366, "height": 768}},
     "390": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True},

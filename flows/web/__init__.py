@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from flows.web.accounts import ROLES, AccountError
+from flows.accounts import ROLES, AccountError, NewUser, add_user, set_password
 from flows.web.app import create_app
-from flows.web.server import NewUser, add_user, run_web, set_password
+from flows.web.server import run_web
 
 __all__ = ["ROLES", "AccountError", "NewUser", "add_user", "create_app", "run_web", "set_password"]

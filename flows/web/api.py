@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from flows.web.accounts import User
+from flows.access import Rule, access_rule
+from flows.accounts import User
 from flows.web.auth import api_user, audit, state_of
 from flows.web.service import load_document, search
 from schemas.document import SearchResult
@@ -59,11 +60,13 @@ class DocumentOut(BaseModel):
 
 
 @router.get("/me", response_model=Me, summary="The user of the token")
+@access_rule(Rule.NO_DOCUMENT_DATA)
 def me(user: UserDep) -> Me:
     return Me(username=user.username, role=user.role, clearance=user.clearance)
 
 
 @router.get("/search", response_model=SearchResult, summary="Search the archive (accent-insensitive)")
+@access_rule(Rule.SEARCH)
 def api_search(
     request: Request,
     user: UserDep,
@@ -73,8 +76,8 @@ def api_search(
     classification: Annotated[list[str], Query()] = [],  # noqa: B006
     batch: Annotated[list[str], Query()] = [],  # noqa: B006
     file_code: Annotated[list[str], Query()] = [],  # noqa: B006
-    year_from: int | None = None,
-    year_to: int | None = None,
+    year_from: Annotated[int | None, Query(ge=1, le=9999, description="Năm ban hành từ (1–9999)")] = None,
+    year_to: Annotated[int | None, Query(ge=1, le=9999, description="Năm ban hành đến (1–9999)")] = None,
     date_from: date | None = None,
     date_to: date | None = None,
     sort: Literal["relevance", "date_desc", "date_asc"] = "relevance",
@@ -93,6 +96,7 @@ def api_search(
 
 @router.get("/documents/{doc_id}", response_model=DocumentOut, summary="One document, with corrections applied",
             responses={404: {"description": "No such document, or above the user's clearance"}})
+@access_rule(Rule.DOCUMENT)
 def api_document(request: Request, doc_id: str, user: UserDep) -> DocumentOut:
     view = load_document(state_of(request), doc_id, user)
     doc = view.manifest

@@ -1,7 +1,9 @@
 """The web app for staff and archivists: ``create_app(settings)`` builds it (FastAPI, server-rendered pages, a
-REST API under ``/api``, OpenAPI at ``/openapi.json`` and a local Swagger UI at ``/docs``).
+REST API under ``/api``, OpenAPI at ``/openapi.json`` and a local Swagger UI at ``/docs``, both for logged-in users
+and API tokens only).
 
 Everything is served from this process: templates, CSS, JS and the Swagger UI assets (no CDN, no web fonts).
+``X-Forwarded-For`` / ``X-Forwarded-Proto`` are read only from the proxies of ``SOHOA_TRUSTED_PROXIES``.
 """
 
 from __future__ import annotations
@@ -9,20 +11,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from flows.web.auth import LoginRequired, login_url
+from flows.access import Rule, access_rule
+from flows.accounts import AccountError, User
+from flows.web.auth import LoginRequired, api_user, audit, login_url, reader, requester
 from flows.web.config import WebSettings
 from flows.web.edits import EditError
 from flows.web.render import local_time_filter, show_value
 from flows.web.review import resync
 from flows.web.service import WebState
-from schemas.errors import NotFoundError, SohoaError
+from schemas.errors import ConfigError, NotFoundError, SohoaError
 from schemas.settings import Settings
 
 HERE = Path(__file__).parent
@@ -50,14 +58,20 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
 
     web = web or WebSettings()
     state = WebState.build(settings, web)
+    state.accounts.account_attempts = web.web_login_account_attempts
+    state.accounts.address_attempts = web.web_login_address_attempts
     password = web.admin_password.get_secret_value() if web.admin_password is not None else ""
-    if password and state.accounts.ensure_admin(web.admin_user, password):
-        log.info("created the first admin account %s", web.admin_user)
+    try:
+        if password and state.accounts.ensure_admin(web.admin_user, password):
+            log.info("created the first admin account %s", web.admin_user)
+    except AccountError as exc:  # e.g. a common password: say which setting, never start without an admin
+        raise ConfigError(f"SOHOA_ADMIN_PASSWORD / SOHOA_ADMIN_USER: {exc}",
+                          fix="đặt mật khẩu khác cho tài khoản quản trị đầu tiên rồi khởi động lại") from exc
     if (settings.archive_path() / "catalog.sqlite").exists():
         resync(state)
 
     app = FastAPI(title="sohoa", summary="Tra cứu và soát xét tài liệu lưu trữ số hóa", version="1",
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url=None)  # /openapi.json below, behind a login
     app.state.web = state
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["localtime"] = local_time_filter(settings.timezone)
@@ -69,8 +83,14 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
         app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="apidocs")
 
         @app.get("/docs", include_in_schema=False)
-        def docs(request: Request) -> Response:
+        @access_rule(Rule.NO_DOCUMENT_DATA)
+        def docs(request: Request, user: Annotated[User, Depends(reader)]) -> Response:
             return templates.TemplateResponse(request, "docs.html", {})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    @access_rule(Rule.NO_DOCUMENT_DATA)
+    def openapi_spec(user: Annotated[User, Depends(api_user)]) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     app.include_router(pages.router)
     app.include_router(reviewing.router)
@@ -90,8 +110,11 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
             response.headers["Cache-Control"] = "private, max-age=3600" if static else "no-store"
         return response
 
+    if web.trusted_proxy_list:  # outermost: every handler and the audit trail see the client the proxy named
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=web.trusted_proxy_list)
+
     def _error(request: Request, status: int, message: str) -> Response:
-        if request.url.path.startswith("/api/"):
+        if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
             return JSONResponse({"detail": message}, status_code=status)
         return templates.TemplateResponse(request, "error.html", {"status": status, "message": message},
                                           status_code=status)
@@ -100,8 +123,17 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(login_url(exc.next_url), status_code=303)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):  # FastAPI's documented 422 body (which parameter, why)
+            return await request_validation_exception_handler(request, exc)
+        names = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        return _error(request, 422, "Tham số không hợp lệ" + (f": {', '.join(names)}" if names else ""))
+
     @app.exception_handler(NotFoundError)
     async def not_found(request: Request, exc: NotFoundError) -> Response:
+        # a probe of a hidden document and of a missing one: the same answer and the same audit entry
+        audit(request, requester(request), "not_found", request.url.path[:200])
         return _error(request, 404, "Không tìm thấy văn bản")
 
     @app.exception_handler(EditError)
@@ -123,10 +155,12 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
         return response
 
     @app.get("/", include_in_schema=False)
+    @access_rule(Rule.NO_DOCUMENT_DATA)
     def home() -> Response:
         return RedirectResponse("/search", status_code=303)
 
     @app.get("/healthz", include_in_schema=False)
+    @access_rule(Rule.NO_DOCUMENT_DATA)
     def health() -> HTMLResponse:
         return HTMLResponse("ok")
 

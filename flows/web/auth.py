@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -11,7 +12,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
-from flows.web.accounts import Role, User
+from flows.accounts import Role, User
 from flows.web.service import WebState
 
 SESSION_COOKIE = "sohoa_session"
@@ -40,7 +41,19 @@ def state_of(request: Request) -> WebState:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "?"
+    """The address the request came from, for throttling and the audit trail: the TCP peer, or the client a
+    trusted proxy (``SOHOA_TRUSTED_PROXIES``, applied by ``create_app``) named. Normalised (an IPv4-mapped IPv6
+    address is its IPv4 address); anything that is not an IP address (a test client, a Unix socket) is kept only
+    as a short printable label, "?" when there is none."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        label = "".join(c for c in host if c.isascii() and (c.isalnum() or c in "._-:"))[:64]
+        return label or "?"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def audit(request: Request, actor: str, action: str, target: str = "",
@@ -93,6 +106,18 @@ def api_user(request: Request,
     if user is None:
         raise HTTPException(401, "Cần đăng nhập hoặc khóa API hợp lệ", headers={"WWW-Authenticate": "Bearer"})
     return user
+
+
+def requester(request: Request) -> str:
+    """The name of whoever sent the request (token, else session), for the audit trail; ``-`` when anonymous."""
+    state = state_of(request)
+    token = _bearer(request)
+    if token:
+        user = state.accounts.token_user(token)
+    else:
+        session = state.accounts.session_user(request.cookies.get(SESSION_COOKIE, ""))
+        user = session[0] if session else None
+    return user.username if user is not None else "-"
 
 
 def reader(request: Request) -> User:

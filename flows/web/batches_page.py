@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
+from flows.access import Rule, access_rule
 from flows.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
 from flows.web.render import render
 from schemas.errors import SohoaError
@@ -32,10 +33,10 @@ def batch_folders(root: Path | None) -> list[str]:
 
 
 def _page(request: Request, session: Session, *, error: str = "", message: str = "", status: int = 200) -> Response:
-    from flows.batches import STATE_LABELS, batch_view, list_batches
+    from flows.batches import STATE_LABELS, visible_batches
 
     state = state_of(request)
-    records = [batch_view(r) for r in list_batches(state.settings)]
+    records = visible_batches(state.settings, session.user.principal)
     return render(request, "batches.html", {
         "batches": records, "labels": STATE_LABELS, "folders": batch_folders(state.web.web_batch_root),
         "root": state.web.web_batch_root, "error": error, "message": message,
@@ -43,14 +44,17 @@ def _page(request: Request, session: Session, *, error: str = "", message: str =
 
 
 @router.get("")
+@access_rule(Rule.LISTING)
 def batches_page(request: Request, session: SessionDep, done: str = "") -> Response:
     require_role(session.user, "archivist")
+    audit(request, session.user.username, "batch.list")
     messages = {"added": "Đã thêm lô: lô sẽ được số hóa trong khung giờ ban đêm",
                 "retried": "Đã xếp lô chạy lại", "cancelled": "Đã hủy (hoặc yêu cầu dừng) lô"}
     return _page(request, session, message=messages.get(done, ""))
 
 
 @router.post("")
+@access_rule(Rule.LISTING)
 def add(request: Request, session: SessionDep, csrf_token: FormStr = "", folder: FormStr = "",
         when: FormStr = "tonight", cron: FormStr = "", file_code: FormStr = "", title: FormStr = "",
         fonds: FormStr = "") -> Response:
@@ -74,19 +78,23 @@ def add(request: Request, session: SessionDep, csrf_token: FormStr = "", folder:
 
 
 @router.get("/{batch_id}")
+@access_rule(Rule.LISTING)
 def batch_page(request: Request, batch_id: str, session: SessionDep) -> Response:
     require_role(session.user, "archivist")
     from flows.batches import DOC_LABELS, STATE_LABELS, batch_details
 
     try:
-        data = batch_details(state_of(request).settings, batch_id[:64])
+        data = batch_details(state_of(request).settings, batch_id[:64], session.user.principal)
     except SohoaError as exc:
+        audit(request, session.user.username, "batch.not_found", batch_id[:64])
         raise HTTPException(404) from exc
+    audit(request, session.user.username, "batch.view", batch_id[:64])
     return render(request, "batch.html", {"b": data, "labels": STATE_LABELS, "doc_labels": DOC_LABELS,
                                           "live": data["state"] in ("queued", "running")}, session=session)
 
 
 @router.post("/{batch_id}/retry")
+@access_rule(Rule.LISTING)
 def retry(request: Request, batch_id: str, session: SessionDep, csrf_token: FormStr = "",
           failed_only: FormStr = "") -> Response:
     require_role(session.user, "archivist")
@@ -102,6 +110,7 @@ def retry(request: Request, batch_id: str, session: SessionDep, csrf_token: Form
 
 
 @router.post("/{batch_id}/cancel")
+@access_rule(Rule.LISTING)
 def cancel(request: Request, batch_id: str, session: SessionDep, csrf_token: FormStr = "") -> Response:
     require_role(session.user, "archivist")
     check_csrf(session.csrf, csrf_token)

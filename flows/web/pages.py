@@ -12,7 +12,8 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
-from flows.web.accounts import LoginThrottled, User
+from flows.access import Rule, access_rule
+from flows.accounts import LoginThrottled, User
 from flows.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -56,11 +57,13 @@ def _login_page(request: Request, next_url: str, *, error: str = "", status: int
 
 
 @router.get("/login")
+@access_rule(Rule.NO_DOCUMENT_DATA)
 def login_form(request: Request, next: str = "/search") -> Response:
     return _login_page(request, next)
 
 
 @router.post("/login")
+@access_rule(Rule.NO_DOCUMENT_DATA)
 def login(request: Request, username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
           csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/search") -> Response:
     state = state_of(request)
@@ -90,6 +93,7 @@ def login(request: Request, username: Annotated[str, Form()] = "", password: Ann
 
 
 @router.post("/logout")
+@access_rule(Rule.NO_DOCUMENT_DATA)
 def logout(request: Request, session: SessionDep, csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(session.csrf, csrf_token)
     state_of(request).accounts.end_session(session.token)
@@ -102,7 +106,7 @@ def logout(request: Request, session: SessionDep, csrf_token: Annotated[str, For
 # --- search --------------------------------------------------------------------------------------------------
 def filters_from(params: QueryParams) -> SearchFilters:
     year = params.get("year", "")
-    year_value = int(year) if year.isdigit() and len(year) == 4 else None
+    year_value = int(year) if year.isascii() and year.isdigit() and len(year) == 4 else None  # not "²²²²"
     return SearchFilters(
         type_name=params.getlist("type")[:20], organ_name=params.getlist("organ")[:20],
         classification=params.getlist("classification")[:20], batch=params.getlist("batch")[:20],
@@ -118,6 +122,7 @@ def _int(text: str | None, default: int, low: int, high: int) -> int:
 
 
 @router.get("/search")
+@access_rule(Rule.SEARCH)
 def search_page(request: Request, session: SessionDep) -> Response:
     state, params = state_of(request), request.query_params
     query = params.get("q", "")[:500]
@@ -175,6 +180,7 @@ def metadata_rows(view_manifest: object, machine: object) -> list[dict[str, obje
 
 
 @router.get("/documents/{doc_id}")
+@access_rule(Rule.DOCUMENT)
 def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "", page: int | None = None) -> Response:
     view = load_document(state_of(request), doc_id, session.user)
     manifest = view.manifest
@@ -205,16 +211,18 @@ def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "
 
 
 @router.get("/documents/{doc_id}/pages/{number}/image")
+@access_rule(Rule.DOCUMENT)
 def page_image_route(request: Request, doc_id: str, number: int, user: ReaderDep) -> Response:
     state = state_of(request)
     view = load_document(state, doc_id, user)
     image = page_image(state, view, number)
     audit(request, user.username, "page.image", view.manifest.id, {"page": number})
-    return Response(image, media_type="image/jpeg",
-                    headers={"Cache-Control": "private, max-age=3600"})
+    return Response(image, media_type="image/jpeg",  # never kept by the browser: it outlives the session
+                    headers={"Cache-Control": "private, no-store"})
 
 
 @router.get("/documents/{doc_id}/pdf")
+@access_rule(Rule.DOCUMENT)
 def download_pdf(request: Request, doc_id: str, user: ReaderDep) -> Response:
     state = state_of(request)
     view = load_document(state, doc_id, user)
@@ -227,6 +235,7 @@ def download_pdf(request: Request, doc_id: str, user: ReaderDep) -> Response:
 
 
 @router.get("/documents/{doc_id}/original/{number}")
+@access_rule(Rule.DOCUMENT)
 def download_original(request: Request, doc_id: str, number: int, user: ReaderDep) -> Response:
     state = state_of(request)
     view = load_document(state, doc_id, user)

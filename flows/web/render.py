@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from flows.web.accounts import ROLE_LABELS
+from flows.accounts import ROLE_LABELS
 from flows.web.auth import Session
 from schemas.search import SECRECY_LEVELS
 

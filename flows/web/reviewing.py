@@ -9,6 +9,8 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from flows.access import Rule, access_rule
+from flows.approvals import pending_for_document
 from flows.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
 from flows.web.edits import CHOICES, EDITABLE_METADATA, EditError, current_value
 from flows.web.render import render
@@ -20,10 +22,12 @@ SessionDep = Annotated[Session, Depends(current_session)]
 
 
 @router.get("/review")
+@access_rule(Rule.LISTING)
 def queue_page(request: Request, session: SessionDep) -> Response:
     require_role(session.user, "archivist")
-    return render(request, "review_list.html", {"items": review_queue(state_of(request), session.user)},
-                  session=session)
+    items = review_queue(state_of(request), session.user)
+    audit(request, session.user.username, "review.list", "", {"shown": len(items)})
+    return render(request, "review_list.html", {"items": items}, session=session)
 
 
 def _form_page(request: Request, session: Session, doc_id: str, *, error: str = "", saved: int = 0,
@@ -39,17 +43,21 @@ def _form_page(request: Request, session: Session, doc_id: str, *, error: str = 
     return render(request, "review_edit.html", {
         "view": view, "doc": view.manifest, "fields": EDITABLE_METADATA, "values": values, "choices": CHOICES,
         "pages": pages, "error": error, "saved": saved, "edits": list(reversed(view.edits)),
-        "version": last_version(view),
+        "version": last_version(view), "held": pending_for_document(state_of(request).db, doc_id),
     }, session=session, status=status)
 
 
 @router.get("/review/{doc_id}")
+@access_rule(Rule.DOCUMENT)
 def edit_page(request: Request, doc_id: str, session: SessionDep, saved: int = 0) -> Response:
     require_role(session.user, "archivist")
-    return _form_page(request, session, doc_id, saved=saved)
+    response = _form_page(request, session, doc_id, saved=saved)  # NotFoundError (audited by the app) first
+    audit(request, session.user.username, "review.view", doc_id)
+    return response
 
 
 @router.post("/review/{doc_id}")
+@access_rule(Rule.DOCUMENT)
 async def save_edits(request: Request, doc_id: str, session: SessionDep) -> Response:
     require_role(session.user, "archivist")
     form = await request.form()

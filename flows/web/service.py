@@ -20,17 +20,17 @@ from typing import cast
 
 import pikepdf
 
+from flows.accounts import Accounts, User
 from flows.audit import open_audit
+from flows.corrections import Edit, corrected, edits_of, migrate_legacy
 from flows.queries import open_catalog, search_archive, visible_reasons
-from flows.web.accounts import Accounts, User
 from flows.web.config import WebSettings
-from flows.web.db import WebDb, web_db_path
-from flows.web.edits import Edit, corrected, edits_of
 from flows.wiring import build_object_store
 from schemas.document import DocumentManifest, SearchResult, StoredFile
 from schemas.errors import NotFoundError
 from schemas.search import SearchFilters, Sort, secrecy_level
 from schemas.settings import Settings
+from storage.accounts_db import WebDb, web_db_path
 from storage.audit import AuditLog
 from storage.catalog import CatalogEntry
 from storage.layout import prefix_of
@@ -63,8 +63,9 @@ class WebState:
         db = WebDb(web_db_path(settings.archive_path()))
         accounts = Accounts(db, session_s=web.web_session_hours * 3600, attempts=web.web_login_attempts,
                             window_s=web.web_login_window_s)
-        return cls(settings=settings, web=web, db=db, accounts=accounts, store=build_object_store(settings),
-                   audit=open_audit(settings))
+        store = build_object_store(settings)
+        migrate_legacy(settings, store)  # corrections an earlier version kept in web.sqlite3: into the store, once
+        return cls(settings=settings, web=web, db=db, accounts=accounts, store=store, audit=open_audit(settings))
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
         machine = DocumentManifest.model_validate_json(state.store.get_bytes(entry.manifest_key))
     except ObjectMissing as exc:
         raise not_found() from exc
-    edits = edits_of(state.db, doc_id)
+    edits = edits_of(state.store, doc_id)  # the archivists' corrections (object store, flows.corrections)
     manifest = corrected(machine, edits)
     if secrecy_level(manifest.metadata.classification) > user.clearance:
         raise not_found()

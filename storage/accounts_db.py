@@ -1,5 +1,5 @@
-"""The web app's own database: ``ARCHIVE/web.sqlite3`` (accounts, sessions, API tokens, login failures and the
-archivists' versioned corrections).
+"""The web app's own database: ``ARCHIVE/web.sqlite3`` (accounts, sessions, API tokens, login failures, the
+archivists' versioned corrections and the requests waiting for a second admin, ``flows.approvals``).
 
 Unlike the catalog it is not a cache: nothing else holds accounts or corrections, so it is never rebuilt.
 One short connection per operation (requests run in a thread pool); WAL lets readers and one writer overlap.
@@ -50,6 +50,21 @@ CREATE TABLE IF NOT EXISTS edits (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS edits_doc ON edits(doc_id, id);
+CREATE TABLE IF NOT EXISTS approval_requests (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'approved', 'rejected', 'cancelled')),
+    decided_by TEXT,
+    decided_at TEXT,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS approval_requests_open ON approval_requests(state, kind, target);
 """
 
 

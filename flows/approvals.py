@@ -1,0 +1,436 @@
+"""Four eyes: whatever lowers secrecy or widens an admin's reach waits for a second admin.
+
+Requests (table ``approval_requests`` of ``web.sqlite3``), by kind:
+
+``declassify``  lowering or removing a document's classification (giải mật) by any correction: ``hold_lowering`` is
+                the hook of ``apply_changes``, so the other corrected fields apply at once while the classification
+                stays as it is until an admin approves; the correction is then applied through the same path.
+                Raising a classification is never held (fail closed).
+``account``     raising one's own role or clearance, or making another account an admin
+                (``flows.accounts.gate_update``).
+``create``      creating an admin account (``gate_new_user``).
+``token``       an API token for another account (``gate_token``): shown to the requester at once, kept only as its
+                hash in the request, valid only once approved.
+``password``    resetting another admin's password (``gate_password``): only the new hash is kept until approved.
+
+Refused outright (``AccountError``): granting a clearance above one's own, a token or a password for an account
+cleared above one's own. The approver is an active admin other than the requester whose clearance covers the
+request's level: the document's current level, the clearance granted, the clearance of the account whose credential
+is made. The requester may withdraw their own request. Every step is audited (the request, the approval or
+rejection). The local operator's ``sohoa user add`` / ``sohoa user passwd`` are the bootstrap and are not held.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import cast
+
+from flows.access import TOP_LEVEL, Levels, level_of, visible_items
+from flows.accounts import (
+    ROLE_LABELS,
+    AccountError,
+    Accounts,
+    NeedsSecondAdmin,
+    User,
+    hash_password,
+    new_api_token,
+)
+from schemas.errors import NotFoundError
+from schemas.search import SECRECY_LEVELS
+from storage.accounts_db import WebDb
+from storage.audit import AuditLog
+
+CLASSIFICATION = "metadata.classification"
+KINDS = ("declassify", "account", "create", "token", "password")
+_SECRETS = ("password_hash", "token_hash")  # kept only while the request waits
+_LEVEL_NAMES = {level: (name or "Thường") for name, level in SECRECY_LEVELS.items()}
+
+NOT_FOUND = "Không tìm thấy yêu cầu đang chờ phê duyệt"
+STALE = "Đối tượng của yêu cầu đã thay đổi từ khi gửi: yêu cầu bị hủy, hãy gửi lại nếu vẫn cần"
+
+Change = tuple[str, object, object]  # field, before, after (``apply_changes``)
+
+
+class ApprovalError(ValueError):
+    """An approval or rejection that cannot be done (the message is Vietnamese, for the admin)."""
+
+
+class StaleRequest(ApprovalError):
+    """What the request would change has changed since it was made: the request is cancelled."""
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    id: int
+    kind: str
+    target: str  # a document id (declassify) or a username
+    payload: dict[str, object]
+    level: int  # the clearance an approver needs (at request time; checked again when approved)
+    requested_by: str
+    requested_at: str
+    state: str  # pending | approved | rejected | cancelled
+    decided_by: str | None
+    decided_at: str | None
+    note: str
+
+    @property
+    def summary(self) -> str:
+        """What the request asks, in Vietnamese (no secret in it)."""
+        p = self.payload
+        if self.kind == "declassify":
+            return (f"Hạ độ mật văn bản {self.target}: {_level_label(p.get('before'))} → "
+                    f"{_level_label(p.get('after'))}")
+        if self.kind == "account":
+            state = "hoạt động" if p.get("active") else "khóa"
+            return (f"Tài khoản {self.target}: {ROLE_LABELS.get(str(p.get('role')), str(p.get('role')))}, "
+                    f"được xem đến {_LEVEL_NAMES.get(_int(p.get('clearance')), '?')}, {state}")
+        if self.kind == "create":
+            return (f"Tạo tài khoản quản trị {self.target}, được xem đến "
+                    f"{_LEVEL_NAMES.get(_int(p.get('clearance')), '?')}")
+        if self.kind == "token":
+            label = str(p.get("label") or "").strip()
+            return f"Khóa API cho tài khoản {self.target}" + (f" ({label})" if label else "")
+        return f"Đặt lại mật khẩu của quản trị viên {self.target}"
+
+    def public_payload(self) -> dict[str, object]:
+        return {k: v for k, v in self.payload.items() if k not in _SECRETS}
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else -1
+
+
+def _level_label(classification: object) -> str:
+    return str(classification) if classification else "không mật"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+_COLUMNS = "id, kind, target, payload, level, requested_by, requested_at, state, decided_by, decided_at, note"
+
+
+def _request(row: tuple[object, ...]) -> ApprovalRequest:
+    return ApprovalRequest(id=int(cast(int, row[0])), kind=str(row[1]), target=str(row[2]),
+                           payload=json.loads(str(row[3])), level=int(cast(int, row[4])), requested_by=str(row[5]),
+                           requested_at=str(row[6]), state=str(row[7]),
+                           decided_by=None if row[8] is None else str(row[8]),
+                           decided_at=None if row[9] is None else str(row[9]), note=str(row[10]))
+
+
+def _get(conn: sqlite3.Connection, request_id: int) -> ApprovalRequest | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM approval_requests WHERE id = ?", (request_id,)).fetchone()
+    return None if row is None else _request(row)
+
+
+def _insert(conn: sqlite3.Connection, kind: str, target: str, payload: dict[str, object], level: int,
+            requested_by: str) -> int:
+    cursor = conn.execute(
+        "INSERT INTO approval_requests(kind, target, payload, level, requested_by, requested_at) VALUES (?,?,?,?,?,?)",
+        (kind, target, json.dumps(payload, ensure_ascii=False, sort_keys=True), level, requested_by, _now()))
+    return int(cast(int, cursor.lastrowid))
+
+
+def _close(conn: sqlite3.Connection, request: ApprovalRequest, state: str, by: str, note: str = "") -> bool:
+    """Decide a pending request (its secrets are dropped); False when it was no longer pending."""
+    cursor = conn.execute(
+        "UPDATE approval_requests SET state = ?, decided_by = ?, decided_at = ?, note = ?, payload = ? "
+        "WHERE id = ? AND state = 'pending'",
+        (state, by, _now(), note, json.dumps(request.public_payload(), ensure_ascii=False, sort_keys=True),
+         request.id))
+    return cursor.rowcount == 1
+
+
+def get(db: WebDb, request_id: int) -> ApprovalRequest | None:
+    with db.connect() as conn:
+        return _get(conn, request_id)
+
+
+def pending(db: WebDb) -> list[ApprovalRequest]:
+    with db.connect() as conn:
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM approval_requests WHERE state = 'pending' ORDER BY id")
+        return [_request(r) for r in rows]
+
+
+def pending_for_document(db: WebDb, doc_id: str) -> list[ApprovalRequest]:
+    """The declassification requests of a document waiting for a second admin (the review form names them)."""
+    return [r for r in pending(db) if r.kind == "declassify" and r.target == doc_id]
+
+
+def request_level(request: ApprovalRequest, levels: Levels) -> int:
+    """The clearance that request's details need now: for a declassification, the document's current level too (a
+    document no longer catalogued counts as the top level)."""
+    if request.kind != "declassify":
+        return request.level
+    current = levels(request.target)
+    return max(request.level, TOP_LEVEL if current is None else current)
+
+
+def visible_pending(db: WebDb, viewer: User, levels: Levels) -> list[ApprovalRequest]:
+    """Pending requests an admin may see: those their clearance covers (``flows.access.visible_items``), and their
+    own account requests (a request to raise one's own clearance names no document)."""
+    requests = pending(db)
+    covered = {r.id for r in visible_items(viewer.principal, requests, lambda r: request_level(r, levels))}
+    return [r for r in requests
+            if r.id in covered or (r.requested_by == viewer.username and r.kind != "declassify")]
+
+
+# --- documents: the hook of the corrections ---------------------------------------------------------------------
+
+_APPROVING: ContextVar[int | None] = ContextVar("sohoa_approving", default=None)
+
+
+def needs_second_admin(before: object, after: object) -> bool:
+    """Whether changing a classification from ``before`` to ``after`` lowers it (giải mật, or lowering the level):
+    then it waits for a second admin. Raising it, or keeping it, never does."""
+    return level_of(after) < level_of(before)
+
+
+def hold_lowering(db: WebDb, user: User, doc_id: str, changes: list[Change], *, audit: AuditLog | None = None,
+                  source: str = "web") -> list[Change]:
+    """The hook of ``apply_changes`` (called inside ``flows.corrections.writing``, before anything is recorded):
+    the changes of a correction that may be applied now.
+
+    A lowered classification is left out and becomes a pending ``declassify`` request instead (``audit`` records
+    it); the other fields go on. While ``approve`` applies exactly that request, the approver is checked against
+    the document's current level and the request is claimed (pending → approved) before the change passes."""
+    approving = _APPROVING.get()
+    kept: list[Change] = []
+    for change in changes:
+        field, before, after = change
+        if field != CLASSIFICATION or not needs_second_admin(before, after):
+            kept.append(change)
+        elif approving is not None:
+            _take_approval(db, approving, user, doc_id, before, after)
+            kept.append(change)
+        else:
+            request_id = _request_lowering(db, user, doc_id, before, after)
+            if request_id is not None and audit is not None:
+                audit.append(actor=user.username, source=source, action="approval.request", target=doc_id,
+                             details={"kind": "declassify", "request": request_id, "field": field,
+                                      "before": before, "after": after})
+    return kept
+
+
+def _request_lowering(db: WebDb, user: User, doc_id: str, before: object, after: object) -> int | None:
+    """A new declassification request (an identical pending one is kept instead: None; a different one is
+    replaced)."""
+    with db.transaction() as conn:
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM approval_requests WHERE kind = 'declassify' AND target = ? "
+                            "AND state = 'pending'", (doc_id,)).fetchall()
+        for old in map(_request, rows):
+            if old.payload.get("before") == before and old.payload.get("after") == after:
+                return None
+            _close(conn, old, "cancelled", user.username, "thay bằng yêu cầu mới")
+        return _insert(conn, "declassify", doc_id, {"field": CLASSIFICATION, "before": before, "after": after},
+                       level_of(before), user.username)
+
+
+def _take_approval(db: WebDb, request_id: int, user: User, doc_id: str, before: object, after: object) -> None:
+    with db.transaction() as conn:
+        request = _get(conn, request_id)
+        if request is None or request.kind != "declassify" or request.state != "pending" or request.target != doc_id:
+            raise ApprovalError(NOT_FOUND)
+        if request.payload.get("before") != before or request.payload.get("after") != after:
+            raise StaleRequest(STALE)
+        _check_approver(request, user, level_of(before))
+        if not _close(conn, request, "approved", user.username):
+            raise ApprovalError(NOT_FOUND)
+
+
+@contextmanager
+def _approving(request_id: int) -> Iterator[None]:
+    token = _APPROVING.set(request_id)
+    try:
+        yield
+    finally:
+        _APPROVING.reset(token)
+
+
+def _check_approver(request: ApprovalRequest, approver: User, level: int) -> None:
+    if not approver.active or not approver.has_role("admin"):
+        raise ApprovalError("Chỉ quản trị viên mới duyệt được yêu cầu")
+    if approver.username == request.requested_by:
+        raise ApprovalError("Không thể tự duyệt yêu cầu của chính mình: cần một quản trị viên khác")
+    if approver.clearance < level:
+        if request.kind == "declassify":
+            raise ApprovalError(NOT_FOUND)  # a document above the approver's clearance is as one that does not exist
+        raise ApprovalError("Mức mật của bạn thấp hơn mức yêu cầu này cấp: cần quản trị viên có mức mật đủ cao")
+
+
+# --- accounts ---------------------------------------------------------------------------------------------------
+
+def _open_request(accounts: Accounts, actor: User, kind: str, target: str, payload: dict[str, object],
+                  level: int, *, replace: bool = True) -> ApprovalRequest:
+    with accounts.db.transaction() as conn:
+        if replace:  # a newer request of the same admin for the same account replaces the older one
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM approval_requests WHERE kind = ? AND target = ? "
+                                "AND requested_by = ? AND state = 'pending'", (kind, target, actor.username))
+            for old in list(map(_request, rows)):
+                _close(conn, old, "cancelled", actor.username, "thay bằng yêu cầu mới")
+        request = _get(conn, _insert(conn, kind, target, payload, level, actor.username))
+    assert request is not None
+    return request
+
+
+def change_account(accounts: Accounts, actor: User, username: str, *, role: str, clearance: int,
+                   active: bool) -> ApprovalRequest | None:
+    """Change an account now (None), or ask a second admin (the request); ``AccountError`` when refused."""
+    try:
+        accounts.update_user(username, role=role, clearance=clearance, active=active, by=actor)
+        return None
+    except NeedsSecondAdmin:
+        user = accounts.find_user(username)
+        assert user is not None
+        payload: dict[str, object] = {"role": role, "clearance": clearance, "active": active,
+                                      "from": {"role": user.role, "clearance": user.clearance, "active": user.active}}
+        return _open_request(accounts, actor, "account", user.username, payload, max(clearance, user.clearance))
+
+
+def create_account(accounts: Accounts, actor: User, username: str, password: str, role: str,
+                   clearance: int) -> ApprovalRequest | None:
+    """Create an account now (None), or ask a second admin (an admin account); ``AccountError`` when refused."""
+    try:
+        accounts.create_user(username, password, role, clearance=clearance, by=actor)
+        return None
+    except NeedsSecondAdmin:
+        name = accounts.check_new_user(username, role, clearance)
+        payload: dict[str, object] = {"role": role, "clearance": clearance,
+                                      "password_hash": hash_password(password)}
+        return _open_request(accounts, actor, "create", name, payload, clearance)
+
+
+def mint_token(accounts: Accounts, actor: User, username: str, label: str) -> tuple[str, ApprovalRequest | None]:
+    """An API token (shown once), valid now for one's own account, else once a second admin approves."""
+    try:
+        return accounts.create_token(username, label, by=actor), None
+    except NeedsSecondAdmin:
+        user = accounts.find_user(username)
+        assert user is not None
+        token, token_hash = new_api_token()
+        payload: dict[str, object] = {"label": label.strip()[:80], "token_hash": token_hash}
+        return token, _open_request(accounts, actor, "token", user.username, payload, user.clearance, replace=False)
+
+
+def reset_password(accounts: Accounts, actor: User, username: str, password: str) -> ApprovalRequest | None:
+    """Reset a password now (None), or ask a second admin (another admin's password)."""
+    try:
+        accounts.set_password(username, password, by=actor)
+        return None
+    except NeedsSecondAdmin:
+        user = accounts.find_user(username)
+        assert user is not None
+        payload: dict[str, object] = {"password_hash": hash_password(password)}
+        return _open_request(accounts, actor, "password", user.username, payload, user.clearance)
+
+
+def _account_level(accounts: Accounts, request: ApprovalRequest) -> int:
+    """The clearance an approver needs now (the account's current clearance may have changed)."""
+    user = accounts.find_user(request.target)
+    current = user.clearance if user is not None else 0
+    if request.kind in ("account", "create"):
+        return max(_int(request.payload.get("clearance")), current)
+    return current
+
+
+def _apply_account(accounts: Accounts, request: ApprovalRequest) -> None:
+    p = request.payload
+    user = accounts.find_user(request.target)
+    if request.kind == "create":
+        accounts.create_user_hashed(request.target, str(p["password_hash"]), str(p["role"]),
+                                    clearance=_int(p["clearance"]))
+        return
+    if user is None:
+        raise StaleRequest(STALE)
+    if request.kind == "account":
+        if p.get("from") != {"role": user.role, "clearance": user.clearance, "active": user.active}:
+            raise StaleRequest(STALE)
+        accounts.update_user(user.username, role=str(p["role"]), clearance=_int(p["clearance"]),
+                             active=bool(p["active"]))
+        return
+    requester = accounts.find_user(request.requested_by)
+    if requester is None or not requester.active or requester.clearance < user.clearance:
+        raise StaleRequest(STALE)  # the credential goes to the requester: they must still be cleared for the account
+    if request.kind == "token":
+        accounts.install_token(user.username, str(p.get("label") or ""), str(p["token_hash"]))
+    else:
+        accounts.set_password_hash(user.username, str(p["password_hash"]))
+
+
+# --- deciding ---------------------------------------------------------------------------------------------------
+
+def approve(accounts: Accounts, approver: User, request_id: int, *,
+            apply_declassification: Callable[[ApprovalRequest], object]) -> ApprovalRequest:
+    """Approve a pending request and apply it. ``apply_declassification`` applies a declassification through the
+    corrections path (``apply_changes`` run by the approver), whose hook checks the approver against the
+    document's current level in the same transaction as the edit. ``ApprovalError`` when it cannot be approved
+    (``StaleRequest``: cancelled, what it would change has changed)."""
+    request = get(accounts.db, request_id)
+    if request is None or request.state != "pending":
+        raise ApprovalError(NOT_FOUND)
+    if request.kind == "declassify":
+        _check_approver(request, approver, request.level)
+        try:
+            try:
+                with _approving(request.id):
+                    apply_declassification(request)
+            except NotFoundError as exc:  # the approver may not see the document (any more)
+                raise ApprovalError(NOT_FOUND) from exc
+            except BaseException:  # claimed by the hook but not applied: it waits again
+                with accounts.db.connect() as conn:
+                    conn.execute("UPDATE approval_requests SET state = 'pending', decided_by = NULL, "
+                                 "decided_at = NULL WHERE id = ? AND state = 'approved'", (request.id,))
+                raise
+            done = get(accounts.db, request.id)
+            if done is None or done.state != "approved":  # the document no longer has that classification
+                raise StaleRequest(STALE)
+        except StaleRequest:
+            with accounts.db.transaction() as conn:
+                _close(conn, request, "cancelled", approver.username, STALE)
+            raise
+        return done
+    _check_approver(request, approver, _account_level(accounts, request))
+    with accounts.db.transaction() as conn:  # claimed first: two approvers never both apply it
+        if not _close(conn, request, "approved", approver.username):
+            raise ApprovalError(NOT_FOUND)
+    try:
+        _apply_account(accounts, request)  # from the request as read (the stored one no longer holds its secrets)
+    except (AccountError, StaleRequest) as exc:
+        with accounts.db.connect() as conn:
+            conn.execute("UPDATE approval_requests SET state = 'cancelled', note = ? WHERE id = ?",
+                         (str(exc)[:500], request.id))
+        raise exc if isinstance(exc, StaleRequest) else ApprovalError(str(exc)) from exc
+    done = get(accounts.db, request.id)
+    assert done is not None
+    return done
+
+
+def reject(accounts: Accounts, admin: User, request_id: int, levels: Levels, note: str = "") -> ApprovalRequest:
+    """Reject a pending request (an admin whose clearance covers it), or withdraw one's own."""
+    request = get(accounts.db, request_id)
+    if request is None or request.state != "pending":
+        raise ApprovalError(NOT_FOUND)
+    own = admin.username == request.requested_by
+    if not own:
+        level = request_level(request, levels) if request.kind == "declassify" else _account_level(accounts, request)
+        if not admin.has_role("admin") or admin.clearance < level:
+            raise ApprovalError(NOT_FOUND if request.kind == "declassify" else
+                                "Mức mật của bạn thấp hơn mức yêu cầu này cấp")
+    with accounts.db.transaction() as conn:
+        if not _close(conn, request, "cancelled" if own else "rejected", admin.username, note.strip()[:500]):
+            raise ApprovalError(NOT_FOUND)
+    done = get(accounts.db, request.id)
+    assert done is not None
+    return done
+
+
+__all__ = ["CLASSIFICATION", "KINDS", "ApprovalError", "ApprovalRequest", "StaleRequest", "approve",
+           "change_account", "create_account", "get", "hold_lowering", "mint_token", "needs_second_admin", "pending",
+           "pending_for_document", "reject", "request_level", "reset_password", "visible_pending"]

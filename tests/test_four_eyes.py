@@ -1,0 +1,243 @@
+"""Issue 16, finding 10: four eyes for lowering secrecy, and clearance is a boundary for admins too.
+
+A real archive (one open and one Mật copy of a page, digitised through the CLI), the real web app through FastAPI's
+TestClient and the real accounts database. Lowering a classification from the review form becomes a pending
+request that only a second admin cleared for the document applies; an admin can neither mint a credential for an
+account cleared above them, nor grant a clearance above their own, nor raise their own alone; the admin audit page
+shows an admin nothing about documents above their clearance, nor what users cleared above them searched for."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import sqlite3
+import warnings
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from flows import approvals
+from flows.accounts import accounts_of
+from flows.cli import main
+from flows.web import add_user, create_app
+from flows.web.admin import WITHHELD
+from flows.web.config import WebSettings
+from schemas.settings import Settings
+from tests.fixtures import generate_sample as gen
+
+pytestmark = pytest.mark.slow
+PASSWORD = "mat-khau-bon-mat"
+QUERY = "kinh te bien"
+# name: (role, clearance)
+USERS = {"staff0": ("staff", 0), "arch": ("archivist", 1), "admin0": ("admin", 0), "admin1": ("admin", 1),
+         "admin1b": ("admin", 1), "admin3": ("admin", 3)}
+
+
+def _variant(source: str, classification: str | None, seed: int) -> gen.Doc:
+    base = next(d for d in gen.DOCS if d.source == "nq_01.png")
+    values = tuple(classification if k == "classification" else v for k, v in zip(gen.KEYS, base.values, strict=True))
+    return dataclasses.replace(base, source=source, seed=seed, values=values)
+
+
+@pytest.fixture(scope="module")
+def base_archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("four-eyes")
+    batch = root / "batch"
+    for doc in (_variant("mo.png", None, 21), _variant("mat.png", "Mật", 22)):
+        gen.save(doc, gen.degrade(doc, gen.render(doc)), batch)
+    (batch / "batch.toml").write_text('approval_ref = "9-QĐ/VPTU"\napproved_by = "Trần Thị Hoa"\n', encoding="utf-8")
+    report = root / "r.json"
+    assert main(["digitise", str(batch), "--archive", str(root / "a"), "--report", str(report), "--quiet"]) == 0
+    ids = {d["source"].split(".")[0]: d["id"] for d in json.loads(report.read_text(encoding="utf-8"))["documents"]}
+    settings = Settings(archive=root / "a")
+    for name, (role, clearance) in USERS.items():
+        add_user(settings, name, PASSWORD, role, clearance=clearance)  # the local operator: the bootstrap
+    return root / "a", ids
+
+
+@pytest.fixture
+def archive(base_archive: tuple[Path, dict[str, str]], tmp_path: Path) -> tuple[Settings, dict[str, str]]:
+    """A fresh copy for each test (they change classifications and accounts)."""
+    root, ids = base_archive
+    shutil.copytree(root, tmp_path / "a")
+    return Settings(archive=tmp_path / "a"), ids
+
+
+def _login(app: object, name: str) -> TestClient:
+    client = TestClient(app)  # type: ignore[arg-type]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert token
+    response = client.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token.group(1)},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+def _csrf(client: TestClient, page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).text)
+    assert match
+    return match.group(1)
+
+
+def _post(client: TestClient, path: str, page: str = "/admin", **data: str) -> int:
+    return client.post(path, data={"csrf_token": _csrf(client, page), **data}, follow_redirects=False).status_code
+
+
+def _lower(client: TestClient, doc_id: str, **fields: str) -> int:
+    """Post the review form with the classification removed (giải mật) and any other fields."""
+    page = f"/review/{doc_id}"
+    data = {"md_classification": "", **{f"md_{k}": v for k, v in fields.items()}}
+    return _post(client, page, page, **data)
+
+
+def _hits(client: TestClient) -> set[str]:
+    return {h["id"] for h in client.get("/api/search", params={"q": QUERY, "limit": 50}).json()["hits"]}
+
+
+def _held(settings: Settings) -> list[approvals.ApprovalRequest]:
+    return approvals.pending(accounts_of(settings).db)
+
+
+def test_lowering_a_classification_waits_for_a_second_cleared_admin(archive: tuple[Settings, dict[str, str]]) -> None:
+    settings, ids = archive
+    app = create_app(settings, WebSettings())
+    staff0, arch = _login(app, "staff0"), _login(app, "arch")
+    mat, mo = ids["mat"], ids["mo"]
+    assert staff0.get(f"/documents/{mat}").status_code == 404 and mat not in _hits(staff0)
+
+    # an archivist's form post lowering Mật → open: the subject is corrected, the classification is held
+    assert _lower(arch, mat, subject="trích yếu đã soát lại") == 303
+    assert staff0.get(f"/documents/{mat}").status_code == 404 and mat not in _hits(staff0)
+    assert arch.get(f"/api/documents/{mat}").json()["metadata"]["subject"] == "trích yếu đã soát lại"
+    assert arch.get(f"/api/documents/{mat}").json()["metadata"]["classification"] == "Mật"
+    [first] = _held(settings)
+    assert (first.kind, first.target, first.requested_by) == ("declassify", mat, "arch")
+    assert first.payload["before"] == "Mật" and first.payload["after"] is None
+    assert "chờ một quản trị viên khác phê duyệt" in arch.get(f"/review/{mat}").text
+    assert arch.post(f"/admin/approvals/{first.id}/approve", data={"csrf_token": "x"}).status_code == 403
+
+    # an admin without clearance for the document neither sees the request nor can approve it
+    admin0 = _login(app, "admin0")
+    assert mat not in admin0.get("/admin").text
+    assert _post(admin0, f"/admin/approvals/{first.id}/approve") == 400
+    assert staff0.get(f"/documents/{mat}").status_code == 404
+    assert _post(admin0, f"/admin/approvals/{first.id}/reject") == 400
+    assert [r.id for r in _held(settings)] == [first.id]
+
+    # CSRF-checked like every admin form
+    admin1 = _login(app, "admin1")
+    assert admin1.post(f"/admin/approvals/{first.id}/approve", data={"csrf_token": "sai"}).status_code == 403
+    assert f'id="request-{first.id}"' in admin1.get("/admin").text
+    assert _post(admin1, f"/admin/approvals/{first.id}/reject") == 303
+    assert _held(settings) == [] and staff0.get(f"/documents/{mat}").status_code == 404
+
+    # the requester cannot approve their own request, even as a cleared admin
+    assert _lower(admin1, mat) == 303
+    [second] = _held(settings)
+    assert second.requested_by == "admin1"
+    assert _post(admin1, f"/admin/approvals/{second.id}/approve") == 400
+    assert staff0.get(f"/documents/{mat}").status_code == 404
+
+    # a second cleared admin approves: only now is the correction applied (and findable)
+    admin1b = _login(app, "admin1b")
+    assert _post(admin1b, f"/admin/approvals/{second.id}/approve") == 303
+    assert staff0.get(f"/documents/{mat}").status_code == 200 and mat in _hits(staff0)
+    done = approvals.get(accounts_of(settings).db, second.id)
+    assert done is not None and (done.state, done.decided_by) == ("approved", "admin1b")
+    assert _post(admin1b, f"/admin/approvals/{second.id}/approve") == 400  # applied once
+
+    # raising a classification is immediate (fail closed)
+    page = f"/review/{mo}"
+    assert _post(arch, page, page, md_classification="Mật") == 303
+    assert staff0.get(f"/documents/{mo}").status_code == 404 and _held(settings) == []
+
+    from flows.audit import open_audit
+
+    log = open_audit(settings)
+    try:
+        steps = [(e.actor, e.action, e.target) for e in log.entries() if e.action.startswith("approval.")]
+    finally:
+        log.close()
+    assert steps == [("arch", "approval.request", mat), ("admin1", "approval.reject", mat),
+                     ("admin1", "approval.request", mat), ("admin1b", "approval.approve", mat)]
+
+
+def test_an_admin_is_bounded_by_their_own_clearance(archive: tuple[Settings, dict[str, str]]) -> None:
+    settings, _ = archive
+    app = create_app(settings, WebSettings())
+    accounts = accounts_of(settings)
+    admin0 = _login(app, "admin0")
+
+    def tokens() -> int:
+        with sqlite3.connect(settings.archive_path() / "web.sqlite3") as conn:
+            return int(conn.execute("SELECT count(*) FROM api_tokens").fetchone()[0])
+
+    # no credential for an account cleared above oneself: refused outright, nothing pending
+    before = tokens()
+    minted = admin0.post("/admin/users/admin3/tokens", data={"csrf_token": _csrf(admin0, "/admin"), "label": "x"})
+    assert minted.status_code == 400 and "sohoa_" not in minted.text
+    assert tokens() == before and _held(settings) == []
+    assert _post(admin0, "/admin/users/admin3/password", password="mat-khau-chiem-quyen") == 400
+    assert _login(app, "admin3")  # the password did not change
+
+    # no clearance above one's own, to others or to a new account
+    assert _post(admin0, "/admin/users/staff0", role="staff", clearance="2", active="on") == 400
+    assert _post(admin0, "/admin/users", username="moi", password="tai-khoan-moi-1", role="staff", clearance="1") == 400
+    staff0 = accounts.find_user("staff0")
+    assert staff0 is not None and staff0.clearance == 0 and accounts.find_user("moi") is None
+
+    # raising one's own clearance waits for a second admin cleared for the level asked
+    assert _post(admin0, "/admin/users/admin0", role="admin", clearance="3", active="on") == 303
+    me = accounts.find_user("admin0")
+    assert me is not None and me.clearance == 0
+    [raise_own] = _held(settings)
+    assert (raise_own.kind, raise_own.target, raise_own.level) == ("account", "admin0", 3)
+    assert _post(admin0, f"/admin/approvals/{raise_own.id}/approve") == 400  # not one's own
+    assert _post(_login(app, "admin1"), f"/admin/approvals/{raise_own.id}/approve") == 400  # not cleared for 3
+    me = accounts.find_user("admin0")
+    assert me is not None and me.clearance == 0
+    assert _post(_login(app, "admin3"), f"/admin/approvals/{raise_own.id}/approve") == 303
+    me = accounts.find_user("admin0")
+    assert me is not None and me.clearance == 3
+
+    # a token for another account (within one's clearance) works only once a second admin approves it
+    admin1 = _login(app, "admin1")
+    page = admin1.post("/admin/users/staff0/tokens", data={"csrf_token": _csrf(admin1, "/admin"), "label": "máy"})
+    token = re.search(r'id="new-token">([^<]+)<', page.text)
+    assert page.status_code == 200 and token
+    bearer = {"Authorization": f"Bearer {token.group(1)}"}
+    assert TestClient(app).get("/api/me", headers=bearer).status_code == 401
+    [held_token] = _held(settings)
+    assert held_token.kind == "token" and "token_hash" not in held_token.summary
+    assert _post(_login(app, "admin1b"), f"/admin/approvals/{held_token.id}/approve") == 303
+    assert TestClient(app).get("/api/me", headers=bearer).json()["username"] == "staff0"
+
+
+def test_admin_audit_page_stays_within_the_admin_clearance(archive: tuple[Settings, dict[str, str]]) -> None:
+    settings, ids = archive
+    app = create_app(settings, WebSettings())
+    mat, mo = ids["mat"], ids["mo"]
+    arch = _login(app, "arch")
+    staff0 = _login(app, "staff0")
+    assert arch.get("/search", params={"q": "quy hoach can bo mat rieng"}).status_code == 200
+    assert arch.get(f"/documents/{mat}").status_code == 200
+    assert arch.get(f"/documents/{mat}/original/1").status_code == 200  # the file name goes into the trail
+    assert staff0.get("/search", params={"q": "tra cuu cong khai"}).status_code == 200
+    assert staff0.get(f"/documents/{mo}").status_code == 200
+    assert staff0.get(f"/documents/{mat}").status_code == 404  # a probe of a hidden id
+
+    cleared = _login(app, "admin3").get("/admin/audit").text
+    assert mat in cleared and "mat.png" in cleared and "quy hoach can bo mat rieng" in cleared  # all there
+
+    page = _login(app, "admin0").get("/admin/audit")
+    assert page.status_code == 200
+    assert mat not in page.text and "mat.png" not in page.text
+    assert "quy hoach can bo mat rieng" not in page.text
+    assert "tra cuu cong khai" in page.text and mo in page.text  # what the admin may see is still there
+    assert json.dumps(WITHHELD)[1:-1] in page.text  # arch's query is withheld, the entry itself is not dropped
