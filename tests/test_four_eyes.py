@@ -26,7 +26,7 @@ from flows import approvals
 from flows.accounts import accounts_of
 from flows.cli import main
 from flows.web import add_user, create_app
-from flows.web.admin import WITHHELD
+from flows.audit import WITHHELD
 from flows.web.config import WebSettings
 from schemas.settings import Settings
 from tests.fixtures import generate_sample as gen
