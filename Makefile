@@ -15,7 +15,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils 
 	fonts-liberation2 fonts-dejavu-core chromium
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: demo test check bench sample deps venv clean
+.PHONY: demo test check bench sample deps venv clean fuzz
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -51,6 +51,11 @@ bench: deps venv
 	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --repeat 3 --s3
 	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --copies 5
 
+# fuzzed intake (issue 18): 320 hostile entries in batches of 40 through sohoa digitise, then sohoa verify
+FUZZ_ARGS ?= --cases 320 --batch-size 40 --memory-probe
+fuzz: deps venv
+	$(BIN)/python tests/fuzz/run_fuzz.py $(FUZZ_ARGS)
+
 sample: venv
 	$(BIN)/python tests/fixtures/generate_sample.py $(SAMPLE)
 
@@ -61,6 +66,11 @@ clean:
 # metadata accuracy on ../shared/corpus/dev (EVAL_ARGS="--archive A --report R" reuses an archive: no OCR)
 eval-metadata: deps venv
 	$(BIN)/python tests/eval/eval_metadata.py $(EVAL_ARGS)
+
+.PHONY: eval-secrecy
+# secrecy marks on the generated hard-stamp set (in a temp dir): missed / under-classified / exact / decoys held
+eval-secrecy: deps venv
+	$(BIN)/python tests/eval/eval_secrecy.py $(EVAL_SECRECY_ARGS)
 
 .PHONY: eval-ocr
 # OCR per configuration (shipped, no re-read, no vocabulary, raw tesseract): page/body CER, diacritics share, s/page per class, review flag

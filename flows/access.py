@@ -131,6 +131,12 @@ def visible_reasons(principal: Principal, reasons: Iterable[str], levels: Levels
     return out
 
 
+def visible_status(status: str, reasons: list[str], shown: list[str]) -> str:
+    """A document's status as a reader sees it: ``needs_review`` only for reasons they may not read (a possible
+    duplicate of a hidden document) reads as ``done``, or the bare flag would tell that such a document exists."""
+    return "done" if status == "needs_review" and reasons and not shown else status
+
+
 _T = TypeVar("_T")
 
 

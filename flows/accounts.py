@@ -11,6 +11,7 @@ Passwords are hashed with Argon2id (argon2-cffi); session and API tokens are ran
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import ipaddress
 import math
@@ -97,6 +98,29 @@ def _user(row: tuple[object, ...]) -> User:
 
 def normalise_username(username: str) -> str:
     return username.strip().lower()
+
+
+def local_operator() -> str:
+    """How the local operator's ``sohoa user add`` / ``user passwd`` are recorded as the setter of a credential
+    (``cli:<os user>``; a ``:`` is never in a username)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def credential_holders(conn: sqlite3.Connection, username: str) -> frozenset[str]:
+    """Who may hold a credential of the account, as recorded: its creator (who chose its first password), who last
+    set its password, who was shown one of its live API tokens. Usernames, or ``cli:``/``env:`` for the local
+    operator; nothing for what was made before it was recorded. ``flows.approvals`` refuses an approver who holds
+    a credential of the requester, or whose credential the requester holds."""
+    row = conn.execute("SELECT id, created_by, password_set_by FROM users WHERE username = ?",
+                       (normalise_username(username),)).fetchone()
+    if row is None:
+        return frozenset()
+    names = {row[1], row[2]}
+    names.update(r[0] for r in conn.execute("SELECT created_by FROM api_tokens WHERE user_id = ?", (row[0],)))
+    return frozenset(str(n) for n in names if n)
 
 
 _COMMON_MESSAGE = ("Mật khẩu quá phổ biến hoặc dễ đoán (có trong danh sách mật khẩu hay bị lộ, là dãy ký tự lặp lại "
@@ -190,14 +214,16 @@ class Accounts:
 
     # --- users -------------------------------------------------------------------------------------------
     def create_user(self, username: str, password: str, role: str, *, clearance: int = 0,
-                    by: User | None = None) -> User:
+                    by: User | None = None, recorded_by: str | None = None) -> User:
         """A new account. ``by``: the admin creating it (``gate_new_user``); ``None``: the local operator
-        (``sohoa user add``, the first admin) or a creation a second admin approved (``flows.approvals``)."""
+        (``sohoa user add``, the first admin) or a creation a second admin approved (``flows.approvals``).
+        ``recorded_by``: who chose the password when ``by`` is ``None`` (``created_by``, ``password_set_by``)."""
         name = self.check_new_user(username, role, clearance)
         check_password_rules(password, name)  # before the gate: a weak password never waits for a second admin
         if by is not None:
             gate_new_user(by, role, clearance)
-        return self.create_user_hashed(name, hash_password(password), role, clearance=clearance)
+        return self.create_user_hashed(name, hash_password(password), role, clearance=clearance,
+                                       created_by=by.username if by is not None else recorded_by)
 
     def check_new_user(self, username: str, role: str, clearance: int) -> str:
         """The normalised name of an account that may be created (``AccountError`` otherwise)."""
@@ -212,14 +238,17 @@ class Accounts:
             raise AccountError(f"Tài khoản {name} đã tồn tại")
         return name
 
-    def create_user_hashed(self, username: str, password_hash: str, role: str, *, clearance: int) -> User:
-        """Insert an account whose password is already hashed (``hash_password``); no gate: callers decide."""
+    def create_user_hashed(self, username: str, password_hash: str, role: str, *, clearance: int,
+                           created_by: str | None = None) -> User:
+        """Insert an account whose password is already hashed (``hash_password``); no gate: callers decide.
+        ``created_by``: who chose the password (recorded as its creator and the setter of its password)."""
         name = normalise_username(username)
         try:
             with self.db.connect() as conn:
                 conn.execute(
-                    "INSERT INTO users(username, password_hash, role, clearance, active, created_at) "
-                    "VALUES (?,?,?,?,1,?)", (name, password_hash, role, clearance, _now_iso()))
+                    "INSERT INTO users(username, password_hash, role, clearance, active, created_at, created_by, "
+                    "password_set_by) VALUES (?,?,?,?,1,?,?,?)",
+                    (name, password_hash, role, clearance, _now_iso(), created_by, created_by))
         except sqlite3.IntegrityError as exc:
             raise AccountError(f"Tài khoản {name} đã tồn tại") from exc
         user = self.find_user(name)
@@ -266,20 +295,24 @@ class Accounts:
         assert updated is not None
         return updated
 
-    def set_password(self, username: str, password: str, *, by: User | None = None) -> None:
+    def set_password(self, username: str, password: str, *, by: User | None = None,
+                     recorded_by: str | None = None) -> None:
         """Reset a password; every session of the user ends. ``by``: the admin resetting it (``gate_password``);
-        ``None``: the local operator (``sohoa user passwd``)."""
+        ``None``: the local operator (``sohoa user passwd``), named by ``recorded_by`` (``password_set_by``)."""
         check_password_rules(password, username)
         user = self._require(username)
         if by is not None:
             gate_password(by, user)
-        self.set_password_hash(user.username, _hasher.hash(password))
+        self.set_password_hash(user.username, _hasher.hash(password),
+                               set_by=by.username if by is not None else recorded_by)
 
-    def set_password_hash(self, username: str, password_hash: str) -> None:
-        """Set an already hashed password (``hash_password``; a reset a second admin approved); sessions end."""
+    def set_password_hash(self, username: str, password_hash: str, *, set_by: str | None = None) -> None:
+        """Set an already hashed password (``hash_password``; a reset a second admin approved); sessions end.
+        ``set_by``: who chose the password (``password_set_by``)."""
         user = self._require(username)
         with self.db.transaction() as conn:
-            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user.id))
+            conn.execute("UPDATE users SET password_hash = ?, password_set_by = ? WHERE id = ?",
+                         (password_hash, set_by, user.id))
             conn.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
 
     def _require(self, username: str) -> User:
@@ -364,22 +397,30 @@ class Accounts:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_digest(token),))
 
     # --- API tokens --------------------------------------------------------------------------------------
-    def create_token(self, username: str, label: str = "", *, by: User | None = None) -> str:
+    def create_token(self, username: str, label: str = "", *, by: User | None = None,
+                     recorded_by: str | None = None) -> str:
         """A new API token for ``Authorization: Bearer``; shown once, only its hash is kept. ``by``: the admin
-        minting it (``gate_token``); ``None``: the local operator (``sohoa user add --token``)."""
+        minting it (``gate_token``); ``None``: the local operator (``sohoa user add --token``), named by
+        ``recorded_by``. Whoever it is shown to is recorded as its ``created_by``."""
         user = self._require(username)
         if by is not None:
             gate_token(by, user)
         token, token_hash = new_api_token()
-        self.install_token(user.username, label, token_hash)
+        self.install_token(user.username, label, token_hash, created_by=by.username if by is not None else recorded_by)
         return token
 
-    def install_token(self, username: str, label: str, token_hash: str) -> None:
-        """Make a token minted earlier (``new_api_token``; a request a second admin approved) valid."""
+    def install_token(self, username: str, label: str, token_hash: str, *, created_by: str | None = None) -> None:
+        """Make a token minted earlier (``new_api_token``; a request a second admin approved) valid.
+        ``created_by``: who was shown the token."""
         user = self._require(username)
         with self.db.connect() as conn:
-            conn.execute("INSERT INTO api_tokens VALUES (?,?,?,?,NULL)",
-                         (token_hash, user.id, label.strip()[:80], _now_iso()))
+            conn.execute("INSERT INTO api_tokens(token_hash, user_id, label, created_at, last_used, created_by) "
+                         "VALUES (?,?,?,?,NULL,?)", (token_hash, user.id, label.strip()[:80], _now_iso(), created_by))
+
+    def credential_holders(self, username: str) -> frozenset[str]:
+        """Who may hold a credential of the account (``credential_holders``)."""
+        with self.db.connect() as conn:
+            return credential_holders(conn, username)
 
     def token_user(self, token: str) -> User | None:
         if not token.startswith("sohoa_") or len(token) > 200:
@@ -414,14 +455,15 @@ class Accounts:
         """Create the first admin when there is no account at all (``SOHOA_ADMIN_PASSWORD``); else nothing."""
         if self.count() > 0:
             return None
-        return self.create_user(username, password, "admin")
+        return self.create_user(username, password, "admin", recorded_by="env:SOHOA_ADMIN_PASSWORD")
 
 
 # --- clearance gates ------------------------------------------------------------------------------------------
 # An admin acting on the web (``by``) never grants a clearance above their own, never takes a credential (API token,
-# password) of an account cleared above them, and never widens their own access, makes another admin, mints a token
-# for another account or resets another admin's password alone: ``NeedsSecondAdmin``, which ``flows.approvals``
-# turns into a request a second admin whose clearance covers it approves.
+# password) of an account cleared above them, and never widens their own access, makes another admin, grants another
+# account a classified clearance (creating it, raising it, unlocking it), demotes or locks an admin cleared above
+# them, mints a token for another account or resets another admin's password alone: ``NeedsSecondAdmin``, which
+# ``flows.approvals`` turns into a request a second admin whose clearance covers it approves.
 
 class NeedsSecondAdmin(AccountError):
     """Allowed once a second admin approves it (``flows.approvals`` records it as a pending request)."""
@@ -429,10 +471,15 @@ class NeedsSecondAdmin(AccountError):
 
 GRANT_ABOVE_OWN = "Không thể cấp mức mật cao hơn mức của chính mình"
 ABOVE_OWN = "Tài khoản này có mức mật cao hơn mức của bạn"
+GRANT_CLASSIFIED = "Cấp quyền xem tài liệu mật cho tài khoản khác cần một quản trị viên thứ hai phê duyệt"
 
 
 def _widens(user: User, role: str, clearance: int, active: bool) -> bool:
     return _RANK[cast(Role, role)] > _RANK[user.role] or clearance > user.clearance or (active and not user.active)
+
+
+def _narrows(user: User, role: str, clearance: int, active: bool) -> bool:
+    return _RANK[cast(Role, role)] < _RANK[user.role] or clearance < user.clearance or (user.active and not active)
 
 
 def gate_new_user(by: User, role: str, clearance: int) -> None:
@@ -440,6 +487,8 @@ def gate_new_user(by: User, role: str, clearance: int) -> None:
         raise AccountError(GRANT_ABOVE_OWN)
     if role == "admin":
         raise NeedsSecondAdmin("Tạo tài khoản quản trị cần một quản trị viên thứ hai phê duyệt")
+    if clearance > 0:  # a freshly cleared account whose password the admin chose is a key to classified documents
+        raise NeedsSecondAdmin(GRANT_CLASSIFIED)
 
 
 def gate_update(by: User, user: User, *, role: str, clearance: int, active: bool) -> None:
@@ -453,6 +502,11 @@ def gate_update(by: User, user: User, *, role: str, clearance: int, active: bool
         raise AccountError(f"{ABOVE_OWN}: chỉ có thể hạ quyền hoặc khóa tài khoản")
     if role == "admin" and user.role != "admin":
         raise NeedsSecondAdmin("Cấp quyền quản trị cần một quản trị viên thứ hai phê duyệt")
+    if user.role == "admin" and user.clearance > by.clearance and _narrows(user, role, clearance, active):
+        raise NeedsSecondAdmin(f"{ABOVE_OWN}: hạ quyền hoặc khóa tài khoản quản trị này cần một quản trị viên "
+                               "thứ hai phê duyệt")
+    if clearance > 0 and (clearance > user.clearance or (active and not user.active)):
+        raise NeedsSecondAdmin(GRANT_CLASSIFIED)  # raising a classified clearance, or unlocking a cleared account
 
 
 def gate_token(by: User, user: User) -> None:
@@ -503,10 +557,11 @@ def add_user(settings: Settings, username: str, password: str, role: str, *, cle
     level (``flows.access.local_operator``), so no clearance gate and no second admin apply; the CLI records it in
     the audit trail. Admins on the web go through ``flows.approvals`` instead."""
     accounts = accounts_of(settings)
-    user = accounts.create_user(username, password, role, clearance=clearance)
-    token = accounts.create_token(user.username, "sohoa user add") if api_token else None
+    operator = local_operator()
+    user = accounts.create_user(username, password, role, clearance=clearance, recorded_by=operator)
+    token = accounts.create_token(user.username, "sohoa user add", recorded_by=operator) if api_token else None
     return NewUser(username=user.username, role=user.role, clearance=user.clearance, token=token)
 
 
 def set_password(settings: Settings, username: str, password: str) -> None:
-    accounts_of(settings).set_password(username, password)
+    accounts_of(settings).set_password(username, password, recorded_by=local_operator())

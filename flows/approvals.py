@@ -6,9 +6,10 @@ Requests (table ``approval_requests`` of ``web.sqlite3``), by kind:
                 the hook of ``apply_changes``, so the other corrected fields apply at once while the classification
                 stays as it is until an admin approves; the correction is then applied through the same path.
                 Raising a classification is never held (fail closed).
-``account``     raising one's own role or clearance, or making another account an admin
-                (``flows.accounts.gate_update``).
-``create``      creating an admin account (``gate_new_user``).
+``account``     raising one's own role or clearance, making another account an admin, granting another account a
+                classified clearance (raising it, or unlocking a cleared account), demoting or locking an admin
+                cleared above oneself (``flows.accounts.gate_update``).
+``create``      creating an admin account, or an account with a classified clearance (``gate_new_user``).
 ``token``       an API token for another account (``gate_token``): shown to the requester at once, kept only as its
                 hash in the request, valid only once approved.
 ``password``    resetting another admin's password (``gate_password``): only the new hash is kept until approved.
@@ -16,7 +17,10 @@ Requests (table ``approval_requests`` of ``web.sqlite3``), by kind:
 Refused outright (``AccountError``): granting a clearance above one's own, a token or a password for an account
 cleared above one's own. The approver is an active admin other than the requester whose clearance covers the
 request's level: the document's current level, the clearance granted, the clearance of the account whose credential
-is made. The requester may withdraw their own request. Every step is audited (the request, the approval or
+is made; and neither holds a credential of the other (``flows.accounts.credential_holders``: who created the
+account, last set its password or was shown one of its API tokens; for the requester, also as recorded when the
+request was made), so one admin cannot approve through a second account whose password they chose.
+The requester may withdraw their own request. Every step is audited (the request, the approval or
 rejection). The local operator's ``sohoa user add`` / ``sohoa user passwd`` are the bootstrap and are not held.
 """
 
@@ -38,6 +42,7 @@ from flows.accounts import (
     Accounts,
     NeedsSecondAdmin,
     User,
+    credential_holders,
     hash_password,
     new_api_token,
 )
@@ -52,6 +57,10 @@ _SECRETS = ("password_hash", "token_hash")  # kept only while the request waits
 _LEVEL_NAMES = {level: (name or "Thường") for name, level in SECRECY_LEVELS.items()}
 
 NOT_FOUND = "Không tìm thấy yêu cầu đang chờ phê duyệt"
+CONTROLLED = ("Không thể duyệt: bạn kiểm soát (hoặc đã kiểm soát) thông tin đăng nhập của người gửi yêu cầu (đã tạo "
+              "tài khoản, đặt mật khẩu hoặc nhận khóa API của tài khoản đó), hoặc người gửi kiểm soát thông tin đăng "
+              "nhập của bạn: cần một quản trị viên khác")
+HOLDERS = "requester_credentials_by"  # in a request's payload: who held a credential of the requester when it was made
 STALE = "Đối tượng của yêu cầu đã thay đổi từ khi gửi: yêu cầu bị hủy, hãy gửi lại nếu vẫn cần"
 
 Change = tuple[str, object, object]  # field, before, after (``apply_changes``)
@@ -91,7 +100,8 @@ class ApprovalRequest:
             return (f"Tài khoản {self.target}: {ROLE_LABELS.get(str(p.get('role')), str(p.get('role')))}, "
                     f"được xem đến {_LEVEL_NAMES.get(_int(p.get('clearance')), '?')}, {state}")
         if self.kind == "create":
-            return (f"Tạo tài khoản quản trị {self.target}, được xem đến "
+            role = ROLE_LABELS.get(str(p.get("role")), str(p.get("role"))).lower()
+            return (f"Tạo tài khoản {role} {self.target}, được xem đến "
                     f"{_LEVEL_NAMES.get(_int(p.get('clearance')), '?')}")
         if self.kind == "token":
             label = str(p.get("label") or "").strip()
@@ -132,6 +142,7 @@ def _get(conn: sqlite3.Connection, request_id: int) -> ApprovalRequest | None:
 
 def _insert(conn: sqlite3.Connection, kind: str, target: str, payload: dict[str, object], level: int,
             requested_by: str) -> int:
+    payload = {**payload, HOLDERS: sorted(credential_holders(conn, requested_by))}  # a later reset hides nothing
     cursor = conn.execute(
         "INSERT INTO approval_requests(kind, target, payload, level, requested_by, requested_at) VALUES (?,?,?,?,?,?)",
         (kind, target, json.dumps(payload, ensure_ascii=False, sort_keys=True), level, requested_by, _now()))
@@ -241,6 +252,7 @@ def _take_approval(db: WebDb, request_id: int, user: User, doc_id: str, before: 
         if request.payload.get("before") != before or request.payload.get("after") != after:
             raise StaleRequest(STALE)
         _check_approver(request, user, level_of(before))
+        _check_control(conn, request, user)
         if not _close(conn, request, "approved", user.username):
             raise ApprovalError(NOT_FOUND)
 
@@ -263,6 +275,17 @@ def _check_approver(request: ApprovalRequest, approver: User, level: int) -> Non
         if request.kind == "declassify":
             raise ApprovalError(NOT_FOUND)  # a document above the approver's clearance is as one that does not exist
         raise ApprovalError("Mức mật của bạn thấp hơn mức yêu cầu này cấp: cần quản trị viên có mức mật đủ cao")
+
+
+def _check_control(conn: sqlite3.Connection, request: ApprovalRequest, approver: User) -> None:
+    """Refuse an approver who holds (or held when the request was made) a credential of the requester, or one of
+    whose credentials the requester holds: they may be one person at two keyboards."""
+    recorded = request.payload.get(HOLDERS)
+    holders = set(credential_holders(conn, request.requested_by))
+    if isinstance(recorded, list):
+        holders.update(str(n) for n in recorded if n)
+    if approver.username in holders or request.requested_by in credential_holders(conn, approver.username):
+        raise ApprovalError(CONTROLLED)
 
 
 # --- accounts ---------------------------------------------------------------------------------------------------
@@ -343,9 +366,9 @@ def _account_level(accounts: Accounts, request: ApprovalRequest) -> int:
 def _apply_account(accounts: Accounts, request: ApprovalRequest) -> None:
     p = request.payload
     user = accounts.find_user(request.target)
-    if request.kind == "create":
+    if request.kind == "create":  # the requester chose the password: recorded as the creator
         accounts.create_user_hashed(request.target, str(p["password_hash"]), str(p["role"]),
-                                    clearance=_int(p["clearance"]))
+                                    clearance=_int(p["clearance"]), created_by=request.requested_by)
         return
     if user is None:
         raise StaleRequest(STALE)
@@ -359,9 +382,10 @@ def _apply_account(accounts: Accounts, request: ApprovalRequest) -> None:
     if requester is None or not requester.active or requester.clearance < user.clearance:
         raise StaleRequest(STALE)  # the credential goes to the requester: they must still be cleared for the account
     if request.kind == "token":
-        accounts.install_token(user.username, str(p.get("label") or ""), str(p["token_hash"]))
+        accounts.install_token(user.username, str(p.get("label") or ""), str(p["token_hash"]),
+                               created_by=request.requested_by)  # shown to the requester only
     else:
-        accounts.set_password_hash(user.username, str(p["password_hash"]))
+        accounts.set_password_hash(user.username, str(p["password_hash"]), set_by=request.requested_by)
 
 
 # --- deciding ---------------------------------------------------------------------------------------------------
@@ -377,6 +401,8 @@ def approve(accounts: Accounts, approver: User, request_id: int, *,
         raise ApprovalError(NOT_FOUND)
     if request.kind == "declassify":
         _check_approver(request, approver, request.level)
+        with accounts.db.connect() as conn:  # checked again by the hook, in the transaction that claims it
+            _check_control(conn, request, approver)
         try:
             try:
                 with _approving(request.id):
@@ -398,6 +424,7 @@ def approve(accounts: Accounts, approver: User, request_id: int, *,
         return done
     _check_approver(request, approver, _account_level(accounts, request))
     with accounts.db.transaction() as conn:  # claimed first: two approvers never both apply it
+        _check_control(conn, request, approver)
         if not _close(conn, request, "approved", approver.username):
             raise ApprovalError(NOT_FOUND)
     try:

@@ -6,11 +6,21 @@ recorded does not happen. The CLI's actor is ``--as USER`` or the operating-syst
 ``cli@<host>``.
 
 The trail cannot be erased quietly (``verify_audit``): its head is anchored in ``ARCHIVE/audit.anchor`` with every
-append and in the object store (``audit/anchor.json``) with every fixity run and backup (``anchor_in_store``);
-an archive whose catalog holds documents has a trail (digitising records itself), so an empty trail there was
-wiped; a missing database, dropped table or missing key is a problem, and verifying never creates a key. Appending
-creates the key only for a trail that does not exist yet: once it has entries or anchors, a lost key is an error,
-never a reason to start a new chain.
+append and in the object store (``audit/anchor.json``) with every fixity run and backup (``anchor_in_store``) and
+at least every ``Settings.audit_anchor_every`` appends or ``audit_anchor_every_s`` seconds; an archive whose
+catalog holds documents has a trail (digitising records itself), so an empty trail there was wiped; a missing
+database, dropped table or missing key is a problem, and verifying never creates a key. A trail whose first entry
+is younger than the archive's first catalogued document or fixity run, and a missing store anchor where the store
+shows fixity runs (or the trail backups), are problems too.
+
+A new chain never starts quietly over an old one (``open_audit``): when the trail has no entry but the archive
+shows a past one (``past_trail_evidence``: catalogued documents, stored objects, a store anchor, fixity reports,
+corrections, register entries, an anchor file), the action stops (exit 7) while the key or any remnant of the old
+trail is there. Only a copy of an archive's data without its trail and key (a test copy, a backup folder used to
+restore) may start one, and its first entry (``audit.start``) names what it found; ``verify_audit`` then reports
+its late start. ``init_trail`` (``sohoa audit init --incident``) is the explicit, recorded re-initialisation after
+a confirmed incident: the old files and key are set aside, a new key is made, and the first entry
+(``audit.init``) records the incident; anchors the new key does not verify belong to the superseded chain.
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ import json
 import re
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -38,10 +49,13 @@ from storage.audit import (
     AuditLog,
     AuditLogMissing,
     AuditVerification,
+    anchor_verifies,
+    has_entries,
     load_key,
     load_or_create_key,
     trail_exists,
 )
+from storage.layout import COPY_REGISTER, CORRECTIONS, DOCUMENTS, FIXITY_REPORTS, QUARANTINE
 from storage.objects import DirectoryObjectStore, ObjectMissing, ObjectStore
 
 AUDIT_FILE = "audit.sqlite3"
@@ -52,6 +66,13 @@ EXPORT_FIELDS = ("seq", "at", "actor", "source", "action", "target", "details", 
 
 RESTORE_FIX = ("khôi phục audit.sqlite3 cùng audit.anchor (và audit.key) từ bản sao lưu thư mục kho, rồi chạy lại "
                "`sohoa audit verify`; báo ngay cho người phụ trách an ninh: nhật ký kiểm soát đã bị can thiệp")
+INIT_FIX = ("khôi phục audit.sqlite3 cùng audit.anchor và audit.key từ bản sao lưu thư mục kho rồi chạy "
+            "`sohoa audit verify`; báo ngay cho người phụ trách an ninh. Chỉ khi sự cố đã được xác nhận và nhật ký "
+            "cũ không khôi phục được, người phụ trách khởi tạo lại có ghi nhận: "
+            "`sohoa audit init --incident \"<số biên bản, mô tả sự cố>\"`")
+INIT_ACTION = "audit.init"  # the first entry of a chain re-initialised after a confirmed incident
+START_ACTION = "audit.start"  # the first entry of a chain started beside an archive's data without its trail
+_KEY_FILES: dict[Path, Path] = {}  # archive -> its key file, as the settings of this process gave it
 
 
 class AuditTrailError(SohoaError):
@@ -71,20 +92,147 @@ def _key_fix(path: Path) -> str:
 
 def open_audit(settings: Settings) -> AuditLog:
     """The archive's audit trail, to append to. A brand-new trail gets its key here; an existing one (entries or
-    anchors) whose key is missing is an ``AuditTrailError``: a new key would hide whatever happened to the old."""
+    anchors) whose key is missing is an ``AuditTrailError``: a new key would hide whatever happened to the old.
+    A trail without entries in an archive that shows a past one (``past_trail_evidence``) is an
+    ``AuditTrailError`` too, unless neither the key nor any remnant of the trail is left (a copy of the data
+    alone): then the new chain's first entry (``audit.start``) records what was found."""
     root = settings.archive_path()
-    path = key_file(settings)
+    db, anchor, path = root / AUDIT_FILE, root / ANCHOR_FILE, key_file(settings)
+    key: bytes | None
     try:
         key = load_key(path)
     except AuditKeyMissing as exc:
-        if trail_exists(root / AUDIT_FILE, root / ANCHOR_FILE):
+        if trail_exists(db, anchor):
             raise AuditTrailError(f"Mất khóa nhật ký kiểm soát {path} trong khi nhật ký đã có mục: không ghi được "
                                   "nhật ký, thao tác không được thực hiện", fix=_key_fix(path)) from exc
-        key = load_or_create_key(path)
+        key = None
     except AuditKeyError as exc:
         raise AuditTrailError(f"Khóa nhật ký kiểm soát không dùng được ({exc.reason}): không ghi được nhật ký, "
                               "thao tác không được thực hiện", fix=_key_fix(path)) from exc
-    return AuditLog(root / AUDIT_FILE, key, anchor=root / ANCHOR_FILE)
+    started_beside: list[str] | None = None
+    if not has_entries(db):
+        evidence = past_trail_evidence(settings)
+        if evidence:
+            if key is not None or settings.audit_key_file is not None or trail_exists(db, anchor):
+                raise AuditTrailError(
+                    "Nhật ký kiểm soát không còn mục nào trong khi kho có dấu vết của nhật ký cũ ("
+                    + "; ".join(evidence) + "): nhật ký đã bị xóa hoặc thay. Không bắt đầu chuỗi mới: thao tác "
+                    "không được thực hiện", fix=INIT_FIX)
+            started_beside = evidence
+    if key is None:
+        key = load_or_create_key(path)
+    _KEY_FILES[root] = path
+    log = AuditLog(db, key, anchor=anchor, store_anchor=_store_anchoring(settings),
+                   store_every=settings.audit_anchor_every, store_seconds=settings.audit_anchor_every_s)
+    if started_beside is not None:
+        try:
+            log.append(actor=cli_actor(), source=cli_source(), action=START_ACTION,
+                       details={"evidence": started_beside,
+                                "note": "chuỗi mới bắt đầu bên dữ liệu đã có, không có nhật ký và khóa cũ"})
+        except BaseException:
+            log.close()
+            raise
+    return log
+
+
+_STORE_EVIDENCE = (
+    (FIXITY_REPORTS, "báo cáo kiểm tra toàn vẹn trong kho (audit/fixity/)"),
+    (CORRECTIONS, "bản ghi chỉnh sửa trong kho (audit/corrections/)"),
+    (COPY_REGISTER, "sổ quản lý sao, chụp trong kho (audit/copy-register/)"),
+    (QUARANTINE, "tài liệu bị giữ lại trong kho (audit/quarantine/)"),
+)
+
+
+def past_trail_evidence(settings: Settings) -> list[str]:
+    """What shows that the archive had an audit trail (every action that leaves these records is recorded first):
+    remnants of the trail, catalogued documents, the store anchor, fixity reports, corrections, register and
+    quarantine entries, stored documents (listed only when nothing else was found: the costliest). Creates
+    nothing; empty for a brand-new archive."""
+    root = settings.archive_path()
+    found: list[str] = []
+    if trail_exists(root / AUDIT_FILE, root / ANCHOR_FILE):
+        found.append("phần còn lại của nhật ký cũ (audit.anchor hoặc bản ghi đầu chuỗi)")
+    if documents_in_catalog(root):
+        found.append("danh mục đã có văn bản (catalog.sqlite)")
+    store = _archive_store(settings)
+    if store is not None:
+        if store.exists(STORE_ANCHOR):
+            found.append(f"bản ghi neo nhật ký trong kho ({STORE_ANCHOR})")
+        found += [label for prefix, label in _STORE_EVIDENCE if next(store.list(prefix), None) is not None]
+        if not found and next(store.list(DOCUMENTS), None) is not None:
+            found.append("văn bản đã lưu trong kho (documents/)")
+    return found
+
+
+def _store_anchoring(settings: Settings) -> Callable[[], bool]:
+    """The hook that writes the trail's head to the archive's object store (``anchor_in_store``); ``False`` while
+    the archive has no store yet. The store is built once, when first needed."""
+    root = settings.archive_path()
+    stores: list[ObjectStore] = []
+
+    def write() -> bool:
+        if not stores:
+            store = _archive_store(settings)
+            if store is None:
+                return False
+            stores.append(store)
+        return anchor_in_store(root, stores[0]) != "none"
+
+    return write
+
+
+def init_trail(settings: Settings, incident: str, *, actor: str) -> AuditEntry:
+    """Start a new chain after a confirmed incident (``sohoa audit init --incident``). Refused (exit 4) while the
+    trail has entries, unless its first entry is an ``audit.start`` (a chain started beside old data). The old
+    database, anchor file and key are set aside (renamed ``*.<time>.superseded``, never deleted), a new key is
+    made, and the first entry records the incident, the evidence of the old trail and the store anchor it leaves;
+    the store anchor is then the new head."""
+    root = settings.archive_path()
+    db, anchor, path = root / AUDIT_FILE, root / ANCHOR_FILE, key_file(settings)
+    incident = " ".join(incident.split())
+    if not incident:
+        raise ConfigError("Cần ghi rõ sự cố (--incident)", fix="vd. --incident \"Biên bản số 12/BB: mất nhật ký\"")
+    if has_entries(db):
+        first = next(iter(read_entries(settings, limit=1)), None)
+        if first is None or first.action != START_ACTION:
+            count = len(read_entries(settings))
+            raise ConfigError(f"Nhật ký kiểm soát đang có {count} mục: không khởi tạo lại",
+                              fix="sohoa audit init chỉ dùng khi nhật ký đã mất và không khôi phục được; kiểm tra "
+                                  "bằng sohoa audit verify")
+    evidence = past_trail_evidence(settings)
+    store = _archive_store(settings)
+    old_anchor: object = None
+    if store is not None:
+        try:
+            body = store.get_bytes(STORE_ANCHOR).decode("utf-8", "replace")
+        except ObjectMissing:
+            body = ""
+        try:
+            old_anchor = json.loads(body) if body else None
+        except ValueError:
+            old_anchor = body
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    set_aside: list[str] = []
+    for current in (db, anchor, path):
+        for suffix in (("", "-wal", "-shm") if current == db else ("",)):
+            source = Path(f"{current}{suffix}")
+            if source.exists():
+                target = current.with_name(f"{current.name}.{stamp}.superseded{suffix}")
+                source.rename(target)
+                set_aside.append(target.name)
+    key = load_or_create_key(path)  # a new key: the superseded chain's anchors no longer verify under it
+    _KEY_FILES[root] = path
+    log = AuditLog(db, key, anchor=anchor)
+    try:
+        entry = log.append(actor=actor, source=cli_source(), action=INIT_ACTION,
+                           details={"incident": incident, "evidence": evidence, "set_aside": set_aside,
+                                    "superseded_store_anchor": old_anchor})
+        head = log.head()
+    finally:
+        log.close()
+    if store is not None and head is not None:
+        store.put_bytes(STORE_ANCHOR, (head.to_json() + "\n").encode("ascii"))
+    return entry
 
 
 def read_entries(settings: Settings, **filters: object) -> list[AuditEntry]:
@@ -169,7 +317,8 @@ def anchor_in_store(archive: Path, store: ObjectStore) -> str:
         except ValueError:
             return "kept"  # unreadable: someone wrote it; leave it to be reported
         if existing is not None:
-            if existing.seq > head.seq or log.hash_at(existing.seq) != existing.last:
+            if (existing.seq > head.seq or log.hash_at(existing.seq) != existing.last) and not _superseded(
+                    archive, log, existing):
                 return "kept"
             if (existing.seq, existing.last, existing.mac) == (head.seq, head.last, head.mac):
                 return "unchanged"
@@ -179,6 +328,19 @@ def anchor_in_store(archive: Path, store: ObjectStore) -> str:
         return "none"
     finally:
         log.close()
+
+
+def _superseded(archive: Path, log: AuditLog, anchor: Anchor) -> bool:
+    """Whether ``anchor`` belongs to a chain superseded by ``sohoa audit init``: this chain begins with an
+    ``audit.init`` entry and the anchor's MAC does not verify under this chain's key."""
+    first = next(log.entries(limit=1), None)
+    if first is None or first.action != INIT_ACTION:
+        return False
+    try:
+        key = load_key(_KEY_FILES.get(archive.resolve(), archive / KEY_FILE))
+    except AuditKeyError:
+        return False
+    return not anchor_verifies(key, anchor)
 
 
 def copy_anchor(source: ObjectStore, target: ObjectStore, archive: Path | None) -> None:
@@ -224,17 +386,23 @@ def documents_in_catalog(root: Path) -> int:
 
 def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> AuditVerification:
     """Verify the archive's trail: the chain and its head, against the anchor file, the anchor in the archive's
-    object store and in ``stores`` (backups); a missing key, database or table, and an empty trail in an archive
-    with documents, are problems. Creates nothing."""
+    object store and in ``stores`` (backups); a missing key, database or table, an empty trail in an archive
+    with documents, a trail that began after the archive's first catalogued document or fixity run, and a missing
+    store anchor where fixity runs or backups have written one, are problems. A chain re-initialised by
+    ``sohoa audit init`` is compared only with the anchors its key verifies (the others are the superseded
+    chain's), and its late start is the recorded incident. Creates nothing."""
     root = settings.archive_path()
     db, path = root / AUDIT_FILE, key_file(settings)
     result = AuditVerification(entries=0)
     anchors: list[Anchor] = []
-    for store in [s for s in (_archive_store(settings), *stores) if s is not None]:
+    archive_store = _archive_store(settings)
+    store_anchor_missing = False
+    for store in [s for s in (archive_store, *stores) if s is not None]:
         where = f"kho {store.describe()} ({STORE_ANCHOR})"
         try:
             anchors.append(Anchor.parse(store.get_bytes(STORE_ANCHOR), where))
         except ObjectMissing:
+            store_anchor_missing = store_anchor_missing or store is archive_store
             continue
         except ValueError:
             result.add("anchor", f"bản ghi neo trong {where} không đọc được: bị sửa", fix=RESTORE_FIX)
@@ -257,7 +425,12 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
     try:
         log = AuditLog(db, key, create=False, anchor=root / ANCHOR_FILE)
         try:
+            first = next(log.entries(limit=1), None)
+            if first is not None and first.action == INIT_ACTION and key is not None:
+                anchors = [a for a in anchors if log.verifies(a)]  # the others: the superseded chain's
             checked = log.verify(anchors)
+            backed_up = next(log.entries(action="backup", limit=1), None) is not None
+            noted = log.store_anchored()
         finally:
             log.close()
     except sqlite3.DatabaseError as exc:
@@ -268,7 +441,66 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
     if documents and not checked.entries:
         result.add("wiped", f"kho có {documents} văn bản nhưng nhật ký kiểm soát không còn mục nào: nhật ký bị xóa",
                    fix=RESTORE_FIX)
+    if first is not None and first.action != INIT_ACTION:
+        _check_start(result, root, archive_store, first)
+    if store_anchor_missing and archive_store is not None:
+        reasons = (["kho có báo cáo kiểm tra toàn vẹn"] if next(archive_store.list(FIXITY_REPORTS), None) else []) + (
+            ["nhật ký ghi đã sao lưu"] if backed_up else []) + (
+            [f"nhật ký ghi đã neo vào kho ở mục {noted}"] if noted is not None else [])
+        if reasons:
+            result.add("anchor", f"mất bản ghi neo {STORE_ANCHOR} trong kho {archive_store.describe()} dù "
+                                 f"{' và '.join(reasons)}: bản ghi neo bị xóa", fix=RESTORE_FIX)
     return result
+
+
+def _floor_seconds(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).replace(microsecond=0)
+
+
+def _archive_began(root: Path, store: ObjectStore | None) -> list[tuple[datetime, str]]:
+    """When the archive's history shows activity at the latest: its oldest catalog row, its first kept fixity
+    report (``audit/fixity/<time>.json``)."""
+    from flows.wiring import CATALOG_FILE
+
+    found: list[tuple[datetime, str]] = []
+    path = root / CATALOG_FILE
+    if path.is_file():
+        db = sqlite3.connect(path, timeout=30.0)
+        try:
+            row = db.execute("SELECT min(updated_at) FROM documents").fetchone()
+        except sqlite3.Error:
+            row = None
+        finally:
+            db.close()
+        if row and row[0] and (moment := _floor_seconds(str(row[0]))) is not None:
+            found.append((moment, "văn bản đầu tiên trong danh mục"))
+    if store is not None:
+        report = next(store.list(FIXITY_REPORTS), None)
+        if report is not None:
+            try:
+                moment = datetime.strptime(report.rsplit("/", 1)[-1].removesuffix(".json"), "%Y%m%dT%H%M%S%fZ")
+            except ValueError:
+                pass
+            else:
+                found.append((moment.replace(tzinfo=UTC, microsecond=0), "lần kiểm tra toàn vẹn đầu tiên"))
+    return found
+
+
+def _check_start(result: AuditVerification, root: Path, store: ObjectStore | None, first: AuditEntry) -> None:
+    """A trail that began after the archive's history did: the trail before it was wiped or replaced (every
+    digitisation and fixity run is recorded before it happens)."""
+    began = _floor_seconds(first.at)
+    if began is None:
+        return
+    for moment, what in _archive_began(root, store):
+        if moment < began:
+            result.add("late_start", f"mục đầu tiên của nhật ký ({began:%Y-%m-%d %H:%M:%S} UTC) muộn hơn {what} "
+                                     f"({moment:%Y-%m-%d %H:%M:%S} UTC): phần nhật ký trước đó đã bị xóa hoặc thay",
+                       seq=first.seq, fix=INIT_FIX)
 
 
 # --- showing and exporting -----------------------------------------------------------------------------------

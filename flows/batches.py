@@ -486,8 +486,8 @@ def _plan(record: BatchRecord, services: Services) -> _Plan:
     for doc in docs:
         try:
             doc_id = document_id(services.identity_of(doc))
-        except OSError:
-            plan.todo.append(doc)  # unreadable: the document task reports why
+        except Exception:  # unreadable, not a regular file, a limit: the document task reports why
+            plan.todo.append(doc)
             continue
         entry = services.catalog.get(doc_id)
         if entry is None:
@@ -713,7 +713,7 @@ def run_now(settings: Settings, batch_id: str, *, clock: Clock | None = None) ->
             for result in plan.skipped:
                 run.note(result)
             return _finish(run)
-        services.progress.start(len(plan.todo), page_total(plan.todo))
+        services.progress.start(len(plan.todo), page_total(plan.todo, settings))
         try:
             with contextlib.ExitStack() as stack:
                 if uses_local_api():

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from flows.access import Principal, Rule, access_rule, local_operator
+from flows.access import Levels, Principal, Rule, access_rule, level_of_metadata, local_operator
 from schemas.document import BatchReport
 from schemas.errors import (
     EXIT_OK,
@@ -125,8 +125,9 @@ def cmd_register(args: argparse.Namespace) -> int:
     _audit(settings, args, "register.view" if not args.out else "register.export", args.out or "",
            {"quarantine": args.quarantine})
     store = build_object_store(settings)
+    levels = _catalog_levels(settings)
     if args.quarantine:
-        entries = visible_records(principal, quarantine_entries(store))
+        entries = visible_records(principal, quarantine_entries(store), levels)
         if args.json:
             _print_json({"quarantine": entries})
             return EXIT_OK
@@ -135,7 +136,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             state = f" (đã phê duyệt, số hóa {e['released_at']})" if e.get("released_at") else ""
             print(f"  {e['at']}  [{e['doc_id']}] {e['source']} — {e.get('classification')}: {e['reason']}{state}")
         return EXIT_OK
-    entries = visible_records(principal, register_entries(store))
+    entries = visible_records(principal, register_entries(store), levels)
     if args.out:
         write_register(entries, Path(args.out))
         sys.stderr.write(f"Đã xuất sổ quản lý sao, chụp ({len(entries)} mục) vào {args.out}\n")
@@ -315,6 +316,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.sample is not None and args.sample < 1:
         raise ConfigError("--sample phải là số nguyên dương", fix="vd. --sample 100")
+    _audit(settings, args, "verify", args.store or "", {"sample": args.sample})
     store = _store_of(args, settings)
     catalog_path = settings.archive_path() / CATALOG_FILE
     catalog = SqliteCatalog(catalog_path) if not args.store and catalog_path.exists() else None
@@ -347,6 +349,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from flows.wiring import build_object_store, store_from_spec
 
     settings = _settings(args)
+    _audit(settings, args, "backup", args.to)  # a backup copies every document, classified ones included
     source = build_object_store(settings)
     target = store_from_spec(args.to, settings)
     if target.describe() == source.describe():
@@ -374,14 +377,16 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from storage.catalog import SqliteCatalog
 
     settings = _settings(args)
+    _audit(settings, args, "reindex", getattr(args, "store", None) or "")  # before the catalog is (re)built
     store = _store_of(args, settings)
     root = settings.archive_path()
     root.mkdir(parents=True, exist_ok=True)
     if not getattr(args, "store", None):  # the archive's own store: corrections kept in web.sqlite3 move there
         migrate_legacy(settings, store)
     catalog = SqliteCatalog(root / CATALOG_FILE)
-    try:  # the manifests with the archivists' corrections (kept in the store) applied, in one transaction
-        report = rebuild_index(store, catalog, _external_index(settings))
+    try:  # the manifests with the archivists' corrections (kept in the store, checked against the archive's
+        # audit trail: a correction it recorded that the store lost leaves the document out) applied, in one go
+        report = rebuild_index(store, catalog, _external_index(settings), archive=root)
     finally:
         catalog.close()
     if args.json:
@@ -502,7 +507,9 @@ def cmd_batch_list(args: argparse.Namespace) -> int:
     from flows.batches import STATE_LABELS, visible_batches
     from storage.batches import BatchRecord
 
-    views = visible_batches(settings, principal_of(settings, args))
+    principal = principal_of(settings, args)
+    _audit(settings, args, "batch.list", "")
+    views = visible_batches(settings, principal)
     if args.json:
         _print_json({"batches": [{k: v for k, v in b.items() if k not in _DETAIL_KEYS} for b in views]})
         return EXIT_OK
@@ -528,7 +535,9 @@ def cmd_batch_show(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
     from flows.batches import DOC_LABELS, STATE_LABELS, batch_details
 
-    data = batch_details(settings, args.id, principal_of(settings, args))
+    principal = principal_of(settings, args)
+    _audit(settings, args, "batch.view", args.id)
+    data = batch_details(settings, args.id, principal)
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -799,6 +808,11 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--store", action="append", metavar="THƯ_MỤC|s3://BUCKET/PREFIX",
                     help="so thêm với bản ghi neo trong kho này (bản sao lưu); có thể lặp lại")
     av.set_defaults(func=cmd_audit_verify)
+    ai = au_sub.add_parser("init", help="khởi tạo lại nhật ký sau sự cố đã xác nhận (nhật ký cũ mất, không khôi phục "
+                                        "được): chuỗi mới, khóa mới, mục đầu tiên ghi sự cố")
+    ai.add_argument("--incident", required=True, metavar="SỰ_CỐ", help="số biên bản và mô tả sự cố (ghi vào nhật ký)")
+    ai.add_argument("--archive", help=archive_help)
+    ai.set_defaults(func=cmd_audit_init)
     for name, helptext, func in (("export", "xuất nhật ký cho thanh tra, kiểm tra (JSON lines hoặc CSV)",
                                   cmd_audit_export),
                                  ("list", "xem các mục mới nhất", cmd_audit_list)):
@@ -841,14 +855,26 @@ def principal_of(settings: Settings, args: argparse.Namespace) -> Principal:
     return user.principal
 
 
-def _outcome_principal(settings: Settings, args: argparse.Namespace) -> Principal:
-    """Whose view a batch action (add, retry, cancel) prints its outcome in: the ``--as`` account when there is
-    one, else the local operator who ran it (for these actions ``--as`` has always been the audit name only)."""
-    from flows.accounts import accounts_of
+def _catalog_levels(settings: Settings) -> Levels | None:
+    """Documents' current secrecy levels (the catalog holds the corrected metadata), read once into memory."""
+    from flows.wiring import CATALOG_FILE
+    from storage.catalog import SqliteCatalog
 
-    name = getattr(args, "as_user", None)
-    user = accounts_of(settings).find_user(name) if name else None
-    return user.principal if user is not None and user.active else local_operator(name or "")
+    path = settings.archive_path() / CATALOG_FILE
+    if not path.exists():
+        return None
+    catalog = SqliteCatalog(path)
+    try:
+        known = {e.id: level_of_metadata(e.metadata) for e in catalog.entries()}
+    finally:
+        catalog.close()
+    return known.get
+
+
+def _outcome_principal(settings: Settings, args: argparse.Namespace) -> Principal:
+    """Whose view a batch action (add, retry, cancel) prints its outcome in: the ``--as`` account (checked before
+    the command ran), else the local operator who ran it."""
+    return principal_of(settings, args)
 
 
 def _clearance_of(settings: Settings, args: argparse.Namespace) -> int:
@@ -941,6 +967,22 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_PRESERVATION_PROBLEMS
 
 
+@access_rule(Rule.OPERATOR)
+def cmd_audit_init(args: argparse.Namespace) -> int:
+    from flows.audit import cli_actor, init_trail
+
+    settings = _settings(args)
+    entry = init_trail(settings, args.incident, actor=cli_actor())
+
+    def listed(name: str, sep: str) -> str:
+        value = entry.details.get(name)
+        return sep.join(str(v) for v in value) if isinstance(value, list) and value else "không có"
+
+    sys.stderr.write(f"Đã khởi tạo lại nhật ký kiểm soát: khóa mới, mục 1 ghi sự cố. Nhật ký và khóa cũ được để "
+                     f"riêng: {listed('set_aside', ', ')}. Dấu vết của nhật ký cũ: {listed('evidence', '; ')}.\n")
+    return EXIT_OK
+
+
 @access_rule(Rule.AUDIT)
 def cmd_audit_export(args: argparse.Namespace) -> int:
     from flows.audit import export_entries, readable_entries, write_export
@@ -956,12 +998,25 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit_view(settings: Settings, args: argparse.Namespace, principal: Principal) -> None:
+    """Record a reading of the trail; when the trail cannot record (a missing key, a wiped trail), the local
+    operator may still read it to investigate, an account may not."""
+    try:
+        _audit(settings, args, "audit.view", "", {"actor": args.actor, "action": args.action})
+    except SohoaError as exc:
+        if not principal.operator:
+            raise
+        sys.stderr.write(f"Cảnh báo: không ghi được nhật ký kiểm soát ({exc}); vẫn hiển thị cho người vận hành.\n")
+
+
 @access_rule(Rule.AUDIT)
 def cmd_audit_list(args: argparse.Namespace) -> int:
     from flows.audit import list_line, readable_entries
 
     settings = _settings(args)
-    entries = readable_entries(settings, principal_of(settings, args), actor=args.actor, action=args.action,
+    principal = principal_of(settings, args)
+    _audit_view(settings, args, principal)
+    entries = readable_entries(settings, principal, actor=args.actor, action=args.action,
                                since=args.date_from, until=args.date_to, limit=args.limit, newest_first=True)
     if args.json:
         _print_json({"entries": [e.as_dict() for e in entries]})
@@ -974,6 +1029,8 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "as_user", None):  # acting for an account: it must exist and be active (else exit 4)
+            principal_of(_settings(args), args)
         return int(args.func(args))
     except SohoaError as exc:
         sys.stderr.write(f"Lỗi: {exc}\n")
@@ -988,6 +1045,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entrypoint() -> None:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    # the catalog, the index and the audit trail hold classified text: nothing an archive run creates is readable
+    # by other users of the machine (owner read-write, the service group read-only)
+    os.umask(0o027)
     sys.exit(main())
 
 

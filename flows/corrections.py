@@ -17,7 +17,16 @@ not close, the race.
 
 A correction record carries its own SHA-256 (``seal``) over its content: a damaged or missing version makes the
 whole history unreadable (``CorrectionsUnreadable``) rather than silently dropped — a lost "raised to Mật" must
-never show a document to a reader without clearance.
+never show a document to a reader without clearance. The seal is not keyed, and deleting the NEWEST version
+leaves no gap, so every version written is also recorded in the archive's keyed audit trail
+(``correction.record``: document, version, SHA-256 of the stored record, ``correction_details``): a version the
+trail knows that the store no longer holds as written is a problem for ``sohoa verify`` (``audit_problems``) and
+makes the history unreadable for ``reindex``, ``show`` and the web (``AuditedCorrections``; for a store that is
+not the archive's embedded one, where the caller passes the archive).
+
+A correction is re-indexed at once (``reindex_or_hide``: a few attempts); when that keeps failing the document is
+taken out of the catalog and the search index (fail closed: never left findable at its old level) and marked
+``work/reindex-pending/<id>.json``; the next start (``reapply``), ``sohoa reindex`` or correction indexes it again.
 
 Earlier archives kept corrections in ``ARCHIVE/web.sqlite3`` (table ``edits``): ``migrate_legacy`` copies them
 into the store once (idempotent, resumable; the table is left as it was) on first use.
@@ -32,6 +41,8 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,15 +52,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol
 
+from flows.audit import ANCHOR_FILE, AUDIT_FILE, archive_of_store
 from flows.preservation import stored_manifests
-from flows.wiring import CATALOG_FILE, build_search_index
+from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
 from schemas.document import DocumentManifest
 from schemas.errors import SohoaError
 from schemas.fixity import FixityProblem, ReindexReport
 from schemas.metadata import CLASSIFICATIONS, URGENCIES, DocumentMetadata
 from schemas.settings import Settings
 from schemas.text import nfc
+from storage import search_sqlite
 from storage.accounts_db import WebDb, web_db_path
+from storage.audit import AuditLog, AuditLogMissing
 from storage.catalog import SqliteCatalog
 from storage.layout import CORRECTIONS, correction_key, correction_of, corrections_prefix
 from storage.objects import ImmutableObjectError, ObjectMissing, ObjectStore
@@ -75,6 +89,9 @@ EDITABLE_METADATA: dict[str, str] = {
 }
 CHOICES: dict[str, tuple[str, ...]] = {"classification": CLASSIFICATIONS, "urgency": URGENCIES}
 LOCK_FILE = "work/corrections.lock"
+PENDING_DIR = "work/reindex-pending"  # documents taken out of the index until they are re-indexed
+CORRECTION_ACTION = "correction.record"  # the audit entry of every correction written
+REINDEX_RETRY_DELAYS_S: tuple[float, ...] = (0.5, 2.0)  # waits between the attempts to re-index a correction
 
 
 class EditError(ValueError):
@@ -90,6 +107,12 @@ class VersionConflict(EditError):
 
 class CorrectionsUnreadable(SohoaError):
     """A document's corrections are damaged or incomplete in the store: the document cannot be shown safely."""
+
+    exit_code = 7
+
+
+class ReindexPending(SohoaError):
+    """A correction was recorded but the catalog and index could not be updated: the document is out of them."""
 
     exit_code = 7
 
@@ -193,9 +216,48 @@ class CorrectionStore(Protocol):
         """Write a new version; ``VersionConflict`` when that version exists already."""
 
 
+class AuditedCorrections:
+    """The correction versions the archive's audit trail says were written: {version: SHA-256 of the stored
+    record} per document (``correction.record`` entries). Read without the key: ``sohoa audit verify`` vouches for
+    the trail itself. An archive without a trail knows none."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self._all: dict[str, dict[int, str]] | None = None
+
+    def _read(self, target: str | None) -> dict[str, dict[int, str]]:
+        try:
+            trail = AuditLog(self.archive / AUDIT_FILE, None, create=False, anchor=self.archive / ANCHOR_FILE)
+        except (AuditLogMissing, sqlite3.Error):
+            return {}
+        out: dict[str, dict[int, str]] = {}
+        try:
+            for entry in trail.entries(action=CORRECTION_ACTION, target=target):
+                version, digest = entry.details.get("version"), entry.details.get("sha256")
+                if isinstance(version, int) and version >= 1:
+                    out.setdefault(entry.target, {})[version] = digest if isinstance(digest, str) else ""
+        except sqlite3.Error:  # an unreadable trail is reported by sohoa audit verify
+            return out
+        finally:
+            trail.close()
+        return out
+
+    def of(self, doc_id: str) -> dict[int, str]:
+        return (self._all if self._all is not None else self._read(doc_id)).get(doc_id, {})
+
+    def all(self) -> dict[str, dict[int, str]]:
+        if self._all is None:
+            self._all = self._read(None)
+        return self._all
+
+
 class ObjectStoreCorrections:
-    def __init__(self, store: ObjectStore) -> None:
+    """Corrections in the object store; with ``audited``, a version the audit trail recorded that the store no
+    longer holds as written makes the history unreadable."""
+
+    def __init__(self, store: ObjectStore, audited: AuditedCorrections | None = None) -> None:
         self.store = store
+        self.audited = audited
 
     def history(self, doc_id: str) -> list[Correction]:
         versions = []
@@ -203,6 +265,11 @@ class ObjectStoreCorrections:
             where = correction_of(key)
             if where is not None and where[0] == doc_id:
                 versions.append((where[1], key))
+        known = self.audited.of(doc_id) if self.audited is not None else {}
+        present = {version for version, _ in versions}
+        for version in sorted(set(known) - present):
+            raise _unreadable(doc_id, f"nhật ký kiểm soát ghi bản chỉnh sửa số {version} nhưng kho không còn "
+                                      f"{correction_key(doc_id, version)}: bản ghi bị xóa")
         out = []
         for expected, (version, key) in enumerate(sorted(versions), 1):
             if version != expected:
@@ -211,11 +278,14 @@ class ObjectStoreCorrections:
                 data = self.store.get_bytes(key)
             except ObjectMissing as exc:
                 raise _unreadable(doc_id, f"thiếu {key} trong kho") from exc
+            if known.get(version) and hashlib.sha256(data).hexdigest() != known[version]:
+                raise _unreadable(doc_id, f"{key} khác bản đã ghi trong nhật ký kiểm soát: bản ghi bị thay")
             out.append(Correction.from_bytes(data, key=key))
         return out
 
     def documents(self) -> set[str]:
-        return {w[0] for k in self.store.list(CORRECTIONS) if (w := correction_of(k)) is not None}
+        stored = {w[0] for k in self.store.list(CORRECTIONS) if (w := correction_of(k)) is not None}
+        return (stored | set(self.audited.all())) if self.audited is not None else stored
 
     def add(self, correction: Correction) -> None:
         key = correction_key(correction.doc_id, correction.version)
@@ -227,8 +297,39 @@ class ObjectStoreCorrections:
             raise VersionConflict() from exc
 
 
-def corrections_of(store: ObjectStore) -> CorrectionStore:
-    return ObjectStoreCorrections(store)
+def corrections_of(store: ObjectStore, archive: Path | None = None) -> CorrectionStore:
+    """The corrections in ``store``, checked against the audit trail of ``archive`` (default: the archive of an
+    embedded store, ``ARCHIVE/objects``; another store is checked only when its archive is given)."""
+    where = archive or archive_of_store(store)
+    return ObjectStoreCorrections(store, AuditedCorrections(where) if where is not None else None)
+
+
+def correction_details(correction: Correction) -> dict[str, object]:
+    """The details of the ``correction.record`` audit entry of a written correction."""
+    return {"version": correction.version, "fields": [c.field for c in correction.changes],
+            "sha256": hashlib.sha256(correction.to_bytes()).hexdigest(),
+            "key": correction_key(correction.doc_id, correction.version)}
+
+
+def audit_problems(store: ObjectStore, archive: Path) -> list[FixityProblem]:
+    """The corrections ``archive``'s audit trail recorded that ``store`` no longer holds as written (missing, or
+    another record in their place): each one may undo a raised classification (``sohoa verify``)."""
+    problems = []
+    for doc_id, versions in sorted(AuditedCorrections(archive).all().items()):
+        for version, digest in sorted(versions.items()):
+            key = correction_key(doc_id, version)
+            try:
+                data = store.get_bytes(key)
+            except ObjectMissing:
+                problems.append(FixityProblem(
+                    kind="missing", key=key, document=doc_id,
+                    detail="nhật ký kiểm soát ghi bản chỉnh sửa này nhưng kho không còn: khôi phục từ bản sao lưu; "
+                           "đến khi đó văn bản không được hiển thị và bị loại khỏi chỉ mục khi dựng lại"))
+                continue
+            if digest and hashlib.sha256(data).hexdigest() != digest:
+                problems.append(FixityProblem(kind="changed", key=key, document=doc_id,
+                                              detail="khác bản đã ghi trong nhật ký kiểm soát (SHA-256): bị thay"))
+    return problems
 
 
 # --- values ------------------------------------------------------------------------------------------------
@@ -309,14 +410,16 @@ def corrected(manifest: DocumentManifest, edits: Sequence[Edit]) -> DocumentMani
 # --- reading and writing -----------------------------------------------------------------------------------
 
 
-def edits_of(store: ObjectStore, doc_id: str) -> list[Edit]:
-    """Every field correction of the document, oldest first (``CorrectionsUnreadable`` when damaged)."""
-    return [e for c in corrections_of(store).history(doc_id) for e in c.edits()]
+def edits_of(store: ObjectStore, doc_id: str, *, archive: Path | None = None) -> list[Edit]:
+    """Every field correction of the document, oldest first (``CorrectionsUnreadable`` when damaged, or when the
+    audit trail recorded one the store lost: ``corrections_of``)."""
+    return [e for c in corrections_of(store, archive).history(doc_id) for e in c.edits()]
 
 
-def corrected_manifest(store: ObjectStore, manifest: DocumentManifest) -> DocumentManifest:
+def corrected_manifest(store: ObjectStore, manifest: DocumentManifest, *,
+                       archive: Path | None = None) -> DocumentManifest:
     """The stored ``manifest`` with the corrections kept in ``store`` applied (the document readers get)."""
-    return corrected(manifest, edits_of(store, manifest.id))
+    return corrected(manifest, edits_of(store, manifest.id, archive=archive))
 
 
 def last_version(edits: Sequence[Edit]) -> int:
@@ -324,15 +427,22 @@ def last_version(edits: Sequence[Edit]) -> int:
     return edits[-1].id if edits else 0
 
 
-def record(store: ObjectStore, doc_id: str, username: str, changes: Sequence[tuple[str, object, object]], *,
-           after: int) -> list[Edit]:
-    """Write the changes (field, before, after) as the version following ``after``; call inside ``writing``.
-    ``VersionConflict`` when that version exists (someone corrected the document since ``after``)."""
+def write_correction(store: ObjectStore, doc_id: str, username: str,
+                     changes: Sequence[tuple[str, object, object]], *, after: int) -> Correction:
+    """Write the changes (field, before, after) as the version following ``after``; call inside ``writing``, and
+    record it in the audit trail (``correction_details``). ``VersionConflict`` when that version exists (someone
+    corrected the document since ``after``)."""
     correction = Correction(doc_id=doc_id, version=after + 1, username=username,
                             at=datetime.now(UTC).isoformat(timespec="seconds"),
                             changes=tuple(Change(f, b, a) for f, b, a in changes))
-    corrections_of(store).add(correction)
-    return correction.edits()
+    ObjectStoreCorrections(store).add(correction)
+    return correction
+
+
+def record(store: ObjectStore, doc_id: str, username: str, changes: Sequence[tuple[str, object, object]], *,
+           after: int) -> list[Edit]:
+    """``write_correction``, returning the written edits."""
+    return write_correction(store, doc_id, username, changes, after=after).edits()
 
 
 _held = threading.local()  # the lock files this thread holds (``writing`` may be nested)
@@ -381,43 +491,197 @@ def reindex_document(settings: Settings, manifest: DocumentManifest, manifest_ke
         catalog.close()
 
 
+# documents taken out of the catalog and index after a correction could not be indexed (``reindex_or_hide``)
+
+
+def _pending_dir(archive: Path) -> Path:
+    return archive / PENDING_DIR
+
+
+def mark_pending(archive: Path, doc_id: str, manifest_key: str, reason: str) -> None:
+    """Note (durably, before the document is taken out) that ``doc_id`` waits to be re-indexed."""
+    folder = _pending_dir(archive)
+    folder.mkdir(parents=True, exist_ok=True)
+    body = json.dumps({"doc_id": doc_id, "manifest_key": manifest_key, "reason": reason[:500],
+                       "at": datetime.now(UTC).isoformat(timespec="seconds")}, ensure_ascii=False)
+    temp = folder / f".{doc_id}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with temp.open("w", encoding="utf-8") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, folder / f"{doc_id}.json")
+
+
+def pending_reindex(archive: Path) -> dict[str, str]:
+    """The documents waiting to be re-indexed: id -> manifest key."""
+    out: dict[str, str] = {}
+    folder = _pending_dir(archive)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            out[str(data["doc_id"])] = str(data["manifest_key"])
+        except (OSError, ValueError, KeyError, TypeError):
+            log.error("unreadable re-index marker %s", path)
+    return out
+
+
+def clear_pending(archive: Path, doc_id: str | None = None) -> None:
+    """Forget the marker of ``doc_id`` (every marker: ``None``) once it is indexed again."""
+    folder = _pending_dir(archive)
+    if doc_id is not None:
+        (folder / f"{doc_id}.json").unlink(missing_ok=True)
+    elif folder.is_dir():
+        for path in folder.glob("*.json"):
+            path.unlink(missing_ok=True)
+
+
+def hide_document(settings: Settings, doc_id: str) -> None:
+    """Take the document out of the search index(es) and the catalog (fail closed: no reader finds it, at any
+    level, until it is re-indexed). The catalog row and its index rows go in one transaction."""
+    failed: Exception | None = None
+    if settings.search_index == "elasticsearch":
+        try:
+            index = build_search_index(settings)
+            try:
+                index.delete([doc_id])
+            finally:
+                index.close()
+        except Exception as exc:  # the catalog still goes: fewer readers find it
+            failed = exc
+    path = settings.archive_path() / CATALOG_FILE
+    if path.exists():
+        conn = search_sqlite.connect(path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+                search_sqlite.delete_entries(conn, [doc_id])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+    if failed is not None:
+        raise failed
+
+
+def reindex_or_hide(settings: Settings, manifest: DocumentManifest, manifest_key: str, *, version: int) -> None:
+    """``reindex_document``, tried again after each of ``REINDEX_RETRY_DELAYS_S``; when every attempt fails the
+    document is marked pending and taken out of the catalog and index (``hide_document``; if even that fails, it
+    is tried again in the background), and ``ReindexPending`` is raised: the correction is saved, the document is
+    found again once the next start, ``sohoa reindex`` or correction indexes it."""
+    archive = settings.archive_path()
+    last: Exception | None = None
+    for delay in (*REINDEX_RETRY_DELAYS_S, None):
+        try:
+            reindex_document(settings, manifest, manifest_key)
+        except Exception as exc:
+            last = exc
+            log.warning("re-indexing %s failed: %s", manifest.id, exc)
+            if delay is not None:
+                time.sleep(delay)
+            continue
+        clear_pending(archive, manifest.id)
+        return
+    assert last is not None
+    mark_pending(archive, manifest.id, manifest_key, f"{type(last).__name__}: {last}")
+    saved = f"Đã lưu chỉnh sửa (bản {version}) của văn bản {manifest.id} nhưng chưa cập nhật được chỉ mục ({last})"
+    fix = ("khởi động lại ứng dụng web hoặc chạy sohoa reindex; nếu lỗi lặp lại, kiểm tra catalog.sqlite (đang bị "
+           "khóa?) hoặc Elasticsearch")
+    try:
+        hide_document(settings, manifest.id)
+    except Exception as exc:
+        log.error("%s could not be taken out of the index either (%s): retrying in the background", manifest.id, exc)
+        _retry_in_background(settings, manifest.id)
+        raise ReindexPending(f"{saved}, và chưa đưa được văn bản ra khỏi chỉ mục ({exc}): hệ thống đang thử lại",
+                             fix=fix) from last
+    log.error("%s taken out of the catalog and index until it is re-indexed: %s", manifest.id, last)
+    raise ReindexPending(f"{saved}: văn bản tạm thời được đưa ra khỏi danh mục và chỉ mục tìm kiếm cho đến khi "
+                         "được lập chỉ mục lại", fix=fix) from last
+
+
+def _retry_in_background(settings: Settings, doc_id: str) -> None:
+    """Until the document is re-indexed or out of the index (its marker cleared, or this process ends): try the
+    one, else the other, waiting 2 s, 4 s... up to a minute between attempts."""
+    archive = settings.archive_path()
+
+    def run() -> None:
+        delay = 2.0
+        while doc_id in pending_reindex(archive):
+            time.sleep(delay)
+            delay = min(delay * 2, 60.0)
+            try:
+                with writing(settings):
+                    manifest_key = pending_reindex(archive).get(doc_id)
+                    if manifest_key is None:
+                        return
+                    try:
+                        _reindex_from_store(settings, build_object_store(settings), doc_id, manifest_key)
+                        return
+                    except CorrectionsUnreadable:
+                        pass  # stays out of the index until its corrections are restored
+                    hide_document(settings, doc_id)
+                    return
+            except Exception as exc:
+                log.warning("re-indexing %s: still failing (%s)", doc_id, exc)
+
+    threading.Thread(target=run, name=f"sohoa-reindex-{doc_id}", daemon=True).start()
+
+
+def _reindex_from_store(settings: Settings, store: ObjectStore, doc_id: str, manifest_key: str,
+                        port: CorrectionStore | None = None) -> None:
+    """Index the stored manifest with its corrections applied, and clear its pending marker; call in ``writing``.
+    ``CorrectionsUnreadable`` (nothing indexed) when its corrections are damaged or lost."""
+    machine = DocumentManifest.model_validate_json(store.get_bytes(manifest_key))
+    port = port or corrections_of(store, settings.archive_path())
+    manifest = corrected(machine, [e for c in port.history(doc_id) for e in c.edits()])
+    reindex_document(settings, manifest, manifest_key)
+    clear_pending(settings.archive_path(), doc_id)
+
+
 def reapply(settings: Settings, store: ObjectStore, doc_ids: Iterable[str] | None = None) -> int:
-    """Re-apply the corrections of every corrected document (or of ``doc_ids``) that the catalog holds; returns
-    how many."""
-    edited = sorted(corrections_of(store).documents() if doc_ids is None else set(doc_ids))
-    if not edited or not (settings.archive_path() / CATALOG_FILE).exists():
+    """Re-apply the corrections of every corrected document (or of ``doc_ids``) that the catalog holds, and index
+    again every document taken out after a failed re-index (``reindex_or_hide``); returns how many. A document
+    whose corrections are unreadable is left as it is (reported)."""
+    archive = settings.archive_path()
+    port = corrections_of(store, archive)
+    edited = sorted(port.documents() if doc_ids is None else set(doc_ids))
+    waiting = pending_reindex(archive) if doc_ids is None else {}
+    if not (edited or waiting) or not (archive / CATALOG_FILE).exists():
         return 0
     count = 0
     catalog = _open_catalog(settings)
     try:
-        entries = [(d, e) for d in edited if (e := catalog.get(d)) is not None]
+        entries = {d: e.manifest_key for d in edited if (e := catalog.get(d)) is not None}
     finally:
         catalog.close()
-    for doc_id, entry in entries:
+    entries |= {d: k for d, k in waiting.items() if d not in entries}
+    for doc_id, manifest_key in entries.items():
         with writing(settings):  # a correction saved meanwhile is not undone by a stale re-apply
             try:
-                machine = DocumentManifest.model_validate_json(store.get_bytes(entry.manifest_key))
+                _reindex_from_store(settings, store, doc_id, manifest_key, port)
             except ObjectMissing:
                 log.warning("corrections of %s kept, but its manifest is missing", doc_id)
                 continue
-            try:
-                manifest = corrected_manifest(store, machine)
             except CorrectionsUnreadable as exc:
                 log.error("%s", exc)
                 continue
-            reindex_document(settings, manifest, entry.manifest_key)
         count += 1
     return count
 
 
-def rebuild_index(store: ObjectStore, catalog: SqliteCatalog, external: SearchIndex | None = None) -> ReindexReport:
+def rebuild_index(store: ObjectStore, catalog: SqliteCatalog, external: SearchIndex | None = None, *,
+                  archive: Path | None = None) -> ReindexReport:
     """``flows.preservation.rebuild_index`` with the corrections applied: the catalog and index are rebuilt from
     the stored manifests AND their corrections, in one transaction. A document whose corrections cannot be read
-    is reported and not indexed (like a manifest that fails its seal): it would otherwise be shown as the machine
-    read it, perhaps below the classification an archivist gave it."""
+    — damaged, or recorded in ``archive``'s audit trail (default: the embedded store's archive) but lost from the
+    store — is reported and not indexed (like a manifest that fails its seal): it would otherwise be shown as the
+    machine read it, perhaps below the classification an archivist gave it. Clears ``archive``'s pending
+    re-index markers."""
     started = time.monotonic()
     report = ReindexReport(store=store.describe())
-    port = corrections_of(store)
+    port = corrections_of(store, archive)
     edited = port.documents()
 
     def documents(problems: list[FixityProblem]) -> Iterator[tuple[DocumentManifest, str]]:
@@ -434,6 +698,8 @@ def rebuild_index(store: ObjectStore, catalog: SqliteCatalog, external: SearchIn
     if external is not None:
         external.replace_all(entry_of(m) for m, _ in documents([]))
     report.documents_indexed = catalog.rebuild(documents(report.problems))
+    if archive is not None:
+        clear_pending(archive)
     report.elapsed_s = round(time.monotonic() - started, 2)
     return report
 
@@ -465,6 +731,8 @@ def migrate_legacy(settings: Settings, store: ObjectStore) -> int:
     own), once: each migrated document is noted in web.sqlite3 (``corrections_migrated``), and the copies are
     deterministic, so an interrupted migration resumes where it stopped. The documents it wrote corrections of
     are re-indexed with them. Returns the corrections written."""
+    from flows.audit import record as audit_record
+
     path = web_db_path(settings.archive_path())
     cache = (str(path), store.describe())
     if cache in _migrated or not path.exists():
@@ -477,7 +745,7 @@ def migrate_legacy(settings: Settings, store: ObjectStore) -> int:
             pending = [str(r[0]) for r in conn.execute(
                 "SELECT DISTINCT doc_id FROM edits WHERE doc_id NOT IN (SELECT doc_id FROM corrections_migrated) "
                 "ORDER BY doc_id")]
-        port = corrections_of(store)
+        port = ObjectStoreCorrections(store)  # the audit trail may name versions this migration restores
         for doc_id in pending:
             with db.connect() as conn:
                 rows = conn.execute("SELECT id, field, before, after, username, at FROM edits WHERE doc_id = ? "
@@ -491,6 +759,8 @@ def migrate_legacy(settings: Settings, store: ObjectStore) -> int:
             if [c.to_bytes() for c in stored[:len(legacy)]] == [c.to_bytes() for c in legacy[:len(stored)]]:
                 for correction in legacy[len(stored):]:
                     port.add(correction)
+                    audit_record(settings, CORRECTION_ACTION, doc_id, details=correction_details(correction)
+                                 | {"migrated_from": list(correction.migrated_from)})
                     written[doc_id] = written.get(doc_id, 0) + 1
             else:
                 log.warning("corrections of %s in the store differ from those in %s: the store's are kept",
@@ -506,8 +776,10 @@ def migrate_legacy(settings: Settings, store: ObjectStore) -> int:
 
 
 __all__ = [
-    "CHOICES", "EDITABLE_METADATA", "Change", "Correction", "CorrectionStore", "CorrectionsUnreadable", "Edit",
-    "EditError", "ObjectStoreCorrections", "VersionConflict", "corrected", "corrected_manifest", "corrections_of",
-    "current_value", "edits_of", "field_label", "last_version", "migrate_legacy", "normalise_value", "reapply",
-    "rebuild_index", "record", "reindex_document", "writing",
+    "CHOICES", "CORRECTION_ACTION", "EDITABLE_METADATA", "AuditedCorrections", "Change", "Correction",
+    "CorrectionStore", "CorrectionsUnreadable", "Edit", "EditError", "ObjectStoreCorrections", "ReindexPending",
+    "VersionConflict", "audit_problems", "clear_pending", "corrected", "corrected_manifest", "correction_details",
+    "corrections_of", "current_value", "edits_of", "field_label", "hide_document", "last_version", "mark_pending",
+    "migrate_legacy", "normalise_value", "pending_reindex", "reapply", "rebuild_index", "record", "reindex_document",
+    "reindex_or_hide", "write_correction", "writing",
 ]

@@ -19,11 +19,10 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture
 
-from flows.document import _catalogue, digitise_document, load_manifest
+from flows.document import _catalogue, digitise_document, limits_of, load_manifest
 from flows.wiring import Services, services_for
-from pipeline.load import count_pages, discover_documents, read_batch_info
+from pipeline.load import Limits, count_pages, discover_documents, read_batch_info
 from schemas.document import BatchReport, DocumentResult, DocumentSource
-from schemas.errors import DocumentError
 from schemas.settings import Settings
 from storage.search_sqlite import worth_compacting
 
@@ -40,12 +39,15 @@ def digitise_document_task(
     return digitise_document(doc, batch, services_for(settings), file_code)
 
 
-def page_total(docs: list[DocumentSource]) -> int:
+def page_total(docs: list[DocumentSource], settings: Settings | None = None) -> int:
+    """Pages of the valid documents, for progress: read from headers only, under the same limits as the run
+    (nothing is decoded; a document that breaks a limit or any parser counts 0 and fails in its own task)."""
+    limits = limits_of(settings) if settings is not None else Limits()
     total = 0
     for doc in docs:
         try:
-            total += count_pages(doc)
-        except DocumentError:
+            total += count_pages(doc, limits)
+        except Exception:
             continue
     return total
 
@@ -157,7 +159,7 @@ def digitise_batch(batch_dir: str, settings: Settings | None = None, file_code: 
     docs = discover_documents(batch)
     file_code = file_code or read_batch_info(batch).file_code
     if services.progress.pages_total == 0:  # the CLI counted them already; a deployment run has not
-        services.progress.set_totals(len(docs), page_total(docs))
+        services.progress.set_totals(len(docs), page_total(docs, settings))
     started = time.monotonic()
     with document_tasks(settings) as submit:
         futures = [submit(doc, batch.name, file_code) for doc in docs]

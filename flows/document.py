@@ -24,11 +24,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from flows import faults
+from flows.cutouts import read_cut_outs
 from flows.intake import approvals_of, quarantine, quarantined, record_copy
+from flows.stamps import read_stamps
 from flows.wiring import Services, software_version
 from ocr_models.hocr import page_from_hocr
+from ocr_models.tesseract import OcrTimeout
 from pipeline.intake import decide_intake
-from pipeline.load import LoadedPage, count_pages, document_id, iter_pages
+from pipeline.load import Limits, LoadedPage, count_pages, document_id, iter_pages
 from pipeline.metadata import extract_metadata
 from pipeline.pdfa import PdfPageParts, assemble_pdfa
 from pipeline.preprocess import preprocess_page
@@ -37,11 +41,13 @@ from pipeline.reading_order import order_page_text
 from pipeline.reread import doubtful_lines, merge_rereads
 from pipeline.seal import find_seal_rings, seal_text_bands
 from pipeline.seal_read import lines_to_reread, merge_seal_line, settle_name
+from pipeline.stamp import settle_classification
 from schemas.checksums import sha256_file
 from schemas.document import BatchInfo, DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
-from schemas.errors import DocumentError
+from schemas.errors import DocumentError, LimitExceededError
 from schemas.metadata import DocumentMetadata
-from schemas.ocr import OcrPage, OcrWord
+from schemas.ocr import OcrPage
+from schemas.settings import Settings
 from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key, seal_of
 from storage.objects import ObjectStore, StoreUnavailable
 from storage.search_index import entry_of
@@ -65,7 +71,78 @@ UNREADABLE_MIN_WORDS = 15
 UNREADABLE_CONFIDENCE = 0.60
 SIDEWAYS_SHARE = 0.5  # share of words (3+ characters) whose box is taller than wide
 SEAL_NAME_REASON = "tên bị dấu đen che, đã đọc bằng đối chiếu danh sách họ tên: cần soát lại"
+OCR_TIMEOUT_REASON = "nhận dạng chữ quá thời gian cho phép, trang chỉ được lưu dạng ảnh (chưa có lớp chữ)"
 _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+# --- resource limits (issue 18) ---------------------------------------------------------------------------------
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The per-document limits of ``pipeline.load`` from the settings."""
+    return Limits(max_page_pixels=settings.max_page_pixels, max_pages=settings.max_document_pages,
+                  max_file_bytes=int(settings.max_file_mb * 2**20), decode_timeout_s=settings.decode_timeout_s)
+
+
+class MemoryBudget:
+    """Bytes of decoded pages in flight in this process (``pipeline.load.PageBudget``), across documents and runs.
+
+    A page is admitted before it is decoded, by its header's dimensions × ``pipeline.load.BYTES_PER_PIXEL``; it
+    waits while others hold the budget and fails when it alone would exceed it. With ``SOHOA_MAX_MEMORY_MB`` = M,
+    a process holds at most M MB of pages (plus its code, Prefect and the PDF/A being assembled)."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit = limit_bytes
+        self.used = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, nbytes: int, what: str) -> None:
+        if nbytes > self.limit:
+            raise LimitExceededError(
+                f"{what}: cần khoảng {nbytes / 2**20:.0f} MB bộ nhớ để xử lý, vượt giới hạn "
+                f"{self.limit / 2**20:.0f} MB", fix="quét lại ở độ phân giải thấp hơn hoặc tăng SOHOA_MAX_MEMORY_MB")
+        with self._cond:
+            while self.used + nbytes > self.limit:
+                self._cond.wait()
+            self.used += nbytes
+            self.peak = max(self.peak, self.used)
+
+    def release(self, nbytes: int) -> None:
+        if nbytes <= 0:
+            return
+        with self._cond:
+            self.used = max(0, self.used - nbytes)
+            self._cond.notify_all()
+
+
+_budgets: dict[int, MemoryBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def memory_budget(settings: Settings) -> MemoryBudget:
+    """The process-wide budget for ``settings.max_memory_mb`` (memory is the process's, whatever the archive)."""
+    limit = settings.max_memory_mb * 2**20
+    with _budgets_lock:
+        return _budgets.setdefault(limit, MemoryBudget(limit))
+
+
+def _image_only(page: LoadedPage, image: np.ndarray, dpi: int, stem: Path, jpeg: Path, cause: str) -> PageOutput:
+    """A page whose OCR timed out: kept as its image with an empty text layer and hOCR (as OCRmyPDF does)."""
+    import pikepdf
+
+    height, width = image.shape[:2]
+    text_pdf, hocr = stem.with_suffix(".pdf"), stem.with_suffix(".hocr")
+    with pikepdf.new() as pdf:
+        pdf.add_blank_page(page_size=(width * 72 / dpi, height * 72 / dpi))
+        pdf.save(text_pdf)
+    hocr.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><head><title></title>'
+        f'</head><body><div class="ocr_page" id="page_1" title="bbox 0 0 {width} {height}"></div></body></html>\n',
+        encoding="utf-8")
+    log.warning("page %d: %s", page.number, cause)
+    ocr = OcrPage(number=page.number, text="", words=[], confidence=0.0, width=width, height=height, dpi=dpi)
+    return PageOutput(ocr, {"ocr_timeout": 1}, jpeg, text_pdf, hocr)
 
 
 def _ocr_pass(
@@ -82,28 +159,22 @@ def _ocr_pass(
     cv2.imwrite(str(ocr_png), prep.ocr_image)
     quality = services.settings.image_layer_quality
     cv2.imwrite(str(jpeg), prep.display_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
+    faults.hit(services.settings, "ocr")
+    try:
+        out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
+    except OcrTimeout as exc:
+        output = _image_only(page, prep.ocr_image, prep.dpi, stem, jpeg, str(exc))
+        if page.number == 1:  # page 1 unread: its secrecy mark is unknown, so the document is held (fail closed)
+            output.steps["secrecy_stamps"] = [{
+                "kind": "unreadable", "level": "Tuyệt mật", "page": 1, "exact": False, "confidence": 0.0,
+                "box": [], "readings": [], "rule": "trang 1 không nhận dạng được (quá thời gian): chưa biết độ mật"}]
+        return output, ocr_png
     ocr = page_from_hocr(out.hocr.read_text(encoding="utf-8"), number=page.number, dpi=prep.dpi)
     ocr, reread = _reread_doubtful(ocr, prep.ocr_image, stem, services)
     ocr, sealed = _read_under_seals(ocr, prep.ocr_image, stem, services)
     ocr = ocr.model_copy(update={"text": order_page_text(ocr)})  # logical order; words keep engine order
-    return PageOutput(ocr, {**prep.steps, **reread, **sealed}, jpeg, out.text_pdf, out.hocr), ocr_png
-
-
-def _read_cut_outs(
-    images: list[np.ndarray], dpi: int, stem: Path, tag: str, services: Services
-) -> list[list[OcrWord]]:
-    """Each image read as one line (all in one engine run); the scratch files are removed."""
-    paths: list[Path] = []
-    try:
-        for i, image in enumerate(images):
-            path = stem.parent / f"{stem.name}-{tag}{i:02d}.pgm"
-            cv2.imwrite(str(path), image)
-            paths.append(path)
-        return services.engine.read_lines(paths, dpi=dpi, out_base=stem.parent / f"{stem.name}-{tag}s")
-    finally:
-        for path in paths:
-            path.unlink(missing_ok=True)
+    stamps = read_stamps(ocr, prep.display_image, page.number == 1, stem, services)  # secrecy stamps (issue 17)
+    return PageOutput(ocr, {**prep.steps, **reread, **sealed, **stamps}, jpeg, out.text_pdf, out.hocr), ocr_png
 
 
 def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Services) -> tuple[OcrPage, dict[str, int]]:
@@ -112,7 +183,7 @@ def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Serv
     if not lines:
         return ocr, {}
     crops = [image[y0:y1, x0:x1] for x0, y0, x1, y1 in (line.box for line in lines)]
-    rereads = _read_cut_outs(crops, ocr.dpi, stem, "line", services)
+    rereads = read_cut_outs(crops, ocr.dpi, stem, "line", services)
     merged, changed = merge_rereads(ocr, lines, rereads)
     return merged, {"reread_lines": len(lines), "reread_changed": changed}
 
@@ -131,7 +202,7 @@ def _read_under_seals(
     steps = {"seal_rings": len(rings), "seal_lines": len(lines)}
     if not lines:
         return ocr, steps
-    readings = _read_cut_outs([line.band.image for line in lines], ocr.dpi, stem, "seal", services)
+    readings = read_cut_outs([line.band.image for line in lines], ocr.dpi, stem, "seal", services)
     changed = named = 0
     for line, words in zip(lines, readings, strict=True):
         name = settle_name(words, line, services.name_font) if services.name_font else None
@@ -172,12 +243,13 @@ def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutpu
     started = time.monotonic()
     try:
         result, ocr_image = _ocr_pass(page.image, page, work, services)
-        if _looks_wrong(result.ocr):
+        if _looks_wrong(result.ocr) and not result.steps.get("ocr_timeout"):
             result = _upright_pass(result, ocr_image, page, work, services)
         ocr_image.unlink(missing_ok=True)
         result.steps["seconds"] = round(time.monotonic() - started, 2)  # cleaning + OCR + re-reads, wall clock
         return result
     finally:
+        memory_budget(services.settings).release(page.admitted)
         services.page_slots.release()
         services.progress.page_done()
 
@@ -186,7 +258,9 @@ def _submit_pages(doc: DocumentSource, work: Path, services: Services) -> list[F
     """Load pages one by one and hand each to the page pool (bounded: at most ``page_slots`` in memory)."""
     futures: list[Future[PageOutput]] = []
     try:
-        for page in iter_pages(doc, pdf_dpi=services.settings.pdf_dpi):
+        settings = services.settings
+        for page in iter_pages(doc, pdf_dpi=settings.pdf_dpi, limits=limits_of(settings),
+                               budget=memory_budget(settings)):
             services.page_slots.acquire()
             futures.append(services.page_pool.submit(_process_page, page, work, services))
     except BaseException:
@@ -220,6 +294,7 @@ def _store_files(doc_id: str, items: list[tuple[str, Path, str, str]], services:
     for key, path, role, media in items:
         sha = sha256_file(path)
         services.store.put_file(prefix_of(doc_id) + key, path, sha)
+        faults.hit(services.settings, "store")
         stored.append(StoredFile(key=key, sha256=sha, bytes=path.stat().st_size, role=role, media_type=media))  # type: ignore[arg-type]
     return stored
 
@@ -259,20 +334,23 @@ def _build_and_store(
     pages = [o.ocr for o in outputs]
     metadata = extract_metadata(pages)
     metadata.page_count = len(pages)
+    stamp_reasons = settle_classification(metadata, [v for o in outputs for v in o.steps.get("secrecy_stamps") or []])  # type: ignore[attr-defined]
     intake = decide_intake(metadata, approvals, without_approval=services.settings.secret_without_approval)
     if intake.outcome == "quarantine":
-        raise Quarantined(intake.reason, metadata)
+        raise Quarantined("; ".join([intake.reason, *stamp_reasons]), metadata)
     reasons = review_reasons(pages, metadata, min_confidence=services.settings.review_page_confidence,
                              max_doubtful_share=services.settings.review_doubtful_share)
     if intake.outcome == "register_pending":
         reasons.append(intake.reason)
+    reasons += stamp_reasons
     reasons += [f"trang {o.ocr.number}: {SEAL_NAME_REASON}" for o in outputs if o.steps.get("seal_names")]
+    reasons += [f"trang {o.ocr.number}: {OCR_TIMEOUT_REASON}" for o in outputs if o.steps.get("ocr_timeout")]
     reasons += duplicate_reasons(services.catalog.claim_identity(doc_id, doc.source, metadata))  # flag, never merge
     title = metadata.subject or doc.source
     sequence = doc.sequence if file_code else None
     pdf_name = pdfa_name(file_code, sequence)
     assemble_pdfa([PdfPageParts(o.image_jpeg, o.text_pdf, o.ocr.dpi) for o in outputs], work / pdf_name,
-                  title=title)
+                  title=title, progress=lambda _percent: faults.hit(services.settings, "pdfa"))
     items: list[tuple[str, Path, str, str]] = [(k, p, "original", "application/octet-stream")
                                                for k, p in _original_keys(doc)]
     items.append((pdf_name, work / pdf_name, "pdfa", "application/pdf"))
@@ -327,6 +405,7 @@ def _catalogue(manifest: DocumentManifest, services: Services) -> None:
     between leaves it to be completed by the next run, never catalogued without being searchable."""
     if services.external_index is not None:
         services.external_index.upsert([entry_of(manifest)])
+    faults.arm_index(services.settings, services.catalog._conn)
     services.catalog.commit_document(manifest, manifest_key(manifest.id))
 
 
@@ -364,10 +443,10 @@ def prefetch_pages(
                 continue
             if load_manifest(doc_id, services) is not None:
                 continue
-            pages = count_pages(doc)
-        except (DocumentError, OSError):
-            continue  # the document task reports it
-        work = _new_work_dir(doc_id, services)
+            pages = count_pages(doc, limits_of(services.settings))
+            work = _new_work_dir(doc_id, services)
+        except Exception:  # any fault of this document (DocumentError, OSError, a parser's): its task reports it
+            continue
         submitted: Future[list[Future[PageOutput]]] = Future()
         services.prefetched[identity] = (work, submitted)
         try:
@@ -408,7 +487,7 @@ def digitise_document(
         elif still_held:
             outputs = []
         else:
-            count_pages(doc)
+            count_pages(doc, limits_of(services.settings))
             work = _new_work_dir(doc_id, services)
             outputs = _recognise_pages(doc, work, services)
         if held is not None and still_held:  # stopped at intake by an earlier run; no approval since
@@ -417,6 +496,7 @@ def digitise_document(
                                   review_reasons=[str(held.get("reason") or "")], skipped=True)
         assert work is not None
         manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services, file_code, approvals)
+        faults.hit(services.settings, "catalog")
         if held is not None:  # approved since it was stopped: the quarantine record says so
             quarantine(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=manifest.metadata,
                        reason=str(held.get("reason") or ""), released=True)

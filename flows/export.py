@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from flows.access import Principal, visible_reasons
+from flows.access import Principal, visible_reasons, visible_status
 from flows.cells import neutralise_formula
 from flows.queries import catalog_levels, open_catalog, search_archive
 from schemas.errors import ConfigError, NotFoundError
@@ -198,16 +198,20 @@ def _select(settings: Settings, catalog: SqliteCatalog, *, query: str | None, ba
             principal: Principal) -> list[CatalogEntry]:
     """The catalog entries to export, as ``principal`` may see them: documents above their clearance left out,
     review reasons naming such a document withheld (``flows.access``)."""
-    if batch is not None and batch not in catalog.batches():
-        raise NotFoundError(f"Không có lô «{batch}» trong kho", fix="kiểm tra tên lô (tên thư mục đã số hóa)")
+    missing = NotFoundError(f"Không có lô «{batch}» trong kho", fix="kiểm tra tên lô (tên thư mục đã số hóa)")
+    if batch is not None and (batch not in catalog.batches() or not any(
+            principal.may_see(e.metadata.get("classification")) for e in catalog.entries(batch=batch))):
+        raise missing  # a batch of documents the reader may not see is a batch that does not exist
     if query is None:
         found = catalog.entries(batch=batch)
     else:
         found = [e for e in (catalog.get(i) for i in matching_ids(settings, query, principal=principal, batch=batch))
                  if e is not None and (batch is None or e.batch == batch)]
     levels = catalog_levels(catalog)
-    return [dataclasses.replace(e, review_reasons=visible_reasons(principal, e.review_reasons, levels))
-            for e in found if principal.may_see(e.metadata.get("classification"))]
+    shown = [(e, visible_reasons(principal, e.review_reasons, levels)) for e in found
+             if principal.may_see(e.metadata.get("classification"))]
+    return [dataclasses.replace(e, review_reasons=reasons, status=visible_status(e.status, e.review_reasons, reasons))
+            for e, reasons in shown]
 
 
 def export_archive(

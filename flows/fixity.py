@@ -5,7 +5,9 @@ Per document: the manifest against its seal (``document.json.sha256``), then eve
 document or a stray file). A full audit also compares the store with the catalog (documents stored but not
 indexed, index entries without a stored document). The report is kept in the store under ``audit/fixity/``;
 the archival packages' PREMIS fixity events are read from there. Every run also anchors the archive's audit trail
-in the store (``audit/anchor.json``, ``flows.audit.anchor_in_store``), so a later wipe of the trail is found.
+in the store (``audit/anchor.json``, ``flows.audit.anchor_in_store``), so a later wipe of the trail is found, and
+checks the store against the corrections that trail recorded (``flows.corrections.audit_problems``: a deleted or
+replaced correction may silently undo a raised classification).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem, FixityReport
 from storage.catalog import SqliteCatalog
 from storage.layout import FIXITY_REPORTS, MANIFEST, MANIFEST_SEAL, doc_id_of, prefix_of, seal_of
-from storage.objects import ObjectMissing, ObjectStore
+from storage.objects import ObjectMissing, ObjectStore, StoreUnavailable
 from storage.search_index import SearchIndex
 
 HASH_THREADS = 4  # hashing is I/O bound (file or network) and releases the GIL
@@ -43,9 +45,17 @@ def read_manifest(store: ObjectStore, doc_id: str) -> tuple[DocumentManifest | N
         body = store.get_bytes(prefix + MANIFEST)
     except ObjectMissing:
         return None, [FixityProblem(kind="missing", key=prefix + MANIFEST, document=doc_id)]
+    except StoreUnavailable:
+        raise
+    except Exception as exc:  # an unreadable object is a finding, never the end of the audit or the rebuild
+        return None, [_unreadable(prefix + MANIFEST, doc_id, exc)]
     try:
         seal = store.get_bytes(prefix + MANIFEST_SEAL).decode("ascii", "replace").strip()
-    except ObjectMissing:
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        if not isinstance(exc, ObjectMissing):
+            return None, [_unreadable(prefix + MANIFEST_SEAL, doc_id, exc)]
         problems.append(FixityProblem(kind="missing", key=prefix + MANIFEST_SEAL, document=doc_id,
                                       detail="thiếu mã kiểm tra của document.json (kho cũ: sohoa verify "
                                              "--seal-missing niêm phong các văn bản còn nguyên vẹn)"))
@@ -57,9 +67,10 @@ def read_manifest(store: ObjectStore, doc_id: str) -> tuple[DocumentManifest | N
                                                  "của văn bản sẽ được kiểm lại khi khôi phục document.json"))
     try:
         return DocumentManifest.model_validate_json(body), problems
-    except ValidationError as exc:
+    except (ValidationError, ValueError) as exc:
+        count = exc.error_count() if isinstance(exc, ValidationError) else 1
         problems.append(FixityProblem(kind="unreadable", key=prefix + MANIFEST, document=doc_id,
-                                      detail=f"document.json không đọc được: {exc.error_count()} lỗi"))
+                                      detail=f"document.json không đọc được: {count} lỗi"))
         return None, problems
 
 
@@ -103,6 +114,11 @@ def check_document(
         except ObjectMissing:
             problems.append(FixityProblem(kind="missing", key=key, document=doc_id))
             continue
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # permissions, a folder where a file should be, an I/O error: a finding
+            problems.append(_unreadable(key, doc_id, exc))
+            continue
         objects, size = objects + 1, size + f.bytes
         if actual != f.sha256:
             problems.append(FixityProblem(kind="changed", key=key, document=doc_id,
@@ -115,6 +131,23 @@ def check_document(
         store.put_bytes(prefix + MANIFEST_SEAL, seal_of(body))
         problems = []
     return problems, objects, size
+
+
+def _unreadable(key: str, doc_id: str, exc: BaseException) -> FixityProblem:
+    return FixityProblem(kind="unreadable", key=key, document=doc_id,
+                         detail=f"không đọc được đối tượng ({type(exc).__name__}: {exc})")
+
+
+def _check_fenced(store: ObjectStore, doc_id: str, keys: list[str], seal_missing: bool) -> tuple[
+        list[FixityProblem], int, int]:
+    """``check_document``; any fault of one document's objects is a finding of that document (the audit goes on);
+    an unreachable store still ends it (every document would be a false finding)."""
+    try:
+        return check_document(store, doc_id, keys, seal_missing=seal_missing)
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        return [_unreadable(prefix_of(doc_id), doc_id, exc)], 0, 0
 
 
 def _index_problems(store_docs: set[str], indexed: set[str]) -> list[FixityProblem]:
@@ -147,7 +180,7 @@ def verify_store(
     if sample is not None and sample < len(chosen):
         chosen = sorted((rng or random.Random()).sample(chosen, sample))
     with ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="fixity") as pool:
-        results = list(pool.map(lambda d: check_document(store, d, by_doc[d], seal_missing=seal_missing), chosen))
+        results = list(pool.map(lambda d: _check_fenced(store, d, by_doc[d], seal_missing), chosen))
     for doc_id, (problems, objects, size) in zip(chosen, results, strict=True):
         report.problems += problems
         report.objects_checked += objects
@@ -160,11 +193,19 @@ def verify_store(
         if external is not None:  # Elasticsearch must hold the same documents as the catalog
             report.problems += [p.model_copy(update={"detail": f"Elasticsearch: {p.detail}"})
                                 for p in _index_problems(stored, external.ids())]
+    archive = audit_archive or (catalog.path.parent if catalog is not None else archive_of_store(store))
+    if archive is not None:  # corrections the archive's audit trail recorded must still be in the store as written
+        from flows.corrections import audit_problems
+
+        lost = audit_problems(store, archive)
+        report.problems += lost
+        for problem in lost:
+            if problem.document in report.documents:
+                report.documents[problem.document] = "fail"
     report.finished_at = now_iso()
     if keep_report:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         store.put_bytes(f"{FIXITY_REPORTS}{stamp}.json", report.model_dump_json(indent=1).encode("utf-8"))
-    archive = audit_archive or (catalog.path.parent if catalog is not None else archive_of_store(store))
     if archive is not None:
         anchor_in_store(archive, store)
     return report

@@ -15,7 +15,8 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.access import TOP_LEVEL, Principal, record_level, visible_items
+from flows.access import TOP_LEVEL, Levels, Principal, record_level, visible_items
+from flows.cells import neutralise_formula
 from pipeline.load import read_batch_info
 from schemas.document import BatchInfo, DocumentSource
 from schemas.errors import ConfigError
@@ -108,15 +109,23 @@ def quarantine_entries(store: ObjectStore) -> list[dict[str, object]]:
     return _records(store, QUARANTINE)
 
 
-def visible_records(principal: Principal, entries: list[dict[str, object]]) -> list[dict[str, object]]:
+def visible_records(principal: Principal, entries: list[dict[str, object]],
+                    levels: Levels | None = None) -> list[dict[str, object]]:
     """Register or quarantine entries ``principal`` may see (``flows.access``). Only archivists (and the local
-    operator) read the registers; a restricted reader's register is numbered anew, so no gap in the numbers
-    tells that entries above their clearance exist."""
+    operator) read the registers. An entry's level is the higher of the mark it was registered with and the
+    document's current one (``levels``: from the catalog, which holds the archivists' corrections: a document
+    raised since is hidden at its new level). A restricted reader's register is numbered anew, so no gap in the
+    numbers tells that entries above their clearance exist."""
     if not principal.has_role("archivist"):
         return []
     if principal.operator or principal.clearance >= TOP_LEVEL:
         return entries
-    shown = visible_items(principal, entries, record_level)
+
+    def level(entry: dict[str, object]) -> int:
+        current = levels(str(entry.get("doc_id"))) if levels is not None else None
+        return max(record_level(entry), current or 0)
+
+    shown = visible_items(principal, entries, level)
     return [{**e, "stt": i} if "stt" in e else e for i, e in enumerate(shown, 1)]
 
 
@@ -129,6 +138,7 @@ def register_table(entries: list[dict[str, object]]) -> tuple[list[str], list[li
 def write_register(entries: list[dict[str, object]], out: Path) -> None:
     """The register as CSV (UTF-8 with BOM) or XLSX, Vietnamese headers."""
     headers, rows = register_table(entries)
+    rows = [[neutralise_formula(v) if isinstance(v, str) else v for v in row] for row in rows]
     if out.suffix.lower() == ".xlsx":
         from openpyxl import Workbook
 
@@ -138,6 +148,10 @@ def write_register(entries: list[dict[str, object]], out: Path) -> None:
         sheet.append(headers)
         for row in rows:
             sheet.append(["" if v is None else v for v in row])
+        for cells in sheet.iter_rows(min_row=2):
+            for cell in cells:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # openpyxl takes a string starting with "=" for a formula: text it is
         book.save(out)
         return
     buf = io.StringIO()

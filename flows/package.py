@@ -87,14 +87,17 @@ class PackageReport(BaseModel):
         return sum(p.bytes for p in self.packages if p.status != "failed")
 
 
-def load_manifests(store: ObjectStore, ids: Iterable[str] | None = None) -> list[DocumentManifest]:
-    """The manifests of ``ids`` (default: every document in the store), sorted by id. ``ObjectMissing`` for an
-    unknown id; a manifest that does not parse raises ``pydantic.ValidationError``."""
+def load_manifests(store: ObjectStore, ids: Iterable[str] | None = None, *,
+                   archive: Path | None = None) -> list[DocumentManifest]:
+    """The manifests of ``ids`` (default: every document in the store), sorted by id, with their corrections
+    (checked against ``archive``'s audit trail when given). ``ObjectMissing`` for an unknown id; a manifest that
+    does not parse raises ``pydantic.ValidationError``."""
     if ids is None:
         ids = {d for k in store.list(DOCUMENTS) if (d := doc_id_of(k)) is not None and k == manifest_key(d)}
     from flows.corrections import corrected_manifest  # the archivists' corrections (object store) applied
 
-    return [corrected_manifest(store, DocumentManifest.model_validate_json(store.get_bytes(manifest_key(i))))
+    return [corrected_manifest(store, DocumentManifest.model_validate_json(store.get_bytes(manifest_key(i))),
+                               archive=archive)
             for i in sorted(set(ids))]
 
 
@@ -155,7 +158,8 @@ def export_for(
     catalog = SqliteCatalog(catalog_path) if catalog_path.exists() else None
     try:
         ids = matching_ids(settings, query, principal=principal, batch=batch) if query else None
-        manifests = [m for m in load_manifests(store, ids) if batch is None or m.batch == batch]
+        manifests = [m for m in load_manifests(store, ids, archive=settings.archive_path())
+                     if batch is None or m.batch == batch]
         return export_packages(store, manifests, dest, now=now, by_file_code=by_file_code, replace=replace,
                                fixity_events=fixity_events_from_history(fixity_history(store)),
                                principal=principal, levels=archive_levels(store, catalog))

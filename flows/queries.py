@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flows.access import Levels, Principal, level_of, level_of_metadata
+from flows.access import TOP_LEVEL, Principal, catalog_levels, level_of, level_of_metadata, visible_status
 from flows.access import visible_reasons as access_visible_reasons
 from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
 from schemas.document import DocumentManifest, SearchResult
@@ -30,17 +30,6 @@ def _open(settings: Settings) -> tuple[SqliteCatalog, ObjectStore]:
     return catalog, build_object_store(settings)
 
 
-def catalog_levels(catalog: SqliteCatalog) -> Levels:
-    """``flows.access.Levels`` from the catalog (which holds the corrected metadata): a document's secrecy level,
-    ``None`` when the archive has no such document."""
-
-    def level(doc_id: str) -> int | None:
-        entry = catalog.get(doc_id)
-        return None if entry is None else level_of_metadata(entry.metadata)
-
-    return level
-
-
 def visible_reasons(reasons: list[str], clearance: int, catalog: SqliteCatalog) -> list[str]:
     """Review reasons a caller of ``clearance`` may read (``flows.access.visible_reasons``): a possible duplicate
     is named only when the caller may see that other document (its id, its source and even its existence are
@@ -62,7 +51,8 @@ def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dic
         if entry is None or level_of_metadata(entry.metadata) > clearance:
             raise missing
         migrate_legacy(settings, store)  # corrections an earlier version kept in web.sqlite3: into the store, once
-        edits = edits_of(store, entry.id)  # CorrectionsUnreadable (exit 7) rather than the uncorrected document
+        # CorrectionsUnreadable (exit 7) rather than the uncorrected document
+        edits = edits_of(store, entry.id, archive=settings.archive_path())
         manifest = corrected(DocumentManifest.model_validate_json(store.get_bytes(entry.manifest_key)), edits)
         if level_of(manifest.metadata.classification) > clearance:
             raise missing
@@ -87,7 +77,7 @@ def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dic
         "source": manifest.source,
         "batch": manifest.batch,
         "sha256": manifest.sha256,
-        "status": manifest.status,
+        "status": visible_status(manifest.status, manifest.review_reasons, reasons),
         "review_reasons": reasons,
         "pages": [{"number": p.number, "text": p.text, "confidence": p.confidence} for p in manifest.pages],
         "metadata": metadata,
@@ -145,6 +135,14 @@ def search_archive(
                             offset=max(0, min(offset, 100_000)), clearance=clearance, facets=facets)
     index = open_search_index(settings)
     try:
-        return index.search(request)
+        result = index.search(request)
     finally:
         index.close()
+    if clearance >= TOP_LEVEL:
+        return result
+    # a relevance score carries term statistics of every indexed document, hidden ones included (a lower score
+    # tells that a hidden document holds the word): a restricted reader gets the order, not the numbers
+    return result.model_copy(update={"hits": [h.model_copy(update={"score": 0.0}) for h in result.hits]})
+
+
+__all__ = ["catalog_levels", "open_catalog", "search_archive", "show_document", "visible_reasons"]

@@ -28,7 +28,7 @@ def _already_archived(docs: list[DocumentSource], services: Services) -> bool:
     for doc in docs:
         try:
             doc_id = document_id(services.identity_of(doc))
-        except OSError:
+        except Exception:  # unreadable, not a regular file...: its document task reports it
             return False
         if services.catalog.get(doc_id) is None:
             return False
@@ -71,7 +71,7 @@ def run_digitise(batch_dir: Path, settings: Settings, *, file_code: str | None =
         from flows.digitise import digitise_batch, page_total
         from flows.prefect_env import uses_local_api
 
-        services.progress.set_totals(len(docs), page_total(docs))
+        services.progress.set_totals(len(docs), page_total(docs, settings))
         if local_api is not None and uses_local_api():
             local_api.wait_ready()
             stack.enter_context(temporary_settings(updates={PREFECT_API_URL: local_api.url}))

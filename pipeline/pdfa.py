@@ -9,7 +9,7 @@ the same "speculative" conversion OCRmyPDF performs, without a Ghostscript pass.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,11 +87,12 @@ def _declare_pdfa(pdf: pikepdf.Pdf, *, title: str, created: datetime) -> None:
 
 
 def assemble_pdfa(
-    pages: Sequence[PdfPageParts], out_path: Path, *, title: str, created: datetime | None = None
+    pages: Sequence[PdfPageParts], out_path: Path, *, title: str, created: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write the searchable PDF/A-2b for ``pages`` to ``out_path``."""
+    """Write the searchable PDF/A-2b for ``pages`` to ``out_path`` (``progress``: pikepdf's save callback, %)."""
     with pikepdf.new() as pdf:
         for parts in pages:
             _add_page(pdf, parts)
         _declare_pdfa(pdf, title=title, created=created or datetime.now(UTC))
-        pdf.save(out_path, deterministic_id=True, compress_streams=True, min_version="1.7")
+        pdf.save(out_path, deterministic_id=True, compress_streams=True, min_version="1.7", progress=progress)

@@ -5,7 +5,8 @@
     ├── ToolMissingError          exit 5   tesseract/poppler/ghostscript missing or too old
     ├── DocumentError             (per document; recorded as a failed document, never ends a batch)
     │   ├── UnsupportedFileError  unknown extension or not a readable page image/PDF
-    │   └── EncryptedPdfError     PDF needs a password
+    │   ├── EncryptedPdfError     PDF needs a password
+    │   └── LimitExceededError    a resource limit (pixels, pages, bytes, decode time, memory) was breached
     └── NotFoundError             exit 6   no such document id in the archive
 Exit code 3 means "the batch finished but some documents failed"; exit code 7 means "the preservation check
 found problems" (``sohoa verify``/``backup``/``reindex``; see flows.cli).
@@ -48,6 +49,10 @@ class UnsupportedFileError(DocumentError):
 
 class EncryptedPdfError(DocumentError):
     pass
+
+
+class LimitExceededError(DocumentError):
+    """One document breaks a resource limit (``Settings.max_*``, ``decode_timeout_s``): it fails, the batch goes on."""
 
 
 EXIT_OK = 0

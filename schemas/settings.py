@@ -74,7 +74,10 @@ class Settings(BaseSettings):
     tessdata_dir: Path | None = None  # None: tesseract's own default
     psm: int = 3
     oem: int = 1
-    page_timeout_s: float = 300.0
+    page_timeout_s: float = Field(
+        default=300.0, gt=0.0, description="SOHOA_PAGE_TIMEOUT_S: OCR time of one page; a page over it is kept as "
+                                          "an image without text, with a review reason."
+    )
     pdf_dpi: int = 300  # rasterisation resolution of PDF pages
     ocr_reread: bool = Field(
         default=True, description="Read again, one by one, the lines the page pass was unsure of (pipeline.reread)."
@@ -91,6 +94,25 @@ class Settings(BaseSettings):
     ocr_vocabulary: bool = Field(
         default=True, description="Give tesseract sohoa's administrative words and number-symbol patterns."
     )
+
+    # resource limits of one document (issue 18): breaking one fails that document, never the batch
+    max_page_pixels: int = Field(
+        default=200_000_000, ge=1, description="SOHOA_MAX_PAGE_PIXELS: pixels of one page image (header, before "
+                                               "decoding; PDF pages at pdf_dpi)."
+    )
+    max_document_pages: int = Field(default=2000, ge=1, description="SOHOA_MAX_DOCUMENT_PAGES: pages per document.")
+    max_file_mb: float = Field(default=2048.0, gt=0.0, description="SOHOA_MAX_FILE_MB: size of one input file.")
+    decode_timeout_s: float = Field(
+        default=120.0, gt=0.0, description="SOHOA_DECODE_TIMEOUT_S: rendering one PDF page (poppler, a subprocess "
+                                           "killed at the limit); images decoded in process are bounded by pixels."
+    )
+    max_memory_mb: int = Field(
+        default=4096, ge=64, description="SOHOA_MAX_MEMORY_MB: decoded pages held in memory at once by one process "
+                                         "(estimated from header dimensions before decoding; a page that alone "
+                                         "needs more fails, others wait)."
+    )
+    # testing only: SIGKILL this process at the n-th hit of a named point ("ocr:2", "catalog:1", see flows.faults)
+    fault_kill_at: str | None = Field(default=None, description="SOHOA_FAULT_KILL_AT=<point>:<n> (tests only).")
 
     # derivatives
     image_layer_quality: int = Field(default=80, ge=30, le=100)  # JPEG quality of the PDF/A image layer
@@ -158,6 +180,15 @@ class Settings(BaseSettings):
 
     # accountability: the audit trail's HMAC key (default ARCHIVE/audit.key; better on another volume)
     audit_key_file: Path | None = None
+    # the trail's head is also written to the object store (audit/anchor.json) at least this often, so a rollback
+    # of the local audit files is caught against the store (besides every fixity run and backup)
+    audit_anchor_every: int = Field(
+        default=50, ge=1, description="SOHOA_AUDIT_ANCHOR_EVERY: appends between two store anchors at most."
+    )
+    audit_anchor_every_s: float = Field(
+        default=300.0, gt=0.0, description="SOHOA_AUDIT_ANCHOR_EVERY_S: seconds between two store anchors at most "
+                                           "(checked at the next append)."
+    )
     # unattended digitisation of queued batches (`sohoa batch add --when tonight|CRON`, `sohoa serve`): no new
     # document is started outside this window
     night_window: Annotated[NightWindow, NoDecode, BeforeValidator(_night_window)] = NightWindow(

@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS users (
     role TEXT NOT NULL CHECK (role IN ('staff', 'archivist', 'admin')),
     clearance INTEGER NOT NULL DEFAULT 0 CHECK (clearance BETWEEN 0 AND 3),
     active INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    created_by TEXT,
+    password_set_by TEXT
 );
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
@@ -36,7 +38,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     label TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    last_used TEXT
+    last_used TEXT,
+    created_by TEXT
 );
 CREATE TABLE IF NOT EXISTS login_failures (ip TEXT NOT NULL, username TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures(ip, username, at);
@@ -67,6 +70,15 @@ CREATE TABLE IF NOT EXISTS approval_requests (
 CREATE INDEX IF NOT EXISTS approval_requests_open ON approval_requests(state, kind, target);
 """
 
+# Columns added after the first release: (table, column, declaration), added to an existing database when missing.
+# ``created_by`` / ``password_set_by``: who created the account or token, who last set the password (a username, or
+# ``cli:<os user>`` / ``env:...`` for the local operator); NULL: unknown (made before they were recorded).
+_ADDED_COLUMNS = (
+    ("users", "created_by", "TEXT"),
+    ("users", "password_set_by", "TEXT"),
+    ("api_tokens", "created_by", "TEXT"),
+)
+
 
 class WebDb:
     def __init__(self, path: Path) -> None:
@@ -74,6 +86,22 @@ class WebDb:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as conn:
             conn.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns an older database lacks (``_ADDED_COLUMNS``), under the write lock so two processes
+        opening it at once do not both add them."""
+        def missing(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            present = {table: {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+                       for table in {t for t, _, _ in _ADDED_COLUMNS}}
+            return [(t, c, d) for t, c, d in _ADDED_COLUMNS if c not in present[t]]
+
+        with self.connect() as conn:
+            if not missing(conn):
+                return
+        with self.transaction() as conn:
+            for table, column, declaration in missing(conn):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

@@ -14,9 +14,12 @@ under the archive's audit key, of its own fields and the previous entry's hash, 
 A database can be wiped, dropped or replaced by an older copy as a whole, head included, so the head is also
 **anchored outside it**: every append adds a line ``{"seq", "last", "at", "mac"}`` to ``audit.anchor`` beside the
 database (``O_APPEND``: one small write, no read), and ``flows.audit`` copies the head into the object store with
-every fixity run and backup. ``verify`` compares the chain with every anchor it is given: a chain shorter than an
-anchor, or one whose entry at the anchor's sequence number has another hash, was cut or rewritten. A head written
-by an anchoring log says so under its MAC, so deleting the anchor file too is found.
+every fixity run and backup and, through the ``store_anchor`` hook, at least every ``store_every`` appends or
+``store_seconds`` seconds (the last such write is noted in ``audit_store_anchor``), so rolling the local files back
+is caught against the store unless the store is rolled back too. ``verify`` compares the chain with every anchor
+it is given: a chain shorter than an anchor, or one whose entry at the anchor's sequence number has another hash,
+was cut or rewritten. A head written by an anchoring log says so under its MAC, so deleting the anchor file too is
+found.
 
 The key lives in a separate file (``audit.key``, mode 0600; ``SOHOA_AUDIT_KEY_FILE`` may put it on another
 volume), so whoever can edit the database but cannot read the key cannot forge a consistent chain. Only a
@@ -33,14 +36,19 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import os
 import secrets
 import sqlite3
+import threading
+import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+log = logging.getLogger("sohoa.audit")
 
 GENESIS = "0" * 64
 ANCHOR_SUFFIX = ".anchor"
@@ -58,8 +66,11 @@ CREATE TABLE IF NOT EXISTS audit_entries (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit_entries(at);
+CREATE INDEX IF NOT EXISTS audit_action_target ON audit_entries(action, target);
 CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL,
                                        last TEXT NOT NULL, mac TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_store_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,
+                                               at TEXT NOT NULL);
 """
 _TABLES = ("audit_entries", "audit_head")
 # controls, format (bidi, zero-width), line and paragraph separators, lone surrogates (unencodable)
@@ -223,6 +234,20 @@ def trail_exists(path: Path, anchor: Path | None = None) -> bool:
         db.close()
 
 
+def has_entries(path: Path) -> bool:
+    """Whether the database holds at least one chain entry (an append would not start a new chain). Creates
+    nothing; a missing database or a dropped table has none."""
+    if not path.is_file():
+        return False
+    db = sqlite3.connect(path, timeout=30.0)
+    try:
+        return db.execute("SELECT 1 FROM audit_entries LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        db.close()
+
+
 def _canonical(seq: int, at: str, actor: str, source: str, action: str, target: str, details: str, prev: str) -> bytes:
     return json.dumps([seq, at, actor, source, action, target, details, prev], ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")
@@ -238,18 +263,36 @@ def _head_payload(count: int, last: str, anchored: bool) -> bytes:
     return f"head:{count}:{last}{':anchored' if anchored else ''}".encode("utf-8", "replace")
 
 
+def anchor_verifies(key: bytes, anchor: Anchor) -> bool:
+    """Whether ``anchor`` carries a genuine head MAC under ``key`` (either head form)."""
+    return any(_same(anchor.mac, hmac.new(key, _head_payload(anchor.seq, anchor.last, anchored),
+                                         hashlib.sha256).hexdigest()) for anchored in (True, False))
+
+
 class AuditLog:
     """The audit trail of one archive.
 
     ``create=False`` opens an existing database to read or verify it: nothing is created (``AuditLogMissing``
     when the file is gone; dropped tables are reported by ``verify``), and ``key`` may be ``None`` (a lost key:
     ``verify`` then checks the chain's links, sequence and anchors, but no MAC).
+
+    ``store_anchor``: called after an append once ``store_every`` entries or ``store_seconds`` seconds have passed
+    since the head was last written to the object store (by any process: noted in ``audit_store_anchor``); it
+    writes the head there and returns whether there was a store to write to. A failure is logged, never the
+    append's: it is tried again ``store_seconds`` later.
     """
 
-    def __init__(self, path: Path, key: bytes | None, *, create: bool = True, anchor: Path | None = None) -> None:
+    def __init__(self, path: Path, key: bytes | None, *, create: bool = True, anchor: Path | None = None,
+                 store_anchor: Callable[[], bool] | None = None, store_every: int = 50,
+                 store_seconds: float = 300.0) -> None:
         self.path = path
         self.anchor_path = anchor or path.with_suffix(ANCHOR_SUFFIX)
         self._key = key
+        self._store_anchor = store_anchor
+        self._store_every = max(1, store_every)
+        self._store_seconds = store_seconds
+        self._store_retry_at = 0.0  # after a failed store write: not before this (time.monotonic)
+        self._lock = threading.Lock()  # one connection, shared by a web process's threads: one transaction at a time
         if create:
             if key is None:
                 raise ValueError("appending needs the audit key")
@@ -293,21 +336,70 @@ class AuditLog:
         actor, source, action, target = (escape_controls(v) for v in (actor, source, action, target))
         body = json.dumps(details or {}, ensure_ascii=False, sort_keys=True)
         at = datetime.now(UTC).isoformat(timespec="microseconds")
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            row = self._db.execute("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            digest = self._mac(_canonical(seq, at, actor, source, action, target, body, prev))
-            head_mac = self._head_mac(seq, digest)
-            self._db.execute("INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)",
-                             (seq, at, actor, source, action, target, body, prev, digest))
-            self._db.execute("INSERT OR REPLACE INTO audit_head VALUES (1, ?, ?, ?)", (seq, digest, head_mac))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                digest = self._mac(_canonical(seq, at, actor, source, action, target, body, prev))
+                head_mac = self._head_mac(seq, digest)
+                self._db.execute("INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)",
+                                 (seq, at, actor, source, action, target, body, prev, digest))
+                self._db.execute("INSERT OR REPLACE INTO audit_head VALUES (1, ?, ?, ?)", (seq, digest, head_mac))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            due = self._store_anchor is not None and self._store_anchor_due(seq)
         self._write_anchor(Anchor(seq=seq, last=digest, mac=head_mac, at=at))
+        if due:
+            self._anchor_in_store(seq)
         return AuditEntry(seq, at, actor, source, action, target, details or {}, prev, digest)
+
+    def _store_anchor_due(self, seq: int) -> bool:
+        if time.monotonic() < self._store_retry_at:
+            return False
+        try:
+            row = self._db.execute("SELECT seq, at FROM audit_store_anchor WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # an older database opened without its schema: write it
+            return True
+        if row is None or seq - int(row[0]) >= self._store_every or seq < int(row[0]):
+            return True
+        try:
+            last = datetime.fromisoformat(str(row[1]))
+        except ValueError:
+            return True
+        return (datetime.now(UTC) - last).total_seconds() >= self._store_seconds
+
+    def _anchor_in_store(self, seq: int) -> None:
+        assert self._store_anchor is not None
+        try:
+            if not self._store_anchor():
+                return  # no store yet (nothing digitised): due again at the next append
+        except Exception as exc:  # an unreachable store never stops what is being recorded
+            log.warning("the audit trail's head could not be written to the object store: %s", exc)
+            self._store_retry_at = time.monotonic() + self._store_seconds
+            return
+        try:
+            with self._lock:
+                self._db.execute("INSERT OR REPLACE INTO audit_store_anchor VALUES (1, ?, ?)",
+                                 (seq, datetime.now(UTC).isoformat(timespec="seconds")))
+        except sqlite3.Error as exc:  # only the schedule of the next store write is lost
+            log.warning("could not note the store anchor: %s", exc)
+
+    def store_anchored(self) -> int | None:
+        """The sequence number at which this log last noted writing its head to the object store (``None``: never,
+        or a database without the note)."""
+        try:
+            row = self._db.execute("SELECT seq FROM audit_store_anchor WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return int(row[0]) if row else None
+
+    def verifies(self, anchor: Anchor) -> bool:
+        """Whether ``anchor``'s MAC is a head MAC under this log's key (``False`` without a key): an anchor
+        written by this chain's key, not by a superseded chain's or a forger's."""
+        return self._key is not None and anchor_verifies(self._key, anchor)
 
     def _write_anchor(self, anchor: Anchor) -> None:
         fd = os.open(self.anchor_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -338,8 +430,8 @@ class AuditLog:
         return str(row[0]) if row else None
 
     def entries(self, *, since: str | None = None, until: str | None = None, actor: str | None = None,
-                action: str | None = None, limit: int | None = None, newest_first: bool = False
-                ) -> Iterator[AuditEntry]:
+                action: str | None = None, limit: int | None = None, newest_first: bool = False,
+                target: str | None = None) -> Iterator[AuditEntry]:
         """Entries in sequence order (``since``/``until``: ISO times or dates, inclusive), filtered."""
         if "audit_entries" in self.missing_tables:
             return
@@ -356,6 +448,9 @@ class AuditLog:
         if action:
             where.append("action = ?")
             params.append(action)
+        if target is not None:
+            where.append("target = ?")
+            params.append(target)
         sql = "SELECT seq, at, actor, source, action, target, details, prev, hash FROM audit_entries"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -11,7 +11,16 @@ import pytest
 from fastapi import FastAPI
 from starlette.routing import BaseRoute, Mount
 
-from flows.access import Principal, Rule, access_rule, local_operator, rule_of, visible_items, visible_reasons
+from flows.access import (
+    Principal,
+    Rule,
+    access_rule,
+    local_operator,
+    rule_of,
+    visible_items,
+    visible_reasons,
+    visible_status,
+)
 from flows.cli import build_parser
 from flows.web import create_app
 from flows.web.config import WebSettings
@@ -120,3 +129,7 @@ def test_policy_decisions_fail_closed() -> None:
     rows = [{"classification": None}, {"classification": "Mật"}, {"classification": "Tối mật"}, {"classification": 7}]
     assert visible_items(reader, rows, lambda r: len(str(r["classification"] or "")) and
                          {"Mật": 1, "Tối mật": 2}.get(str(r["classification"]), 3)) == rows[:2]
+    hidden_only = [f"{DUPLICATE_REASON}toimat1 b.png"]
+    assert visible_status("needs_review", hidden_only, visible_reasons(reader, hidden_only, levels)) == "done"
+    assert visible_status("needs_review", reasons, visible_reasons(reader, reasons, levels)) == "needs_review"
+    assert visible_status("needs_review", [], []) == "needs_review"  # flagged by hand, no reason: stays

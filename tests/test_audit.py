@@ -95,14 +95,19 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+
+
 def _archive_with_user(digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                        monkeypatch: pytest.MonkeyPatch, name: str = "lan", clearance: str = "0") -> Path:
-    """A copy of the digitised sample archive (no audit trail yet) with one web account created by the CLI."""
+    """A copy of the digitised sample archive with a new trail (its first entry, ``audit.init``, records why) and
+    one web account created by the CLI."""
     archive = tmp_path / "archive"
     shutil.copytree(digitised.archive, archive)
     for leftover in (AUDIT_FILE, AUDIT_FILE + "-wal", AUDIT_FILE + "-shm", ANCHOR_FILE, "web.sqlite3",
                      "objects/" + STORE_ANCHOR):  # the whole trail of the digitisation, anchors included
         (archive / leftover).unlink(missing_ok=True)
+    # a wiped trail never starts a new chain by itself (tests/test_audit_anchor.py): only a recorded re-initialisation
+    assert _run(capsys, "audit", "init", "--incident", "bản sao kiểm thử", "--archive", str(archive))[0] == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("mat-khau-du-dai\n"))
     assert _run(capsys, "user", "add", name, "--role", "staff", "--clearance", clearance, "--password-stdin",
                 "--archive", str(archive))[0] == 0
@@ -121,7 +126,8 @@ def test_cli_actions_are_recorded_verified_and_exported(
 
     code, out = _run(capsys, "audit", "list", "--archive", str(archive), "--json")
     entries = json.loads(out)["entries"]
-    assert [e["action"] for e in entries] == ["export.table", "document.view", "search", "user.create"]
+    assert [e["action"] for e in entries] == ["audit.view", "export.table", "document.view", "search", "user.create",
+                                              "audit.init"]  # reading the trail is recorded too
     by_action = {e["action"]: e for e in entries}
     assert by_action["user.create"]["target"] == "lan" and by_action["user.create"]["details"]["clearance"] == 0
     assert by_action["search"]["actor"] == "lan"
@@ -130,10 +136,10 @@ def test_cli_actions_are_recorded_verified_and_exported(
     assert by_action["search"]["source"].startswith("cli@")
     assert by_action["document.view"]["target"] == doc_id
     assert by_action["export.table"]["target"] == str(out_csv)
-    assert [e["seq"] for e in entries] == [4, 3, 2, 1]
+    assert [e["seq"] for e in entries] == [6, 5, 4, 3, 2, 1]
 
     code, out = _run(capsys, "audit", "verify", "--archive", str(archive), "--json")
-    assert code == 0 and json.loads(out) == {"ok": True, "entries": 4, "problems": []}
+    assert code == 0 and json.loads(out) == {"ok": True, "entries": 6, "problems": []}
 
     exported = tmp_path / "nhat-ky.csv"
     assert _run(capsys, "audit", "export", "--archive", str(archive), "--out", str(exported),
@@ -144,7 +150,7 @@ def test_cli_actions_are_recorded_verified_and_exported(
     _tamper(archive / AUDIT_FILE, "UPDATE audit_entries SET actor = 'minh' WHERE action = 'document.view'")
     code, out = _run(capsys, "audit", "verify", "--archive", str(archive), "--json")
     report = json.loads(out)
-    assert code == 7 and not report["ok"] and report["problems"][0]["seq"] == 3
+    assert code == 7 and not report["ok"] and report["problems"][0]["seq"] == 4
 
 
 def test_cli_as_a_user_without_clearance_sees_no_classified_document(
@@ -214,6 +220,7 @@ def test_control_characters_in_a_login_name_cannot_forge_lines_in_audit_list(
 ) -> None:
     archive = _archive_with_user(digitised, tmp_path, capsys, monkeypatch)
     _failed_web_logins(archive, FORGED)
+    assert _run(capsys, "audit", "verify", "--archive", str(archive))[0] == 0  # escaped values are what is hashed
     # an entry written raw (by a version that did not escape on the way in) is shown escaped as well
     raw = sqlite3.connect(archive / AUDIT_FILE)
     with raw:
@@ -222,22 +229,17 @@ def test_control_characters_in_a_login_name_cannot_forge_lines_in_audit_list(
     raw.close()
 
     code, out = _run(capsys, "audit", "list", "--archive", str(archive))
-    lines = out.splitlines()
-    assert code == 0 and len(lines) == 3, out  # user.create, login.failed, the raw entry: one line each
+    lines = [line for line in out.splitlines() if " audit.view " not in line]  # the reading itself is recorded
+    assert code == 0 and len(lines) == 4, out  # audit.init, user.create, login.failed, the raw entry: a line each
     assert not any(ch in out for ch in "\x1b\r\x07\u2028"), out
     assert sum("logout" in line for line in lines) == 2  # the would-be forged entry stays inside both lines
-    assert all(line.lstrip().split()[0] in {"1", "2", "99"} for line in lines)
+    assert all(line.lstrip().split()[0] in {"1", "2", "3", "99"} for line in lines)
     assert "lan\\x0a" in lines[1] and "\\x1b[2K\\x0dok\\u2028x" in lines[1]
 
     code, out = _run(capsys, "audit", "list", "--archive", str(archive), "--json", "--action", "login.failed")
     stored = [e["actor"] for e in json.loads(out)["entries"] if e["seq"] != 99]
     assert stored == [FORGED.replace("\n", "\\x0a").replace("\x1b", "\\x1b").replace("\r", "\\x0d")
                       .replace("\u2028", "\\u2028")]  # stored escaped: no reader of the trail gets the raw bytes
-    raw = sqlite3.connect(archive / AUDIT_FILE)
-    with raw:
-        raw.execute("DELETE FROM audit_entries WHERE seq = 99")
-    raw.close()
-    assert _run(capsys, "audit", "verify", "--archive", str(archive))[0] == 0  # escaped values are what is hashed
 
 
 def test_formulas_in_a_login_name_are_neutralised_in_the_csv_export(

@@ -7,6 +7,7 @@ TestClient, the real CLI on copies of the archive."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -256,4 +257,122 @@ def test_corrections_kept_in_web_sqlite3_move_to_the_store_once(
         assert conn.execute("SELECT count(*) FROM edits WHERE doc_id = ?", (doc_id,)).fetchone()[0] == 3
     code, out = _run(capsys, "show", doc_id, "--archive", str(root), "--json")
     assert code == 0 and json.loads(out)["metadata"]["classification"] == "Mật"
+    assert main(["verify", "--archive", str(root)]) == 0
+
+
+# --- the audit trail vouches for the corrections (review finding 3) -------------------------------------------
+
+
+def _audit_entries(root: Path, action: str) -> list[dict[str, object]]:
+    from flows.audit import read_entries
+
+    return [e.as_dict() for e in read_entries(Settings(archive=root), action=action)]
+
+
+def test_each_correction_is_recorded_in_the_audit_trail_with_its_version(raised: Raised) -> None:
+    recorded = [e for e in _audit_entries(raised.root, "correction.record") if e["target"] == raised.doc_id]
+    assert len(recorded) == 1, recorded
+    details = recorded[0]["details"]
+    assert isinstance(details, dict) and details["version"] == 1
+    assert details["fields"] == ["metadata.classification"]
+    stored = (raised.root / "objects" / correction_key(raised.doc_id, 1)).read_bytes()
+    assert details["sha256"] == hashlib.sha256(stored).hexdigest()
+
+
+def test_deleting_the_newest_correction_is_found_and_fails_closed(
+    raised: Raised, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "archive"
+    shutil.copytree(raised.root, root, ignore=shutil.ignore_patterns("work"))
+    (root / "objects" / correction_key(raised.doc_id, 1)).unlink()  # the raise to "Mật" silently undone?
+    capsys.readouterr()
+    assert main(["verify", "--archive", str(root), "--json"]) == 7
+    report = json.loads(capsys.readouterr().out)
+    assert [(p["kind"], p["key"]) for p in report["problems"]] == [("missing", correction_key(raised.doc_id, 1))]
+    # the operator is told, instead of being shown the document as the machine read it
+    assert _run(capsys, "show", raised.doc_id, "--archive", str(root), "--json") == (7, "")
+    assert main(["reindex", "--archive", str(root)]) == 7  # reported, and the document is left out
+    for who in ((), ("--as", "staff0")):
+        code, out = _run(capsys, "search", "", "--archive", str(root), "--json", *who)
+        assert code == 0 and raised.doc_id not in [h["id"] for h in json.loads(out)["hits"]]
+    assert _run(capsys, "show", raised.doc_id, "--archive", str(root), "--as", "staff0", "--json") == (6, "")
+    # replacing the record by another, sealed anew, is found as well
+    (root / "objects" / correction_key(raised.doc_id, 1)).write_bytes(
+        corrections.Correction(doc_id=raised.doc_id, version=1, username="arch", at="2025-01-01T00:00:00+00:00",
+                               changes=(corrections.Change("metadata.subject", None, "khác"),)).to_bytes())
+    capsys.readouterr()
+    assert main(["verify", "--archive", str(root), "--json"]) == 7
+    report = json.loads(capsys.readouterr().out)
+    assert ("changed", correction_key(raised.doc_id, 1)) in [(p["kind"], p["key"]) for p in report["problems"]]
+
+
+# --- a raise is atomic: a failed re-index never leaves the document at its old level (review finding 4) ---------
+
+
+def _save_in_review_form(client: TestClient, doc_id: str, classification: str) -> int:
+    form = client.get(f"/review/{doc_id}")
+    assert form.status_code == 200
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    version = re.search(r'name="version" value="(\d+)"', form.text)
+    assert csrf and version
+    return client.post(f"/review/{doc_id}", data={"csrf_token": csrf.group(1), "version": version.group(1),
+                                                  "md_classification": classification},
+                       follow_redirects=False).status_code
+
+
+def _found(capsys: pytest.CaptureFixture[str], root: Path, doc_id: str, *who: str) -> dict[str, object] | None:
+    code, out = _run(capsys, "search", "", "--archive", str(root), "--json", "--limit", "50", *who)
+    assert code == 0
+    return next((h for h in json.loads(out)["hits"] if h["id"] == doc_id), None)
+
+
+def test_a_raise_whose_reindex_fails_never_leaves_the_document_at_its_old_level(
+    digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.catalog import SqliteCatalog
+
+    root = _copy(digitised, tmp_path / "archive")
+    _users(root)
+    ids = _ids(digitised)
+    once, always = ids["kh_02.tif"], ids["nq_01.png"]  # both digitised open
+    assert _found(capsys, root, once, "--as", "staff0") and _found(capsys, root, always, "--as", "staff0")
+    monkeypatch.setattr(corrections, "REINDEX_RETRY_DELAYS_S", (0.0, 0.0), raising=False)
+    commit = SqliteCatalog.commit_document
+    failures = {"left": 0}
+
+    def flaky(self: SqliteCatalog, manifest: object, key: str) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        commit(self, manifest, key)  # type: ignore[arg-type]
+
+    with TestClient(create_app(Settings(archive=root), WebSettings()), raise_server_exceptions=False) as client:
+        _login(client, "arch")
+        monkeypatch.setattr(SqliteCatalog, "commit_document", flaky)
+        failures["left"] = 1  # fails once: the retry re-indexes it
+        assert _save_in_review_form(client, once, "Mật") == 303
+        failures["left"] = 1000  # fails every time: the document is taken out of the index
+        assert _save_in_review_form(client, always, "Mật") == 500
+    assert _found(capsys, root, once, "--as", "staff0") is None
+    hit = _found(capsys, root, once)
+    assert hit is not None and hit["metadata"]["classification"] == "Mật"  # type: ignore[index]
+    assert _found(capsys, root, always, "--as", "staff0") is None  # search hits, snippets...
+    assert _run(capsys, "show", always, "--archive", str(root), "--as", "staff0", "--json") == (6, "")
+    table = tmp_path / "bang.csv"
+    assert main(["export", "--out", str(table), "--archive", str(root), "--as", "staff0"]) == 0
+    assert always not in table.read_text(encoding="utf-8-sig")  # ...and export rows
+    marker = root / corrections.PENDING_DIR / f"{always}.json"
+    assert marker.exists()
+    capsys.readouterr()
+    assert main(["verify", "--archive", str(root), "--json"]) == 7  # the operator is told it is out of the index
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [(p["kind"], p["key"]) for p in problems] == [("not_indexed", always)]
+    # the next start re-indexes it with its correction
+    monkeypatch.setattr(SqliteCatalog, "commit_document", commit)
+    with TestClient(create_app(Settings(archive=root), WebSettings())):
+        pass
+    hit = _found(capsys, root, always)
+    assert hit is not None and hit["metadata"]["classification"] == "Mật"  # type: ignore[index]
+    assert _found(capsys, root, always, "--as", "staff0") is None
+    assert not marker.exists()
     assert main(["verify", "--archive", str(root)]) == 0

@@ -67,12 +67,6 @@ class Archive:
         return self.ids[key], self.sources[key]
 
 
-def _variant(source: str, classification: str | None, seed: int) -> gen.Doc:
-    base = next(d for d in gen.DOCS if d.source == "nq_01.png")
-    values = tuple(classification if k == "classification" else v for k, v in zip(gen.KEYS, base.values, strict=True))
-    return dataclasses.replace(base, source=source, seed=seed, values=values)
-
-
 def _digitise(batch: Path, archive: Path, report: Path) -> list[dict[str, object]]:
     assert main(["digitise", str(batch), "--archive", str(archive), "--report", str(report), "--quiet"]) == 0
     documents = json.loads(report.read_text(encoding="utf-8"))["documents"]
@@ -85,7 +79,7 @@ def archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Arch
     root = tmp_path_factory.mktemp("export-leaks")
     classified, open_batch = root / "lo-1", root / "lo-2"
     for source, classification, seed in COPIES.values():
-        doc = _variant(source, classification, seed)
+        doc = gen.classified_copy(source, classification, seed)
         gen.save(doc, gen.degrade(doc, gen.render(doc)), open_batch if classification is None else classified)
     (classified / "batch.toml").write_text('approval_ref = "9-QĐ/VPTU"\napproved_by = "Trần Thị Hoa"\n'
                                            'top_secret_approval_ref = "3-QĐ/TU"\n', encoding="utf-8")

@@ -8,7 +8,6 @@ shows an admin nothing about documents above their clearance, nor what users cle
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shutil
@@ -39,17 +38,11 @@ USERS = {"staff0": ("staff", 0), "arch": ("archivist", 1), "admin0": ("admin", 0
          "admin1b": ("admin", 1), "admin3": ("admin", 3)}
 
 
-def _variant(source: str, classification: str | None, seed: int) -> gen.Doc:
-    base = next(d for d in gen.DOCS if d.source == "nq_01.png")
-    values = tuple(classification if k == "classification" else v for k, v in zip(gen.KEYS, base.values, strict=True))
-    return dataclasses.replace(base, source=source, seed=seed, values=values)
-
-
 @pytest.fixture(scope="module")
 def base_archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("four-eyes")
     batch = root / "batch"
-    for doc in (_variant("mo.png", None, 21), _variant("mat.png", "Mật", 22)):
+    for doc in (gen.classified_copy("mo.png", None, 21), gen.classified_copy("mat.png", "Mật", 22)):
         gen.save(doc, gen.degrade(doc, gen.render(doc)), batch)
     (batch / "batch.toml").write_text('approval_ref = "9-QĐ/VPTU"\napproved_by = "Trần Thị Hoa"\n', encoding="utf-8")
     report = root / "r.json"
@@ -241,3 +234,228 @@ def test_admin_audit_page_stays_within_the_admin_clearance(archive: tuple[Settin
     assert "quy hoach can bo mat rieng" not in page.text
     assert "tra cuu cong khai" in page.text and mo in page.text  # what the admin may see is still there
     assert json.dumps(WITHHELD)[1:-1] in page.text  # arch's query is withheld, the entry itself is not dropped
+
+
+# --- review follow-up: an approver never controls the requester's credentials; clearance grants and demoting a
+# higher-cleared admin wait for a second admin ----------------------------------------------------------------------
+
+def _requests(settings: Settings, kind: str) -> list[approvals.ApprovalRequest]:
+    return [r for r in _held(settings) if r.kind == kind]
+
+
+def _hidden(app: object, doc_id: str) -> bool:
+    return _login(app, "staff0").get(f"/documents/{doc_id}").status_code == 404
+
+
+def test_an_admin_cannot_approve_through_an_account_they_created(archive: tuple[Settings, dict[str, str]]) -> None:
+    """HIGH: admin3 creates an archivist cleared for 3 (they chose its password), lowers a classification as it,
+    then approves the request as admin3. Now the clearance needs a second admin, and the creator of the
+    requester's credentials cannot approve the requester's requests."""
+    settings, ids = archive
+    add_user(settings, "admin3b", PASSWORD, "admin", clearance=3)  # the local operator: a second admin cleared 3
+    app = create_app(settings, WebSettings())
+    accounts = accounts_of(settings)
+    mat = ids["mat"]
+    admin3 = _login(app, "admin3")
+
+    assert _post(admin3, "/admin/users", username="puppet", password=PASSWORD, role="archivist", clearance="3") == 303
+    assert accounts.find_user("puppet") is None  # a classified clearance: not alone
+    [created] = _requests(settings, "create")
+    assert (created.target, created.level, created.requested_by) == ("puppet", 3, "admin3")
+    assert _post(admin3, f"/admin/approvals/{created.id}/approve") == 400  # not one's own
+    assert _post(_login(app, "admin1"), f"/admin/approvals/{created.id}/approve") == 400  # not cleared for 3
+    assert _post(_login(app, "admin3b"), f"/admin/approvals/{created.id}/approve") == 303
+    puppet = accounts.find_user("puppet")
+    assert puppet is not None and (puppet.role, puppet.clearance) == ("archivist", 3)
+
+    assert _lower(_login(app, "puppet"), mat) == 303
+    [held] = _requests(settings, "declassify")
+    assert held.requested_by == "puppet"
+    refused = admin3.post(f"/admin/approvals/{held.id}/approve", data={"csrf_token": _csrf(admin3, "/admin")})
+    assert refused.status_code == 400 and "kiểm soát" in refused.text
+    assert _hidden(app, mat) and [r.id for r in _held(settings)] == [held.id]
+    assert _post(_login(app, "admin3b"), f"/admin/approvals/{held.id}/approve") == 303
+    assert not _hidden(app, mat)
+    assert accounts.credential_holders("puppet") == {"admin3"}
+
+
+def test_an_admin_cannot_approve_for_an_account_whose_password_they_reset(
+        archive: tuple[Settings, dict[str, str]]) -> None:
+    """HIGH, second way: resetting a non-admin's password is immediate, so the admin knows it from then on."""
+    settings, ids = archive
+    app = create_app(settings, WebSettings())
+    mat = ids["mat"]
+    admin1 = _login(app, "admin1")
+    assert _post(admin1, "/admin/users/arch/password", password="mat-khau-do-quan-tri-dat") == 303  # immediate
+    arch = TestClient(app)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', arch.get("/login").text)
+    assert csrf
+    assert arch.post("/login", data={"username": "arch", "password": "mat-khau-do-quan-tri-dat",
+                                     "csrf_token": csrf.group(1)}, follow_redirects=False).status_code == 303
+    assert _lower(arch, mat) == 303
+    [held] = _held(settings)
+    assert _post(admin1, f"/admin/approvals/{held.id}/approve") == 400
+    assert _hidden(app, mat)
+    assert _post(_login(app, "admin1b"), f"/admin/approvals/{held.id}/approve") == 303
+    assert not _hidden(app, mat)
+    holders = accounts_of(settings).credential_holders("arch")
+    assert "admin1" in holders and any(h.startswith("cli:") for h in holders)  # created by the local operator
+
+
+def test_an_admin_cannot_approve_for_an_account_whose_token_they_minted(
+        archive: tuple[Settings, dict[str, str]]) -> None:
+    """The minting admin holds the token of the account (shown to them only): they control it, even after
+    revoking the token once the request is made."""
+    settings, ids = archive
+    app = create_app(settings, WebSettings())
+    mat = ids["mat"]
+    admin1, admin1b = _login(app, "admin1"), _login(app, "admin1b")
+    page = admin1.post("/admin/users/arch/tokens", data={"csrf_token": _csrf(admin1, "/admin"), "label": "máy"})
+    assert page.status_code == 200
+    [minted] = _held(settings)
+    assert _post(admin1b, f"/admin/approvals/{minted.id}/approve") == 303
+    assert _lower(_login(app, "arch"), mat) == 303
+    [held] = _held(settings)
+    assert _post(admin1, f"/admin/approvals/{held.id}/approve") == 400
+    [token] = accounts_of(settings).tokens("arch")
+    assert _post(admin1, f"/admin/users/arch/tokens/{token.key}/revoke") == 303
+    assert _post(admin1, f"/admin/approvals/{held.id}/approve") == 400  # who held it when the request was made
+    assert _hidden(app, mat)
+    assert _post(admin1b, f"/admin/approvals/{held.id}/approve") == 303
+    assert not _hidden(app, mat)
+
+
+def test_an_admin_cannot_approve_their_own_request_through_an_admin_they_created(
+        archive: tuple[Settings, dict[str, str]]) -> None:
+    """The other way round: the creator of an approver's credentials may log in as the approver."""
+    settings, ids = archive
+    add_user(settings, "admin3b", PASSWORD, "admin", clearance=3)
+    app = create_app(settings, WebSettings())
+    mat = ids["mat"]
+    admin3 = _login(app, "admin3")
+    assert _post(admin3, "/admin/users", username="kiemsoat", password=PASSWORD, role="admin", clearance="1") == 303
+    [created] = _held(settings)
+    assert _post(_login(app, "admin3b"), f"/admin/approvals/{created.id}/approve") == 303
+    assert _lower(admin3, mat) == 303
+    [held] = _held(settings)
+    assert _post(_login(app, "kiemsoat"), f"/admin/approvals/{held.id}/approve") == 400
+    assert _hidden(app, mat)
+    assert _post(_login(app, "admin1"), f"/admin/approvals/{held.id}/approve") == 303
+    assert not _hidden(app, mat)
+
+
+def test_granting_a_classified_clearance_waits_for_a_second_cleared_admin(
+        archive: tuple[Settings, dict[str, str]]) -> None:
+    settings, _ = archive
+    app = create_app(settings, WebSettings())
+    accounts = accounts_of(settings)
+    admin1, admin1b = _login(app, "admin1"), _login(app, "admin1b")
+
+    def clearance(name: str) -> int:
+        user = accounts.find_user(name)
+        assert user is not None
+        return user.clearance
+
+    # raising another account to a classified level
+    assert _post(admin1, "/admin/users/staff0", role="staff", clearance="1", active="on") == 303
+    assert clearance("staff0") == 0
+    [raised] = _held(settings)
+    assert (raised.kind, raised.target, raised.level) == ("account", "staff0", 1)
+    assert _post(_login(app, "admin0"), f"/admin/approvals/{raised.id}/approve") == 400  # not cleared for 1
+    assert _post(admin1b, f"/admin/approvals/{raised.id}/approve") == 303
+    assert clearance("staff0") == 1
+
+    # a new account with a classified clearance; an unclassified one is still immediate
+    assert _post(admin1, "/admin/users", username="moi", password="tai-khoan-moi-1", role="staff", clearance="1") == 303
+    assert accounts.find_user("moi") is None
+    assert _post(admin1, "/admin/users", username="moi0", password="tai-khoan-moi-1", role="staff",
+                 clearance="0") == 303
+    assert accounts.find_user("moi0") is not None
+    [created] = _held(settings)
+    assert (created.kind, created.target, created.level) == ("create", "moi", 1)
+    assert "Tạo tài khoản" in created.summary and "quản trị" not in created.summary
+    assert _post(admin1b, f"/admin/approvals/{created.id}/approve") == 303
+    assert clearance("moi") == 1
+    assert accounts.credential_holders("moi") == {"admin1"}  # who chose the password, not who approved
+
+    # locking a cleared non-admin is immediate; unlocking it grants the clearance again
+    assert _post(admin1, "/admin/users/arch", role="archivist", clearance="1") == 303
+    arch = accounts.find_user("arch")
+    assert arch is not None and not arch.active and _held(settings) == []
+    assert _post(admin1, "/admin/users/arch", role="archivist", clearance="1", active="on") == 303
+    arch = accounts.find_user("arch")
+    assert arch is not None and not arch.active
+    [unlock] = _held(settings)
+    assert _post(admin1b, f"/admin/approvals/{unlock.id}/approve") == 303
+    arch = accounts.find_user("arch")
+    assert arch is not None and arch.active
+
+    # the local operator's bootstrap stays immediate (and is recorded as such)
+    add_user(settings, "cli3", PASSWORD, "archivist", clearance=3)
+    assert clearance("cli3") == 3
+    [holder] = accounts.credential_holders("cli3")
+    assert holder.startswith("cli:")
+
+
+def test_demoting_an_admin_cleared_above_oneself_waits_for_a_second_admin(
+        archive: tuple[Settings, dict[str, str]]) -> None:
+    """LOW: a clearance-0 admin could remove every approver cleared above them alone."""
+    settings, _ = archive
+    app = create_app(settings, WebSettings())
+    accounts = accounts_of(settings)
+    admin0 = _login(app, "admin0")
+
+    def state(name: str) -> tuple[str, int, bool]:
+        user = accounts.find_user(name)
+        assert user is not None
+        return user.role, user.clearance, user.active
+
+    assert _post(admin0, "/admin/users/admin3", role="staff", clearance="3", active="on") == 303  # demote
+    assert _post(admin0, "/admin/users/admin1", role="admin", clearance="1") == 303  # deactivate
+    assert _post(admin0, "/admin/users/admin1b", role="admin", clearance="0", active="on") == 303  # lower clearance
+    assert state("admin3") == ("admin", 3, True)
+    assert state("admin1") == ("admin", 1, True) and state("admin1b") == ("admin", 1, True)
+    held = {r.target: r for r in _held(settings)}
+    assert set(held) == {"admin3", "admin1", "admin1b"}
+    assert (held["admin3"].kind, held["admin3"].level, held["admin1"].level) == ("account", 3, 1)
+    assert _post(_login(app, "admin1b"), f"/admin/approvals/{held['admin3'].id}/approve") == 400  # not cleared for 3
+    assert _post(_login(app, "admin1b"), f"/admin/approvals/{held['admin1'].id}/approve") == 303
+    assert state("admin1") == ("admin", 1, False) and state("admin3") == ("admin", 3, True)
+
+    # deactivating a non-admin (a compromised account) stays immediate, whatever its clearance
+    assert _post(admin0, "/admin/users/arch", role="archivist", clearance="1") == 303
+    assert state("arch") == ("archivist", 1, False)
+    # an admin cleared at or below oneself: as before
+    assert _post(_login(app, "admin3"), "/admin/users/admin0", role="staff", clearance="0", active="on") == 303
+    assert state("admin0") == ("staff", 0, True)
+
+
+def test_an_existing_accounts_database_gains_the_credential_columns(tmp_path: Path) -> None:
+    from flows.accounts import Accounts
+    from storage.accounts_db import WebDb
+
+    path = tmp_path / "web.sqlite3"
+    with sqlite3.connect(path) as conn:  # the schema before the credential columns
+        conn.executescript("""
+            CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+                role TEXT NOT NULL, clearance INTEGER NOT NULL DEFAULT 0, active INTEGER NOT NULL DEFAULT 1,
+                created_at TEXT NOT NULL);
+            CREATE TABLE api_tokens (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL, label TEXT NOT NULL,
+                created_at TEXT NOT NULL, last_used TEXT);
+            INSERT INTO users(username, password_hash, role, clearance, active, created_at)
+                VALUES ('cu', 'x', 'staff', 1, 1, '2024-01-01T00:00:00+00:00');
+            INSERT INTO api_tokens VALUES ('abc', 1, 'cũ', '2024-01-01T00:00:00+00:00', NULL);
+        """)
+    conn.close()
+    for _ in range(2):  # idempotent
+        accounts = Accounts(WebDb(path))
+    with sqlite3.connect(path) as conn:
+        users = {r[1] for r in conn.execute("PRAGMA table_info(users)")}
+        tokens = {r[1] for r in conn.execute("PRAGMA table_info(api_tokens)")}
+    conn.close()
+    assert {"created_by", "password_set_by"} <= users and "created_by" in tokens
+    old = accounts.find_user("cu")
+    assert old is not None and old.clearance == 1
+    assert accounts.credential_holders("cu") == set()  # unknown for accounts made before
+    accounts.create_token("cu", "mới")
+    assert len(accounts.tokens("cu")) == 2

@@ -4,7 +4,6 @@ classified document gets one entry in the copy/photo register (sổ quản lý s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -17,13 +16,6 @@ from tests.conftest import catalogued
 from tests.fixtures import generate_sample as gen
 
 pytestmark = pytest.mark.slow
-
-
-def _variant(source: str, classification: str | None, seed: int) -> gen.Doc:
-    """The one-page sample resolution (nq_01) printed with another secrecy mark, under another file name."""
-    base = next(d for d in gen.DOCS if d.source == "nq_01.png")
-    values = tuple(classification if k == "classification" else v for k, v in zip(gen.KEYS, base.values, strict=True))
-    return dataclasses.replace(base, source=source, seed=seed, values=values)
 
 
 def _batch(folder: Path, docs: list[gen.Doc]) -> Path:
@@ -47,7 +39,8 @@ def _digitise(capsys: pytest.CaptureFixture[str], batch: Path, archive: Path, re
 def test_top_secret_is_quarantined_and_secret_is_registered(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    batch = _batch(tmp_path / "batch", [_variant("tm.png", "Tuyệt mật", 7), _variant("mat.png", "Mật", 8)])
+    batch = _batch(tmp_path / "batch", [gen.classified_copy("tm.png", "Tuyệt mật", 7),
+                                        gen.classified_copy("mat.png", "Mật", 8)])
     archive, report = tmp_path / "archive", tmp_path / "r.json"
     docs = _digitise(capsys, batch, archive, report)
     top, secret = docs["tm.png"], docs["mat.png"]
@@ -101,7 +94,7 @@ def test_strict_policy_holds_secret_documents_without_approval(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SOHOA_SECRET_WITHOUT_APPROVAL", "quarantine")
-    batch = _batch(tmp_path / "batch", [_variant("toi-mat.png", "Tối mật", 9)])
+    batch = _batch(tmp_path / "batch", [gen.classified_copy("toi-mat.png", "Tối mật", 9)])
     docs = _digitise(capsys, batch, tmp_path / "archive", tmp_path / "r.json")
     assert docs["toi-mat.png"]["status"] == "quarantined"
     assert "approval_ref" in docs["toi-mat.png"]["review_reasons"][0]
@@ -111,7 +104,8 @@ def test_strict_policy_holds_secret_documents_without_approval(
 def test_a_registry_batch_counts_a_held_document_as_finished(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    batch = _batch(tmp_path / "batch", [_variant("tm.png", "Tuyệt mật", 7), _variant("mo.png", None, 10)])
+    batch = _batch(tmp_path / "batch", [gen.classified_copy("tm.png", "Tuyệt mật", 7),
+                                        gen.classified_copy("mo.png", None, 10)])
     archive = str(tmp_path / "archive")
     capsys.readouterr()
     assert main(["batch", "add", str(batch), "--when", "now", "--archive", archive, "--json"]) == 0

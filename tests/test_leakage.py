@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 import re
@@ -38,20 +37,15 @@ USERS = {"none": 0, "mat": 1, "toimat": 2}
 MISSING = "0000000000000000dead"
 
 
-def _variant(source: str, classification: str | None, seed: int) -> gen.Doc:
-    base = next(d for d in gen.DOCS if d.source == "nq_01.png")
-    values = tuple(classification if k == "classification" else v for k, v in zip(gen.KEYS, base.values, strict=True))
-    return dataclasses.replace(base, source=source, seed=seed, values=values)
-
-
 @pytest.fixture(scope="module")
 def base_archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """Registered and digitised as a batch (``sohoa batch add --when now``): open, Mật and Tối mật copies
     (approved for photographing) and a Tuyệt mật copy, held at intake (no admin approval)."""
     root = tmp_path_factory.mktemp("leak")
     batch = root / "batch"
-    for doc in (_variant("mo.png", None, 11), _variant("mat.png", "Mật", 12), _variant("toimat.png", "Tối mật", 13),
-                _variant("tuyetmat.png", "Tuyệt mật", 14)):
+    copies = (("mo.png", None, 11), ("mat.png", "Mật", 12), ("toimat.png", "Tối mật", 13),
+              ("tuyetmat.png", "Tuyệt mật", 14))
+    for doc in (gen.classified_copy(*copy) for copy in copies):
         gen.save(doc, gen.degrade(doc, gen.render(doc)), batch)
     (batch / "batch.toml").write_text('approval_ref = "9-QĐ/VPTU"\napproved_by = "Trần Thị Hoa"\n', encoding="utf-8")
     out = io.StringIO()
@@ -337,3 +331,72 @@ def test_a_document_raised_in_the_web_is_hidden_on_every_path(
     assert doc_id not in table.read_text(encoding="utf-8-sig")
     assert main(["show", doc_id, "--json", "--archive", str(root), "--as", "mat"]) == 0
     assert json.loads(capsys.readouterr().out)["metadata"]["classification"] == "Mật"
+
+
+def test_outside_review_findings_stay_closed(
+    base_archive: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The outside review of the boundary (second round): a raised document leaves the register of readers below
+    its new level; a status flag that only hidden reasons explain reads as done; restricted readers get no
+    relevance scores (term statistics of hidden documents); every read path is audited; ``--as`` must name an
+    account on every command."""
+    from flows.audit import open_audit
+
+    root = tmp_path / "a"
+    shutil.copytree(base_archive[0], root, ignore=shutil.ignore_patterns("work"))
+    ids = base_archive[1]
+    settings = Settings(archive=root)
+    _users(settings)
+    where = ["--archive", str(root), "--as", "mat"]
+    capsys.readouterr()
+    assert main(["register", "--json", *where]) == 0
+    assert ids["mat"] in {e["doc_id"] for e in json.loads(capsys.readouterr().out)["register"]}
+    toimat = _login(create_app(settings, WebSettings()), "toimat")
+    form = toimat.get(f"/review/{ids['mat']}")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    version = re.search(r'name="version" value="(\d+)"', form.text)
+    assert csrf and version
+    assert toimat.post(f"/review/{ids['mat']}", data={"csrf_token": csrf.group(1), "version": version.group(1),
+                                                      "md_classification": "Tối mật"},
+                       follow_redirects=False).status_code == 303
+    assert main(["register", "--json", *where]) == 0
+    assert ids["mat"] not in capsys.readouterr().out
+    # which copy is flagged a possible duplicate of which depends on the order the run catalogued them; the
+    # invariant holds either way: a reader never meets a review flag whose only reasons are withheld from them
+    none = ["--archive", str(root), "--as", "none"]
+    assert main(["show", ids["mo"], "--json", *none]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "done" or shown["review_reasons"]
+    client = _login(create_app(settings, WebSettings()), "none")
+    api = client.get(f"/api/documents/{ids['mo']}").json()
+    assert api["status"] == "done" or api["review_reasons"]
+    assert (ids["mo"] in client.get("/review").text) == (api["status"] == "needs_review")
+    hits = client.get("/api/search", params={"q": QUERY}).json()["hits"]
+    assert hits and all(h["score"] == 0.0 for h in hits)
+    batch_id = BATCH_IDS[base_archive[0]]
+    assert main(["batch", "show", batch_id, "--json", *none]) == 0
+    assert main(["batch", "list", "--json", *none]) == 0
+    assert main(["batch", "retry", batch_id, "--archive", str(root), "--as", "ghost-user"]) == 4
+    assert main(["batch", "cancel", batch_id, "--archive", str(root), "--as", "ghost-user"]) == 4
+    log = open_audit(settings)
+    try:
+        done = {(e.actor, e.action) for e in log.entries()}
+    finally:
+        log.close()
+    assert {("none", "batch.view"), ("none", "batch.list")} <= done
+
+
+def test_register_export_neutralises_formulas(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from flows.intake import write_register
+
+    entry = {"stt": 1, "at": "2026-01-01", "doc_id": "x", "source": '=HYPERLINK("http://x","y").png',
+             "code": "+1-TU", "organ": "@organ", "classification": "Mật", "pages": 1}
+    write_register([entry], tmp_path / "so.csv")
+    rows = list(csv.reader(io.StringIO((tmp_path / "so.csv").read_text(encoding="utf-8-sig"))))
+    assert not any(cell.startswith(("=", "+", "@")) for cell in rows[1])
+    write_register([entry], tmp_path / "so.xlsx")
+    sheet = load_workbook(tmp_path / "so.xlsx").active
+    assert sheet is not None
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)

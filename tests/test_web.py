@@ -290,12 +290,16 @@ def test_admin_manages_accounts(web_archive: WebArchive, app_client: TestClient)
     page = admin.post("/admin/users/moi/tokens", data={"csrf_token": csrf, "label": "máy quét"})
     token = re.search(r'id="new-token">([^<]+)<', page.text)
     assert token
-    # a token for another account works once a second admin approves it (four eyes: tests/test_four_eyes.py)
+    # the classified clearance and a token for another account apply once a second admin approves them (four eyes:
+    # tests/test_four_eyes.py)
     add_user(web_archive.settings, "admin2", PASSWORDS["admin"], "admin", clearance=3)
     second = login(_client(app_client), "admin2", PASSWORDS["admin"])
-    held = re.search(r'action="/admin/approvals/(\d+)/approve"', second.get("/admin").text)
-    assert held
-    second.post(f"/admin/approvals/{held.group(1)}/approve", data={"csrf_token": csrf_of(second, "/admin")})
+    held = re.findall(r'action="/admin/approvals/(\d+)/approve"', second.get("/admin").text)
+    assert len(held) == 2
+    for request_id in held:
+        approved = second.post(f"/admin/approvals/{request_id}/approve", data={"csrf_token": csrf_of(second, "/admin")},
+                               follow_redirects=False)
+        assert approved.status_code == 303
     me = _client(app_client).get("/api/me", headers={"Authorization": f"Bearer {token.group(1)}"}).json()
     assert me == {"username": "moi", "role": "archivist", "clearance": 2}
 

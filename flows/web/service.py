@@ -20,6 +20,7 @@ from typing import cast
 
 import pikepdf
 
+from flows.access import visible_status
 from flows.accounts import Accounts, User
 from flows.audit import open_audit
 from flows.corrections import Edit, corrected, edits_of, migrate_legacy
@@ -28,7 +29,7 @@ from flows.web.config import WebSettings
 from flows.wiring import build_object_store
 from schemas.document import DocumentManifest, SearchResult, StoredFile
 from schemas.errors import NotFoundError
-from schemas.search import SearchFilters, Sort, secrecy_level
+from schemas.search import SearchFilters, Sort
 from schemas.settings import Settings
 from storage.accounts_db import WebDb, web_db_path
 from storage.audit import AuditLog
@@ -95,21 +96,25 @@ def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
         if entry is None:
             raise not_found()
         # the catalog row carries the corrected metadata: refuse before reading anything else
-        if secrecy_level(_classification(entry.metadata)) > user.clearance:
+        if not user.principal.may_see(entry.metadata.get("classification")):
             raise not_found()
         reasons = visible_reasons(entry.review_reasons, user.clearance, catalog)
     finally:
         catalog.close()
-    entry = dataclasses.replace(entry, review_reasons=reasons)
+    entry = dataclasses.replace(entry, review_reasons=reasons,
+                                status=visible_status(entry.status, entry.review_reasons, reasons))
     try:
         machine = DocumentManifest.model_validate_json(state.store.get_bytes(entry.manifest_key))
     except ObjectMissing as exc:
         raise not_found() from exc
-    edits = edits_of(state.store, doc_id)  # the archivists' corrections (object store, flows.corrections)
+    # the archivists' corrections (object store, flows.corrections), checked against the audit trail
+    edits = edits_of(state.store, doc_id, archive=state.settings.archive_path())
     manifest = corrected(machine, edits)
-    if secrecy_level(manifest.metadata.classification) > user.clearance:
+    if not user.principal.may_see(manifest.metadata.classification):
         raise not_found()
-    manifest = manifest.model_copy(update={"review_reasons": reasons if manifest.review_reasons else []})
+    manifest = manifest.model_copy(update={
+        "review_reasons": reasons if manifest.review_reasons else [],
+        "status": visible_status(manifest.status, manifest.review_reasons, reasons if manifest.review_reasons else [])})
     return DocumentView(entry=entry, machine=machine, manifest=manifest, edits=edits)
 
 
