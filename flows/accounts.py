@@ -110,17 +110,24 @@ def local_operator() -> str:
 
 
 def credential_holders(conn: sqlite3.Connection, username: str) -> frozenset[str]:
-    """Who may hold a credential of the account, as recorded: its creator (who chose its first password), who last
-    set its password, who was shown one of its live API tokens. Usernames, or ``cli:``/``env:`` for the local
-    operator; nothing for what was made before it was recorded. ``flows.approvals`` refuses an approver who holds
-    a credential of the requester, or whose credential the requester holds."""
-    row = conn.execute("SELECT id, created_by, password_set_by FROM users WHERE username = ?",
-                       (normalise_username(username),)).fetchone()
+    """Who ever held a credential of the account, as recorded (table ``credential_holders``, append-only): who
+    created it (chose its first password), who ever set its password, who was ever shown one of its API tokens,
+    revoked or not. A later reset, or the user changing their own password, adds a holder and removes no one.
+    Usernames, or ``cli:``/``env:`` for the local operator; nothing for what was made before it was recorded.
+    ``flows.approvals`` refuses an approver who holds a credential of the requester, or whose credential the
+    requester holds, and a holder's request to widen the account's access."""
+    row = conn.execute("SELECT id FROM users WHERE username = ?", (normalise_username(username),)).fetchone()
     if row is None:
         return frozenset()
-    names = {row[1], row[2]}
-    names.update(r[0] for r in conn.execute("SELECT created_by FROM api_tokens WHERE user_id = ?", (row[0],)))
-    return frozenset(str(n) for n in names if n)
+    rows = conn.execute("SELECT DISTINCT holder FROM credential_holders WHERE user_id = ?", (row[0],))
+    return frozenset(str(r[0]) for r in rows if r[0])
+
+
+def record_holder(conn: sqlite3.Connection, user_id: int, holder: str | None, how: str) -> None:
+    """Add ``holder`` to the history of who held a credential of the account (nothing when unknown)."""
+    if holder:
+        conn.execute("INSERT INTO credential_holders(user_id, holder, at, how) VALUES (?,?,?,?)",
+                     (user_id, holder, _now_iso(), how))
 
 
 _COMMON_MESSAGE = ("Mật khẩu quá phổ biến hoặc dễ đoán (có trong danh sách mật khẩu hay bị lộ, là dãy ký tự lặp lại "
@@ -244,11 +251,12 @@ class Accounts:
         ``created_by``: who chose the password (recorded as its creator and the setter of its password)."""
         name = normalise_username(username)
         try:
-            with self.db.connect() as conn:
-                conn.execute(
+            with self.db.transaction() as conn:
+                cursor = conn.execute(
                     "INSERT INTO users(username, password_hash, role, clearance, active, created_at, created_by, "
                     "password_set_by) VALUES (?,?,?,?,1,?,?,?)",
                     (name, password_hash, role, clearance, _now_iso(), created_by, created_by))
+                record_holder(conn, int(cast(int, cursor.lastrowid)), created_by, "create")
         except sqlite3.IntegrityError as exc:
             raise AccountError(f"Tài khoản {name} đã tồn tại") from exc
         user = self.find_user(name)
@@ -313,6 +321,7 @@ class Accounts:
         with self.db.transaction() as conn:
             conn.execute("UPDATE users SET password_hash = ?, password_set_by = ? WHERE id = ?",
                          (password_hash, set_by, user.id))
+            record_holder(conn, user.id, set_by, "password")  # the earlier holders stay
             conn.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
 
     def _require(self, username: str) -> User:
@@ -413,12 +422,13 @@ class Accounts:
         """Make a token minted earlier (``new_api_token``; a request a second admin approved) valid.
         ``created_by``: who was shown the token."""
         user = self._require(username)
-        with self.db.connect() as conn:
+        with self.db.transaction() as conn:
             conn.execute("INSERT INTO api_tokens(token_hash, user_id, label, created_at, last_used, created_by) "
                          "VALUES (?,?,?,?,NULL,?)", (token_hash, user.id, label.strip()[:80], _now_iso(), created_by))
+            record_holder(conn, user.id, created_by, "token")
 
     def credential_holders(self, username: str) -> frozenset[str]:
-        """Who may hold a credential of the account (``credential_holders``)."""
+        """Who ever held a credential of the account (``credential_holders``)."""
         with self.db.connect() as conn:
             return credential_holders(conn, username)
 
@@ -461,8 +471,8 @@ class Accounts:
 # --- clearance gates ------------------------------------------------------------------------------------------
 # An admin acting on the web (``by``) never grants a clearance above their own, never takes a credential (API token,
 # password) of an account cleared above them, and never widens their own access, makes another admin, grants another
-# account a classified clearance (creating it, raising it, unlocking it), demotes or locks an admin cleared above
-# them, mints a token for another account or resets another admin's password alone: ``NeedsSecondAdmin``, which
+# account a classified clearance (creating it, raising it, unlocking it), demotes or locks another admin, mints a
+# token for another account or resets another admin's password alone: ``NeedsSecondAdmin``, which
 # ``flows.approvals`` turns into a request a second admin whose clearance covers it approves.
 
 class NeedsSecondAdmin(AccountError):
@@ -502,8 +512,10 @@ def gate_update(by: User, user: User, *, role: str, clearance: int, active: bool
         raise AccountError(f"{ABOVE_OWN}: chỉ có thể hạ quyền hoặc khóa tài khoản")
     if role == "admin" and user.role != "admin":
         raise NeedsSecondAdmin("Cấp quyền quản trị cần một quản trị viên thứ hai phê duyệt")
-    if user.role == "admin" and user.clearance > by.clearance and _narrows(user, role, clearance, active):
-        raise NeedsSecondAdmin(f"{ABOVE_OWN}: hạ quyền hoặc khóa tài khoản quản trị này cần một quản trị viên "
+    if user.role == "admin" and _narrows(user, role, clearance, active):
+        # any other admin, whatever their clearance: an admin demoted alone becomes an account whose password the
+        # demoting admin may then reset alone (and so control)
+        raise NeedsSecondAdmin("Hạ quyền, hạ mức mật hoặc khóa tài khoản quản trị khác cần một quản trị viên "
                                "thứ hai phê duyệt")
     if clearance > 0 and (clearance > user.clearance or (active and not user.active)):
         raise NeedsSecondAdmin(GRANT_CLASSIFIED)  # raising a classified clearance, or unlocking a cleared account

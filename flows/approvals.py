@@ -7,19 +7,22 @@ Requests (table ``approval_requests`` of ``web.sqlite3``), by kind:
                 stays as it is until an admin approves; the correction is then applied through the same path.
                 Raising a classification is never held (fail closed).
 ``account``     raising one's own role or clearance, making another account an admin, granting another account a
-                classified clearance (raising it, or unlocking a cleared account), demoting or locking an admin
-                cleared above oneself (``flows.accounts.gate_update``).
+                classified clearance (raising it, or unlocking a cleared account), demoting, locking or lowering
+                the clearance of any other admin (``flows.accounts.gate_update``).
 ``create``      creating an admin account, or an account with a classified clearance (``gate_new_user``).
 ``token``       an API token for another account (``gate_token``): shown to the requester at once, kept only as its
                 hash in the request, valid only once approved.
 ``password``    resetting another admin's password (``gate_password``): only the new hash is kept until approved.
 
 Refused outright (``AccountError``): granting a clearance above one's own, a token or a password for an account
-cleared above one's own. The approver is an active admin other than the requester whose clearance covers the
-request's level: the document's current level, the clearance granted, the clearance of the account whose credential
-is made; and neither holds a credential of the other (``flows.accounts.credential_holders``: who created the
-account, last set its password or was shown one of its API tokens; for the requester, also as recorded when the
-request was made), so one admin cannot approve through a second account whose password they chose.
+cleared above one's own; asking to raise the role or clearance of, unlock, or mint a token for an account whose
+credentials one holds (``HELD_BY_YOU``). The approver is an active admin other than the requester whose clearance
+covers the request's level: the document's current level, the clearance granted, the clearance of the account whose
+credential is made; and neither holds a credential of the other (``flows.accounts.credential_holders``: who created the
+account, ever set its password or was shown one of its API tokens, an append-only history; for the requester, also
+as recorded when the request was made), so one admin cannot approve through a second account whose password they
+chose, even after that account changed its own password. Nor may an approver (or, by then, the requester) hold a
+credential of the account whose access a request widens (a raise, an unlock, a token).
 The requester may withdraw their own request. Every step is audited (the request, the approval or
 rejection). The local operator's ``sohoa user add`` / ``sohoa user passwd`` are the bootstrap and are not held.
 """
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from flows.access import TOP_LEVEL, Levels, level_of, visible_items
+from flows.access import ROLES, TOP_LEVEL, Levels, level_of, visible_items
 from flows.accounts import (
     ROLE_LABELS,
     AccountError,
@@ -60,6 +63,11 @@ NOT_FOUND = "Không tìm thấy yêu cầu đang chờ phê duyệt"
 CONTROLLED = ("Không thể duyệt: bạn kiểm soát (hoặc đã kiểm soát) thông tin đăng nhập của người gửi yêu cầu (đã tạo "
               "tài khoản, đặt mật khẩu hoặc nhận khóa API của tài khoản đó), hoặc người gửi kiểm soát thông tin đăng "
               "nhập của bạn: cần một quản trị viên khác")
+HELD_BY_YOU = ("Không thể gửi yêu cầu: bạn đang nắm thông tin đăng nhập của tài khoản này (đã tạo tài khoản, đặt "
+               "mật khẩu hoặc nhận khóa API của tài khoản đó): cần một quản trị viên khác gửi yêu cầu")
+TARGET_CONTROLLED = ("Không thể duyệt: bạn kiểm soát (hoặc đã kiểm soát) thông tin đăng nhập của tài khoản được "
+                     "nâng quyền hoặc nhận khóa API: cần một quản trị viên khác")
+TARGET_HELD = ("Không thể duyệt: người gửi yêu cầu đang nắm thông tin đăng nhập của tài khoản này: yêu cầu bị hủy")
 HOLDERS = "requester_credentials_by"  # in a request's payload: who held a credential of the requester when it was made
 STALE = "Đối tượng của yêu cầu đã thay đổi từ khi gửi: yêu cầu bị hủy, hãy gửi lại nếu vẫn cần"
 
@@ -288,6 +296,42 @@ def _check_control(conn: sqlite3.Connection, request: ApprovalRequest, approver:
         raise ApprovalError(CONTROLLED)
 
 
+def _widening(payload: dict[str, object]) -> bool:
+    """Whether an ``account`` request raises the account's role or clearance, or unlocks it."""
+    before = payload.get("from")
+    if not isinstance(before, dict):
+        return True  # fail closed
+    rank: dict[str, int] = {role: n for n, role in enumerate(ROLES)}
+    return (rank.get(str(payload.get("role")), len(ROLES)) > rank.get(str(before.get("role")), len(ROLES))
+            or _int(payload.get("clearance")) > _int(before.get("clearance"))
+            or (bool(payload.get("active")) and not before.get("active")))
+
+
+def _widens_target(request: ApprovalRequest) -> bool:
+    """Requests that widen what another account may reach: raising its role or clearance, unlocking it, a token."""
+    if request.target == request.requested_by:
+        return False  # one's own: the requester is the account, ``_check_control`` covers it
+    return request.kind == "token" or (request.kind == "account" and _widening(request.payload))
+
+
+def _check_target_control(conn: sqlite3.Connection, request: ApprovalRequest, approver: User) -> None:
+    """Refuse to widen an account whose credentials the approver holds (they would approve their own key), or the
+    requester holds (they came to hold one since the request: ``StaleRequest``)."""
+    if not _widens_target(request):
+        return
+    holders = credential_holders(conn, request.target)
+    if approver.username in holders:
+        raise ApprovalError(TARGET_CONTROLLED)
+    if request.requested_by in holders:
+        raise StaleRequest(TARGET_HELD)
+
+
+def _refuse_holder(accounts: Accounts, actor: User, target: str) -> None:
+    """A holder of an account's credentials may not ask to widen its access (``HELD_BY_YOU``)."""
+    if target != actor.username and actor.username in accounts.credential_holders(target):
+        raise AccountError(HELD_BY_YOU)
+
+
 # --- accounts ---------------------------------------------------------------------------------------------------
 
 def _open_request(accounts: Accounts, actor: User, kind: str, target: str, payload: dict[str, object],
@@ -314,6 +358,8 @@ def change_account(accounts: Accounts, actor: User, username: str, *, role: str,
         assert user is not None
         payload: dict[str, object] = {"role": role, "clearance": clearance, "active": active,
                                       "from": {"role": user.role, "clearance": user.clearance, "active": user.active}}
+        if _widening(payload):
+            _refuse_holder(accounts, actor, user.username)
         return _open_request(accounts, actor, "account", user.username, payload, max(clearance, user.clearance))
 
 
@@ -337,6 +383,7 @@ def mint_token(accounts: Accounts, actor: User, username: str, label: str) -> tu
     except NeedsSecondAdmin:
         user = accounts.find_user(username)
         assert user is not None
+        _refuse_holder(accounts, actor, user.username)
         token, token_hash = new_api_token()
         payload: dict[str, object] = {"label": label.strip()[:80], "token_hash": token_hash}
         return token, _open_request(accounts, actor, "token", user.username, payload, user.clearance, replace=False)
@@ -423,8 +470,16 @@ def approve(accounts: Accounts, approver: User, request_id: int, *,
             raise
         return done
     _check_approver(request, approver, _account_level(accounts, request))
+    try:
+        with accounts.db.connect() as conn:
+            _check_target_control(conn, request, approver)
+    except StaleRequest:
+        with accounts.db.transaction() as conn:
+            _close(conn, request, "cancelled", approver.username, TARGET_HELD)
+        raise
     with accounts.db.transaction() as conn:  # claimed first: two approvers never both apply it
         _check_control(conn, request, approver)
+        _check_target_control(conn, request, approver)
         if not _close(conn, request, "approved", approver.username):
             raise ApprovalError(NOT_FOUND)
     try:

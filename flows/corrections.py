@@ -22,7 +22,12 @@ leaves no gap, so every version written is also recorded in the archive's keyed 
 (``correction.record``: document, version, SHA-256 of the stored record, ``correction_details``): a version the
 trail knows that the store no longer holds as written is a problem for ``sohoa verify`` (``audit_problems``) and
 makes the history unreadable for ``reindex``, ``show`` and the web (``AuditedCorrections``; for a store that is
-not the archive's embedded one, where the caller passes the archive).
+not the archive's embedded one, where the caller passes the archive). The other way round too: where the archive
+has a trail, a version in the store that the trail never recorded with the same SHA-256 (a valid-looking record
+copied straight into the store) is not applied — the history is unreadable and ``sohoa verify`` reports it
+(``unexpected``). So the entry is written before any reader could see the version: the web writes the record,
+appends the entry, and indexes the document from the correction it holds (never re-reading the history between);
+the legacy migration records the entry before it writes the record.
 
 A correction is re-indexed at once (``reindex_or_hide``: a few attempts); when that keeps failing the document is
 taken out of the catalog and the search index (fail closed: never left findable at its old level) and marked
@@ -52,7 +57,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol
 
-from flows.audit import ANCHOR_FILE, AUDIT_FILE, archive_of_store
+from flows.audit import ANCHOR_FILE, AUDIT_FILE, STORE_ANCHOR, archive_of_store
 from flows.preservation import stored_manifests
 from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
 from schemas.document import DocumentManifest
@@ -63,7 +68,7 @@ from schemas.settings import Settings
 from schemas.text import nfc
 from storage import search_sqlite
 from storage.accounts_db import WebDb, web_db_path
-from storage.audit import AuditLog, AuditLogMissing
+from storage.audit import Anchor, AuditLog, AuditLogMissing
 from storage.catalog import SqliteCatalog
 from storage.layout import CORRECTIONS, correction_key, correction_of, corrections_prefix
 from storage.objects import ImmutableObjectError, ObjectMissing, ObjectStore
@@ -219,11 +224,52 @@ class CorrectionStore(Protocol):
 class AuditedCorrections:
     """The correction versions the archive's audit trail says were written: {version: SHA-256 of the stored
     record} per document (``correction.record`` entries). Read without the key: ``sohoa audit verify`` vouches for
-    the trail itself. An archive without a trail knows none."""
+    the trail itself. An archive without a trail knows none (``available``: False, nothing is checked; a trail
+    whose database is gone but whose anchor file remains is available, and knows none: fail closed)."""
 
     def __init__(self, archive: Path) -> None:
         self.archive = archive
         self._all: dict[str, dict[int, str]] | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether the archive has an audit trail: then every correction in the store must be recorded in it."""
+        if (self.archive / AUDIT_FILE).exists():
+            return True
+        try:
+            return (self.archive / ANCHOR_FILE).stat().st_size > 0
+        except OSError:
+            return False
+
+    def vouches_for(self, store: ObjectStore) -> bool:
+        """Whether every correction in ``store`` must be recorded in this trail: the archive has a trail, and
+        ``store`` is the archive's own (embedded: ``ARCHIVE/objects``) or anchored on this trail's chain (its
+        ``audit/anchor.json``: the archive's backup). A store another chain anchored (an archive being rebuilt
+        from a backup alone, its new trail knowing none of the corrections) is checked only against the versions
+        this trail recorded, as before."""
+        if not self.available:
+            return False
+        own = archive_of_store(store)
+        if own is not None and own.resolve() == self.archive.resolve():
+            return True
+        try:
+            anchor: Anchor | None = Anchor.parse(store.get_bytes(STORE_ANCHOR))
+        except ObjectMissing:
+            anchor = None
+        except ValueError:
+            return True  # an unreadable anchor: fail closed
+        if anchor is None:
+            return True  # nothing says the store belongs to another chain: fail closed
+        try:
+            trail = AuditLog(self.archive / AUDIT_FILE, None, create=False, anchor=self.archive / ANCHOR_FILE)
+        except (AuditLogMissing, sqlite3.Error):
+            return True
+        try:
+            return trail.hash_at(anchor.seq) == anchor.last
+        except sqlite3.Error:
+            return True
+        finally:
+            trail.close()
 
     def _read(self, target: str | None) -> dict[str, dict[int, str]]:
         try:
@@ -253,11 +299,14 @@ class AuditedCorrections:
 
 class ObjectStoreCorrections:
     """Corrections in the object store; with ``audited``, a version the audit trail recorded that the store no
-    longer holds as written makes the history unreadable."""
+    longer holds as written makes the history unreadable, and so does a version in the store that the trail (when
+    the archive has one) never recorded with the same SHA-256: a record copied straight into the store carries a
+    valid seal (unkeyed), only the keyed trail tells it from one an archivist saved."""
 
     def __init__(self, store: ObjectStore, audited: AuditedCorrections | None = None) -> None:
         self.store = store
         self.audited = audited
+        self._vouches: bool | None = None
 
     def history(self, doc_id: str) -> list[Correction]:
         versions = []
@@ -266,6 +315,7 @@ class ObjectStoreCorrections:
             if where is not None and where[0] == doc_id:
                 versions.append((where[1], key))
         known = self.audited.of(doc_id) if self.audited is not None else {}
+        vouched = self.audited is not None and self._vouched()  # every stored version must be recorded
         present = {version for version, _ in versions}
         for version in sorted(set(known) - present):
             raise _unreadable(doc_id, f"nhật ký kiểm soát ghi bản chỉnh sửa số {version} nhưng kho không còn "
@@ -278,10 +328,20 @@ class ObjectStoreCorrections:
                 data = self.store.get_bytes(key)
             except ObjectMissing as exc:
                 raise _unreadable(doc_id, f"thiếu {key} trong kho") from exc
-            if known.get(version) and hashlib.sha256(data).hexdigest() != known[version]:
+            if vouched and version not in known:
+                raise _unreadable(doc_id, f"{key} không được ghi trong nhật ký kiểm soát: bản ghi không do hệ "
+                                          "thống lưu (chép thẳng vào kho?)")
+            if version in known and hashlib.sha256(data).hexdigest() != known[version]:
                 raise _unreadable(doc_id, f"{key} khác bản đã ghi trong nhật ký kiểm soát: bản ghi bị thay")
             out.append(Correction.from_bytes(data, key=key))
         return out
+
+    def _vouched(self) -> bool:
+        if self.audited is None:
+            return False
+        if self._vouches is None:
+            self._vouches = self.audited.vouches_for(self.store)
+        return self._vouches
 
     def documents(self) -> set[str]:
         stored = {w[0] for k in self.store.list(CORRECTIONS) if (w := correction_of(k)) is not None}
@@ -313,9 +373,22 @@ def correction_details(correction: Correction) -> dict[str, object]:
 
 def audit_problems(store: ObjectStore, archive: Path) -> list[FixityProblem]:
     """The corrections ``archive``'s audit trail recorded that ``store`` no longer holds as written (missing, or
-    another record in their place): each one may undo a raised classification (``sohoa verify``)."""
+    another record in their place), and the corrections in ``store`` that the trail (when the archive has one)
+    never recorded (unexpected: written straight into the store): each one may undo a raised classification
+    (``sohoa verify``)."""
     problems = []
-    for doc_id, versions in sorted(AuditedCorrections(archive).all().items()):
+    audited = AuditedCorrections(archive)
+    if audited.vouches_for(store):
+        recorded = audited.all()
+        for key in store.list(CORRECTIONS):
+            where = correction_of(key)
+            if where is not None and where[1] not in recorded.get(where[0], {}):
+                problems.append(FixityProblem(
+                    kind="unexpected", key=key, document=where[0],
+                    detail="bản chỉnh sửa không được ghi trong nhật ký kiểm soát (chép thẳng vào kho?): không được "
+                           "áp dụng; văn bản không được hiển thị và bị loại khỏi chỉ mục khi dựng lại — xóa bản ghi "
+                           "này hoặc khôi phục thư mục audit/corrections/ từ bản sao lưu"))
+    for doc_id, versions in sorted(audited.all().items()):
         for version, digest in sorted(versions.items()):
             key = correction_key(doc_id, version)
             try:
@@ -326,7 +399,7 @@ def audit_problems(store: ObjectStore, archive: Path) -> list[FixityProblem]:
                     detail="nhật ký kiểm soát ghi bản chỉnh sửa này nhưng kho không còn: khôi phục từ bản sao lưu; "
                            "đến khi đó văn bản không được hiển thị và bị loại khỏi chỉ mục khi dựng lại"))
                 continue
-            if digest and hashlib.sha256(data).hexdigest() != digest:
+            if hashlib.sha256(data).hexdigest() != digest:  # a recorded version without its SHA-256: not vouched for
                 problems.append(FixityProblem(kind="changed", key=key, document=doc_id,
                                               detail="khác bản đã ghi trong nhật ký kiểm soát (SHA-256): bị thay"))
     return problems
@@ -758,9 +831,11 @@ def migrate_legacy(settings: Settings, store: ObjectStore) -> int:
                 continue
             if [c.to_bytes() for c in stored[:len(legacy)]] == [c.to_bytes() for c in legacy[:len(stored)]]:
                 for correction in legacy[len(stored):]:
-                    port.add(correction)
+                    # recorded first: a reader never sees a version the trail does not know (were the write to
+                    # fail, the trail names a version the store lacks, and the next migration writes it)
                     audit_record(settings, CORRECTION_ACTION, doc_id, details=correction_details(correction)
                                  | {"migrated_from": list(correction.migrated_from)})
+                    port.add(correction)
                     written[doc_id] = written.get(doc_id, 0) + 1
             else:
                 log.warning("corrections of %s in the store differ from those in %s: the store's are kept",

@@ -13,6 +13,7 @@ verdicts into the document's metadata.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,7 @@ RECEIVED_WORDS = ("den", "so", "ngay", "chuyen", "luuhoso")
 # OCR confusions on bold stamp capitals (folded): substitutions that cost little.
 _CONFUSIONS = [set("a4@"), set("ti[]|!1l"), set("o0q"), set("e3c"), set("sz5"), set("uv"), set("hn"), set("mn")]
 _NOISE = set("[]|!()'\".,:;-_~{}/\\`")
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015/\\|_+.,:;~*•·]+")  # between words on a stamp (KHẨN/MẬT, SAO-MẬT)
 
 
 @dataclass(frozen=True)
@@ -406,6 +408,32 @@ def match_reading(text: str) -> tuple[str, str, float] | None:
     return min(scored, key=lambda s: (s[2], -len(s[1])))
 
 
+def _tokens(text: str) -> list[str]:
+    """Folded words of a reading, split on spaces and the separators stamps and OCR put between words."""
+    return [t for t in (_squash(p) for p in _SEPARATORS.split(text)) if sum(ch.isalnum() for ch in t) >= 2]
+
+
+def secrecy_match(text: str) -> tuple[str, float] | None:
+    """(level, distance) of the highest secrecy mark found in a reading, or None.
+
+    Matched against the whole reading and against each word and run of up to three words, so that a mark beside a
+    look-alike (``BẢN SAO-MẬT``, ``KHẨN/MẬT``) is found even when the look-alike is the better whole-reading match."""
+    whole = _squash(text)
+    if sum(ch.isalnum() for ch in whole) < 2:
+        return None
+    tokens = _tokens(text)
+    groups = {whole} | {"".join(tokens[i : i + n]) for n in (1, 2, 3) for i in range(len(tokens) - n + 1)}
+    found: dict[str, float] = {}
+    for group in groups:
+        level, dist = min(((v, _align(group, k)) for k, v in MARK_FORMS.items()), key=lambda s: (s[1], -len(s[0])))
+        if dist <= MARK_ACCEPT:
+            found[level] = min(dist, found.get(level, dist))
+    if not found:
+        return None
+    level = max(found, key=LEVELS.index)
+    return level, found[level]
+
+
 def _exact(text: str, level: str) -> bool:
     """The reading is the mark itself, diacritics included (``TÔI MẬT`` is close, not exact)."""
     letters = "".join(ch for ch in unicodedata.normalize("NFC", text.upper()) if ch.isalpha())
@@ -435,17 +463,18 @@ def judge(cand: Candidate, page: int, readings: Sequence[str], info: dict[str, o
     marks: list[tuple[float, str, str]] = []
     others: list[tuple[float, str, str]] = []
     for text in readings:
+        # Fail closed: secrecy evidence anywhere in any reading wins over a look-alike, however well that matches.
+        mark = secrecy_match(text)
+        if mark is not None:
+            marks.append((mark[1], mark[0], text))
         best = match_reading(text)
-        if best is None:
-            continue
-        kind, value, dist = best
-        if kind == "secrecy" and dist <= MARK_ACCEPT:
-            marks.append((dist, value, text))
-        elif kind == "other" and dist <= OTHER_ACCEPT:
-            others.append((dist, value, text))
+        if best is not None and best[0] == "other" and best[2] <= OTHER_ACCEPT:
+            others.append((best[2], best[1], text))
     if marks:
         level = max((v for _, v, _ in marks), key=LEVELS.index)
-        exact = any(_exact(t, level) for _, v, t in marks if v == level)
+        # a stamp that also reads as something else is classified at the level found, and reviewed
+        exact = (any(_exact(t, level) for _, v, t in marks if v == level) and not others
+                 and not _received(readings))
         by_width = _level_by_width(info)
         rule = f"đọc được dấu {level.upper()}"
         if by_width and LEVELS.index(by_width) > LEVELS.index(level) and not exact:

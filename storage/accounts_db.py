@@ -1,5 +1,6 @@
-"""The web app's own database: ``ARCHIVE/web.sqlite3`` (accounts, sessions, API tokens, login failures, the
-archivists' versioned corrections and the requests waiting for a second admin, ``flows.approvals``).
+"""The web app's own database: ``ARCHIVE/web.sqlite3`` (accounts, sessions, API tokens, who ever held a credential
+of an account, login failures, the archivists' versioned corrections and the requests waiting for a second admin,
+``flows.approvals``).
 
 Unlike the catalog it is not a cache: nothing else holds accounts or corrections, so it is never rebuilt.
 One short connection per operation (requests run in a thread pool); WAL lets readers and one writer overlap.
@@ -79,6 +80,27 @@ _ADDED_COLUMNS = (
     ("api_tokens", "created_by", "TEXT"),
 )
 
+# Who ever held a credential of an account (append-only: a later reset or a self-change removes no one). ``how``:
+# ``create`` (chose its first password), ``password`` (set its password), ``token`` (was shown one of its API tokens).
+# Created by ``_migrate``, which fills it once from the columns above (what was recorded before it existed).
+_HOLDERS_TABLE = """
+CREATE TABLE credential_holders (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    holder TEXT NOT NULL,
+    at TEXT NOT NULL,
+    how TEXT NOT NULL CHECK (how IN ('create', 'password', 'token'))
+);
+CREATE INDEX credential_holders_user ON credential_holders(user_id, holder);
+"""
+_HOLDERS_BACKFILL = (
+    "INSERT INTO credential_holders(user_id, holder, at, how) "
+    "SELECT id, created_by, created_at, 'create' FROM users WHERE created_by IS NOT NULL",
+    "INSERT INTO credential_holders(user_id, holder, at, how) "
+    "SELECT id, password_set_by, created_at, 'password' FROM users WHERE password_set_by IS NOT NULL",
+    "INSERT INTO credential_holders(user_id, holder, at, how) "
+    "SELECT user_id, created_by, created_at, 'token' FROM api_tokens WHERE created_by IS NOT NULL",
+)
+
 
 class WebDb:
     def __init__(self, path: Path) -> None:
@@ -89,19 +111,30 @@ class WebDb:
         self._migrate()
 
     def _migrate(self) -> None:
-        """Add the columns an older database lacks (``_ADDED_COLUMNS``), under the write lock so two processes
-        opening it at once do not both add them."""
+        """Add the columns an older database lacks (``_ADDED_COLUMNS``) and the ``credential_holders`` history
+        (filled once from those columns), under the write lock so two processes opening it at once do not both
+        add them."""
         def missing(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
             present = {table: {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
                        for table in {t for t, _, _ in _ADDED_COLUMNS}}
             return [(t, c, d) for t, c, d in _ADDED_COLUMNS if c not in present[t]]
 
+        def no_history(conn: sqlite3.Connection) -> bool:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'credential_holders'"
+                                ).fetchone() is None
+
         with self.connect() as conn:
-            if not missing(conn):
+            if not missing(conn) and not no_history(conn):
                 return
         with self.transaction() as conn:
             for table, column, declaration in missing(conn):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            if no_history(conn):
+                for statement in _HOLDERS_TABLE.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                for statement in _HOLDERS_BACKFILL:
+                    conn.execute(statement)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

@@ -376,3 +376,43 @@ def test_a_raise_whose_reindex_fails_never_leaves_the_document_at_its_old_level(
     assert _found(capsys, root, always, "--as", "staff0") is None
     assert not marker.exists()
     assert main(["verify", "--archive", str(root)]) == 0
+
+
+# --- a correction the audit trail never recorded is not accepted (review finding: planted correction) -----------
+
+
+def test_a_correction_the_audit_trail_never_recorded_fails_closed(
+    raised: Raised, digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "archive"
+    shutil.copytree(raised.root, root, ignore=shutil.ignore_patterns("work"))
+    secret = _ids(digitised)["bc_03.pdf"]  # digitised "Mật", never corrected
+    manifest = json.loads((root / "objects" / "documents" / secret / "document.json").read_bytes())
+    assert manifest["metadata"]["classification"] == "Mật"
+    assert _found(capsys, root, secret, "--as", "staff0") is None
+    assert main(["verify", "--archive", str(root)]) == 0
+    # a valid-looking record (sealed, in its place) copied straight into the store: "Mật" → open
+    planted = root / "objects" / correction_key(secret, 1)
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(corrections.Correction(
+        doc_id=secret, version=1, username="arch", at="2025-01-01T00:00:00+00:00",
+        changes=(corrections.Change("metadata.classification", "Mật", None),)).to_bytes())
+    # sohoa verify reports it, naming the document
+    capsys.readouterr()
+    assert main(["verify", "--archive", str(root), "--json"]) == 7
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [(p["kind"], p["key"], p["document"]) for p in problems] == [
+        ("unexpected", correction_key(secret, 1), secret)]
+    # the operator is told; the document is never shown as the planted record would have it
+    assert _run(capsys, "show", secret, "--archive", str(root), "--json") == (7, "")
+    assert _run(capsys, "show", secret, "--archive", str(root), "--as", "staff0", "--json") == (6, "")
+    # reindex reports it and leaves it out; the web's resync does not apply it either
+    assert main(["reindex", "--archive", str(root)]) == 7
+    assert _found(capsys, root, secret) is None and _found(capsys, root, secret, "--as", "staff0") is None
+    with TestClient(create_app(Settings(archive=root), WebSettings())) as client:
+        _login(client, "staff0")
+        assert client.get(f"/documents/{secret}").status_code != 200
+    assert _found(capsys, root, secret, "--as", "staff0") is None
+    # the other documents' corrections, recorded in the trail, are still read
+    code, out = _run(capsys, "show", raised.doc_id, "--archive", str(root), "--json")
+    assert code == 0 and json.loads(out)["metadata"]["classification"] == "Mật"

@@ -425,8 +425,11 @@ def test_demoting_an_admin_cleared_above_oneself_waits_for_a_second_admin(
     # deactivating a non-admin (a compromised account) stays immediate, whatever its clearance
     assert _post(admin0, "/admin/users/arch", role="archivist", clearance="1") == 303
     assert state("arch") == ("archivist", 1, False)
-    # an admin cleared at or below oneself: as before
+    # an admin cleared at or below oneself: now also waits (a demoted admin's password could then be reset alone)
     assert _post(_login(app, "admin3"), "/admin/users/admin0", role="staff", clearance="0", active="on") == 303
+    assert state("admin0") == ("admin", 0, True)
+    [demote] = [r for r in _held(settings) if r.target == "admin0"]
+    assert _post(_login(app, "admin1b"), f"/admin/approvals/{demote.id}/approve") == 303
     assert state("admin0") == ("staff", 0, True)
 
 
@@ -459,3 +462,171 @@ def test_an_existing_accounts_database_gains_the_credential_columns(tmp_path: Pa
     assert accounts.credential_holders("cu") == set()  # unknown for accounts made before
     accounts.create_token("cu", "mới")
     assert len(accounts.tokens("cu")) == 2
+
+
+# --- review follow-up: credential holders are a history; no admin is demoted alone; a holder never widens the
+# account it holds -------------------------------------------------------------------------------------------------
+
+def _password_login(app: object, name: str, password: str) -> TestClient:
+    client = TestClient(app)  # type: ignore[arg-type]
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert csrf
+    response = client.post("/login", data={"username": name, "password": password, "csrf_token": csrf.group(1)},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+def test_an_admin_cannot_take_over_another_admin_by_demoting_resetting_and_restoring_it(
+        archive: tuple[Settings, dict[str, str]]) -> None:
+    """HIGH (outside review): admin3 demoted admin3b alone, reset the (now archivist's) password alone, had it made
+    admin again by admin3c, changed its password as admin3b (no longer recorded as a holder), then approved their
+    own declassification as admin3b."""
+    settings, ids = archive
+    for name in ("admin3b", "admin3c", "admin3d"):
+        add_user(settings, name, PASSWORD, "admin", clearance=3)
+    app = create_app(settings, WebSettings())
+    accounts = accounts_of(settings)
+    mat = ids["mat"]
+    admin3, admin3c = _login(app, "admin3"), _login(app, "admin3c")
+
+    def role(name: str) -> str:
+        user = accounts.find_user(name)
+        assert user is not None
+        return user.role
+
+    # 1. demoting an equally cleared admin is no longer immediate
+    assert _post(admin3, "/admin/users/admin3b", role="archivist", clearance="3", active="on") == 303
+    assert role("admin3b") == "admin"
+    [demote] = _requests(settings, "account")
+    assert (demote.target, demote.requested_by, demote.level) == ("admin3b", "admin3", 3)
+    assert _post(admin3c, f"/admin/approvals/{demote.id}/approve") == 303  # say a second admin agrees
+    assert role("admin3b") == "archivist"
+
+    # 2. resetting a non-admin's password is immediate: admin3 now holds admin3b's credentials
+    new_password = "mat-khau-admin3-da-dat"
+    assert _post(admin3, "/admin/users/admin3b/password", password=new_password) == 303
+    assert "admin3" in accounts.credential_holders("admin3b")
+
+    # 3. a holder may not ask to raise the account again; an approver holding it may not approve a raise
+    refused = admin3.post("/admin/users/admin3b", data={"csrf_token": _csrf(admin3, "/admin"), "role": "admin",
+                                                        "clearance": "3", "active": "on"})
+    assert refused.status_code == 400 and "nắm thông tin đăng nhập của tài khoản này" in refused.text
+    minted = admin3.post("/admin/users/admin3b/tokens", data={"csrf_token": _csrf(admin3, "/admin"), "label": "x"})
+    assert minted.status_code == 400 and "sohoa_" not in minted.text
+    assert _held(settings) == [] and role("admin3b") == "archivist"
+    assert _post(admin3c, "/admin/users/admin3b", role="admin", clearance="3", active="on") == 303
+    [restore] = _requests(settings, "account")
+    assert _post(admin3, f"/admin/approvals/{restore.id}/approve") == 400  # holds the target's credentials
+    assert role("admin3b") == "archivist"
+    assert _post(_login(app, "admin3d"), f"/admin/approvals/{restore.id}/approve") == 303  # an unrelated admin
+    assert role("admin3b") == "admin"
+
+    # 4. admin3, logged in as admin3b, changes its password: admin3 stays a holder (history, not the last setter)
+    puppet = _password_login(app, "admin3b", new_password)
+    assert _post(puppet, "/admin/users/admin3b/password", password="mat-khau-tu-doi-lai") == 303
+    holders = accounts.credential_holders("admin3b")
+    assert {"admin3", "admin3b"} <= holders and any(h.startswith("cli:") for h in holders)
+
+    # 5. so "admin3b" cannot approve admin3's declassification
+    assert _lower(admin3, mat) == 303
+    [held] = _requests(settings, "declassify")
+    puppet = _password_login(app, "admin3b", "mat-khau-tu-doi-lai")
+    refused = puppet.post(f"/admin/approvals/{held.id}/approve", data={"csrf_token": _csrf(puppet, "/admin")})
+    assert refused.status_code == 400 and "kiểm soát" in refused.text
+    assert _hidden(app, mat)
+    assert _post(admin3c, f"/admin/approvals/{held.id}/approve") == 303
+    assert not _hidden(app, mat)
+
+
+def test_a_self_changed_password_does_not_end_the_control_of_who_reset_it(
+        archive: tuple[Settings, dict[str, str]]) -> None:
+    """The state of step 4, made directly: admin1 reset arch's and staff0's passwords, both then changed them."""
+    settings, ids = archive
+    app = create_app(settings, WebSettings())
+    accounts = accounts_of(settings)
+    mat = ids["mat"]
+    admin1 = _login(app, "admin1")
+    for name in ("arch", "staff0"):
+        assert _post(admin1, f"/admin/users/{name}/password", password="mat-khau-admin1-da-dat") == 303
+        user = accounts.find_user(name)
+        assert user is not None
+        accounts.set_password(name, "mat-khau-tu-doi-lai", by=user)  # the user's own change
+        with sqlite3.connect(settings.archive_path() / "web.sqlite3") as conn:
+            last = conn.execute("SELECT password_set_by FROM users WHERE username = ?", (name,)).fetchone()[0]
+        conn.close()
+        assert last == name and {"admin1", name} <= accounts.credential_holders(name)
+
+    # arch, made an admin by the local operator, cannot approve admin1's request
+    accounts.update_user("arch", role="admin", clearance=1, active=True)
+    assert _lower(admin1, mat) == 303
+    [held] = _requests(settings, "declassify")
+    arch = _password_login(app, "arch", "mat-khau-tu-doi-lai")
+    assert _post(arch, f"/admin/approvals/{held.id}/approve") == 400
+    assert [r.id for r in _held(settings)] == [held.id]
+
+    # admin1 cannot ask to raise staff0 (clearance, role) nor for a token of it
+    for form in ({"role": "staff", "clearance": "1", "active": "on"}, {"role": "admin", "clearance": "0",
+                                                                        "active": "on"}):
+        refused = admin1.post("/admin/users/staff0", data={"csrf_token": _csrf(admin1, "/admin"), **form})
+        assert refused.status_code == 400 and "nắm thông tin đăng nhập" in refused.text
+    assert admin1.post("/admin/users/staff0/tokens", data={"csrf_token": _csrf(admin1, "/admin"),
+                                                           "label": "x"}).status_code == 400
+    assert _requests(settings, "account") == [] and _requests(settings, "token") == []
+    # nor approve another admin's request raising it
+    assert _post(_login(app, "admin1b"), "/admin/users/staff0", role="staff", clearance="1", active="on") == 303
+    [raised] = _requests(settings, "account")
+    assert _post(admin1, f"/admin/approvals/{raised.id}/approve") == 400
+    staff0 = accounts.find_user("staff0")
+    assert staff0 is not None and staff0.clearance == 0
+    assert _post(_login(app, "admin3"), f"/admin/approvals/{raised.id}/approve") == 303
+    staff0 = accounts.find_user("staff0")
+    assert staff0 is not None and staff0.clearance == 1
+    # narrowing stays open to a holder: locking a non-admin is immediate
+    assert _post(admin1, "/admin/users/staff0", role="staff", clearance="1") == 303
+    staff0 = accounts.find_user("staff0")
+    assert staff0 is not None and not staff0.active
+
+
+def test_a_request_made_before_the_requester_held_the_account_is_cancelled(
+        archive: tuple[Settings, dict[str, str]]) -> None:
+    settings, _ = archive
+    app = create_app(settings, WebSettings())
+    accounts = accounts_of(settings)
+    admin1 = _login(app, "admin1")
+    assert _post(admin1, "/admin/users/staff0", role="staff", clearance="1", active="on") == 303
+    [raised] = _requests(settings, "account")
+    assert _post(admin1, "/admin/users/staff0/password", password="mat-khau-admin1-da-dat") == 303  # immediate
+    assert _post(_login(app, "admin1b"), f"/admin/approvals/{raised.id}/approve") == 400
+    staff0 = accounts.find_user("staff0")
+    assert staff0 is not None and staff0.clearance == 0
+    done = approvals.get(accounts.db, raised.id)
+    assert done is not None and done.state == "cancelled"
+
+
+def test_the_credential_history_is_filled_from_the_recorded_columns(tmp_path: Path) -> None:
+    from flows.accounts import Accounts
+    from storage.accounts_db import WebDb
+
+    path = tmp_path / "web.sqlite3"
+    with sqlite3.connect(path) as conn:  # the schema with the credential columns, before the history
+        conn.executescript("""
+            CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+                role TEXT NOT NULL, clearance INTEGER NOT NULL DEFAULT 0, active INTEGER NOT NULL DEFAULT 1,
+                created_at TEXT NOT NULL, created_by TEXT, password_set_by TEXT);
+            CREATE TABLE api_tokens (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL, label TEXT NOT NULL,
+                created_at TEXT NOT NULL, last_used TEXT, created_by TEXT);
+            INSERT INTO users(username, password_hash, role, clearance, active, created_at, created_by,
+                password_set_by) VALUES ('cu', 'x', 'admin', 1, 1, '2024-01-01T00:00:00+00:00', 'cli:root', 'ai');
+            INSERT INTO api_tokens VALUES ('abc', 1, 'cũ', '2024-01-01T00:00:00+00:00', NULL, 'khac');
+        """)
+    conn.close()
+    for _ in range(2):  # filled once
+        accounts = Accounts(WebDb(path))
+    assert accounts.credential_holders("cu") == {"cli:root", "ai", "khac"}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM credential_holders").fetchone()[0] == 3
+    conn.close()
+    accounts.set_password_hash("cu", "y", set_by="cu")  # a self-change adds, removes no one
+    accounts.revoke_token("cu", "abc".ljust(12, "0")[:12])
+    assert accounts.credential_holders("cu") == {"cli:root", "ai", "khac", "cu"}

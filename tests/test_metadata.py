@@ -290,3 +290,23 @@ def test_words_that_only_fold_like_a_place_are_left_alone() -> None:
 
     assert fix_place_names("bảo đảm long an toàn") == "bảo đảm long an toàn"  # not capitalised: not a name
     assert fix_place_names("Thành ủy Đà Nằng.") == "Thành ủy Đà Nẵng."
+
+
+@pytest.mark.parametrize(
+    ("stamp", "classification"),
+    [
+        ([(650, [(560, "KHẨN/MẬT")])], "Mật"),
+        ([(650, [(560, "BẢN SAO-MẬT")])], "Mật"),
+        ([(650, [(560, "SAO-TỐI MẬT")])], "Tối mật"),
+    ],
+)
+def test_mark_joined_by_a_dash_or_slash(stamp: list[tuple[int, list[tuple[int, str]]]], classification: str) -> None:
+    md = extract_metadata([boxed_page(_party_letter_rows(stamp))])
+    assert md.classification == classification
+
+
+def test_mark_joined_by_a_slash_in_plain_text() -> None:
+    text = PARTY_SECRET.replace("MẬT\nKHẨN\n", "KHẨN/MẬT\n")
+    md = extract_metadata([text_page(text)])
+    assert md.classification == "Mật"
+    assert md.urgency == "Khẩn"

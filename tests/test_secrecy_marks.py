@@ -70,3 +70,29 @@ def test_near_miss_is_never_exact_and_wide_stamp_raises_the_level() -> None:
     assert verdict.level == "Tuyệt mật" and not verdict.exact
     exact = judge(_cand(), 1, ["MẬT", "4ẬT"], {"rows": 1, "width_per_height": 2.2})
     assert exact.level == "Mật" and exact.exact
+
+
+COMBINED = ["BẢN SAO MẬT", "MẬT BẢN SAO", "HỎA TỐC MẬT", "THƯỢNG KHẨN MẬT", "KHẨN MẬT", "KHẨN-MẬT", "KHẨN/MẬT",
+            "SAO Y MẬT", "DỰ THẢO MẬT", "CÔNG VĂN ĐẾN MẬT", "BẢN SAO-MẬT", "MẬT-BẢN SAO", "KHẨN|MẬT"]
+
+
+@pytest.mark.parametrize("reading", COMBINED)
+def test_secrecy_beside_a_look_alike_is_classified_and_flagged(reading: str) -> None:
+    for readings in ([reading], [reading, reading], ["KHẨN", reading]):
+        verdict = judge(_cand(), 1, readings, {"rows": 1})
+        assert verdict.kind == "secrecy" and verdict.level in ("Mật", "Tối mật", "Tuyệt mật"), readings
+        assert not verdict.exact and verdict.confidence < 0.9, readings  # reviewed, never cleared
+
+
+@pytest.mark.parametrize(("reading", "level"), [
+    ("BẢN SAO TỐI MẬT", "Tối mật"), ("KHẨN-TUYỆT MẬT", "Tuyệt mật"), ("HỎA TỐC/TÔI MAT", "Tối mật"),
+])
+def test_level_beside_a_look_alike_is_the_level_found(reading: str, level: str) -> None:
+    verdict = judge(_cand(), 1, [reading], {"rows": 1})
+    assert verdict.kind == "secrecy" and verdict.level == level
+
+
+@pytest.mark.parametrize("reading", ["SAO Y", "DỰ THẢO", "CÔNG VĂN ĐẾN", "BẢN SAO/SAO Y"])
+def test_more_look_alikes_clear_the_candidate(reading: str) -> None:
+    verdict = judge(_cand(), 1, [reading, reading], {"rows": 1})
+    assert verdict.kind == "other" and verdict.level is None

@@ -283,17 +283,25 @@ def test_admin_manages_accounts(web_archive: WebArchive, app_client: TestClient)
     admin.post("/admin/users/moi/password", data={"csrf_token": csrf, "password": "tai-khoan-moi-2"})
     assert newcomer.get("/search", follow_redirects=False).status_code == 303  # the reset ended its sessions
     login(_client(app_client), "moi", "tai-khoan-moi-2")
-    admin.post("/admin/users/moi", data={"csrf_token": csrf, "role": "archivist", "clearance": "2", "active": "on"})
+    # the admin chose moi's password: they may not ask to raise it nor for a token of it (tests/test_four_eyes.py)
+    raised = admin.post("/admin/users/moi", data={"csrf_token": csrf, "role": "archivist", "clearance": "2",
+                                                  "active": "on"})
+    assert raised.status_code == 400 and "nắm thông tin đăng nhập" in raised.text
     last_admin = admin.post("/admin/users/admin", data={"csrf_token": csrf, "role": "staff", "clearance": "0",
                                                         "active": "on"})
     assert last_admin.status_code == 400  # never lock the archive out of its admin page
-    page = admin.post("/admin/users/moi/tokens", data={"csrf_token": csrf, "label": "máy quét"})
+    assert admin.post("/admin/users/moi/tokens", data={"csrf_token": csrf, "label": "x"}).status_code == 400
+    # another admin asks; the classified clearance and a token for another account apply once a third admin (not
+    # holding moi's credentials) approves them (four eyes: tests/test_four_eyes.py)
+    add_user(web_archive.settings, "admin2", PASSWORDS["admin"], "admin", clearance=3)
+    add_user(web_archive.settings, "admin3", PASSWORDS["admin"], "admin", clearance=3)
+    asker = login(_client(app_client), "admin2", PASSWORDS["admin"])
+    asker.post("/admin/users/moi", data={"csrf_token": csrf_of(asker, "/admin"), "role": "archivist",
+                                         "clearance": "2", "active": "on"})
+    page = asker.post("/admin/users/moi/tokens", data={"csrf_token": csrf_of(asker, "/admin"), "label": "máy quét"})
     token = re.search(r'id="new-token">([^<]+)<', page.text)
     assert token
-    # the classified clearance and a token for another account apply once a second admin approves them (four eyes:
-    # tests/test_four_eyes.py)
-    add_user(web_archive.settings, "admin2", PASSWORDS["admin"], "admin", clearance=3)
-    second = login(_client(app_client), "admin2", PASSWORDS["admin"])
+    second = login(_client(app_client), "admin3", PASSWORDS["admin"])
     held = re.findall(r'action="/admin/approvals/(\d+)/approve"', second.get("/admin").text)
     assert len(held) == 2
     for request_id in held:

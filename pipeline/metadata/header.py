@@ -269,9 +269,9 @@ def compose_organ_name(lines: list[str]) -> str:
 
 
 def _letter_words(text: str) -> list[tuple[str, str]]:
-    """(folded, original) letter-only words of ``text``."""
+    """(folded, original) letter-only words of ``text``; ``-`` and ``/`` separate words (``KHẨN/MẬT``, ``SAO-MẬT``)."""
     out = []
-    for tok in text.split():
+    for tok in re.split(r"[\s\-\u2010-\u2015/]+", text):
         core = "".join(ch for ch in tok if ch.isalpha())
         if core:
             out.append((fold(core), core))
