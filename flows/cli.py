@@ -156,7 +156,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from flows.queries import show_document
 
     settings = _settings(args)
-    clearance = _clearance_of(settings, args)
+    clearance = principal_of(settings, args).clearance
     _audit(settings, args, "document.view", args.id, {"json": bool(args.json)})
     data = show_document(settings, args.id, clearance=clearance)
     if args.json:
@@ -212,7 +212,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         date_from=args.date_from, date_to=args.date_to,
     )
     settings = _settings(args)
-    clearance = _clearance_of(settings, args)
+    clearance = principal_of(settings, args).clearance
     _audit(settings, args, "search", "", {"query": args.query, "filters": filters.model_dump(mode="json",
                                                                                             exclude_defaults=True),
                                           "sort": args.sort, "offset": args.offset})
@@ -449,7 +449,7 @@ def _run_batch_now(settings: Settings, batch_id: str, args: argparse.Namespace) 
 def _print_batch_outcome(settings: Settings, batch_id: str, args: argparse.Namespace) -> None:
     from flows.batches import STATE_LABELS, batch_details
 
-    data = batch_details(settings, batch_id, _outcome_principal(settings, args))
+    data = batch_details(settings, batch_id, principal_of(settings, args))
     if args.json:
         _print_json(data)
     summary = data["summary"] or {}
@@ -494,7 +494,7 @@ def cmd_batch_add(args: argparse.Namespace) -> int:
     if args.json:
         from flows.batches import batch_details
 
-        _print_json(batch_details(settings, record.id, _outcome_principal(settings, args)))
+        _print_json(batch_details(settings, record.id, principal_of(settings, args)))
     return EXIT_OK
 
 
@@ -588,7 +588,7 @@ def cmd_batch_retry(args: argparse.Namespace) -> int:
         if args.json:
             from flows.batches import batch_details
 
-            _print_json(batch_details(settings, record.id, _outcome_principal(settings, args)))
+            _print_json(batch_details(settings, record.id, principal_of(settings, args)))
         return EXIT_OK
     what = f"{scope} văn bản lỗi" if args.failed_only else f"{scope} văn bản (văn bản đã có trong kho được bỏ qua)"
     if runs_now(record, args.when):
@@ -599,7 +599,7 @@ def cmd_batch_retry(args: argparse.Namespace) -> int:
     if args.json:
         from flows.batches import batch_details
 
-        _print_json(batch_details(settings, record.id, _outcome_principal(settings, args)))
+        _print_json(batch_details(settings, record.id, principal_of(settings, args)))
     return EXIT_OK
 
 
@@ -618,7 +618,7 @@ def cmd_batch_cancel(args: argparse.Namespace) -> int:
     else:
         sys.stderr.write(f"Lô {record.id} đã kết thúc ({STATE_LABELS[record.state]}): không có gì để hủy.\n")
     if args.json:
-        _print_json(batch_details(settings, record.id, _outcome_principal(settings, args)))
+        _print_json(batch_details(settings, record.id, principal_of(settings, args)))
     return EXIT_OK
 
 
@@ -869,16 +869,6 @@ def _catalog_levels(settings: Settings) -> Levels | None:
     finally:
         catalog.close()
     return known.get
-
-
-def _outcome_principal(settings: Settings, args: argparse.Namespace) -> Principal:
-    """Whose view a batch action (add, retry, cancel) prints its outcome in: the ``--as`` account (checked before
-    the command ran), else the local operator who ran it."""
-    return principal_of(settings, args)
-
-
-def _clearance_of(settings: Settings, args: argparse.Namespace) -> int:
-    return principal_of(settings, args).clearance
 
 
 @access_rule(Rule.NO_DOCUMENT_DATA)

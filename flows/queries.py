@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flows.access import TOP_LEVEL, Principal, catalog_levels, level_of, level_of_metadata, visible_status
-from flows.access import visible_reasons as access_visible_reasons
+from flows.access import (
+    TOP_LEVEL,
+    Principal,
+    catalog_levels,
+    level_of,
+    level_of_metadata,
+    visible_reasons,
+    visible_status,
+)
 from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
 from schemas.document import DocumentManifest, SearchResult
 from schemas.errors import NotFoundError
@@ -30,14 +37,6 @@ def _open(settings: Settings) -> tuple[SqliteCatalog, ObjectStore]:
     return catalog, build_object_store(settings)
 
 
-def visible_reasons(reasons: list[str], clearance: int, catalog: SqliteCatalog) -> list[str]:
-    """Review reasons a caller of ``clearance`` may read (``flows.access.visible_reasons``): a possible duplicate
-    is named only when the caller may see that other document (its id, its source and even its existence are
-    otherwise withheld)."""
-    reader = Principal(name="", role="staff", clearance=clearance)
-    return access_visible_reasons(reader, reasons, catalog_levels(catalog))
-
-
 def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dict[str, object]:
     """The document's contract view, with the archivists' corrections applied (``flows.corrections``; the
     machine reading stays in the stored manifest); ``NotFoundError`` when it is missing OR above ``clearance``
@@ -56,7 +55,8 @@ def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dic
         manifest = corrected(DocumentManifest.model_validate_json(store.get_bytes(entry.manifest_key)), edits)
         if level_of(manifest.metadata.classification) > clearance:
             raise missing
-        reasons = visible_reasons(manifest.review_reasons, clearance, catalog)
+        reader = Principal(name="", role="staff", clearance=clearance)
+        reasons = visible_reasons(reader, manifest.review_reasons, catalog_levels(catalog))
     finally:
         catalog.close()
     md = manifest.metadata.model_dump(mode="json")
@@ -145,4 +145,4 @@ def search_archive(
     return result.model_copy(update={"hits": [h.model_copy(update={"score": 0.0}) for h in result.hits]})
 
 
-__all__ = ["catalog_levels", "open_catalog", "search_archive", "show_document", "visible_reasons"]
+__all__ = ["catalog_levels", "open_catalog", "search_archive", "show_document"]

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flows import approvals, corrections
-from flows.access import visible_status
+from flows.access import catalog_levels, visible_reasons, visible_status
 from flows.accounts import User
 from flows.corrections import VersionConflict, corrected, current_value, normalise_value, writing
-from flows.queries import open_catalog, visible_reasons
+from flows.queries import open_catalog
 from flows.web.service import DocumentView, WebState, load_document
 from schemas.document import DocumentManifest
 from storage.catalog import CatalogEntry
@@ -97,7 +97,7 @@ def review_queue(state: WebState, user: User) -> list[QueueItem]:
         for entry in catalog.entries():
             if entry.status != "needs_review" or not user.principal.may_see(entry.metadata.get("classification")):
                 continue
-            reasons = visible_reasons(entry.review_reasons, user.clearance, catalog)
+            reasons = visible_reasons(user.principal, entry.review_reasons, catalog_levels(catalog))
             if visible_status(entry.status, entry.review_reasons, reasons) == "needs_review":
                 shown = dataclasses.replace(entry, review_reasons=reasons)
                 items.append(QueueItem(entry=shown, corrections=counts[entry.id]))

@@ -13,18 +13,17 @@ import io
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 import pikepdf
 
-from flows.access import visible_status
+from flows.access import catalog_levels, visible_reasons, visible_status
 from flows.accounts import Accounts, User
 from flows.audit import open_audit
 from flows.corrections import Edit, corrected, edits_of, migrate_legacy
-from flows.queries import open_catalog, search_archive, visible_reasons
+from flows.queries import open_catalog, search_archive
 from flows.web.config import WebSettings
 from flows.wiring import build_object_store
 from schemas.document import DocumentManifest, SearchResult, StoredFile
@@ -87,7 +86,7 @@ class DocumentView:
 
 def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
     """The document as ``user`` may see it; ``NotFoundError`` when missing OR above the user's clearance.
-    Review reasons naming a document the user may not see are withheld (``flows.queries.visible_reasons``)."""
+    Review reasons naming a document the user may not see are withheld (``flows.access.visible_reasons``)."""
     if not DOC_ID_RE.match(doc_id):
         raise not_found()
     catalog = open_catalog(state.settings)
@@ -98,7 +97,7 @@ def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
         # the catalog row carries the corrected metadata: refuse before reading anything else
         if not user.principal.may_see(entry.metadata.get("classification")):
             raise not_found()
-        reasons = visible_reasons(entry.review_reasons, user.clearance, catalog)
+        reasons = visible_reasons(user.principal, entry.review_reasons, catalog_levels(catalog))
     finally:
         catalog.close()
     entry = dataclasses.replace(entry, review_reasons=reasons,
@@ -116,11 +115,6 @@ def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
         "review_reasons": reasons if manifest.review_reasons else [],
         "status": visible_status(manifest.status, manifest.review_reasons, reasons if manifest.review_reasons else [])})
     return DocumentView(entry=entry, machine=machine, manifest=manifest, edits=edits)
-
-
-def _classification(metadata: Mapping[str, object]) -> str | None:
-    value = metadata.get("classification")
-    return value if isinstance(value, str) else None
 
 
 def search(state: WebState, user: User, query: str, *, filters: SearchFilters | None = None,
