@@ -27,9 +27,9 @@ WORKDIR /app
 RUN pip install --no-cache-dir /src \
  && rm -rf /src \
  && sohoa --help >/dev/null \
- && python -c "import flows.web.app, flows.scheduled; from importlib.resources import files; \
-assert files('flows.web').joinpath('templates/base.html').is_file(); \
-assert files('flows.web').joinpath('static/style.css').is_file()" \
+ && python -c "import interfaces.web.app, flows.scheduled; from importlib.resources import files; \
+assert files('interfaces.web').joinpath('templates/base.html').is_file(); \
+assert files('interfaces.web').joinpath('static/style.css').is_file()" \
  && ! python -c "import playwright" 2>/dev/null
 
 VOLUME ["/archive", "/batches"]

@@ -9,7 +9,7 @@
     │   └── LimitExceededError    a resource limit (pixels, pages, bytes, decode time, memory) was breached
     └── NotFoundError             exit 6   no such document id in the archive
 Exit code 3 means "the batch finished but some documents failed"; exit code 7 means "the preservation check
-found problems" (``sohoa verify``/``backup``/``reindex``; see flows.cli).
+found problems" (``sohoa verify``/``backup``/``reindex``; see interfaces.cli).
 """
 
 from __future__ import annotations

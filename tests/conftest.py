@@ -99,7 +99,7 @@ def prefect_api() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def digitised(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> DigitisedArchive:
     """The bundled sample batch plus four broken files, digitised once through the CLI."""
-    from flows.cli import main
+    from interfaces.cli import main
 
     root = tmp_path_factory.mktemp("e2e")
     batch = root / "batch"

@@ -21,9 +21,9 @@ from flows.access import (
     visible_reasons,
     visible_status,
 )
-from flows.cli import build_parser
-from flows.web import create_app
-from flows.web.config import WebSettings
+from interfaces.cli import build_parser
+from interfaces.web import create_app
+from interfaces.web.config import WebSettings
 from pipeline.quality import DUPLICATE_REASON
 from schemas.settings import Settings
 

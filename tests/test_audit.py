@@ -13,7 +13,7 @@ import pytest
 
 from flows.audit import ANCHOR_FILE, AUDIT_FILE, KEY_FILE, STORE_ANCHOR, cli_actor, open_audit
 from flows.cells import neutralise_formula
-from flows.cli import main
+from interfaces.cli import main
 from schemas.settings import Settings
 from storage.audit import AuditLog, load_or_create_key
 from tests.conftest import DigitisedArchive
@@ -203,8 +203,8 @@ def _failed_web_logins(archive: Path, *names: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    from flows.web import create_app
-    from flows.web.config import WebSettings
+    from interfaces.web import create_app
+    from interfaces.web.config import WebSettings
 
     with TestClient(create_app(Settings(archive=archive), WebSettings())) as client:
         for name in names:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from flows.audit import ANCHOR_FILE, AUDIT_FILE, KEY_FILE, STORE_ANCHOR
-from flows.cli import main
+from interfaces.cli import main
 from tests.conftest import DigitisedArchive
 
 DB_FILES = (AUDIT_FILE, AUDIT_FILE + "-wal", AUDIT_FILE + "-shm")

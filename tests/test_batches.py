@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from flows.cli import main
+from interfaces.cli import main
 from schemas.settings import NightWindow, Settings
 from storage.batches import BatchRecord, BatchRegistry, BatchSummary
 from storage.catalog import SqliteCatalog

@@ -24,10 +24,10 @@ with warnings.catch_warnings():  # starlette's note about httpx2, printed at imp
     from fastapi.testclient import TestClient
 
 from flows import corrections
-from flows.cli import main
+from interfaces.cli import main
 from flows.corrections import VersionConflict, edits_of, record
-from flows.web import add_user, create_app
-from flows.web.config import WebSettings
+from interfaces.web import add_user, create_app
+from interfaces.web.config import WebSettings
 from flows.wiring import build_object_store
 from schemas.settings import Settings
 from storage.layout import correction_key, corrections_prefix

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from interfaces.cli import main
 from tests.conftest import SAMPLE_BATCH, catalogued
 
 SOHOA = Path(sys.executable).with_name("sohoa")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from flows.cli import main
+from interfaces.cli import main
 from tests.conftest import SAMPLE_BATCH, add_bad_files, catalogued
 
 

@@ -13,7 +13,7 @@ import pikepdf
 import pytest
 from ocrmypdf.pdfa import file_claims_pdfa
 
-from flows.cli import main
+from interfaces.cli import main
 from schemas.text import fold
 from tests.conftest import BAD_FILES, DigitisedArchive, sample_expected
 

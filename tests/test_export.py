@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from flows.cli import main
+from interfaces.cli import main
 from flows.export import HEADERS, build_table
 from schemas.document import DocumentManifest, PageRecord
 from schemas.metadata import DocumentMetadata

@@ -27,7 +27,7 @@ from openpyxl import load_workbook
 
 from flows import export
 from flows.accounts import add_user
-from flows.cli import main
+from interfaces.cli import main
 from flows.wiring import build_object_store
 from pipeline.quality import duplicate_of
 from schemas.document import DocumentManifest, PageRecord

@@ -24,9 +24,9 @@ with warnings.catch_warnings():
 from flows import approvals
 from flows.accounts import accounts_of
 from flows.audit import WITHHELD
-from flows.cli import main
-from flows.web import add_user, create_app
-from flows.web.config import WebSettings
+from interfaces.cli import main
+from interfaces.web import add_user, create_app
+from interfaces.web.config import WebSettings
 from schemas.settings import Settings
 from tests.fixtures import generate_sample as gen
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from flows.cli import main
+from interfaces.cli import main
 from storage.objects import DirectoryObjectStore
 from tests.conftest import catalogued
 from tests.fixtures import generate_sample as gen

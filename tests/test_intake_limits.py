@@ -31,7 +31,7 @@ def _page(path: Path, size: tuple[int, int] = (300, 420), **kw: Any) -> None:
 @pytest.mark.slow
 def test_bomb_png_fails_alone_rest_of_batch_done_exit_3_report_written(prefect_api: None, tmp_path: Path) -> None:
     """The regression: a PNG declaring 40,000 × 40,000 pixels stopped the whole run (exit 1, no report)."""
-    from flows.cli import main
+    from interfaces.cli import main
 
     batch = tmp_path / "batch"
     batch.mkdir()
@@ -208,7 +208,7 @@ def test_document_error_types_are_document_errors() -> None:
 def test_reindex_skips_a_corrupt_manifest_and_verify_reports_an_unreadable_object(tmp_path: Path) -> None:
     """``sohoa reindex``: a corrupt manifest is reported and skipped, the rest rebuilds. ``verify``: an object the
     store cannot read (a permission error, simulated by the store: tests run as root) is a finding, not a crash."""
-    from flows.cli import main
+    from interfaces.cli import main
     from flows.fixity import verify_store
     from storage.layout import manifest_key, prefix_of, seal_key, seal_of
     from storage.objects import DirectoryObjectStore

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from interfaces.cli import main
 from flows.fixity import verify_store
 from pipeline.load import discover_documents, number_documents
 from schemas.document import DocumentSource

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from interfaces.cli import main
 from flows.fixity import verify_store
 from storage.layout import prefix_of
 from tests.conftest import SAMPLE_BATCH, DigitisedArchive, catalogued, require_weed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from interfaces.cli import main
 from flows.queries import search_archive, search_filters
 from flows.wiring import CATALOG_FILE
 from schemas.document import DocumentManifest, PageRecord

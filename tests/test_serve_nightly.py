@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import psutil
 import pytest
 
-from flows.cli import main
+from interfaces.cli import main
 from flows.prefect_env import OFFLINE_DEFAULTS
 from tests.conftest import SAMPLE_BATCH, catalogued
 

@@ -1,4 +1,4 @@
-"""The web app (``flows.web``) through FastAPI's TestClient on a copy of the digitised sample archive: login,
+"""The web app (``interfaces.web``) through FastAPI's TestClient on a copy of the digitised sample archive: login,
 CSRF, throttling, clearance (a classified document is "not found"), accent-insensitive search, versioned
 corrections that reach the search index at once, API tokens, admin pages, offline API docs."""
 
@@ -19,8 +19,8 @@ with warnings.catch_warnings():  # starlette's note about httpx2, printed at imp
     from fastapi.testclient import TestClient
 
 from flows.corrections import edits_of
-from flows.web import add_user, create_app
-from flows.web.config import WebSettings
+from interfaces.web import add_user, create_app
+from interfaces.web.config import WebSettings
 from flows.wiring import build_object_store
 from schemas.settings import Settings
 from tests.conftest import DigitisedArchive
@@ -239,8 +239,8 @@ def test_review_edit_is_versioned_and_reindexed(web_archive: WebArchive, app_cli
 
     # a page's text is corrected the same way, and a restart (catalog rebuilt elsewhere) keeps the corrections
     client.post(f"/review/{doc_id}", data={"csrf_token": csrf.group(1), "page_2": "Trang đã soát: Ngũ Hành Sơn"})
-    from flows.web.review import reindex_document
-    from flows.web.service import WebState
+    from interfaces.web.review import reindex_document
+    from interfaces.web.service import WebState
     from schemas.document import DocumentManifest
 
     state = WebState.build(web_archive.settings, WebSettings())

@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 
-from flows.web import add_user, create_app
-from flows.web.config import WebSettings
+from interfaces.web import add_user, create_app
+from interfaces.web.config import WebSettings
 from schemas.settings import Settings
 from tests.conftest import DigitisedArchive
 

@@ -29,9 +29,9 @@ with warnings.catch_warnings():  # starlette's note about httpx2, printed at imp
 
 from flows.accounts import AccountError, check_password_rules
 from flows.audit import open_audit
-from flows.cli import main
-from flows.web import add_user, create_app
-from flows.web.config import WebSettings
+from interfaces.cli import main
+from interfaces.web import add_user, create_app
+from interfaces.web.config import WebSettings
 from flows.wiring import build_search_index
 from schemas.errors import ConfigError
 from schemas.settings import Settings
@@ -89,7 +89,7 @@ def _served_app(tiny: Tiny, monkeypatch: pytest.MonkeyPatch) -> Any:
     (which wraps the app in uvicorn's proxy-header middleware when asked to), without opening a socket."""
     import uvicorn
 
-    from flows.web.server import run_web
+    from interfaces.web.server import run_web
 
     captured: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: captured.update(app=app, **kwargs))

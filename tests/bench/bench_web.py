@@ -7,7 +7,7 @@ ARCHIVE holds the dev corpus digitised with ``sohoa digitise ../shared/corpus/de
 it is copied into a temporary folder first (the app writes ``web.sqlite3`` and the audit trail into its archive),
 so the original is never touched. Without ``--archive`` the batch is digitised into a temporary folder (~2 min).
 
-The app (``flows.web.create_app``) runs in this process behind FastAPI's TestClient, logged in as an archivist
+The app (``interfaces.web.create_app``) runs in this process behind FastAPI's TestClient, logged in as an archivist
 cleared for every level. Each query of ``search_queries.json`` (86: accented, unaccented, phrase, number, name,
 filter) goes through ``GET /search?q=...`` exactly as the search form sends it, filters as the facet links do
 (``type``, ``year``, ``organ``, ``classification``, ``batch``; a date range within one year becomes ``year``,
@@ -49,8 +49,8 @@ with warnings.catch_warnings():  # starlette's note about httpx, printed at impo
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from flows.web import add_user, create_app  # noqa: E402
-from flows.web.config import WebSettings  # noqa: E402
+from interfaces.web import add_user, create_app  # noqa: E402
+from interfaces.web.config import WebSettings  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 
 DEFAULT_QUERIES = ROOT / "tests" / "eval" / "search_queries.json"

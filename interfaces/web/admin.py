@@ -17,9 +17,9 @@ from flows.accounts import ROLES, AccountError
 from flows.approvals import ApprovalError, ApprovalRequest
 from flows.audit import verify_audit, visible_audit
 from flows.queries import catalog_levels, open_catalog
-from flows.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
-from flows.web.render import render
-from flows.web.review import apply_changes
+from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
+from interfaces.web.render import render
+from interfaces.web.review import apply_changes
 from schemas.errors import NotFoundError
 
 router = APIRouter(prefix="/admin", include_in_schema=False)

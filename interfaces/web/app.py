@@ -24,12 +24,12 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from flows.access import Rule, access_rule
 from flows.accounts import AccountError, User
-from flows.web.auth import LoginRequired, api_user, audit, login_url, reader, requester
-from flows.web.config import WebSettings
-from flows.web.edits import EditError
-from flows.web.render import local_time_filter, show_value
-from flows.web.review import resync
-from flows.web.service import WebState
+from interfaces.web.auth import LoginRequired, api_user, audit, login_url, reader, requester
+from interfaces.web.config import WebSettings
+from interfaces.web.edits import EditError
+from interfaces.web.render import local_time_filter, show_value
+from interfaces.web.review import resync
+from interfaces.web.service import WebState
 from schemas.errors import ConfigError, NotFoundError, SohoaError
 from schemas.settings import Settings
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
 
     With ``SOHOA_ADMIN_PASSWORD`` set and no account yet, the first admin (``SOHOA_ADMIN_USER``, default
     ``admin``) is created. Corrections are re-applied to the catalog and index at start (``review.resync``)."""
-    from flows.web import admin, api, batches_page, pages, reviewing
+    from interfaces.web import admin, api, batches_page, pages, reviewing
 
     web = web or WebSettings()
     state = WebState.build(settings, web)

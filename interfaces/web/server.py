@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.web.config import WebSettings
+from interfaces.web.config import WebSettings
 from schemas.settings import Settings
 
 
@@ -15,7 +15,7 @@ def run_web(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> No
     (``create_app``)."""
     import uvicorn
 
-    from flows.web.app import create_app
+    from interfaces.web.app import create_app
 
     app = create_app(settings, WebSettings())
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)

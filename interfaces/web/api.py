@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from flows.access import Rule, access_rule
 from flows.accounts import User
-from flows.web.auth import api_user, audit, state_of
-from flows.web.service import load_document, search
+from interfaces.web.auth import api_user, audit, state_of
+from interfaces.web.service import load_document, search
 from schemas.document import SearchResult
 from schemas.metadata import CONTRACT_KEYS
 from schemas.search import SearchFilters

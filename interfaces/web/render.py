@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from flows.accounts import ROLE_LABELS
-from flows.web.auth import Session
+from interfaces.web.auth import Session
 from schemas.search import SECRECY_LEVELS
 
 CLEARANCE_LABELS = {level: (name or "Thường") for name, level in SECRECY_LEVELS.items()}

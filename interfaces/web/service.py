@@ -24,7 +24,7 @@ from flows.accounts import Accounts, User
 from flows.audit import open_audit
 from flows.corrections import Edit, corrected, edits_of, migrate_legacy
 from flows.queries import open_catalog, search_archive
-from flows.web.config import WebSettings
+from interfaces.web.config import WebSettings
 from flows.wiring import build_object_store
 from schemas.document import DocumentManifest, SearchResult, StoredFile
 from schemas.errors import NotFoundError

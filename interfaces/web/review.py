@@ -22,7 +22,7 @@ from flows.access import catalog_levels, visible_reasons, visible_status
 from flows.accounts import User
 from flows.corrections import VersionConflict, corrected, current_value, normalise_value, writing
 from flows.queries import open_catalog
-from flows.web.service import DocumentView, WebState, load_document
+from interfaces.web.service import DocumentView, WebState, load_document
 from schemas.document import DocumentManifest
 from storage.catalog import CatalogEntry
 from storage.layout import CORRECTIONS, correction_of

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from flows.accounts import ROLES, AccountError, NewUser, add_user, set_password
-from flows.web.app import create_app
-from flows.web.server import run_web
+from interfaces.web.app import create_app
+from interfaces.web.server import run_web
 
 __all__ = ["ROLES", "AccountError", "NewUser", "add_user", "create_app", "run_web", "set_password"]

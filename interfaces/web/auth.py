@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from flows.accounts import Role, User
-from flows.web.service import WebState
+from interfaces.web.service import WebState
 
 SESSION_COOKIE = "sohoa_session"
 LOGIN_COOKIE = "sohoa_login"  # double-submit CSRF token of the login form (there is no session yet)

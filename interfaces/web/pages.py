@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from flows.access import Rule, access_rule
 from flows.accounts import LoginThrottled, User
-from flows.web.auth import (
+from interfaces.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     Session,
@@ -29,10 +29,10 @@ from flows.web.auth import (
     set_cookie,
     state_of,
 )
-from flows.web.edits import EDITABLE_METADATA, current_value
-from flows.web.highlight import has_match, mark_words, segments
-from flows.web.render import render, url_with
-from flows.web.service import load_document, local_file, page_image, search
+from interfaces.web.edits import EDITABLE_METADATA, current_value
+from interfaces.web.highlight import has_match, mark_words, segments
+from interfaces.web.render import render, url_with
+from interfaces.web.service import load_document, local_file, page_image, search
 from schemas.search import FACET_FIELDS, SearchFilters, Sort
 
 router = APIRouter(include_in_schema=False)

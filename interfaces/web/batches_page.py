@@ -16,8 +16,8 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from flows.access import Rule, access_rule
-from flows.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
-from flows.web.render import render
+from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
+from interfaces.web.render import render
 from schemas.errors import SohoaError
 
 router = APIRouter(prefix="/batches", include_in_schema=False)

@@ -873,7 +873,7 @@ def _catalog_levels(settings: Settings) -> Levels | None:
 
 @access_rule(Rule.NO_DOCUMENT_DATA)
 def cmd_web(args: argparse.Namespace) -> int:
-    from flows.web import run_web
+    from interfaces.web import run_web
 
     run_web(_settings(args), host=args.host, port=args.port)
     return EXIT_OK

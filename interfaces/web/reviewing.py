@@ -11,11 +11,11 @@ from starlette.responses import Response
 
 from flows.access import Rule, access_rule
 from flows.approvals import pending_for_document
-from flows.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
-from flows.web.edits import CHOICES, EDITABLE_METADATA, EditError, current_value
-from flows.web.render import render
-from flows.web.review import apply_changes, last_version, review_queue
-from flows.web.service import load_document
+from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
+from interfaces.web.edits import CHOICES, EDITABLE_METADATA, EditError, current_value
+from interfaces.web.render import render
+from interfaces.web.review import apply_changes, last_version, review_queue
+from interfaces.web.service import load_document
 
 router = APIRouter(include_in_schema=False)
 SessionDep = Annotated[Session, Depends(current_session)]
