@@ -1,7 +1,7 @@
 # sohoa — one-command set-up on a fresh Debian/Ubuntu machine.
 #   make demo    install everything, digitise the bundled sample batch into ./archive, search it
 #   make test    install everything, run the test suite (what CI runs)
-#   make check   ruff + mypy + import boundaries
+#   make check   ruff + mypy + import boundaries + module/function sizes
 #   make bench   end-to-end pages/min vs raw tesseract on the same pages, peak memory
 
 SHELL := /bin/bash
@@ -46,6 +46,7 @@ check: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python tests/tools/check_imports.py
+	$(BIN)/python tests/tools/check_sizes.py
 
 bench: deps venv
 	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --repeat 3 --s3

@@ -18,12 +18,12 @@ level cannot be found counts as hidden wherever another document's data would na
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol, TypeVar
 
-from pipeline.quality import duplicate_of
+from schemas.reasons import Reason
 from schemas.search import secrecy_level
 
 Role = Literal["staff", "archivist", "admin"]
@@ -117,12 +117,13 @@ def catalog_levels(catalog: _Catalog) -> Levels:
     return level
 
 
-def visible_reasons(principal: Principal, reasons: Iterable[str], levels: Levels) -> list[str]:
-    """Review reasons the principal may read: a reason naming another document (a possible duplicate) is kept
-    only when the principal may see that document (its id, source and existence are otherwise withheld)."""
+def visible_reasons(principal: Principal, reasons: Iterable[Reason], levels: Levels) -> list[Reason]:
+    """Review reasons the principal may read: a reason naming another document (a possible duplicate: its
+    ``document_id`` parameter) is kept only when the principal may see that document (its id, source and
+    existence are otherwise withheld)."""
     out = []
     for reason in reasons:
-        other = duplicate_of(reason)
+        other = reason.document_id
         if other is not None:
             level = levels(other)
             if level is None or level > principal.clearance:
@@ -131,7 +132,7 @@ def visible_reasons(principal: Principal, reasons: Iterable[str], levels: Levels
     return out
 
 
-def visible_status(status: str, reasons: list[str], shown: list[str]) -> str:
+def visible_status(status: str, reasons: Sequence[Reason], shown: Sequence[Reason]) -> str:
     """A document's status as a reader sees it: ``needs_review`` only for reasons they may not read (a possible
     duplicate of a hidden document) reads as ``done``, or the bare flag would tell that such a document exists."""
     return "done" if status == "needs_review" and reasons and not shown else status

@@ -3,8 +3,9 @@
 Roles, each with the rights of the ones before it: ``staff`` (search, read, download the PDF/A), ``archivist``
 (+ original files, the review queue, corrections), ``admin`` (+ accounts). ``clearance`` (0–3) is the highest
 secrecy level (``schemas.search.SECRECY_LEVELS``) the user may see; every role defaults to 0 (unclassified only).
-Clearance bounds admins too: the clearance gates at the end of this module (``gate_*``) say what an admin may do
-alone, what needs a second admin (``flows.approvals``) and what is refused.
+Clearance bounds admins too: the clearance gates (``gate_*``, in ``flows.account_rules`` with the password policy
+and the ``User`` record; re-exported here) say what an admin may do alone, what needs a second admin
+(``flows.approvals``) and what is refused.
 
 Passwords are hashed with Argon2id (argon2-cffi); session and API tokens are random and stored only as SHA-256.
 """
@@ -21,55 +22,43 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from flows.access import ROLES, Principal, Role
+from flows.access import ROLES, Role
+from flows.account_rules import (
+    ABOVE_OWN,
+    GRANT_ABOVE_OWN,
+    GRANT_CLASSIFIED,
+    MIN_PASSWORD,
+    ROLE_LABELS,
+    USERNAME_RE,
+    AccountError,
+    NeedsSecondAdmin,
+    User,
+    check_password_rules,
+    common_passwords,
+    gate_new_user,
+    gate_password,
+    gate_token,
+    gate_update,
+    normalise_username,
+)
 from schemas.settings import Settings
-from storage.accounts_db import WebDb, web_db_path
-
-ROLE_LABELS: dict[str, str] = {"staff": "Cán bộ tra cứu", "archivist": "Lưu trữ viên", "admin": "Quản trị"}
-_RANK = {role: rank for rank, role in enumerate(ROLES)}
-USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
-MIN_PASSWORD = 12  # issue 16; NIST SP 800-63B-4 asks 15 for a password that is the only factor
+from storage.accounts_db import WebDb
 
 _hasher = PasswordHasher()
+
+
 _DUMMY_HASH = _hasher.hash("sohoa-dummy-password")  # verified for unknown users, so timing tells nothing
-
-
-class AccountError(ValueError):
-    """A request about accounts that cannot be done (the message is Vietnamese, for the user)."""
 
 
 class LoginThrottled(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(retry_after_s)
         self.retry_after_s = retry_after_s
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    username: str
-    role: Role
-    clearance: int
-    active: bool
-    created_at: str
-
-    def has_role(self, role: Role) -> bool:
-        return _RANK[self.role] >= _RANK[role]
-
-    @property
-    def role_label(self) -> str:
-        return ROLE_LABELS[self.role]
-
-    @property
-    def principal(self) -> Principal:
-        """The user as the access policy sees them (``flows.access``)."""
-        return Principal(name=self.username, role=self.role, clearance=self.clearance)
 
 
 @dataclass(frozen=True)
@@ -94,10 +83,6 @@ _USER_COLUMNS = "id, username, role, clearance, active, created_at"
 def _user(row: tuple[object, ...]) -> User:
     return User(id=int(cast(int, row[0])), username=str(row[1]), role=cast(Role, str(row[2])),
                 clearance=int(cast(int, row[3])), active=bool(row[4]), created_at=str(row[5]))
-
-
-def normalise_username(username: str) -> str:
-    return username.strip().lower()
 
 
 def local_operator() -> str:
@@ -128,71 +113,6 @@ def record_holder(conn: sqlite3.Connection, user_id: int, holder: str | None, ho
     if holder:
         conn.execute("INSERT INTO credential_holders(user_id, holder, at, how) VALUES (?,?,?,?)",
                      (user_id, holder, _now_iso(), how))
-
-
-_COMMON_MESSAGE = ("Mật khẩu quá phổ biến hoặc dễ đoán (có trong danh sách mật khẩu hay bị lộ, là dãy ký tự lặp lại "
-                   "hay liên tiếp): hãy chọn mật khẩu khác, ví dụ một câu gồm vài từ")
-# Context words (NIST SP 800-63B: the service's name and its own words), checked like the common passwords.
-_CONTEXT_WORDS = frozenset({"sohoa", "sohoatailieu", "thanhuy", "thanhuydanang", "danang", "luutru", "khoaluutru",
-                            "tailieu", "matkhau", "matkhaumoi", "quantri", "quantrivien", "admin", "administrator"})
-_SEQUENCES = ("0123456789" * 3, "9876543210" * 3, "abcdefghijklmnopqrstuvwxyz", "zyxwvutsrqponmlkjihgfedcba",
-              "qwertyuiopasdfghjklzxcvbnm", "mnbvcxzlkjhgfdsapoiuytrewq", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
-              "qazwsxedcrfvtgbyhnujmikolp", "azertyuiopqsdfghjklmwxcvbn")
-_LEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t",
-                       "+": "t", "8": "b", "9": "g"})
-_EDGE = "0123456789" + "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum()) + " \t"
-_SEPARATORS = re.compile(r"[\s._\-+*/\\|,;:~=#&]+")
-
-
-@lru_cache(maxsize=1)
-def common_passwords() -> frozenset[str]:
-    """The 30,000 most common passwords of public breach corpora (zxcvbn's list, shipped in the ``zxcvbn`` package,
-    MIT; read offline) plus the service's own words; lower case."""
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
-
-    listed = FREQUENCY_LISTS["passwords"]
-    words = listed.split(",") if isinstance(listed, str) else list(listed)
-    return frozenset(w.strip().lower() for w in words if w.strip()) | _CONTEXT_WORDS
-
-
-def _guessable(password: str) -> bool:
-    """A listed password, or one made from a listed password by case, l33t spelling, separators or leading and
-    trailing digits and symbols (``Password1234!``, ``P@ssw0rd``, ``mat-khau-2024``); a repetition of a short or
-    listed piece (``abcabcabcabc``); a run of a keyboard row or of the alphabet or digits (``123456789012``)."""
-    listed = common_passwords()
-    lowered = password.casefold()
-    core = lowered.strip(_EDGE)
-    candidates = {lowered, core, _SEPARATORS.sub("", core), lowered.translate(_LEET), core.translate(_LEET),
-                  _SEPARATORS.sub("", lowered.translate(_LEET)).strip(_EDGE)}
-    if any(c in listed for c in candidates if c):
-        return True
-    if not core or len(set(lowered)) <= 3:
-        return True  # digits and symbols only around nothing, or three characters over and over
-    rest = _SEPARATORS.sub("", lowered)
-    for word in sorted(_CONTEXT_WORDS, key=len, reverse=True):
-        rest = rest.replace(word, "")
-    if not rest.strip(_EDGE):
-        return True  # only the service's own words, digits and symbols ("mat-khau-quan-tri", "sohoa-thanhuy-2024")
-    unit = re.fullmatch(r"(.+?)\1+", lowered)
-    if unit is not None and (len(unit.group(1)) <= 4 or unit.group(1) in listed):
-        return True
-    return any(lowered in sequence for sequence in _SEQUENCES)
-
-
-def check_password_rules(password: str, username: str = "") -> None:
-    """Refuse a password that is easy to guess (NIST SP 800-63B): shorter than ``MIN_PASSWORD`` characters, common
-    (``common_passwords``, also in disguise), the user name or containing it. No other composition rule: a long
-    phrase of ordinary words is a good password. ``AccountError`` with a Vietnamese message."""
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"Mật khẩu phải có ít nhất {MIN_PASSWORD} ký tự")
-    if len(password) > 1024:
-        raise AccountError("Mật khẩu quá dài")
-    name = normalise_username(username)
-    lowered = password.casefold()
-    if name and (lowered == name or (len(name) >= 4 and name in lowered)):
-        raise AccountError("Mật khẩu không được là hoặc chứa tên đăng nhập")
-    if _guessable(password):
-        raise AccountError(_COMMON_MESSAGE)
 
 
 def throttle_address(ip: str) -> str:
@@ -468,75 +388,6 @@ class Accounts:
         return self.create_user(username, password, "admin", recorded_by="env:SOHOA_ADMIN_PASSWORD")
 
 
-# --- clearance gates ------------------------------------------------------------------------------------------
-# An admin acting on the web (``by``) never grants a clearance above their own, never takes a credential (API token,
-# password) of an account cleared above them, and never widens their own access, makes another admin, grants another
-# account a classified clearance (creating it, raising it, unlocking it), demotes or locks another admin, mints a
-# token for another account or resets another admin's password alone: ``NeedsSecondAdmin``, which
-# ``flows.approvals`` turns into a request a second admin whose clearance covers it approves.
-
-class NeedsSecondAdmin(AccountError):
-    """Allowed once a second admin approves it (``flows.approvals`` records it as a pending request)."""
-
-
-GRANT_ABOVE_OWN = "Không thể cấp mức mật cao hơn mức của chính mình"
-ABOVE_OWN = "Tài khoản này có mức mật cao hơn mức của bạn"
-GRANT_CLASSIFIED = "Cấp quyền xem tài liệu mật cho tài khoản khác cần một quản trị viên thứ hai phê duyệt"
-
-
-def _widens(user: User, role: str, clearance: int, active: bool) -> bool:
-    return _RANK[cast(Role, role)] > _RANK[user.role] or clearance > user.clearance or (active and not user.active)
-
-
-def _narrows(user: User, role: str, clearance: int, active: bool) -> bool:
-    return _RANK[cast(Role, role)] < _RANK[user.role] or clearance < user.clearance or (user.active and not active)
-
-
-def gate_new_user(by: User, role: str, clearance: int) -> None:
-    if clearance > by.clearance:
-        raise AccountError(GRANT_ABOVE_OWN)
-    if role == "admin":
-        raise NeedsSecondAdmin("Tạo tài khoản quản trị cần một quản trị viên thứ hai phê duyệt")
-    if clearance > 0:  # a freshly cleared account whose password the admin chose is a key to classified documents
-        raise NeedsSecondAdmin(GRANT_CLASSIFIED)
-
-
-def gate_update(by: User, user: User, *, role: str, clearance: int, active: bool) -> None:
-    if user.id == by.id:
-        if _widens(user, role, clearance, active):
-            raise NeedsSecondAdmin("Nâng vai trò hoặc mức mật của chính mình cần một quản trị viên khác phê duyệt")
-        return
-    if clearance > user.clearance and clearance > by.clearance:
-        raise AccountError(GRANT_ABOVE_OWN)
-    if user.clearance > by.clearance and _widens(user, role, clearance, active):
-        raise AccountError(f"{ABOVE_OWN}: chỉ có thể hạ quyền hoặc khóa tài khoản")
-    if role == "admin" and user.role != "admin":
-        raise NeedsSecondAdmin("Cấp quyền quản trị cần một quản trị viên thứ hai phê duyệt")
-    if user.role == "admin" and _narrows(user, role, clearance, active):
-        # any other admin, whatever their clearance: an admin demoted alone becomes an account whose password the
-        # demoting admin may then reset alone (and so control)
-        raise NeedsSecondAdmin("Hạ quyền, hạ mức mật hoặc khóa tài khoản quản trị khác cần một quản trị viên "
-                               "thứ hai phê duyệt")
-    if clearance > 0 and (clearance > user.clearance or (active and not user.active)):
-        raise NeedsSecondAdmin(GRANT_CLASSIFIED)  # raising a classified clearance, or unlocking a cleared account
-
-
-def gate_token(by: User, user: User) -> None:
-    if user.clearance > by.clearance:
-        raise AccountError(f"{ABOVE_OWN}: không thể tạo khóa API cho tài khoản này")
-    if user.id != by.id:
-        raise NeedsSecondAdmin("Khóa API cho tài khoản khác cần một quản trị viên thứ hai phê duyệt")
-
-
-def gate_password(by: User, user: User) -> None:
-    if user.id == by.id:
-        return
-    if user.clearance > by.clearance:
-        raise AccountError(f"{ABOVE_OWN}: không thể đặt lại mật khẩu của tài khoản này")
-    if user.role == "admin":
-        raise NeedsSecondAdmin("Đặt lại mật khẩu của quản trị viên khác cần một quản trị viên thứ hai phê duyệt")
-
-
 def hash_password(password: str) -> str:
     """The Argon2id hash of an acceptable password (``AccountError`` otherwise)."""
     check_password_rules(password)
@@ -558,7 +409,9 @@ class NewUser:
 
 
 def accounts_of(settings: Settings) -> Accounts:
-    return Accounts(WebDb(web_db_path(settings.archive_path())))
+    from flows.wiring import open_accounts_db
+
+    return Accounts(open_accounts_db(settings))
 
 
 def add_user(settings: Settings, username: str, password: str, role: str, *, clearance: int = 0,
@@ -577,3 +430,12 @@ def add_user(settings: Settings, username: str, password: str, role: str, *, cle
 
 def set_password(settings: Settings, username: str, password: str) -> None:
     accounts_of(settings).set_password(username, password, recorded_by=local_operator())
+
+
+__all__ = [
+    "ABOVE_OWN", "GRANT_ABOVE_OWN", "GRANT_CLASSIFIED", "MIN_PASSWORD", "ROLES", "ROLE_LABELS", "USERNAME_RE",
+    "AccountError", "Accounts", "LoginThrottled", "NeedsSecondAdmin", "NewUser", "Role", "TokenInfo", "User",
+    "accounts_of", "add_user", "check_password_rules", "common_passwords", "credential_holders", "gate_new_user",
+    "gate_password", "gate_token", "gate_update", "hash_password", "local_operator", "new_api_token",
+    "normalise_username", "record_holder", "set_password", "throttle_address"
+]

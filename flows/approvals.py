@@ -25,22 +25,19 @@ chose, even after that account changed its own password. Nor may an approver (or
 credential of the account whose access a request widens (a raise, an unlock, a token).
 The requester may withdraw their own request. Every step is audited (the request, the approval or
 rejection). The local operator's ``sohoa user add`` / ``sohoa user passwd`` are the bootstrap and are not held.
+
+The request records and their table: ``flows.approval_requests`` (public names re-exported here).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import cast
 
-from flows.access import ROLES, TOP_LEVEL, Levels, level_of, visible_items
+from flows.access import ROLES, Levels, level_of
 from flows.accounts import (
-    ROLE_LABELS,
     AccountError,
     Accounts,
     NeedsSecondAdmin,
@@ -49,156 +46,36 @@ from flows.accounts import (
     hash_password,
     new_api_token,
 )
+from flows.approval_requests import (
+    CLASSIFICATION,
+    CONTROLLED,
+    HELD_BY_YOU,
+    HOLDERS,
+    KINDS,
+    NOT_FOUND,
+    REQUEST_COLUMNS,
+    STALE,
+    TARGET_CONTROLLED,
+    TARGET_HELD,
+    ApprovalError,
+    ApprovalRequest,
+    StaleRequest,
+    as_int,
+    close_request,
+    get,
+    insert_request,
+    pending,
+    pending_for_document,
+    request_by_id,
+    request_level,
+    request_of_row,
+    visible_pending,
+)
 from schemas.errors import NotFoundError
-from schemas.search import SECRECY_LEVELS
 from storage.accounts_db import WebDb
 from storage.audit import AuditLog
 
-CLASSIFICATION = "metadata.classification"
-KINDS = ("declassify", "account", "create", "token", "password")
-_SECRETS = ("password_hash", "token_hash")  # kept only while the request waits
-_LEVEL_NAMES = {level: (name or "Thường") for name, level in SECRECY_LEVELS.items()}
-
-NOT_FOUND = "Không tìm thấy yêu cầu đang chờ phê duyệt"
-CONTROLLED = ("Không thể duyệt: bạn kiểm soát (hoặc đã kiểm soát) thông tin đăng nhập của người gửi yêu cầu (đã tạo "
-              "tài khoản, đặt mật khẩu hoặc nhận khóa API của tài khoản đó), hoặc người gửi kiểm soát thông tin đăng "
-              "nhập của bạn: cần một quản trị viên khác")
-HELD_BY_YOU = ("Không thể gửi yêu cầu: bạn đang nắm thông tin đăng nhập của tài khoản này (đã tạo tài khoản, đặt "
-               "mật khẩu hoặc nhận khóa API của tài khoản đó): cần một quản trị viên khác gửi yêu cầu")
-TARGET_CONTROLLED = ("Không thể duyệt: bạn kiểm soát (hoặc đã kiểm soát) thông tin đăng nhập của tài khoản được "
-                     "nâng quyền hoặc nhận khóa API: cần một quản trị viên khác")
-TARGET_HELD = ("Không thể duyệt: người gửi yêu cầu đang nắm thông tin đăng nhập của tài khoản này: yêu cầu bị hủy")
-HOLDERS = "requester_credentials_by"  # in a request's payload: who held a credential of the requester when it was made
-STALE = "Đối tượng của yêu cầu đã thay đổi từ khi gửi: yêu cầu bị hủy, hãy gửi lại nếu vẫn cần"
-
 Change = tuple[str, object, object]  # field, before, after (``apply_changes``)
-
-
-class ApprovalError(ValueError):
-    """An approval or rejection that cannot be done (the message is Vietnamese, for the admin)."""
-
-
-class StaleRequest(ApprovalError):
-    """What the request would change has changed since it was made: the request is cancelled."""
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    id: int
-    kind: str
-    target: str  # a document id (declassify) or a username
-    payload: dict[str, object]
-    level: int  # the clearance an approver needs (at request time; checked again when approved)
-    requested_by: str
-    requested_at: str
-    state: str  # pending | approved | rejected | cancelled
-    decided_by: str | None
-    decided_at: str | None
-    note: str
-
-    @property
-    def summary(self) -> str:
-        """What the request asks, in Vietnamese (no secret in it)."""
-        p = self.payload
-        if self.kind == "declassify":
-            return (f"Hạ độ mật văn bản {self.target}: {_level_label(p.get('before'))} → "
-                    f"{_level_label(p.get('after'))}")
-        if self.kind == "account":
-            state = "hoạt động" if p.get("active") else "khóa"
-            return (f"Tài khoản {self.target}: {ROLE_LABELS.get(str(p.get('role')), str(p.get('role')))}, "
-                    f"được xem đến {_LEVEL_NAMES.get(_int(p.get('clearance')), '?')}, {state}")
-        if self.kind == "create":
-            role = ROLE_LABELS.get(str(p.get("role")), str(p.get("role"))).lower()
-            return (f"Tạo tài khoản {role} {self.target}, được xem đến "
-                    f"{_LEVEL_NAMES.get(_int(p.get('clearance')), '?')}")
-        if self.kind == "token":
-            label = str(p.get("label") or "").strip()
-            return f"Khóa API cho tài khoản {self.target}" + (f" ({label})" if label else "")
-        return f"Đặt lại mật khẩu của quản trị viên {self.target}"
-
-    def public_payload(self) -> dict[str, object]:
-        return {k: v for k, v in self.payload.items() if k not in _SECRETS}
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else -1
-
-
-def _level_label(classification: object) -> str:
-    return str(classification) if classification else "không mật"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-_COLUMNS = "id, kind, target, payload, level, requested_by, requested_at, state, decided_by, decided_at, note"
-
-
-def _request(row: tuple[object, ...]) -> ApprovalRequest:
-    return ApprovalRequest(id=int(cast(int, row[0])), kind=str(row[1]), target=str(row[2]),
-                           payload=json.loads(str(row[3])), level=int(cast(int, row[4])), requested_by=str(row[5]),
-                           requested_at=str(row[6]), state=str(row[7]),
-                           decided_by=None if row[8] is None else str(row[8]),
-                           decided_at=None if row[9] is None else str(row[9]), note=str(row[10]))
-
-
-def _get(conn: sqlite3.Connection, request_id: int) -> ApprovalRequest | None:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM approval_requests WHERE id = ?", (request_id,)).fetchone()
-    return None if row is None else _request(row)
-
-
-def _insert(conn: sqlite3.Connection, kind: str, target: str, payload: dict[str, object], level: int,
-            requested_by: str) -> int:
-    payload = {**payload, HOLDERS: sorted(credential_holders(conn, requested_by))}  # a later reset hides nothing
-    cursor = conn.execute(
-        "INSERT INTO approval_requests(kind, target, payload, level, requested_by, requested_at) VALUES (?,?,?,?,?,?)",
-        (kind, target, json.dumps(payload, ensure_ascii=False, sort_keys=True), level, requested_by, _now()))
-    return int(cast(int, cursor.lastrowid))
-
-
-def _close(conn: sqlite3.Connection, request: ApprovalRequest, state: str, by: str, note: str = "") -> bool:
-    """Decide a pending request (its secrets are dropped); False when it was no longer pending."""
-    cursor = conn.execute(
-        "UPDATE approval_requests SET state = ?, decided_by = ?, decided_at = ?, note = ?, payload = ? "
-        "WHERE id = ? AND state = 'pending'",
-        (state, by, _now(), note, json.dumps(request.public_payload(), ensure_ascii=False, sort_keys=True),
-         request.id))
-    return cursor.rowcount == 1
-
-
-def get(db: WebDb, request_id: int) -> ApprovalRequest | None:
-    with db.connect() as conn:
-        return _get(conn, request_id)
-
-
-def pending(db: WebDb) -> list[ApprovalRequest]:
-    with db.connect() as conn:
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM approval_requests WHERE state = 'pending' ORDER BY id")
-        return [_request(r) for r in rows]
-
-
-def pending_for_document(db: WebDb, doc_id: str) -> list[ApprovalRequest]:
-    """The declassification requests of a document waiting for a second admin (the review form names them)."""
-    return [r for r in pending(db) if r.kind == "declassify" and r.target == doc_id]
-
-
-def request_level(request: ApprovalRequest, levels: Levels) -> int:
-    """The clearance that request's details need now: for a declassification, the document's current level too (a
-    document no longer catalogued counts as the top level)."""
-    if request.kind != "declassify":
-        return request.level
-    current = levels(request.target)
-    return max(request.level, TOP_LEVEL if current is None else current)
-
-
-def visible_pending(db: WebDb, viewer: User, levels: Levels) -> list[ApprovalRequest]:
-    """Pending requests an admin may see: those their clearance covers (``flows.access.visible_items``), and their
-    own account requests (a request to raise one's own clearance names no document)."""
-    requests = pending(db)
-    covered = {r.id for r in visible_items(viewer.principal, requests, lambda r: request_level(r, levels))}
-    return [r for r in requests
-            if r.id in covered or (r.requested_by == viewer.username and r.kind != "declassify")]
 
 
 # --- documents: the hook of the corrections ---------------------------------------------------------------------
@@ -242,26 +119,26 @@ def _request_lowering(db: WebDb, user: User, doc_id: str, before: object, after:
     """A new declassification request (an identical pending one is kept instead: None; a different one is
     replaced)."""
     with db.transaction() as conn:
-        rows = conn.execute(f"SELECT {_COLUMNS} FROM approval_requests WHERE kind = 'declassify' AND target = ? "
+        rows = conn.execute(f"SELECT {REQUEST_COLUMNS} FROM approval_requests WHERE kind = 'declassify' AND target = ? "
                             "AND state = 'pending'", (doc_id,)).fetchall()
-        for old in map(_request, rows):
+        for old in map(request_of_row, rows):
             if old.payload.get("before") == before and old.payload.get("after") == after:
                 return None
-            _close(conn, old, "cancelled", user.username, "thay bằng yêu cầu mới")
-        return _insert(conn, "declassify", doc_id, {"field": CLASSIFICATION, "before": before, "after": after},
-                       level_of(before), user.username)
+            close_request(conn, old, "cancelled", user.username, "thay bằng yêu cầu mới")
+        return insert_request(conn, "declassify", doc_id, {"field": CLASSIFICATION, "before": before, "after": after},
+                              level_of(before), user.username)
 
 
 def _take_approval(db: WebDb, request_id: int, user: User, doc_id: str, before: object, after: object) -> None:
     with db.transaction() as conn:
-        request = _get(conn, request_id)
+        request = request_by_id(conn, request_id)
         if request is None or request.kind != "declassify" or request.state != "pending" or request.target != doc_id:
             raise ApprovalError(NOT_FOUND)
         if request.payload.get("before") != before or request.payload.get("after") != after:
             raise StaleRequest(STALE)
         _check_approver(request, user, level_of(before))
         _check_control(conn, request, user)
-        if not _close(conn, request, "approved", user.username):
+        if not close_request(conn, request, "approved", user.username):
             raise ApprovalError(NOT_FOUND)
 
 
@@ -303,7 +180,7 @@ def _widening(payload: dict[str, object]) -> bool:
         return True  # fail closed
     rank: dict[str, int] = {role: n for n, role in enumerate(ROLES)}
     return (rank.get(str(payload.get("role")), len(ROLES)) > rank.get(str(before.get("role")), len(ROLES))
-            or _int(payload.get("clearance")) > _int(before.get("clearance"))
+            or as_int(payload.get("clearance")) > as_int(before.get("clearance"))
             or (bool(payload.get("active")) and not before.get("active")))
 
 
@@ -338,11 +215,11 @@ def _open_request(accounts: Accounts, actor: User, kind: str, target: str, paylo
                   level: int, *, replace: bool = True) -> ApprovalRequest:
     with accounts.db.transaction() as conn:
         if replace:  # a newer request of the same admin for the same account replaces the older one
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM approval_requests WHERE kind = ? AND target = ? "
+            rows = conn.execute(f"SELECT {REQUEST_COLUMNS} FROM approval_requests WHERE kind = ? AND target = ? "
                                 "AND requested_by = ? AND state = 'pending'", (kind, target, actor.username))
-            for old in list(map(_request, rows)):
-                _close(conn, old, "cancelled", actor.username, "thay bằng yêu cầu mới")
-        request = _get(conn, _insert(conn, kind, target, payload, level, actor.username))
+            for old in list(map(request_of_row, rows)):
+                close_request(conn, old, "cancelled", actor.username, "thay bằng yêu cầu mới")
+        request = request_by_id(conn, insert_request(conn, kind, target, payload, level, actor.username))
     assert request is not None
     return request
 
@@ -406,7 +283,7 @@ def _account_level(accounts: Accounts, request: ApprovalRequest) -> int:
     user = accounts.find_user(request.target)
     current = user.clearance if user is not None else 0
     if request.kind in ("account", "create"):
-        return max(_int(request.payload.get("clearance")), current)
+        return max(as_int(request.payload.get("clearance")), current)
     return current
 
 
@@ -415,14 +292,14 @@ def _apply_account(accounts: Accounts, request: ApprovalRequest) -> None:
     user = accounts.find_user(request.target)
     if request.kind == "create":  # the requester chose the password: recorded as the creator
         accounts.create_user_hashed(request.target, str(p["password_hash"]), str(p["role"]),
-                                    clearance=_int(p["clearance"]), created_by=request.requested_by)
+                                    clearance=as_int(p["clearance"]), created_by=request.requested_by)
         return
     if user is None:
         raise StaleRequest(STALE)
     if request.kind == "account":
         if p.get("from") != {"role": user.role, "clearance": user.clearance, "active": user.active}:
             raise StaleRequest(STALE)
-        accounts.update_user(user.username, role=str(p["role"]), clearance=_int(p["clearance"]),
+        accounts.update_user(user.username, role=str(p["role"]), clearance=as_int(p["clearance"]),
                              active=bool(p["active"]))
         return
     requester = accounts.find_user(request.requested_by)
@@ -466,7 +343,7 @@ def approve(accounts: Accounts, approver: User, request_id: int, *,
                 raise StaleRequest(STALE)
         except StaleRequest:
             with accounts.db.transaction() as conn:
-                _close(conn, request, "cancelled", approver.username, STALE)
+                close_request(conn, request, "cancelled", approver.username, STALE)
             raise
         return done
     _check_approver(request, approver, _account_level(accounts, request))
@@ -475,12 +352,12 @@ def approve(accounts: Accounts, approver: User, request_id: int, *,
             _check_target_control(conn, request, approver)
     except StaleRequest:
         with accounts.db.transaction() as conn:
-            _close(conn, request, "cancelled", approver.username, TARGET_HELD)
+            close_request(conn, request, "cancelled", approver.username, TARGET_HELD)
         raise
     with accounts.db.transaction() as conn:  # claimed first: two approvers never both apply it
         _check_control(conn, request, approver)
         _check_target_control(conn, request, approver)
-        if not _close(conn, request, "approved", approver.username):
+        if not close_request(conn, request, "approved", approver.username):
             raise ApprovalError(NOT_FOUND)
     try:
         _apply_account(accounts, request)  # from the request as read (the stored one no longer holds its secrets)
@@ -506,7 +383,7 @@ def reject(accounts: Accounts, admin: User, request_id: int, levels: Levels, not
             raise ApprovalError(NOT_FOUND if request.kind == "declassify" else
                                 "Mức mật của bạn thấp hơn mức yêu cầu này cấp")
     with accounts.db.transaction() as conn:
-        if not _close(conn, request, "cancelled" if own else "rejected", admin.username, note.strip()[:500]):
+        if not close_request(conn, request, "cancelled" if own else "rejected", admin.username, note.strip()[:500]):
             raise ApprovalError(NOT_FOUND)
     done = get(accounts.db, request.id)
     assert done is not None

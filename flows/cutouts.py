@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from flows.wiring import Services
-from ocr_models.tesseract import OcrTimeout
+from ocr_models.engine import OcrTimeout
 from schemas.ocr import OcrWord
 
 log = logging.getLogger("sohoa.document")
@@ -28,7 +28,7 @@ def read_cut_outs(images: list[np.ndarray], dpi: int, stem: Path, tag: str, serv
             path = stem.parent / f"{stem.name}-{tag}{i:02d}.pgm"
             cv2.imwrite(str(path), image)
             paths.append(path)
-        return services.engine.read_lines(paths, dpi=dpi, out_base=stem.parent / f"{stem.name}-{tag}s")
+        return services.engine.read_lines(paths, dpi=dpi)
     except OcrTimeout as exc:
         log.warning("%s: %s", stem.name, exc)
         return [[] for _ in images]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,9 +19,11 @@ from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture
 
 from flows.document import _catalogue, digitise_document, limits_of, load_manifest
+from flows.prefect_env import quiet_dask_logging
 from flows.wiring import Services, services_for
 from pipeline.load import Limits, count_pages, discover_documents, read_batch_info
 from schemas.document import BatchReport, DocumentResult, DocumentSource
+from schemas.reasons import ReasonCode, processing_error, reason
 from schemas.settings import Settings
 from storage.search_sqlite import worth_compacting
 
@@ -65,9 +66,7 @@ def dask_cluster_kwargs(settings: Settings) -> dict[str, Any]:
 def dask_task_runner(settings: Settings) -> Any:
     """A ``prefect_dask.DaskTaskRunner`` for ``settings``: the scheduler at ``dask_address`` (its workers may run on
     other machines), else a LocalCluster started when the first task is submitted and stopped with the runner."""
-    level = os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING").upper()  # Dask logs every connection at INFO
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", level.lower())  # in the worker processes it starts
-    logging.getLogger("distributed").setLevel(level)
+    quiet_dask_logging()
     from prefect_dask import DaskTaskRunner
 
     if settings.dask_address:
@@ -115,8 +114,7 @@ def received(result: DocumentResult, services: Services) -> DocumentResult:
     if manifest is None:
         return result.model_copy(update={
             "status": "failed", "pages": 0,
-            "error": f"{result.source}: đã số hóa ở máy khác nhưng không có trong kho đối tượng của máy này — các "
-                     "máy Dask phải dùng chung kho (SOHOA_OBJECT_STORE=s3) và chỉ mục tìm kiếm"})
+            "failure_code": reason(ReasonCode.NOT_IN_SHARED_STORE, source=result.source)})
     _catalogue(manifest, services)
     return result
 
@@ -128,7 +126,7 @@ def task_result(future: PrefectFuture[DocumentResult], doc: DocumentSource, sett
         result = future.result()
     except Exception as exc:
         return DocumentResult(source=doc.source, id=None, status="failed", pages=0,
-                              error=f"lỗi xử lý {doc.source}: {type(exc).__name__}: {exc}")
+                              failure_code=processing_error(doc.source, exc))
     return received(result, services_for(settings)) if settings.task_runner == "dask" else result
 
 

@@ -14,10 +14,8 @@ import os
 import platform
 import shutil
 import threading
-import time
 import traceback
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,28 +23,20 @@ import cv2
 import numpy as np
 
 from flows import faults
-from flows.cutouts import read_cut_outs
-from flows.intake import approvals_of, quarantine, quarantined, record_copy
-from flows.stamps import read_stamps
+from flows.intake import approvals_of, held_reasons, quarantine, quarantined, record_copy
+from flows.page_ocr import PageOutput, read_page, warning_reasons
 from flows.wiring import Services, software_version
-from ocr_models.hocr import page_from_hocr
-from ocr_models.tesseract import OcrTimeout
 from pipeline.intake import decide_intake
 from pipeline.load import Limits, LoadedPage, count_pages, document_id, iter_pages
 from pipeline.metadata import extract_metadata
 from pipeline.pdfa import PdfPageParts, assemble_pdfa
-from pipeline.preprocess import preprocess_page
 from pipeline.quality import duplicate_reasons, review_reasons
-from pipeline.reading_order import order_page_text
-from pipeline.reread import doubtful_lines, merge_rereads
-from pipeline.seal import find_seal_rings, seal_text_bands
-from pipeline.seal_read import lines_to_reread, merge_seal_line, settle_name
 from pipeline.stamp import settle_classification
 from schemas.checksums import sha256_file
 from schemas.document import BatchInfo, DocumentManifest, DocumentResult, DocumentSource, PageRecord, StoredFile
 from schemas.errors import DocumentError, LimitExceededError
 from schemas.metadata import DocumentMetadata
-from schemas.ocr import OcrPage
+from schemas.reasons import Reason, ReasonCode, processing_error, reason
 from schemas.settings import Settings
 from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key, seal_of
 from storage.objects import ObjectStore, StoreUnavailable
@@ -56,23 +46,6 @@ log = logging.getLogger("sohoa.document")
 
 
 
-@dataclass(frozen=True)
-class PageOutput:
-    ocr: OcrPage
-    steps: dict[str, object]
-    image_jpeg: Path
-    text_pdf: Path
-    hocr: Path
-
-
-# A first OCR pass this poor, or read from sideways lines, may be a page scanned upside down or at 90°:
-# then tesseract is asked for the page's orientation (one quick extra run, only for such pages).
-UNREADABLE_MIN_WORDS = 15
-UNREADABLE_CONFIDENCE = 0.60
-SIDEWAYS_SHARE = 0.5  # share of words (3+ characters) whose box is taller than wide
-SEAL_NAME_REASON = "tên bị dấu đen che, đã đọc bằng đối chiếu danh sách họ tên: cần soát lại"
-OCR_TIMEOUT_REASON = "nhận dạng chữ quá thời gian cho phép, trang chỉ được lưu dạng ảnh (chưa có lớp chữ)"
-_ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 # --- resource limits (issue 18) ---------------------------------------------------------------------------------
@@ -127,127 +100,9 @@ def memory_budget(settings: Settings) -> MemoryBudget:
         return _budgets.setdefault(limit, MemoryBudget(limit))
 
 
-def _image_only(page: LoadedPage, image: np.ndarray, dpi: int, stem: Path, jpeg: Path, cause: str) -> PageOutput:
-    """A page whose OCR timed out: kept as its image with an empty text layer and hOCR (as OCRmyPDF does)."""
-    import pikepdf
-
-    height, width = image.shape[:2]
-    text_pdf, hocr = stem.with_suffix(".pdf"), stem.with_suffix(".hocr")
-    with pikepdf.new() as pdf:
-        pdf.add_blank_page(page_size=(width * 72 / dpi, height * 72 / dpi))
-        pdf.save(text_pdf)
-    hocr.write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><head><title></title>'
-        f'</head><body><div class="ocr_page" id="page_1" title="bbox 0 0 {width} {height}"></div></body></html>\n',
-        encoding="utf-8")
-    log.warning("page %d: %s", page.number, cause)
-    ocr = OcrPage(number=page.number, text="", words=[], confidence=0.0, width=width, height=height, dpi=dpi)
-    return PageOutput(ocr, {"ocr_timeout": 1}, jpeg, text_pdf, hocr)
-
-
-def _ocr_pass(
-    image: np.ndarray, page: LoadedPage, work: Path, services: Services, tag: str = ""
-) -> tuple[PageOutput, Path]:
-    """Preprocess ``image``, write its OCR image and page layer (JPEG), OCR it once, text in reading order.
-
-    Returns the page output and the OCR image (the caller deletes it).
-    """
-    prep = preprocess_page(image, page.dpi)
-    stem = work / f"p{page.number:04d}{tag}"
-    ocr_png = stem.with_suffix(".pgm")  # uncompressed: no encode cost, deleted after OCR
-    jpeg = work / f"p{page.number:04d}{tag}.layer.jpg"
-    cv2.imwrite(str(ocr_png), prep.ocr_image)
-    quality = services.settings.image_layer_quality
-    cv2.imwrite(str(jpeg), prep.display_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    faults.hit(services.settings, "ocr")
-    try:
-        out = services.engine.recognize(ocr_png, dpi=prep.dpi, out_base=stem)
-    except OcrTimeout as exc:
-        output = _image_only(page, prep.ocr_image, prep.dpi, stem, jpeg, str(exc))
-        if page.number == 1:  # page 1 unread: its secrecy mark is unknown, so the document is held (fail closed)
-            output.steps["secrecy_stamps"] = [{
-                "kind": "unreadable", "level": "Tuyệt mật", "page": 1, "exact": False, "confidence": 0.0,
-                "box": [], "readings": [], "rule": "trang 1 không nhận dạng được (quá thời gian): chưa biết độ mật"}]
-        return output, ocr_png
-    ocr = page_from_hocr(out.hocr.read_text(encoding="utf-8"), number=page.number, dpi=prep.dpi)
-    ocr, reread = _reread_doubtful(ocr, prep.ocr_image, stem, services)
-    ocr, sealed = _read_under_seals(ocr, prep.ocr_image, stem, services)
-    ocr = ocr.model_copy(update={"text": order_page_text(ocr)})  # logical order; words keep engine order
-    stamps = read_stamps(ocr, prep.display_image, page.number == 1, stem, services)  # secrecy stamps (issue 17)
-    return PageOutput(ocr, {**prep.steps, **reread, **sealed, **stamps}, jpeg, out.text_pdf, out.hocr), ocr_png
-
-
-def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Services) -> tuple[OcrPage, dict[str, int]]:
-    """Read again, one by one, the lines the page pass was unsure of (``pipeline.reread``); keep what is better."""
-    lines = doubtful_lines(ocr) if services.settings.ocr_reread else []
-    if not lines:
-        return ocr, {}
-    crops = [image[y0:y1, x0:x1] for x0, y0, x1, y1 in (line.box for line in lines)]
-    rereads = read_cut_outs(crops, ocr.dpi, stem, "line", services)
-    merged, changed = merge_rereads(ocr, lines, rereads)
-    return merged, {"reread_lines": len(lines), "reread_changed": changed}
-
-
-def _read_under_seals(
-    ocr: OcrPage, image: np.ndarray, stem: Path, services: Services
-) -> tuple[OcrPage, dict[str, int]]:
-    """Read again, cleaned of the seal, the lines a black seal covers that the page pass missed or doubted; a
-    signer's name fused with the seal is settled among known names (``pipeline.seal``, ``pipeline.seal_read``)."""
-    if not services.settings.ocr_seal_lines:
-        return ocr, {}
-    rings = find_seal_rings(image, ocr.dpi)
-    if not rings:
-        return ocr, {}
-    lines = lines_to_reread(ocr, [(ring, band) for ring in rings for band in seal_text_bands(image, ring, ocr.dpi)])
-    steps = {"seal_rings": len(rings), "seal_lines": len(lines)}
-    if not lines:
-        return ocr, steps
-    readings = read_cut_outs([line.band.image for line in lines], ocr.dpi, stem, "seal", services)
-    changed = named = 0
-    for line, words in zip(lines, readings, strict=True):
-        name = settle_name(words, line, services.name_font) if services.name_font else None
-        merged = merge_seal_line(ocr, line, name or words, name=name is not None)
-        if merged is not None:
-            ocr, changed, named = merged, changed + 1, named + (name is not None)
-    return ocr, {**steps, "seal_lines_changed": changed, "seal_names": named}
-
-
-def _looks_wrong(ocr: OcrPage) -> bool:
-    """Almost nothing read, read with low confidence, or read along vertical lines (a page on its side)."""
-    if len(ocr.words) < UNREADABLE_MIN_WORDS or ocr.confidence < UNREADABLE_CONFIDENCE:
-        return True
-    long_words = [w.box for w in ocr.words if len(w.text) >= 3]
-    tall = sum(b[3] - b[1] > b[2] - b[0] for b in long_words)
-    return bool(long_words) and tall > SIDEWAYS_SHARE * len(long_words)
-
-
-def _evidence(ocr: OcrPage) -> float:
-    """Sum of word confidences: more words read with more confidence is the better reading."""
-    return sum(w.confidence for w in ocr.words)
-
-
-def _upright_pass(first: PageOutput, ocr_image: Path, page: LoadedPage, work: Path, services: Services) -> PageOutput:
-    """Re-read a poorly read page turned upright when tesseract says it is rotated; keep the better reading."""
-    angle = services.engine.detect_orientation(ocr_image)
-    if angle not in _ROTATIONS:
-        return first
-    turned, turned_image = _ocr_pass(cv2.rotate(page.image, _ROTATIONS[angle]), page, work, services, tag="r")
-    turned_image.unlink(missing_ok=True)
-    if _looks_wrong(turned.ocr) and _evidence(turned.ocr) <= _evidence(first.ocr):
-        return first
-    turned.steps["rotated_deg"] = angle
-    return turned
-
-
 def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutput:
-    started = time.monotonic()
     try:
-        result, ocr_image = _ocr_pass(page.image, page, work, services)
-        if _looks_wrong(result.ocr) and not result.steps.get("ocr_timeout"):
-            result = _upright_pass(result, ocr_image, page, work, services)
-        ocr_image.unlink(missing_ok=True)
-        result.steps["seconds"] = round(time.monotonic() - started, 2)  # cleaning + OCR + re-reads, wall clock
-        return result
+        return read_page(page, work, services)
     finally:
         memory_budget(services.settings).release(page.admitted)
         services.page_slots.release()
@@ -321,9 +176,9 @@ def _provenance(services: Services, steps: list[dict[str, object]]) -> dict[str,
 class Quarantined(Exception):
     """A document stopped at intake (``pipeline.intake``): nothing of it is stored but a quarantine record."""
 
-    def __init__(self, reason: str, metadata: DocumentMetadata) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, reasons: list[Reason], metadata: DocumentMetadata) -> None:
+        super().__init__(", ".join(r.code for r in reasons))
+        self.reasons = reasons
         self.metadata = metadata
 
 
@@ -337,14 +192,15 @@ def _build_and_store(
     stamp_reasons = settle_classification(metadata, [v for o in outputs for v in o.steps.get("secrecy_stamps") or []])  # type: ignore[attr-defined]
     intake = decide_intake(metadata, approvals, without_approval=services.settings.secret_without_approval)
     if intake.outcome == "quarantine":
-        raise Quarantined("; ".join([intake.reason, *stamp_reasons]), metadata)
+        raise Quarantined([*([intake.reason] if intake.reason else []), *stamp_reasons], metadata)
     reasons = review_reasons(pages, metadata, min_confidence=services.settings.review_page_confidence,
                              max_doubtful_share=services.settings.review_doubtful_share)
-    if intake.outcome == "register_pending":
+    if intake.outcome == "register_pending" and intake.reason:
         reasons.append(intake.reason)
     reasons += stamp_reasons
-    reasons += [f"trang {o.ocr.number}: {SEAL_NAME_REASON}" for o in outputs if o.steps.get("seal_names")]
-    reasons += [f"trang {o.ocr.number}: {OCR_TIMEOUT_REASON}" for o in outputs if o.steps.get("ocr_timeout")]
+    reasons += [reason(ReasonCode.SEAL_NAMES_MATCHED, page=o.ocr.number) for o in outputs if o.steps.get("seal_names")]
+    reasons += [reason(ReasonCode.OCR_TIMEOUT, page=o.ocr.number) for o in outputs if o.steps.get("ocr_timeout")]
+    reasons += warning_reasons(outputs)  # the engine's own doubts (poor_diacritics, ...)
     reasons += duplicate_reasons(services.catalog.claim_identity(doc_id, doc.source, metadata))  # flag, never merge
     title = metadata.subject or doc.source
     sequence = doc.sequence if file_code else None
@@ -411,7 +267,7 @@ def _catalogue(manifest: DocumentManifest, services: Services) -> None:
 
 def _result(manifest: DocumentManifest, *, skipped: bool) -> DocumentResult:
     return DocumentResult(source=manifest.source, id=manifest.id, status=manifest.status,
-                          pages=len(manifest.pages), review_reasons=manifest.review_reasons, skipped=skipped)
+                          pages=len(manifest.pages), review_reason_codes=manifest.review_reasons, skipped=skipped)
 
 
 def _new_work_dir(doc_id: str, services: Services) -> Path:
@@ -469,7 +325,7 @@ def digitise_document(
         if entry is not None:
             services.progress.document_done(skipped_pages=entry.pages)
             return DocumentResult(source=doc.source, id=doc_id, status=entry.status,  # type: ignore[arg-type]
-                                  pages=entry.pages, review_reasons=entry.review_reasons, skipped=True)
+                                  pages=entry.pages, review_reason_codes=entry.review_reasons, skipped=True)
         stored = load_manifest(doc_id, services)
         if stored is not None:  # stored by an earlier run that stopped before cataloguing
             _catalogue(stored, services)
@@ -493,37 +349,38 @@ def digitise_document(
         if held is not None and still_held:  # stopped at intake by an earlier run; no approval since
             services.progress.document_done()
             return DocumentResult(source=doc.source, id=doc_id, status="quarantined", pages=0,
-                                  review_reasons=[str(held.get("reason") or "")], skipped=True)
+                                  review_reason_codes=held_reasons(held), skipped=True)
         assert work is not None
         manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services, file_code, approvals)
         faults.hit(services.settings, "catalog")
         if held is not None:  # approved since it was stopped: the quarantine record says so
             quarantine(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=manifest.metadata,
-                       reason=str(held.get("reason") or ""), released=True)
+                       reasons=held_reasons(held), released=True)
         _catalogue(manifest, services)
         services.progress.document_done()
         return _result(manifest, skipped=False)
     except Quarantined as stop:
         assert doc_id is not None
         quarantine(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=stop.metadata,
-                   reason=stop.reason)
+                   reasons=stop.reasons)
         services.progress.document_done()
         return DocumentResult(source=doc.source, id=doc_id, status="quarantined", pages=0,
-                              review_reasons=[stop.reason])
+                              review_reason_codes=stop.reasons)
     except DocumentError as exc:
         services.progress.document_done()
-        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0, error=str(exc))
+        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
+                              failure_code=reason(ReasonCode.DOCUMENT_REJECTED, detail=str(exc),
+                                                  error=type(exc).__name__))
     except StoreUnavailable as exc:  # nothing was catalogued; what was stored is kept and reused on a re-run
         log.error("document %s: object store unavailable: %s", doc.source, exc)
         services.progress.document_done()
         return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
-                              error=f"{doc.source}: chưa lưu được vào kho ({exc}) — chạy lại lô khi kho "
-                                    "hoạt động trở lại; phần đã lưu được giữ nguyên")
+                              failure_code=reason(ReasonCode.STORE_UNAVAILABLE, source=doc.source, detail=str(exc)))
     except Exception as exc:  # an unexpected fault fails this document only; the batch goes on
         log.error("document %s failed:\n%s", doc.source, traceback.format_exc())
         services.progress.document_done()
         return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
-                              error=f"lỗi xử lý {doc.source}: {type(exc).__name__}: {exc}")
+                              failure_code=processing_error(doc.source, exc))
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)

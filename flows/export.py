@@ -31,6 +31,7 @@ from flows.cells import neutralise_formula
 from flows.queries import catalog_levels, open_catalog, search_archive
 from schemas.errors import ConfigError, NotFoundError
 from schemas.metadata import CLASSIFICATIONS
+from schemas.reasons import describe_all
 from schemas.search import SearchFilters
 from schemas.settings import Settings
 from storage.catalog import CatalogEntry, SqliteCatalog
@@ -118,7 +119,7 @@ def _row(entry: CatalogEntry) -> list[Cell]:
         "; ".join(str(r) for r in recipients) if isinstance(recipients, list) and recipients else None,
         CONFIDENCE_LEVEL,
         STATUS_LABELS.get(entry.status, entry.status),
-        "; ".join(entry.review_reasons) or None,
+        "; ".join(describe_all(entry.review_reasons)) or None,  # an edge: the codes in Vietnamese
         entry.source,
         entry.id,
     ]

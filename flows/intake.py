@@ -2,7 +2,8 @@
 
 Both are durable archive records (not caches): each entry is a small JSON object written once, copied by
 ``sohoa backup``, listed by ``sohoa register``. A quarantine record holds only what a register needs to find the
-paper document again (number, date, organ, type, mark), never its text.
+paper document again (number, date, organ, type, mark), never its text, and why it was held: ``reasons``, codes
+(``schemas.reasons``; records written before codes hold one Vietnamese ``reason`` string, read by ``held_reasons``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from flows.access import TOP_LEVEL, Levels, Principal, record_level, visible_items
 from flows.cells import neutralise_formula
-from pipeline.load import read_batch_info
+from pipeline.load import check_file_code, read_batch_info
 from schemas.document import BatchInfo, DocumentSource
 from schemas.errors import ConfigError
 from schemas.metadata import DocumentMetadata
+from schemas.reasons import Reason, codes_json, from_legacy_joined, stored_reasons
 from storage.layout import COPY_REGISTER, QUARANTINE
 from storage.objects import ObjectMissing, ObjectStore
 
@@ -37,6 +39,12 @@ def batch_dir_of(doc: DocumentSource) -> Path:
     """The batch folder a document came from (a file or a folder directly inside it)."""
     first = doc.files[0]
     return first.parent if doc.kind == "file" else first.parent.parent
+
+
+def check_batch(batch_dir: Path, file_code: str | None, *, where: str = "--file-code") -> None:
+    """A mã hồ sơ given on the command line, the folder's ``batch.toml``: either broken stops a run before any work."""
+    check_file_code(file_code, where=where)
+    read_batch_info(batch_dir)
 
 
 def approvals_of(doc: DocumentSource) -> BatchInfo:
@@ -76,13 +84,13 @@ def record_copy(store: ObjectStore, *, doc_id: str, source: str, batch: str, met
 
 
 def quarantine(store: ObjectStore, *, doc_id: str, source: str, batch: str, metadata: DocumentMetadata,
-               reason: str, released: bool = False) -> None:
+               reasons: list[Reason], released: bool = False) -> None:
     """Record a document stopped at intake; ``released``: it has been approved and digitised since."""
     key = f"{QUARANTINE}{doc_id}.json"
     now = datetime.now(UTC).isoformat(timespec="seconds")
     first = quarantined(store, doc_id) if released else None
     record = {"at": (first or {}).get("at", now), "doc_id": doc_id, "source": source, "batch": batch,
-              **_identity(metadata), "reason": reason, "operator": _operator()}
+              **_identity(metadata), "reasons": codes_json(reasons), "operator": _operator()}
     if released:
         record["released_at"] = now
     store.put_bytes(key, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
@@ -93,6 +101,13 @@ def quarantined(store: ObjectStore, doc_id: str) -> dict[str, object] | None:
         return dict(json.loads(store.get_bytes(f"{QUARANTINE}{doc_id}.json")))
     except ObjectMissing:
         return None
+
+
+def held_reasons(record: dict[str, object]) -> list[Reason]:
+    """Why a quarantine record's document was held: its codes, or the sentence an older version wrote."""
+    if "reasons" in record:
+        return stored_reasons(record["reasons"])
+    return from_legacy_joined(str(record.get("reason") or ""))
 
 
 def _records(store: ObjectStore, prefix: str) -> list[dict[str, object]]:

@@ -8,7 +8,6 @@ the flow is pointed at it with ``temporary_settings``. The process is stopped wh
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import urllib.error
 import urllib.request
 from types import TracebackType
 
+from flows.prefect_env import child_environment
 from schemas.errors import ConfigError
 
 
@@ -50,8 +50,7 @@ class LocalPrefectApi:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> LocalPrefectApi:
-        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-        env.pop("PREFECT_API_URL", None)
+        env = child_environment(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],

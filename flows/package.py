@@ -6,7 +6,7 @@ a missing object is a problem naming the file, and that package is not written. 
 visible. An existing package is never overwritten: re-exporting the same documents reproduces it byte for
 byte (the package keeps its first creation date) and is reported ``unchanged``; a package that would differ
 (new fixity checks, changed metadata) is refused with a problem — move the old one away to export again.
-The layout and the METS/EAD/PREMIS documents come from ``pipeline.aip``.
+The layout and the METS/EAD/PREMIS documents come from the ``aip`` package.
 
 A package speaks only of what its reader may see (``flows.access``): exported for a principal (the CLI's
 ``--as USER``), it holds no document above their clearance (not even inside a hồ sơ package), and a review
@@ -30,13 +30,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
+import aip
+from aip import FixityEvent, PackageFile, PackageLayoutError, PackagePlan
 from flows.access import TOP_LEVEL, Levels, Principal, level_of, visible_reasons
-from flows.wiring import CATALOG_FILE, software_version
-from pipeline import aip
-from pipeline.aip import FixityEvent, PackageFile, PackageLayoutError, PackagePlan
+from flows.wiring import software_version
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
 from schemas.errors import SohoaError
+from schemas.reasons import Reason
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
 from storage.layout import DOCUMENTS, MANIFEST_SEAL, doc_id_of, manifest_key, prefix_of
@@ -150,12 +151,11 @@ def export_for(
     from flows.corrections import migrate_legacy
     from flows.export import matching_ids
     from flows.fixity import fixity_history
-    from flows.wiring import build_object_store
+    from flows.wiring import build_object_store, open_existing_catalog
 
     store = store or build_object_store(settings)
     migrate_legacy(settings, store)  # corrections an earlier version kept in web.sqlite3 apply to packages too
-    catalog_path = settings.archive_path() / CATALOG_FILE
-    catalog = SqliteCatalog(catalog_path) if catalog_path.exists() else None
+    catalog = open_existing_catalog(settings)
     try:
         ids = matching_ids(settings, query, principal=principal, batch=batch) if query else None
         manifests = [m for m in load_manifests(store, ids, archive=settings.archive_path())
@@ -197,13 +197,13 @@ def export_packages(
     left alone and reported. ``principal``: who the packages are for (``flows.access``): documents above their
     clearance are left out, and review reasons naming one (by ``levels``, default: the stored manifests') are
     withheld; without one (or for the local operator) everything is exported as stored."""
-    reasons: Callable[[DocumentManifest], list[str]] | None = None
+    reasons: Callable[[DocumentManifest], list[Reason]] | None = None
     if principal is not None and not principal.operator:
         reader, known = principal, levels or store_levels(store)
         manifests = [m for m in manifests  # the manifest's own mark, and the archive's (corrections included)
                      if reader.may_see(m.metadata.classification) and (known(m.id) or 0) <= reader.clearance]
 
-        def reasons(doc: DocumentManifest) -> list[str]:
+        def reasons(doc: DocumentManifest) -> list[Reason]:
             return visible_reasons(reader, doc.review_reasons, known)
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -322,14 +322,14 @@ def _manifest_body(manifest: DocumentManifest) -> bytes:
     return json.dumps(manifest.model_dump(mode="json"), ensure_ascii=False, indent=1).encode("utf-8")
 
 
-def _redacted(body: bytes, reasons: Callable[[DocumentManifest], list[str]]) -> bytes:
+def _redacted(body: bytes, reasons: Callable[[DocumentManifest], list[Reason]]) -> bytes:
     """The stored manifest ``body`` (the machine reading, kept as provenance) with only the review reasons its
     reader may read, in the store's own format."""
     stored = DocumentManifest.model_validate_json(body)
     return _manifest_body(stored.model_copy(update={"review_reasons": reasons(stored)}))
 
 
-def _as_shown(doc: DocumentManifest, reasons: Callable[[DocumentManifest], list[str]] | None) -> DocumentManifest:
+def _as_shown(doc: DocumentManifest, reasons: Callable[[DocumentManifest], list[Reason]] | None) -> DocumentManifest:
     """``doc`` with only the review reasons its reader may read (``doc`` itself when that is all of them)."""
     if reasons is None:
         return doc
@@ -349,7 +349,7 @@ def _same_tree(a: Path, b: Path) -> bool:
 def _export_one(
     store: ObjectStore, docs: list[DocumentManifest], dest: Path, *, file_code: str | None, title: str | None,
     now: datetime, fixity_events: FixityInput, version: str, replace: bool = False,
-    reasons: Callable[[DocumentManifest], list[str]] | None = None,
+    reasons: Callable[[DocumentManifest], list[Reason]] | None = None,
 ) -> tuple[PackageResult, list[PackageProblem]]:
     doc_ids = [d.id for d in docs]
     package_id = aip.package_id_for(file_code, docs)

@@ -14,22 +14,17 @@ from flows.access import (
     visible_status,
 )
 from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
+from flows.wiring import open_archive_catalog as open_catalog  # read paths: the archive must exist
 from schemas.document import DocumentManifest, SearchResult
 from schemas.errors import NotFoundError
 from schemas.metadata import CONTRACT_KEYS
+from schemas.reasons import codes_json, describe_all
 from schemas.search import SearchFilters, SearchRequest, Sort
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
 from storage.layout import MANIFEST, prefix_of
 from storage.objects import ObjectStore
 from storage.search_index import SearchIndex
-
-
-def open_catalog(settings: Settings) -> SqliteCatalog:
-    root = settings.archive_path()
-    if not (root / CATALOG_FILE).exists():
-        raise NotFoundError(f"Chưa có kho lưu trữ tại {root}", fix="chạy sohoa digitise trước, hoặc chọn --archive")
-    return SqliteCatalog(root / CATALOG_FILE)
 
 
 def _open(settings: Settings) -> tuple[SqliteCatalog, ObjectStore]:
@@ -78,7 +73,8 @@ def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dic
         "batch": manifest.batch,
         "sha256": manifest.sha256,
         "status": visible_status(manifest.status, manifest.review_reasons, reasons),
-        "review_reasons": reasons,
+        "review_reasons": describe_all(reasons),  # the JSON contract: Vietnamese, with the codes beside them
+        "review_reason_codes": codes_json(reasons),
         "pages": [{"number": p.number, "text": p.text, "confidence": p.confidence} for p in manifest.pages],
         "metadata": metadata,
         "files": files,

@@ -3,24 +3,29 @@
 A batch whose documents are all in the archive already is reported without starting Prefect (nothing
 to orchestrate). Without ``PREFECT_API_URL`` (embedded mode) sohoa boots Prefect's temporary local API in
 a subprocess first thing (``flows.local_api``) and OCRs pages until it is up (``prefetch_pages``, stopped
-before the flow starts); Prefect itself is imported only after those pages are on their way.
+before the flow starts); Prefect itself is imported only after those pages are on their way. That start-up
+(``prefect_ready``) is shared by ``sohoa digitise`` and ``sohoa batch add --when now`` (``flows.batches.run_now``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.document import digitise_document, prefetch_pages
 from flows.local_api import LocalPrefectApi
+from flows.prefect_env import configured_api_url, startup_timeout_s
 from flows.wiring import Services, services_for
 from pipeline.load import discover_documents, document_id
 from schemas.document import BatchReport, DocumentSource
 from schemas.settings import Settings
+
+if TYPE_CHECKING:
+    from prefect.task_runners import ThreadPoolTaskRunner
 
 
 def _already_archived(docs: list[DocumentSource], services: Services) -> bool:
@@ -42,6 +47,44 @@ def _report_without_flow(batch_dir: Path, docs: list[DocumentSource], services: 
                        pages_processed=0)
 
 
+@contextlib.contextmanager
+def prefect_ready(settings: Settings, services: Services, docs: list[DocumentSource], *,
+                  while_starting: Callable[[], object] | None = None) -> Iterator[ThreadPoolTaskRunner[Any]]:
+    """Prefect ready for a flow run in this process (``sohoa digitise``, ``sohoa batch add --when now``); yields the
+    run's task runner (``workers + 1`` document tasks at once).
+
+    Without a Prefect server configured, its temporary local API boots in a subprocess (``flows.local_api``, stopped
+    when the block ends) while the first pages of ``docs`` are OCR'd (``prefetch_pages``; none for Dask, whose
+    workers could not pick them up), and Prefect is imported only once those pages are on their way.
+    ``while_starting`` runs meanwhile. Prefetching ends before the block's body, so no document starts twice."""
+    with contextlib.ExitStack() as stack:
+        local_api = None
+        if not configured_api_url():  # cheap early check; Prefect profiles are checked below
+            local_api = stack.enter_context(LocalPrefectApi(startup_timeout_s=startup_timeout_s()))
+        stop_prefetch = threading.Event()
+        ahead = settings.workers * settings.prefetch_pages_per_worker if settings.task_runner == "threads" else 0
+        prefetch = threading.Thread(
+            target=prefetch_pages, name="prefetch", daemon=True,
+            args=(docs, services), kwargs={"max_pages": ahead, "stop": stop_prefetch},
+        )
+        prefetch.start()
+        try:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+            from prefect.task_runners import ThreadPoolTaskRunner
+
+            from flows.prefect_env import uses_local_api
+
+            if while_starting is not None:
+                while_starting()
+            if local_api is not None and uses_local_api():
+                local_api.wait_ready()
+                stack.enter_context(temporary_settings(updates={PREFECT_API_URL: local_api.url}))
+        finally:
+            stop_prefetch.set()
+            prefetch.join()
+        yield ThreadPoolTaskRunner(max_workers=settings.workers + 1)
+
+
 def run_digitise(batch_dir: Path, settings: Settings, *, file_code: str | None = None) -> BatchReport:
     """Digitise ``batch_dir`` through the ``digitise_batch`` flow (one document task per worker, plus one; or on
     Dask, ``settings.task_runner``)."""
@@ -51,33 +94,15 @@ def run_digitise(batch_dir: Path, settings: Settings, *, file_code: str | None =
     services.progress.start(len(docs), 0)
     if _already_archived(docs, services):
         return _report_without_flow(batch_dir, docs, services)
-    with contextlib.ExitStack() as stack:
-        local_api = None
-        if not os.environ.get("PREFECT_API_URL"):  # cheap early check; Prefect profiles are checked below
-            timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180"))
-            local_api = stack.enter_context(LocalPrefectApi(startup_timeout_s=timeout))
-        stop_prefetch = threading.Event()
-        # pages OCR'd ahead live in this process: Dask workers could not pick them up, so none are OCR'd then
-        ahead = settings.workers * settings.prefetch_pages_per_worker if settings.task_runner == "threads" else 0
-        prefetch = threading.Thread(
-            target=prefetch_pages, name="prefetch", daemon=True,
-            args=(docs, services), kwargs={"max_pages": ahead, "stop": stop_prefetch},
-        )
-        prefetch.start()
 
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        from flows.digitise import digitise_batch, page_total
-        from flows.prefect_env import uses_local_api
+    def count_pages() -> None:
+        from flows.digitise import page_total
 
         services.progress.set_totals(len(docs), page_total(docs, settings))
-        if local_api is not None and uses_local_api():
-            local_api.wait_ready()
-            stack.enter_context(temporary_settings(updates={PREFECT_API_URL: local_api.url}))
-        stop_prefetch.set()
-        prefetch.join()  # no document is started twice: prefetching ends before the first task begins
-        runner: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=settings.workers + 1)
+
+    with prefect_ready(settings, services, docs, while_starting=count_pages) as runner:
+        from flows.digitise import digitise_batch
+
         flow_run = digitise_batch.with_options(task_runner=runner)  # type: ignore[arg-type]
         report = flow_run(str(batch_dir), settings, file_code)
     if report.pages_processed:  # the rate counts the pages OCR'd before the flow started too

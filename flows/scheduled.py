@@ -19,15 +19,14 @@ from prefect.types.entrypoint import EntrypointType
 
 from flows.batches import nightly_cron, nightly_digitisation
 from flows.fixity import verify_store
-from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
-from schemas.errors import SohoaError
+from flows.wiring import build_object_store, build_search_index, open_existing_catalog
+from schemas.errors import ExitCode, SohoaError
 from schemas.fixity import FixityReport
 from schemas.settings import Settings
-from storage.catalog import SqliteCatalog
 
 
 class FixityProblemsFound(SohoaError):
-    exit_code = 7
+    exit_code = ExitCode.PRESERVATION_PROBLEMS
 
 
 def _summary(report: FixityReport) -> str:
@@ -46,8 +45,7 @@ def fixity_audit(archive: str | None = None, sample: int | None = None) -> Fixit
     (default: from the environment, ``SOHOA_ARCHIVE``)."""
     settings = Settings(archive=Path(archive)) if archive else Settings()
     store = build_object_store(settings)
-    catalog_path = settings.archive_path() / CATALOG_FILE
-    catalog = SqliteCatalog(catalog_path) if catalog_path.exists() else None
+    catalog = open_existing_catalog(settings)
     try:
         external = build_search_index(settings) if settings.search_index == "elasticsearch" else None
         report = verify_store(store, catalog=catalog, sample=sample or settings.fixity_sample, external=external,

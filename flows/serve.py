@@ -13,7 +13,6 @@ a machine with sohoa installed then runs them, importing the flows from the inst
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.local_api import die_with_parent, free_port
-from flows.prefect_env import configure_prefect
+from flows.prefect_env import child_environment, configure_prefect, configured_api_url, startup_timeout_s, use_api_url
 from schemas.errors import ConfigError
 from schemas.settings import Settings
 
@@ -32,8 +31,7 @@ def start_server(port: int, env: dict[str, str] | None = None, **popen: Any) -> 
     """``prefect server start`` on 127.0.0.1:``port`` (environment: ``env``, default ours, without
     ``PREFECT_API_URL``). The server runs in its own session (a Ctrl+C reaches ``serve``, which stops it in order)
     and gets SIGTERM when its parent dies, even by ``kill -9``, so it never outlives it."""
-    env = {**(os.environ if env is None else env)}
-    env.pop("PREFECT_API_URL", None)
+    env = child_environment() if env is None else {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
     return subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
          "--analytics-off", "--scheduler", "--ui"],
@@ -60,12 +58,13 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> 
 def run_serve(settings: Settings, *, verbose: bool = False) -> None:
     configure_prefect(settings.prefect_home, verbose=verbose)
     server = None
-    if not os.environ.get("PREFECT_API_URL"):
+    url = configured_api_url()
+    if not url:
         port = free_port()
         server = start_server(port)
         url = f"http://127.0.0.1:{port}/api"
-        wait_ready(url, server, float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")))
-        os.environ["PREFECT_API_URL"] = url
+        wait_ready(url, server, startup_timeout_s())
+        use_api_url(url)
         sys.stderr.write(f"Giao diện Prefect: http://127.0.0.1:{port}\n")
     try:
         from prefect import serve
@@ -75,7 +74,7 @@ def run_serve(settings: Settings, *, verbose: bool = False) -> None:
 
         # Prefect reads its settings once, when first imported (the CLI imports it before this): the URL set above
         # is given explicitly, else the runner may start a temporary server of its own (seen in a stack dump)
-        with temporary_settings(updates={PREFECT_API_URL: os.environ["PREFECT_API_URL"]}):
+        with temporary_settings(updates={PREFECT_API_URL: url}):
             serve(*deployments(settings), print_starting_message=verbose)
     finally:
         if server is not None:
@@ -99,7 +98,7 @@ class Registered:
 def register_work_pool(settings: Settings, pool: str) -> list[Registered]:
     """Create the ``process`` work pool ``pool`` if missing and apply ``flows.scheduled.deployments(settings)`` to
     it (creating or updating them) on the Prefect server at ``PREFECT_API_URL``; returns what was registered."""
-    url = os.environ.get("PREFECT_API_URL")
+    url = configured_api_url()
     if not url:
         raise ConfigError("`sohoa serve --work-pool` cần một máy chủ Prefect dùng chung",
                           fix="đặt PREFECT_API_URL (vd. http://prefect-server:4200/api) rồi chạy lại")

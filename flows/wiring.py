@@ -1,20 +1,36 @@
-"""Composition root: builds every service from one ``Settings``. The only place that picks backends."""
+"""Composition root: builds every service from one ``Settings``. The only place that picks and constructs backends.
+
+The catalog (``open_catalog`` and its variants), object stores (``build_object_store``, ``store_from_spec``), search
+indexes (``build_search_index``), the OCR engine (``build_engine``), the audit trail (``open_audit_log``;
+``flows.audit.open_audit`` checks its key and chain first), the accounts database (``open_accounts_db``) and the
+batch registry (``open_batch_registry``) are built here and nowhere else (``tests/test_composition_root.py``).
+``services_for`` caches a process's services by the whole settings (``settings_key``): other settings, even for
+the same archive, get their own.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from flows.progress import Progress
+from ocr_models.engine import OcrEngine
 from ocr_models.tesseract import USER_PATTERNS, USER_WORDS, TesseractEngine
 from pipeline.load import content_identity
 from schemas.document import DocumentSource
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, NotFoundError
 from schemas.settings import Settings
-from storage.catalog import SqliteCatalog
+from storage.accounts_db import WebDb, web_db_path
+from storage.audit import AuditLog
+from storage.batches import BatchRegistry
+from storage.catalog import IndexWriter, SqliteCatalog
 from storage.objects import DirectoryObjectStore, ObjectStore, remove_leftovers
 from storage.search_index import SearchIndex
 
@@ -30,7 +46,7 @@ class Services:
     root: Path
     store: ObjectStore
     catalog: SqliteCatalog
-    engine: TesseractEngine
+    engine: OcrEngine
     page_pool: ThreadPoolExecutor
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
     external_index: SearchIndex | None = None  # Elasticsearch; None when the catalog's own FTS5 index is used
@@ -57,7 +73,7 @@ class Services:
             self.external_index.close()
 
 
-_registry: dict[Path, Services] = {}
+_registry: dict[str, Services] = {}  # settings_key(settings) -> the services built from those settings
 _registry_lock = threading.Lock()
 
 
@@ -109,27 +125,33 @@ def build_services(settings: Settings) -> Services:
         remove_leftovers(root / "work")  # scratch folders of runs that crashed (kill -9, power loss)
     except OSError as exc:
         raise ConfigError(f"Không tạo được thư mục kho lưu trữ {root}: {exc}", fix="chọn --archive khác") from exc
-    engine = TesseractEngine(
-        lang=settings.ocr_lang,
-        psm=settings.psm,
-        oem=settings.oem,
-        cmd=settings.tesseract_cmd,
-        tessdata_dir=settings.tessdata_dir,
-        timeout_s=settings.page_timeout_s,
-        user_words=USER_WORDS if settings.ocr_vocabulary else None,
-        user_patterns=USER_PATTERNS if settings.ocr_vocabulary else None,
-    )
+    engine = build_engine(settings)
     return Services(
         settings=settings,
         root=root,
         store=build_object_store(settings),
-        catalog=SqliteCatalog(root / CATALOG_FILE),
+        catalog=SqliteCatalog(root / CATALOG_FILE, indexer=catalog_indexer(settings)),
         engine=engine,
         page_pool=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="page"),
         page_slots=threading.BoundedSemaphore(settings.workers * 2),
         external_index=build_search_index(settings) if settings.search_index == "elasticsearch" else None,
         name_font=find_name_font(settings.name_font) if settings.ocr_seal_lines else None,
     )
+
+
+def build_engine(settings: Settings) -> OcrEngine:
+    """The OCR engine ``Settings.ocr_engine`` names: the tesseract command, or tesseract in-process (tesserocr)."""
+    words = USER_WORDS if settings.ocr_vocabulary else None
+    patterns = USER_PATTERNS if settings.ocr_vocabulary else None
+    if settings.ocr_engine == "tesserocr":
+        from ocr_models.tesserocr_engine import TesserocrEngine
+
+        return TesserocrEngine(lang=settings.ocr_lang, psm=settings.psm, oem=settings.oem, cmd=settings.tesseract_cmd,
+                               tessdata_dir=settings.tessdata_dir, timeout_s=settings.page_timeout_s,
+                               user_words=words, user_patterns=patterns)
+    return TesseractEngine(lang=settings.ocr_lang, psm=settings.psm, oem=settings.oem, cmd=settings.tesseract_cmd,
+                           tessdata_dir=settings.tessdata_dir, timeout_s=settings.page_timeout_s,
+                           user_words=words, user_patterns=patterns)
 
 
 def _s3_store(settings: Settings, *, bucket: str, prefix: str, backup: bool = False) -> ObjectStore:
@@ -179,7 +201,8 @@ def store_from_spec(spec: str, settings: Settings) -> ObjectStore:
 
 
 def build_search_index(settings: Settings) -> SearchIndex:
-    """The archive's search index: SQLite FTS5 in the catalog database (embedded) or Elasticsearch."""
+    """The archive's search index: SQLite FTS5 in the catalog database (embedded) or Elasticsearch. Searches go
+    through it; the embedded index is written by the catalog (``catalog_indexer``), Elasticsearch by its callers."""
     if settings.search_index == "elasticsearch":
         from storage.search_es import ElasticsearchIndex
 
@@ -196,9 +219,86 @@ def build_search_index(settings: Settings) -> SearchIndex:
     return SqliteSearchIndex(settings.archive_path() / CATALOG_FILE)
 
 
+def catalog_indexer(settings: Settings) -> IndexWriter | None:
+    """What the catalog writes with a document's row, in the same transaction: the embedded FTS5 index's rows,
+    or nothing when the search index is Elasticsearch (no FTS rows: it is written apart, by ``upsert``). Every
+    catalog is built with it (``SqliteCatalog(path, indexer=catalog_indexer(settings))``)."""
+    if settings.search_index == "elasticsearch":
+        return None
+    from storage.search_sqlite import SqliteIndexWriter
+
+    return SqliteIndexWriter()
+
+
+def _archive_root(settings: Settings) -> Path:
+    """The archive folder, created when missing."""
+    root = settings.archive_path()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"Không tạo được thư mục kho lưu trữ {root}: {exc}", fix="chọn --archive khác") from exc
+    return root
+
+
+def catalog_path(settings: Settings) -> Path:
+    return settings.archive_path() / CATALOG_FILE
+
+
+def open_catalog(settings: Settings) -> SqliteCatalog:
+    """The archive's catalog (created with the archive folder when missing)."""
+    return SqliteCatalog(_archive_root(settings) / CATALOG_FILE, indexer=catalog_indexer(settings))
+
+
+def open_existing_catalog(settings: Settings) -> SqliteCatalog | None:
+    """The archive's catalog, or None when the archive has none yet (nothing is created)."""
+    path = catalog_path(settings)
+    return SqliteCatalog(path, indexer=catalog_indexer(settings)) if path.exists() else None
+
+
+def open_archive_catalog(settings: Settings) -> SqliteCatalog:
+    """The catalog of an archive that must exist already (read paths): ``NotFoundError`` otherwise."""
+    catalog = open_existing_catalog(settings)
+    if catalog is None:
+        raise NotFoundError(f"Chưa có kho lưu trữ tại {settings.archive_path()}",
+                            fix="chạy sohoa digitise trước, hoặc chọn --archive")
+    return catalog
+
+
+def open_batch_registry(settings: Settings) -> BatchRegistry:
+    """The archive's batch registry (its tables live in the catalog database)."""
+    return BatchRegistry(_archive_root(settings) / CATALOG_FILE)
+
+
+def open_accounts_db(settings: Settings) -> WebDb:
+    """The archive's accounts database (users, roles, sessions of the web app and the CLI)."""
+    return WebDb(web_db_path(settings.archive_path()))
+
+
+def open_accounts_db_at(path: Path) -> WebDb:
+    """An accounts database file by its path (e.g. an earlier version's, to migrate from)."""
+    return WebDb(path)
+
+
+def open_audit_log(path: Path, key: bytes | None, *, create: bool = True, anchor: Path | None = None,
+                   **anchoring: Any) -> AuditLog:
+    """The audit trail database at ``path`` (``flows.audit`` decides the key, the anchors and when to create)."""
+    return AuditLog(path, key, create=create, anchor=anchor, **anchoring)
+
+
+def settings_key(settings: Settings) -> str:
+    """A key naming the whole ``settings`` (the archive as an absolute path; secrets by their digest): two settings
+    with the same key build the same services."""
+    data = settings.model_dump(mode="json")
+    data["archive"] = str(settings.archive_path())
+    secrets = {name: value.get_secret_value() for name, value in settings if isinstance(value, SecretStr)}
+    data["secrets"] = hashlib.sha256(json.dumps(secrets, sort_keys=True).encode("utf-8")).hexdigest()
+    return json.dumps(data, sort_keys=True, default=str)
+
+
 def services_for(settings: Settings) -> Services:
-    """The process-wide services of one archive (built once, shared by every task of a run)."""
-    key = settings.archive_path()
+    """The process-wide services of one set of settings (built once, shared by every task of a run); different
+    settings, even for the same archive, get their own."""
+    key = settings_key(settings)
     with _registry_lock:
         if key not in _registry:
             _registry[key] = build_services(settings)

@@ -1,8 +1,14 @@
-"""Parse tesseract hOCR into ``OcrPage`` words (boxes, confidences, line and block indices)."""
+"""hOCR: read tesseract's into ``OcrPage`` words (the command-line adapter), write the stored derivative from an
+``OcrPage`` (every engine).
+
+The stored ``pages/<n>.hocr`` is written by ``hocr_from_page`` from the page as the flow finished it (re-read lines
+merged), so no engine has to produce hOCR itself; ``words_from_hocr`` reads it back word for word.
+"""
 
 from __future__ import annotations
 
 import re
+from html import escape
 from html.parser import HTMLParser
 
 from schemas.ocr import OcrPage, OcrWord
@@ -86,18 +92,16 @@ def text_from_words(words: list[OcrWord]) -> str:
     return "".join(out)
 
 
-def page_from_hocr(hocr: str, *, number: int, dpi: int) -> OcrPage:
-    words, (width, height) = words_from_hocr(hocr)
+def page_of_words(words: list[OcrWord], *, number: int, dpi: int, size: tuple[int, int]) -> OcrPage:
+    """A page from its words in engine order: text by lines and blocks, mean word confidence."""
     confidence = sum(w.confidence for w in words) / len(words) if words else 0.0
-    return OcrPage(
-        number=number,
-        text=text_from_words(words),
-        words=words,
-        confidence=confidence,
-        width=width,
-        height=height,
-        dpi=dpi,
-    )
+    return OcrPage(number=number, text=text_from_words(words), words=words, confidence=confidence,
+                   width=size[0], height=size[1], dpi=dpi)
+
+
+def page_from_hocr(hocr: str, *, number: int, dpi: int) -> OcrPage:
+    words, size = words_from_hocr(hocr)
+    return page_of_words(words, number=number, dpi=dpi, size=size)
 
 
 _PAGE_START_RE = re.compile(r"<div class=['\"]ocr_page['\"]")
@@ -107,3 +111,50 @@ def split_hocr_pages(hocr: str) -> list[str]:
     """The ``ocr_page`` divisions of a multi-page hOCR document, each as its own parseable fragment."""
     starts = [m.start() for m in _PAGE_START_RE.finditer(hocr)]
     return [hocr[a:b] for a, b in zip(starts, [*starts[1:], len(hocr)], strict=True)]
+
+
+_HOCR_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+    '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+    '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="vi" lang="vi">\n <head>\n  <title></title>\n'
+    '  <meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>\n'
+    '  <meta name="ocr-system" content="{system}"/>\n'
+    '  <meta name="ocr-capabilities" content="ocr_page ocr_carea ocr_line ocrx_word"/>\n </head>\n <body>\n'
+)
+
+
+def _union(boxes: list[tuple[int, int, int, int]]) -> str:
+    return (f"bbox {min(b[0] for b in boxes)} {min(b[1] for b in boxes)} "
+            f"{max(b[2] for b in boxes)} {max(b[3] for b in boxes)}")
+
+
+def hocr_from_page(page: OcrPage, *, system: str = "sohoa") -> str:
+    """The page as an hOCR document: one ``ocr_carea`` per block, ``ocr_line`` per line, ``ocrx_word`` per word
+    (box, confidence as ``x_wconf`` 0..100), in the page's word order."""
+    out = [_HOCR_HEAD.format(system=escape(system)),
+           f"  <div class='ocr_page' id='page_1' title='image \"\"; bbox 0 0 {page.width} {page.height}; "
+           f"ppageno 0; scan_res {page.dpi} {page.dpi}'>\n"]
+    blocks: list[list[list[OcrWord]]] = []
+    last_block: int | None = None
+    for line in page.lines():
+        if line[0].block != last_block:
+            blocks.append([])
+            last_block = line[0].block
+        blocks[-1].append(line)
+    n_word = 0
+    for b, block in enumerate(blocks, start=1):
+        block_box = _union([w.box for line in block for w in line])
+        out.append(f"   <div class='ocr_carea' id='block_1_{b}' title=\"{block_box}\">\n")
+        for n_line, line in enumerate(block, start=1):
+            line_box = _union([w.box for w in line])
+            out.append(f"    <span class='ocr_line' id='line_1_{b}_{n_line}' title=\"{line_box}\">")
+            for w in line:
+                n_word += 1
+                x0, y0, x1, y1 = w.box
+                out.append(f"\n     <span class='ocrx_word' id='word_1_{n_word}' title='bbox {x0} {y0} {x1} {y1}; "
+                           f"x_wconf {round(w.confidence * 100)}'>{escape(w.text, quote=False)}</span>")
+            out.append("\n    </span>\n")
+        out.append("   </div>\n")
+    out.append("  </div>\n </body>\n</html>\n")
+    return "".join(out)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from schemas.document import BatchInfo
 from schemas.metadata import DocumentMetadata
+from schemas.reasons import Reason, ReasonCode, reason
 
 TOP_SECRET = "Tuyệt mật"
 SECRET_LEVELS = ("Mật", "Tối mật")
@@ -22,7 +23,7 @@ Outcome = Literal["open", "register", "register_pending", "quarantine"]
 @dataclass(frozen=True)
 class IntakeDecision:
     outcome: Outcome
-    reason: str = ""  # Vietnamese, for the report and the review queue
+    reason: Reason | None = None  # why it is held or pending, for the report and the review queue
 
 
 def decide_intake(metadata: DocumentMetadata, approvals: BatchInfo, *, without_approval: str = "review"
@@ -42,12 +43,9 @@ def decide_intake(metadata: DocumentMetadata, approvals: BatchInfo, *, without_a
     if mark not in SECRET_LEVELS:  # Tuyệt mật, or a mark we cannot place: the strictest rule
         if approvals.top_secret_approval_ref:
             return IntakeDecision("register")
-        return IntakeDecision("quarantine", f"tài liệu {mark}: không số hóa (Hướng dẫn 40-HD/VPTW) — chỉ số hóa "
-                                            "khi có phê duyệt của quản trị (top_secret_approval_ref trong batch.toml)")
+        return IntakeDecision("quarantine", reason(ReasonCode.TOP_SECRET_HELD, mark=mark))
     if approvals.approval_ref:
         return IntakeDecision("register")
     if without_approval == "quarantine":
-        return IntakeDecision("quarantine", f"tài liệu {mark} chưa có phê duyệt chụp: ghi số quyết định "
-                                            "(approval_ref) và người duyệt (approved_by) vào batch.toml rồi chạy lại")
-    return IntakeDecision("register_pending", f"tài liệu {mark} chưa có phê duyệt chụp (sổ quản lý sao, chụp): "
-                                              "bổ sung số quyết định phê duyệt")
+        return IntakeDecision("quarantine", reason(ReasonCode.SECRET_HELD_WITHOUT_APPROVAL, mark=mark))
+    return IntakeDecision("register_pending", reason(ReasonCode.SECRET_APPROVAL_PENDING, mark=mark))

@@ -1,4 +1,4 @@
-"""Decide whether a document needs an archivist's review, and say why (Vietnamese reasons)."""
+"""Decide whether a document needs an archivist's review, and say why (``schemas.reasons`` codes)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from schemas.metadata import DocumentMetadata
 from schemas.ocr import OcrPage
+from schemas.reasons import Reason, ReasonCode, reason
 from schemas.text import fold
 
 MIN_PAGE_CHARS = 20
@@ -17,7 +18,7 @@ MIN_PAGE_CHARS = 20
 SECRECY_REVIEW_CONFIDENCE = 0.7
 DOUBTFUL_WORD_CONFIDENCE = 0.6
 MAX_DOUBTFUL_SHARE = 0.025
-SECRECY_UNCERTAIN = "độ mật chưa chắc chắn: cần lưu trữ viên xác nhận"
+SECRECY_UNCERTAIN = reason(ReasonCode.SECRECY_UNCERTAIN)
 
 
 def doubtful_share(page: OcrPage, *, below: float = DOUBTFUL_WORD_CONFIDENCE) -> float:
@@ -33,7 +34,7 @@ def review_reasons(
     *,
     min_confidence: float,
     max_doubtful_share: float = MAX_DOUBTFUL_SHARE,
-) -> list[str]:
+) -> list[Reason]:
     """Reasons a document should be reviewed; empty when the machine is confident.
 
     A page is flagged when it is nearly empty, when its mean word confidence is below ``min_confidence``, or
@@ -41,22 +42,21 @@ def review_reasons(
     development corpus the doubtful-share rule at 2.5 % flagged 9 of the 10 pages whose true CER exceeds 3 % and
     2 of the 30 others (both at 2.5–2.9 % CER); mean confidence alone could not separate them.
     """
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     for page in pages:
         doubtful = doubtful_share(page)
         if len(page.text.strip()) < MIN_PAGE_CHARS:
-            reasons.append(f"trang {page.number}: gần như không đọc được chữ")
+            reasons.append(reason(ReasonCode.PAGE_UNREADABLE, page=page.number))
         elif page.confidence < min_confidence:
-            reasons.append(f"trang {page.number}: độ tin cậy OCR thấp ({page.confidence:.0%})")
+            reasons.append(reason(ReasonCode.PAGE_LOW_CONFIDENCE, page=page.number, confidence=page.confidence))
         elif doubtful >= max_doubtful_share:
-            share = f"{doubtful * 100:.1f}".replace(".", ",")  # Vietnamese decimal comma
-            reasons.append(f"trang {page.number}: {share} % chữ nhận dạng không chắc chắn, cần soát lại")
+            reasons.append(reason(ReasonCode.PAGE_DOUBTFUL_WORDS, page=page.number, share=doubtful))
     if not (metadata.code_number and metadata.code_notation):
-        reasons.append("thiếu số/ký hiệu")
+        reasons.append(reason(ReasonCode.MISSING_CODE))
     if not metadata.issued_date:
-        reasons.append("thiếu ngày ban hành")
+        reasons.append(reason(ReasonCode.MISSING_ISSUED_DATE))
     if not metadata.type_name:
-        reasons.append("thiếu tên loại văn bản")
+        reasons.append(reason(ReasonCode.MISSING_TYPE_NAME))
     if secrecy_uncertain(metadata):
         reasons.append(SECRECY_UNCERTAIN)
     return reasons
@@ -83,16 +83,6 @@ def _near_miss(raw: str, value: str) -> bool:
     return not any(words[i : i + n] == wanted for i in range(len(words) - n + 1))
 
 
-DUPLICATE_REASON = "có thể trùng với văn bản "
-
-
-def duplicate_reasons(same: Sequence[tuple[str, str]]) -> list[str]:
+def duplicate_reasons(same: Sequence[tuple[str, str]]) -> list[Reason]:
     """One review reason per other document (id, source) with the same số, ký hiệu, loại, ngày and organ."""
-    return [f"{DUPLICATE_REASON}{doc_id} ({source})" for doc_id, source in same]
-
-
-def duplicate_of(reason: str) -> str | None:
-    """The other document's id named by a duplicate review reason, else ``None``."""
-    if not reason.startswith(DUPLICATE_REASON):
-        return None
-    return reason[len(DUPLICATE_REASON):].split(" ", 1)[0] or None
+    return [reason(ReasonCode.DUPLICATE_OF, document_id=doc_id, source=source) for doc_id, source in same]

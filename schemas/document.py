@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field, model_validator
 
 from schemas.metadata import DocumentMetadata
+from schemas.reasons import StoredReason, describe, describe_all, from_legacy_text, stored_reasons
 from schemas.search import FacetCount
 
 Status = Literal["done", "needs_review", "failed", "quarantined"]  # quarantined: stopped at intake, not stored
@@ -38,15 +39,43 @@ class BatchInfo(BaseModel):
 
 
 class DocumentResult(BaseModel):
-    """One line of the ``sohoa digitise`` report (the JSON contract)."""
+    """One line of the ``sohoa digitise`` report (the JSON contract).
+
+    Causes are codes (``schemas.reasons``): ``failure_code`` why it failed, ``review_reason_codes`` why it needs
+    review or was held. The report also carries their Vietnamese wording under the keys it always had, ``error``
+    and ``review_reasons`` (computed from the codes when the report is read or written)."""
 
     source: str
     id: str | None
     status: Status
     pages: int
-    error: str | None = None
-    review_reasons: list[str] = Field(default_factory=list)
+    failure_code: StoredReason | None = None
+    review_reason_codes: list[StoredReason] = Field(default_factory=list)
     skipped: bool = False  # already in the archive: nothing was redone
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_wording(cls, data: object) -> object:
+        """A report written before codes (``error``, ``review_reasons`` as sentences) reads into codes."""
+        if isinstance(data, dict):
+            data = dict(data)
+            if data.get("failure_code") is None and data.get("error"):
+                data["failure_code"] = from_legacy_text(str(data["error"]))
+            if "review_reason_codes" not in data and data.get("review_reasons"):
+                data["review_reason_codes"] = stored_reasons(data["review_reasons"])
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def error(self) -> str | None:
+        """Why it failed, in Vietnamese."""
+        return describe(self.failure_code) if self.failure_code is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def review_reasons(self) -> list[str]:
+        """Why it needs review (or was held), in Vietnamese."""
+        return describe_all(self.review_reason_codes)
 
 
 class BatchReport(BaseModel):
@@ -87,7 +116,7 @@ class DocumentManifest(BaseModel):
     source: str
     batch: str
     status: Literal["done", "needs_review"]
-    review_reasons: list[str] = Field(default_factory=list)
+    review_reasons: list[StoredReason] = Field(default_factory=list)  # codes (older archives: sentences, decoded)
     created_at: str
     pages: list[PageRecord]
     metadata: DocumentMetadata

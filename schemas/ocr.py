@@ -1,13 +1,10 @@
-"""OCR results and the OCR engine port.
+"""OCR results: words with boxes and confidences, a page, and what one engine run returns.
 
-Stages in ``pipeline`` ask for an ``OcrEngine``; adapters in ``ocr_models`` implement it. Nothing else calls
-tesseract.
+The engine port (``ocr_models.engine.OcrEngine``) returns these; ``ocr_models`` adapters produce them, the stored
+hOCR derivative is written from them (``ocr_models.hocr.hocr_from_page``), and ``pipeline`` stages read them.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Protocol
 
 from pydantic import BaseModel, Field
 
@@ -23,7 +20,11 @@ class OcrWord(BaseModel):
 
 
 class OcrPage(BaseModel):
-    """OCR of one page: NFC text (Eth fixed), words with boxes, mean word confidence."""
+    """OCR of one page: NFC text (Eth fixed), words with boxes, mean word confidence.
+
+    ``warnings`` are the engine's own doubts about the page as codes (``ocr_models.tools.OcrWarning``, e.g.
+    ``poor_diacritics`` for tesseract's "lots of diacritics - possibly poor OCR"); the flow turns them into
+    review reasons."""
 
     number: int
     text: str
@@ -32,26 +33,21 @@ class OcrPage(BaseModel):
     width: int
     height: int
     dpi: int
+    warnings: list[str] = Field(default_factory=list)
+
+    def lines(self) -> list[list[OcrWord]]:
+        """The words grouped by text line, in the engine's reading order."""
+        grouped: dict[tuple[int, int], list[OcrWord]] = {}
+        for word in self.words:
+            grouped.setdefault((word.block, word.line), []).append(word)
+        return list(grouped.values())
 
 
-class OcrOutputs(BaseModel):
-    """Files an engine wrote for one page."""
+class PageReading(BaseModel):
+    """What one engine run on a page returns: the page read, and its invisible text layer.
 
-    hocr: Path
-    text_pdf: Path  # text-only PDF layer (invisible text), same page geometry as the OCR image
+    ``text_pdf`` is a one-page, text-only PDF (glyph-less embedded font, text render mode 3) with the geometry of
+    the OCR image at its resolution: ``pipeline.pdfa`` draws the page image under it."""
 
-
-class OcrEngine(Protocol):
-    """What every OCR adapter provides."""
-
-    def recognize(self, image_path: Path, *, dpi: int, out_base: Path) -> OcrOutputs:
-        """OCR one page image once; write ``out_base``.hocr and ``out_base``.pdf (text only)."""
-        ...
-
-    def read_lines(self, images: list[Path], *, dpi: int, out_base: Path) -> list[list[OcrWord]]:
-        """Read each image as one text line (a line cut out of a page); the words of each, in order."""
-        ...
-
-    def provenance(self) -> dict[str, object]:
-        """Tool versions, model file hashes and parameters, recorded with every derivative."""
-        ...
+    page: OcrPage
+    text_pdf: bytes

@@ -1,18 +1,21 @@
 """Typed settings in one place. Environment variables use the prefix ``SOHOA_``.
 
-The composition root (``flows.wiring``) builds everything from one ``Settings``; no other module reads the
-environment.
+The composition root (``flows.wiring``) builds everything from one ``Settings``; no other module reads sohoa's
+configuration from the environment (the web app's settings are here too: ``SOHOA_ADMIN_*``, ``SOHOA_WEB_*``,
+``SOHOA_TRUSTED_PROXIES``). Prefect's and Dask's own variables (``PREFECT_*``, ``DASK_*``, ``OMP_THREAD_LIMIT``) are
+read and set in one module, ``flows.prefect_env`` (``tests/test_composition_root.py`` checks both).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -69,6 +72,10 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=_default_workers, ge=1, description="Parallel OCR processes.")
 
     # OCR
+    ocr_engine: Literal["tesseract-cli", "tesserocr"] = Field(
+        default="tesseract-cli", description="SOHOA_OCR_ENGINE: tesseract as a command per page (tesseract-cli) or "
+                                             "in-process, model loaded once per worker (tesserocr)."
+    )
     ocr_lang: str = "vie"
     tesseract_cmd: str = "tesseract"
     tessdata_dir: Path | None = None  # None: tesseract's own default
@@ -199,6 +206,40 @@ class Settings(BaseSettings):
     backup_s3_access_key: str | None = None
     backup_s3_secret_key: SecretStr | None = None
     backup_s3_secure: bool | None = None
+
+    # the web app (`sohoa web`)
+    admin_user: str = "admin"
+    admin_password: SecretStr | None = Field(
+        default=None, description="Creates the first admin account when the archive has no account yet.")
+    web_secure_cookies: bool = Field(default=False, description="Mark cookies Secure (the app is served over TLS).")
+    web_session_hours: float = Field(default=12.0, gt=0.0, description="A session ends after this long unused.")
+    web_login_attempts: int = Field(default=5, ge=1, description="Failed logins per address and account ...")
+    web_login_account_attempts: int = Field(default=10, ge=1, description="... per account, from any address ...")
+    web_login_address_attempts: int = Field(default=20, ge=1, description="... per address, for any account ...")
+    web_login_window_s: float = Field(default=900.0, gt=0.0, description="... within this many seconds.")
+    trusted_proxies: str = Field(
+        default="", description="Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: IP "
+                                "addresses or networks, comma-separated (SOHOA_TRUSTED_PROXIES). Empty: none.")
+    web_page_size: int = Field(default=10, ge=1, le=100)
+    web_batch_root: Path | None = Field(
+        default=None, description="Folder whose sub-folders archivists may register as batches from the web app.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"SOHOA_TRUSTED_PROXIES: «{item}» không phải địa chỉ IP hay dải mạng "
+                                 "(vd. 127.0.0.1, 10.0.0.0/24)") from None
+        return ",".join(items)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The configured proxies (addresses or networks); empty when no proxy is trusted."""
+        return [item for item in self.trusted_proxies.split(",") if item]
 
     def archive_path(self) -> Path:
         return self.archive.expanduser().resolve()

@@ -28,6 +28,9 @@ Appends take SQLite's write lock (``BEGIN IMMEDIATE``), so CLI runs and web work
 
 Actor, source, action and target are stored with control and format characters escaped (``\\x1b``, ``\\u2028``),
 so a login name cannot carry a line break or a terminal escape into anything that shows the trail.
+
+The anchor record and its MAC check live in ``storage.audit_anchor``, the key file in ``storage.audit_keys``;
+their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ import itertools
 import json
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -48,11 +50,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from storage.audit_anchor import ANCHOR_SUFFIX, Anchor, AnchorCheck, anchor_verifies, head_payload, same_mac
+from storage.audit_keys import MIN_KEY_BYTES, AuditKeyError, AuditKeyMissing, load_key, load_or_create_key
+
 log = logging.getLogger("sohoa.audit")
 
 GENESIS = "0" * 64
-ANCHOR_SUFFIX = ".anchor"
-MIN_KEY_BYTES = 16
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_entries (
     seq INTEGER PRIMARY KEY,
@@ -73,6 +76,8 @@ CREATE TABLE IF NOT EXISTS audit_store_anchor (id INTEGER PRIMARY KEY CHECK (id 
                                                at TEXT NOT NULL);
 """
 _TABLES = ("audit_entries", "audit_head")
+
+
 # controls, format (bidi, zero-width), line and paragraph separators, lone surrogates (unencodable)
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
@@ -109,39 +114,6 @@ class AuditEntry:
                 "target": self.target, "details": self.details, "prev": self.prev, "hash": self.hash}
 
 
-@dataclass(frozen=True)
-class Anchor:
-    """The chain's head recorded outside the database: ``seq`` entries, the last one's ``hash``, the head MAC."""
-
-    seq: int
-    last: str
-    mac: str
-    at: str = ""  # the last entry's time (information only; not under the MAC)
-    source: str = ""  # where it was read, for messages: "audit.anchor", "kho đối tượng ... audit/anchor.json"
-    line: int | None = None  # its line in an anchor file
-
-    @property
-    def where(self) -> str:
-        return f"{self.source} dòng {self.line}" if self.line is not None else self.source
-
-    def to_json(self) -> str:
-        return json.dumps({"seq": self.seq, "last": self.last, "at": self.at, "mac": self.mac},
-                          separators=(",", ":"))
-
-    @classmethod
-    def parse(cls, text: str | bytes, source: str = "", line: int | None = None) -> Anchor:
-        """An anchor from its JSON; ``ValueError`` if it is not one."""
-        try:
-            data = json.loads(text)
-            seq, last, mac, at = data["seq"], data["last"], data["mac"], data.get("at", "")
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ValueError(f"không phải bản ghi neo: {exc}") from exc
-        if not (isinstance(seq, int) and seq >= 1 and isinstance(last, str) and isinstance(mac, str)
-                and isinstance(at, str)):
-            raise ValueError("bản ghi neo sai kiểu dữ liệu")
-        return cls(seq=seq, last=last, mac=mac, at=at, source=source, line=line)
-
-
 @dataclass
 class AuditVerification:
     entries: int
@@ -159,59 +131,8 @@ class AuditVerification:
         self.problems.append(problem)
 
 
-class AuditKeyError(Exception):
-    """The audit key cannot be used: its file is missing, unreadable or does not hold a key."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-
-
-class AuditKeyMissing(AuditKeyError):
-    """No key file at all."""
-
-
 class AuditLogMissing(FileNotFoundError):
     """The audit database does not exist (opening it to read never creates it)."""
-
-
-def load_key(path: Path) -> bytes:
-    """The archive's audit key; never creates one (``AuditKeyMissing`` / ``AuditKeyError``)."""
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError as exc:
-        raise AuditKeyMissing(path, "không có tệp khóa") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AuditKeyError(path, f"không đọc được tệp khóa ({exc})") from exc
-    try:
-        key = bytes.fromhex(text)
-    except ValueError as exc:
-        raise AuditKeyError(path, "tệp khóa không chứa khóa hợp lệ (chuỗi hex)") from exc
-    if len(key) < MIN_KEY_BYTES:
-        raise AuditKeyError(path, f"khóa quá ngắn ({len(key)} byte, cần ít nhất {MIN_KEY_BYTES})")
-    return key
-
-
-def load_or_create_key(path: Path) -> bytes:
-    """The archive's audit key (32 random bytes, hex in a 0600 file), created when there is none. Only for a
-    brand-new trail: ``flows.audit.open_audit`` refuses to mint a key for a trail that already has entries."""
-    try:
-        return load_key(path)
-    except AuditKeyMissing:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it a moment ago: use theirs
-        return load_key(path)
-    try:
-        os.write(fd, key.hex().encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return key
 
 
 def trail_exists(path: Path, anchor: Path | None = None) -> bool:
@@ -251,22 +172,6 @@ def has_entries(path: Path) -> bool:
 def _canonical(seq: int, at: str, actor: str, source: str, action: str, target: str, details: str, prev: str) -> bytes:
     return json.dumps([seq, at, actor, source, action, target, details, prev], ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")
-
-
-def _same(stored: object, expected: str) -> bool:
-    """Constant-time comparison of a stored MAC (which tampering may have made anything) with the expected one."""
-    return isinstance(stored, str) and stored.isascii() and hmac.compare_digest(stored, expected)
-
-
-def _head_payload(count: int, last: str, anchored: bool) -> bytes:
-    # "anchored" heads were written by a log that also appends to the anchor file (older logs did not)
-    return f"head:{count}:{last}{':anchored' if anchored else ''}".encode("utf-8", "replace")
-
-
-def anchor_verifies(key: bytes, anchor: Anchor) -> bool:
-    """Whether ``anchor`` carries a genuine head MAC under ``key`` (either head form)."""
-    return any(_same(anchor.mac, hmac.new(key, _head_payload(anchor.seq, anchor.last, anchored),
-                                         hashlib.sha256).hexdigest()) for anchored in (True, False))
 
 
 class AuditLog:
@@ -320,12 +225,12 @@ class AuditLog:
         return hmac.new(self._key, payload, hashlib.sha256).hexdigest()
 
     def _head_mac(self, count: int, last: str) -> str:
-        return self._mac(_head_payload(count, last, anchored=True))
+        return self._mac(head_payload(count, last, anchored=True))
 
     def _head_form(self, count: int, last: str, mac: str) -> str | None:
         """``"anchored"`` or ``"legacy"`` when ``mac`` is a genuine head MAC for (count, last), else ``None``."""
         for anchored in (True, False):
-            if _same(mac, self._mac(_head_payload(count, last, anchored))):
+            if same_mac(mac, self._mac(head_payload(count, last, anchored))):
                 return "anchored" if anchored else "legacy"
         return None
 
@@ -495,7 +400,7 @@ class AuditLog:
                            seq=seq)
             if stored_prev != prev:
                 result.add("chain", "không nối với mục liền trước: mục bị xóa, chèn hoặc đổi chỗ", seq=seq)
-            if self._key is not None and not _same(
+            if self._key is not None and not same_mac(
                     digest, self._mac(_canonical(seq, at, actor, source, action, target, details, stored_prev))):
                 result.add("modified", "nội dung mục không khớp mã băm", seq=seq)
             prev, expected_seq = digest, expected_seq + 1
@@ -526,13 +431,13 @@ class AuditLog:
         """Compare the chain (``count`` entries) with each anchor; problems are grouped by where the anchors were
         read, so a wiped trail with a million anchor lines gives one problem per kind, naming the furthest."""
         bad_lines: list[int] = []
-        checks: dict[str, _AnchorCheck] = {}
+        checks: dict[str, AnchorCheck] = {}
         file_anchors = self.anchor_file()
         for item in itertools.chain(file_anchors or (), extra):
             if isinstance(item, int):
                 bad_lines.append(item)
                 continue
-            check = checks.setdefault(item.source, _AnchorCheck())
+            check = checks.setdefault(item.source, AnchorCheck())
             check.seen += 1
             if self._key is not None and self._head_form(item.seq, item.last, item.mac) is None:
                 check.forged += 1
@@ -564,13 +469,8 @@ class AuditLog:
                                         "không khớp): nhật ký bị viết lại", seq=first.seq)
 
 
-@dataclass
-class _AnchorCheck:
-    """What the anchors read from one place said about the chain."""
-
-    seen: int = 0
-    forged: int = 0
-    first_forged: Anchor | None = None
-    beyond: Anchor | None = None  # the furthest anchor beyond the chain's end
-    rewritten: int = 0
-    first_rewritten: Anchor | None = None
+__all__ = [
+    "ANCHOR_SUFFIX", "GENESIS", "MIN_KEY_BYTES", "Anchor", "AuditEntry", "AuditKeyError", "AuditKeyMissing", "AuditLog",
+    "AuditLogMissing", "AuditVerification", "anchor_verifies", "escape_controls", "has_entries", "load_key",
+    "load_or_create_key", "trail_exists",
+]

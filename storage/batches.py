@@ -3,8 +3,10 @@
 Its tables live in the archive's catalog file (``catalog.sqlite``), next to the catalog's own, and are created with
 ``IF NOT EXISTS`` so archives from before the registry keep working. Documents are not stored here: the catalog
 holds what was archived; the registry keeps, per batch, which of its documents a run attempted (source → document
-id) and why a document failed (failed documents never reach the catalog). Like the catalog, it is operational
-state, not part of the preserved record (``sohoa reindex`` rebuilds the catalog, never these tables).
+id), why a document failed (failed documents never reach the catalog) and why one was held at intake, as codes
+(``schemas.reasons``; rows of older versions hold a Vietnamese ``error`` sentence, read by ``_outcome``). Like the
+catalog, it is operational state, not part of the preserved record (``sohoa reindex`` rebuilds the catalog, never
+these tables).
 
 Every state change is one conditional UPDATE, so a cancel and a nightly run racing for the same batch cannot both
 win. Times are ISO 8601 strings with their UTC offset, given by the caller (the clock belongs to the flows).
@@ -15,11 +17,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from schemas.reasons import Reason, StoredReason, codes_json, from_legacy_joined, from_legacy_text, stored_reasons
 
 BatchState = Literal["queued", "running", "done", "failed", "cancelled", "partial"]
 STATES: tuple[BatchState, ...] = ("queued", "running", "done", "failed", "cancelled", "partial")
@@ -50,6 +54,8 @@ CREATE TABLE IF NOT EXISTS batch_documents (
     doc_id TEXT,
     error TEXT,
     updated_at TEXT NOT NULL,
+    reasons TEXT,
+    held INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (batch_id, source)
 );
 CREATE TABLE IF NOT EXISTS batch_leases (
@@ -103,12 +109,34 @@ class BatchRecord(BaseModel):
 
 
 class DocumentOutcome(BaseModel):
-    """What a run made of one document of a batch: its archive id, or why it failed."""
+    """What a run made of one document of a batch: its archive id, why it failed, or why it was held at intake."""
 
     source: str
     doc_id: str | None = None
-    error: str | None = None  # set when the document failed
+    failure: StoredReason | None = None  # set when the document failed
+    held: bool = False  # stopped at intake (quarantined), for ``held_reasons``
+    held_reasons: list[StoredReason] = Field(default_factory=list)
     updated_at: str
+
+
+_OLD_HELD_MARK = "[cách ly] "  # how versions before codes marked a held document's ``error`` sentence
+
+
+def _outcome(source: str, doc_id: str | None, error: str | None, reasons: str | None, held: int, at: str
+             ) -> DocumentOutcome:
+    """A ``batch_documents`` row: codes in ``reasons``, or the ``error`` sentence an older version wrote."""
+    outcome = DocumentOutcome(source=source, doc_id=doc_id, updated_at=at)
+    if reasons is not None:
+        codes = stored_reasons(json.loads(reasons))
+        if held:
+            return outcome.model_copy(update={"held": True, "held_reasons": codes})
+        return outcome.model_copy(update={"failure": codes[0] if codes else None})
+    if error is None:
+        return outcome
+    if error.startswith(_OLD_HELD_MARK):
+        held_reasons = from_legacy_joined(error[len(_OLD_HELD_MARK):])
+        return outcome.model_copy(update={"held": True, "held_reasons": held_reasons})
+    return outcome.model_copy(update={"failure": from_legacy_text(error)})
 
 
 _COLUMNS = ("id, folder, file_code, fonds, title, schedule, state, cancel_requested, only_sources, created_at, "
@@ -140,6 +168,18 @@ class BatchRegistry:
             self._conn.execute("PRAGMA journal_mode=WAL")  # as the catalog: readers never wait for a writer
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
+            self._add_reason_columns()
+
+    def _add_reason_columns(self) -> None:
+        """Registries made before reasons were codes get the ``reasons`` and ``held`` columns."""
+        have = {str(r[1]) for r in self._conn.execute("PRAGMA table_info(batch_documents)")}
+        for column, kind in (("reasons", "TEXT"), ("held", "INTEGER NOT NULL DEFAULT 0")):
+            if column not in have:
+                try:
+                    self._conn.execute(f"ALTER TABLE batch_documents ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def close(self) -> None:
         with self._lock:
@@ -250,20 +290,25 @@ class BatchRegistry:
 
     # --- documents of a batch ------------------------------------------------------------------------------------
 
-    def record_outcome(self, batch_id: str, source: str, *, doc_id: str | None, error: str | None, now: str) -> None:
+    def record_outcome(self, batch_id: str, source: str, *, doc_id: str | None, now: str,
+                       failure: Reason | None = None, held: Sequence[Reason] | None = None) -> None:
+        """What a run made of a document: stored (neither ``failure`` nor ``held``), failed, or held at intake."""
+        reasons = [failure] if failure is not None else list(held) if held is not None else None
         self._update(
-            "INSERT INTO batch_documents (batch_id, source, doc_id, error, updated_at) VALUES (?,?,?,?,?) "
-            "ON CONFLICT (batch_id, source) DO UPDATE SET doc_id = excluded.doc_id, error = excluded.error, "
-            "updated_at = excluded.updated_at", (batch_id, source, doc_id, error, now))
+            "INSERT INTO batch_documents (batch_id, source, doc_id, error, updated_at, reasons, held) "
+            "VALUES (?,?,?,NULL,?,?,?) "
+            "ON CONFLICT (batch_id, source) DO UPDATE SET doc_id = excluded.doc_id, error = NULL, "
+            "updated_at = excluded.updated_at, reasons = excluded.reasons, held = excluded.held",
+            (batch_id, source, doc_id, now, json.dumps(codes_json(reasons), ensure_ascii=False) if reasons is not None
+             else None, int(held is not None and failure is None)))
 
     def outcomes(self, batch_id: str) -> dict[str, DocumentOutcome]:
         """The documents of the batch some run attempted, by source."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT source, doc_id, error, updated_at FROM batch_documents WHERE batch_id = ?", (batch_id,)
-            ).fetchall()
-        return {str(r[0]): DocumentOutcome(source=str(r[0]), doc_id=r[1], error=r[2], updated_at=str(r[3]))
-                for r in rows}
+                "SELECT source, doc_id, error, reasons, held, updated_at FROM batch_documents WHERE batch_id = ?",
+                (batch_id,)).fetchall()
+        return {str(r[0]): _outcome(str(r[0]), r[1], r[2], r[3], int(r[4] or 0), str(r[5])) for r in rows}
 
     # --- leases (one nightly run at a time) ----------------------------------------------------------------------
 

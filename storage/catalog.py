@@ -1,9 +1,12 @@
-"""Embedded catalog: one SQLite database (WAL) under the archive, shared with the embedded search index.
+"""Embedded catalog: one SQLite database (WAL) under the archive: the metadata of every stored document.
 
-The catalog row and the search index rows (``storage.search_sqlite``) of a document are written in ONE
-transaction, so a document is either catalogued and searchable, or neither. The database is a cache of the
-manifests in the object store and can be rebuilt from them. One writer at a time (a lock), any number of
-readers; searches go through ``storage.search_sqlite.SqliteSearchIndex`` on the same file.
+The catalog knows no search backend. The composition root (``flows.wiring``) gives it an ``IndexWriter`` when the
+search index lives in the same database (the embedded FTS5 index, ``storage.search_sqlite.SqliteIndexWriter``):
+then a document's catalog row and its index rows are written in ONE transaction, so a document is either
+catalogued and searchable, or neither. With an external index (Elasticsearch) it gets none, and writes no index
+rows: the caller indexes the document there itself (before committing it here: the catalog row marks it done).
+The database is a cache of the manifests in the object store and can be rebuilt from them. One writer at a time
+(a lock), any number of readers; searches go through the search index port (``storage.search_index``).
 """
 
 from __future__ import annotations
@@ -11,19 +14,45 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from schemas.document import DocumentManifest
 from schemas.metadata import DocumentMetadata
+from schemas.reasons import Reason, codes_json, stored_reasons
 from schemas.search import IndexEntry
 from schemas.text import fold
-from storage import search_sqlite
 from storage.search_index import entry_of
+from storage.sqlite_tx import write_transaction
+
+
+class IndexWriter(Protocol):
+    """A search index kept in the catalog's own database, written on the catalog's connection inside the
+    catalog's transaction (every method but ``prepare`` and ``compact`` runs in a transaction the catalog holds)."""
+
+    def prepare(self, conn: sqlite3.Connection) -> None:
+        """Connection settings and the index tables (created, or migrated from an older layout)."""
+
+    def write(self, conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
+        """Add or replace the rows of ``entries``; the number of documents written."""
+
+    def delete(self, conn: sqlite3.Connection, ids: Sequence[str]) -> None: ...
+
+    def clear(self, conn: sqlite3.Connection) -> None:
+        """Remove every index row."""
+
+    def optimize(self, conn: sqlite3.Connection) -> None:
+        """After a rebuild (its transaction committed): make the index fast to search."""
+
+    def compact(self, conn: sqlite3.Connection, lock: threading.Lock | threading.RLock) -> int:
+        """Merge the index in small transactions of its own, each taken under ``lock``; the steps that did work."""
+
 
 SCHEMA_VERSION = 1
+_INDEX_BATCH = 256  # documents whose index rows a rebuild writes at once
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,7 +80,7 @@ class CatalogEntry:
     status: str
     pages: int
     metadata: dict[str, object]
-    review_reasons: list[str]
+    review_reasons: list[Reason]  # codes (rows of older versions: sentences, decoded)
     manifest_key: str
 
 
@@ -68,7 +97,7 @@ def _entry(row: tuple[object, ...]) -> CatalogEntry:
         status=str(row[4]),
         pages=int(row[5]),  # type: ignore[call-overload]
         metadata=json.loads(str(row[6])),
-        review_reasons=json.loads(str(row[7])),
+        review_reasons=stored_reasons(json.loads(str(row[7]))),
         manifest_key=str(row[8]),
     )
 
@@ -86,16 +115,22 @@ def identity_key(metadata: DocumentMetadata | Mapping[str, object]) -> tuple[str
 
 
 class SqliteCatalog:
-    def __init__(self, path: Path) -> None:
+    """The catalog in the database file ``path``; ``indexer``: the search index written with it in one transaction
+    (``None``: metadata only, for an external search index or a reader)."""
+
+    def __init__(self, path: Path, *, indexer: IndexWriter | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.indexer = indexer
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
-        search_sqlite.tune_writer(self._conn)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._claims: dict[tuple[str, ...], dict[str, str]] = {}
         with self._lock:
             self._conn.executescript(_SCHEMA)
-            search_sqlite.create_schema(self._conn)
+            if indexer is not None:
+                indexer.prepare(self._conn)
             self._conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -104,51 +139,63 @@ class SqliteCatalog:
         with self._lock:
             self._conn.close()
 
+    def _transaction(self, action: Callable[[], object]) -> None:
+        """``action`` in one write transaction (``BEGIN IMMEDIATE``), rolled back if it raises."""
+        write_transaction(self._conn, self._lock, action)
+
     def commit_document(self, manifest: DocumentManifest, manifest_key: str) -> None:
-        """Catalogue and index a stored document atomically (replacing any earlier rows of the same id)."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._write(manifest, manifest_key)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        """Catalogue (and index, with an ``indexer``) a stored document atomically, replacing any earlier rows of
+        the same id."""
+        self._transaction(lambda: self._write(manifest, manifest_key))
+
+    def remove_document(self, doc_id: str) -> None:
+        """Take a document out of the catalog (and out of the ``indexer``'s index, in the same transaction)."""
+
+        def remove() -> None:
+            self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            if self.indexer is not None:
+                self.indexer.delete(self._conn, [doc_id])
+
+        self._transaction(remove)
 
     def rebuild(self, documents: Iterable[tuple[DocumentManifest, str]]) -> int:
-        """Replace every catalog and index row with ``documents`` (manifest, manifest key) in ONE transaction:
-        readers see the old catalog until the new one is complete. Returns the number of documents."""
+        """Replace every catalog (and ``indexer``) row with ``documents`` (manifest, manifest key) in ONE
+        transaction: readers see the old catalog until the new one is complete. Returns the number of documents."""
         count = 0
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.execute("DELETE FROM documents")
-                search_sqlite.clear(self._conn)
-                pending: list[IndexEntry] = []
-                for manifest, key in documents:
-                    self._write_row(manifest, key)
+
+        def replace() -> None:
+            nonlocal count
+            self._conn.execute("DELETE FROM documents")
+            if self.indexer is not None:
+                self.indexer.clear(self._conn)
+            pending: list[IndexEntry] = []
+            for manifest, key in documents:
+                self._write_row(manifest, key)
+                count += 1
+                if self.indexer is not None:
                     pending.append(entry_of(manifest))
-                    count += 1
-                    if len(pending) >= 256:
-                        search_sqlite.write_entries(self._conn, pending)
+                    if len(pending) >= _INDEX_BATCH:
+                        self.indexer.write(self._conn, pending)
                         pending = []
-                search_sqlite.write_entries(self._conn, pending)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            search_sqlite.optimize(self._conn)
+            if self.indexer is not None:
+                self.indexer.write(self._conn, pending)
+
+        with self._lock:
+            self._transaction(replace)
+            if self.indexer is not None:
+                self.indexer.optimize(self._conn)
         self._claims.clear()
         return count
 
     def compact_search(self) -> int:
-        """Merge the search index's segments (``search_sqlite.compact``: small steps, so concurrent writers wait at
-        most one); a digitisation run does it at its end. Returns the steps that did work."""
-        return search_sqlite.compact(self._conn, self._lock)
+        """Merge the ``indexer``'s index (in small steps, so concurrent writers wait at most one); a digitisation
+        run does it at its end. Returns the steps that did work (0 without an ``indexer``)."""
+        return 0 if self.indexer is None else self.indexer.compact(self._conn, self._lock)
 
     def _write(self, manifest: DocumentManifest, manifest_key: str) -> None:
         self._write_row(manifest, manifest_key)
-        search_sqlite.write_entries(self._conn, [entry_of(manifest)])
+        if self.indexer is not None:
+            self.indexer.write(self._conn, [entry_of(manifest)])
 
     def _write_row(self, manifest: DocumentManifest, manifest_key: str) -> None:
         md = manifest.metadata.model_dump(mode="json", exclude={"evidence"})
@@ -163,7 +210,7 @@ class SqliteCatalog:
                 manifest.status,
                 len(manifest.pages),
                 json.dumps(md, ensure_ascii=False),
-                json.dumps(manifest.review_reasons, ensure_ascii=False),
+                json.dumps(codes_json(manifest.review_reasons), ensure_ascii=False),
                 manifest_key,
                 now,
             ),

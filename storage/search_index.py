@@ -4,6 +4,12 @@ The index is a cache of the manifests: ``entry_of`` turns a stored manifest into
 holds; ``replace_all`` rebuilds a whole index from them (``sohoa reindex``). Backends fold text with
 ``schemas.text.fold`` (or mirror it exactly: Elasticsearch's analyzers, checked by a golden test) and apply the
 caller's clearance inside their query.
+
+The backend is chosen once, in the composition root (``flows.wiring``: ``build_search_index`` for searches,
+``catalog_indexer`` for writes). The embedded index is written by the catalog, inside the transaction of a
+document's catalog row (``storage.catalog.IndexWriter``, implemented by ``search_sqlite.SqliteIndexWriter``);
+Elasticsearch is written through ``upsert``/``delete``/``replace_all`` by the flows, and then the catalog writes
+no full-text rows at all.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from flows.access import (
 from interfaces.cli import build_parser
 from interfaces.web import create_app
 from interfaces.web.config import WebSettings
-from pipeline.quality import DUPLICATE_REASON
+from pipeline.quality import duplicate_reasons
+from schemas.reasons import from_legacy_text
 from schemas.settings import Settings
 
 STATIC_MOUNTS = {"static", "apidocs"}  # the app's own CSS/JS and the Swagger UI assets: no document data
@@ -116,6 +117,25 @@ def test_a_command_added_without_a_rule_fails() -> None:
     assert undeclared_commands(parser) == ["leak"]
 
 
+def test_every_command_group_registers_handlers_with_rules() -> None:
+    """Each module of ``interfaces.cli`` that registers commands is part of the parser, and each of its ``cmd_*``
+    handlers (those only called by another handler too) declares its rule on the ``def``."""
+    import importlib
+    import pkgutil
+
+    import interfaces.cli as cli
+
+    groups = {m.__name__ for m in cli.COMMAND_GROUPS}
+    handlers = []
+    for info in pkgutil.iter_modules(cli.__path__):
+        module = importlib.import_module(f"interfaces.cli.{info.name}")
+        assert hasattr(module, "register") == (module.__name__ in groups), module.__name__
+        handlers += [(f"{info.name}.{name}", obj) for name, obj in vars(module).items()
+                     if name.startswith("cmd_") and getattr(obj, "__module__", None) == module.__name__]
+    assert len(handlers) >= 20
+    assert [name for name, handler in handlers if rule_of(handler) is None] == []
+
+
 def test_policy_decisions_fail_closed() -> None:
     reader = Principal(name="a", role="archivist", clearance=1)
     assert reader.may_see(None) and reader.may_see("Mật")
@@ -123,13 +143,13 @@ def test_policy_decisions_fail_closed() -> None:
     assert not reader.may_see("MẬT?")  # an unknown mark is the top level
     assert local_operator("root").may_see("Tuyệt mật")
     levels = {"open1": 0, "mat1": 1, "toimat1": 2}.get
-    reasons = [f"{DUPLICATE_REASON}open1 a.png", f"{DUPLICATE_REASON}toimat1 b.png",
-               f"{DUPLICATE_REASON}gone c.png", "trang 1: đọc kém"]
+    reasons = [*duplicate_reasons([("open1", "a.png"), ("toimat1", "b.png"), ("gone", "c.png")]),
+               from_legacy_text("trang 1: đọc kém")]
     assert visible_reasons(reader, reasons, levels) == [reasons[0], reasons[3]]
     rows = [{"classification": None}, {"classification": "Mật"}, {"classification": "Tối mật"}, {"classification": 7}]
     assert visible_items(reader, rows, lambda r: len(str(r["classification"] or "")) and
                          {"Mật": 1, "Tối mật": 2}.get(str(r["classification"]), 3)) == rows[:2]
-    hidden_only = [f"{DUPLICATE_REASON}toimat1 b.png"]
+    hidden_only = duplicate_reasons([("toimat1", "b.png")])
     assert visible_status("needs_review", hidden_only, visible_reasons(reader, hidden_only, levels)) == "done"
     assert visible_status("needs_review", reasons, visible_reasons(reader, reasons, levels)) == "needs_review"
     assert visible_status("needs_review", [], []) == "needs_review"  # flagged by hand, no reason: stays

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from interfaces.cli import main
+from schemas.reasons import ReasonCode, reason
 from schemas.settings import NightWindow, Settings
 from storage.batches import BatchRecord, BatchRegistry, BatchSummary
 from storage.catalog import SqliteCatalog
@@ -131,8 +132,9 @@ def test_registry_lives_beside_an_existing_catalog_and_arbitrates_races(tmp_path
         assert not registry.claim(record.id, runner="h:2", now=at(22).isoformat(), from_states=("queued",))
         assert not registry.cancel(record.id, now=at(22).isoformat(), from_states=("queued",))
         assert registry.request_cancel(record.id) and registry.cancel_requested(record.id)
-        registry.record_outcome(record.id, "a.tif", doc_id=None, error="a.tif: tệp rỗng", now=at(22).isoformat())
-        registry.record_outcome(record.id, "a.tif", doc_id="abc", error=None, now=at(23).isoformat())
+        registry.record_outcome(record.id, "a.tif", doc_id=None, now=at(22).isoformat(),
+                                failure=reason(ReasonCode.DOCUMENT_REJECTED, detail="a.tif: tệp rỗng"))
+        registry.record_outcome(record.id, "a.tif", doc_id="abc", now=at(23).isoformat())
         assert registry.outcomes(record.id)["a.tif"].doc_id == "abc"
         assert not registry.finish(record.id, runner="h:2", state="done", summary=BatchSummary(),
                                    now=at(23).isoformat(), next_due_at=None)  # not its run

@@ -23,12 +23,12 @@ with warnings.catch_warnings():  # starlette's note about httpx2, printed at imp
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from flows import corrections
-from interfaces.cli import main
+from flows import correction_index, correction_legacy, corrections
 from flows.corrections import VersionConflict, edits_of, record
+from flows.wiring import build_object_store
+from interfaces.cli import main
 from interfaces.web import add_user, create_app
 from interfaces.web.config import WebSettings
-from flows.wiring import build_object_store
 from schemas.settings import Settings
 from storage.layout import correction_key, corrections_prefix
 from tests.conftest import DigitisedArchive
@@ -230,7 +230,7 @@ def test_corrections_kept_in_web_sqlite3_move_to_the_store_once(
             (doc_id, "status", '"done"', '"done"', "cu", at1),
             (doc_id, "metadata.signer", '"Lê Văn A"', '"Lê Văn B"', "cu2", at2),
         ])
-    corrections._migrated.clear()  # a new process
+    correction_legacy._migrated.clear()  # a new process
     # the first use copies them into the store: a reader without clearance no longer sees the document
     assert _run(capsys, "show", doc_id, "--archive", str(root), "--as", "staff0", "--json") == (6, "")
     code, out = _run(capsys, "search", "", "--archive", str(root), "--as", "staff0", "--json")
@@ -245,12 +245,12 @@ def test_corrections_kept_in_web_sqlite3_move_to_the_store_once(
     # once: again (even after the note of it is lost, or half done), nothing changes or is duplicated
     settings = Settings(archive=root)
     store = build_object_store(settings)
-    corrections._migrated.clear()
+    correction_legacy._migrated.clear()
     assert corrections.migrate_legacy(settings, store) == 0
     (objects / correction_key(doc_id, 2)).unlink()
     with sqlite3.connect(root / "web.sqlite3") as conn:
         conn.execute("DELETE FROM corrections_migrated")
-    corrections._migrated.clear()
+    correction_legacy._migrated.clear()
     assert corrections.migrate_legacy(settings, store) == 1
     assert {k: (objects / k).read_bytes() for k in first} == first
     with sqlite3.connect(root / "web.sqlite3") as conn:  # the old table is left as it was
@@ -336,7 +336,7 @@ def test_a_raise_whose_reindex_fails_never_leaves_the_document_at_its_old_level(
     ids = _ids(digitised)
     once, always = ids["kh_02.tif"], ids["nq_01.png"]  # both digitised open
     assert _found(capsys, root, once, "--as", "staff0") and _found(capsys, root, always, "--as", "staff0")
-    monkeypatch.setattr(corrections, "REINDEX_RETRY_DELAYS_S", (0.0, 0.0), raising=False)
+    monkeypatch.setattr(correction_index, "REINDEX_RETRY_DELAYS_S", (0.0, 0.0))
     commit = SqliteCatalog.commit_document
     failures = {"left": 0}
 

@@ -27,7 +27,7 @@ def worker_facts(dask_worker: Any) -> dict[str, object]:
     from flows import wiring
 
     return {"pid": os.getpid(), "executed": dask_worker.state.executed_count,
-            "archives": sorted(str(path) for path in wiring._registry)}
+            "archives": sorted(str(services.root) for services in wiring._registry.values())}
 
 
 @pytest.fixture

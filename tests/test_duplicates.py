@@ -9,6 +9,7 @@ import pytest
 
 from schemas.document import DocumentManifest, PageRecord
 from schemas.metadata import DocumentMetadata
+from schemas.reasons import ReasonCode, reason
 from storage.catalog import SqliteCatalog, identity_key
 
 IDENTITY: dict[str, object] = {"organ_name": "Thành ủy Đà Nẵng", "type_name": "Nghị quyết", "code_number": "15",
@@ -84,6 +85,8 @@ def test_second_copy_with_same_metadata_is_flagged_not_merged(tmp_path: Path) ->
         assert not any(r.startswith("có thể trùng") for r in first.review_reasons)
         assert second.status == "needs_review"
         assert f"có thể trùng với văn bản {first.id} (a_nq.png)" in second.review_reasons
+        assert reason(ReasonCode.DUPLICATE_OF, document_id=first.id, source="a_nq.png") in second.review_reason_codes
+        assert not [r for r in first.review_reason_codes if r.code is ReasonCode.DUPLICATE_OF]
         assert services.catalog.count() == 2  # both kept
     finally:
         services.close()

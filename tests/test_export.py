@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from interfaces.cli import main
 from flows.export import HEADERS, build_table
+from interfaces.cli import main
 from schemas.document import DocumentManifest, PageRecord
 from schemas.metadata import DocumentMetadata
 from storage.catalog import SqliteCatalog
+from storage.search_sqlite import SqliteIndexWriter
 
 
 def _manifest(doc_id: str, batch: str, text: str, *, reasons: list[str] | None = None,
@@ -31,7 +32,7 @@ def _manifest(doc_id: str, batch: str, text: str, *, reasons: list[str] | None =
 @pytest.fixture()
 def archive(tmp_path: Path) -> Path:
     root = tmp_path / "archive"
-    cat = SqliteCatalog(root / "catalog.sqlite")
+    cat = SqliteCatalog(root / "catalog.sqlite", indexer=SqliteIndexWriter())
     cat.commit_document(_manifest(
         "aaa", "lo-1", "NGHỊ QUYẾT về công tác văn thư, lưu trữ của Đảng bộ thành phố Đà Nẵng",
         code_number="15", code_notation="NQ/TU", type_name="Nghị quyết", type_code="01", issued_date="2020-02-01",

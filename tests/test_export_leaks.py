@@ -27,18 +27,18 @@ from openpyxl import load_workbook
 
 from flows import export
 from flows.accounts import add_user
-from interfaces.cli import main
 from flows.wiring import build_object_store
-from pipeline.quality import duplicate_of
+from interfaces.cli import main
 from schemas.document import DocumentManifest, PageRecord
 from schemas.metadata import DocumentMetadata
+from schemas.reasons import stored_reasons
 from schemas.search import SearchRequest
 from schemas.settings import Settings
 from storage import search_sqlite
 from storage.catalog import SqliteCatalog
 from storage.layout import manifest_key
 from storage.search_index import SearchIndex
-from storage.search_sqlite import SqliteSearchIndex
+from storage.search_sqlite import SqliteIndexWriter, SqliteSearchIndex
 from tests.fixtures import generate_sample as gen
 from tests.test_search_contract import BACKENDS, entry
 
@@ -94,7 +94,9 @@ def archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Arch
     # the case under test: the open copy's review reasons name the three classified copies
     reasons = by_source[COPIES["mo"][0]]["review_reasons"]
     assert isinstance(reasons, list)
-    assert {duplicate_of(r) for r in reasons} >= {ids["mat"], ids["toimat"], ids["tuyetmat"]}, reasons
+    codes = stored_reasons(by_source[COPIES["mo"][0]]["review_reason_codes"])
+    assert {r.document_id for r in codes} >= {ids["mat"], ids["toimat"], ids["tuyetmat"]}, reasons
+    assert all(ids[k] in " ".join(reasons) for k in ("mat", "toimat", "tuyetmat"))  # the wording names them too
     return result
 
 
@@ -132,7 +134,7 @@ def test_package_export_as_a_user_holds_and_names_nothing_above_clearance(
     assert _naming(_files(out), hidden) == []  # no file (EAD, PREMIS, METS, document.json...) names them
     manifests = _package_manifests(out)
     assert set(manifests) == visible
-    shown = {duplicate_of(r) for r in manifests[archive.ids["mo"]].review_reasons}
+    shown = {r.document_id for r in manifests[archive.ids["mo"]].review_reasons}
     assert shown == {archive.ids[k] for k in ("mat",) if LEVEL[k] <= clearance}  # what the user may read stays
     ead = (out / archive.ids["mo"] / "metadata/descriptive/ead.xml").read_text(encoding="utf-8")
     assert all(archive.ids[k] in ead for k in ("mat",) if LEVEL[k] <= clearance)
@@ -148,7 +150,7 @@ def test_operator_package_export_is_the_whole_archive_as_stored(archive: Archive
         copy = out / doc_id / "metadata/other/sohoa" / f"{doc_id}.json"
         assert copy.read_bytes() == store.get_bytes(manifest_key(doc_id))
         if doc_id == archive.ids["mo"]:
-            assert {duplicate_of(r) for r in manifest.review_reasons} >= {archive.ids[k] for k in
+            assert {r.document_id for r in manifest.review_reasons} >= {archive.ids[k] for k in
                                                                           ("mat", "toimat", "tuyetmat")}
 
 
@@ -232,8 +234,8 @@ def indexes(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     """``make(level)``: an index of the documents up to that secrecy level, indexed a few at a time in the same
     order (docids grow). The embedded index counts exactly up to 5 matches only and takes every word for common
     (what more than 1,000 matches of common words do at full scale)."""
-    monkeypatch.setattr(search_sqlite, "COUNT_EXACT", 5)
-    monkeypatch.setattr(search_sqlite, "RANK_DF", 3)
+    monkeypatch.setattr(search_sqlite.query, "COUNT_EXACT", 5)
+    monkeypatch.setattr(search_sqlite.query, "RANK_DF", 3)
     made: list[SearchIndex] = []
 
     def make(level: int) -> SearchIndex:
@@ -280,7 +282,7 @@ COLUMNS = {"subject": "Trích yếu nội dung (subject)", "signer": "Người k
 @pytest.fixture()
 def formula_archive(tmp_path: Path) -> Path:
     root = tmp_path / "kho"
-    catalog = SqliteCatalog(root / "catalog.sqlite")
+    catalog = SqliteCatalog(root / "catalog.sqlite", indexer=SqliteIndexWriter())
     metadata = DocumentMetadata(type_name="Nghị quyết", issued_date="2020-02-01", page_count=1, **FORMULAS)
     catalog.commit_document(DocumentManifest(
         id="fff", sha256="f" * 64, source="=cmd|' /C calc'!A0.tif", batch="lo-1", status="done",

@@ -45,6 +45,7 @@ def test_top_secret_is_quarantined_and_secret_is_registered(
     docs = _digitise(capsys, batch, archive, report)
     top, secret = docs["tm.png"], docs["mat.png"]
     assert top["status"] == "quarantined" and "không số hóa" in top["review_reasons"][0]
+    assert top["review_reason_codes"][0] == {"code": "top_secret_held", "params": {"mark": "Tuyệt mật"}}
     assert secret["status"] == "needs_review"
     assert any("chưa có phê duyệt chụp" in r for r in secret["review_reasons"])
 
@@ -58,6 +59,7 @@ def test_top_secret_is_quarantined_and_secret_is_registered(
     _, held = _run(capsys, "register", "--quarantine", "--json", "--archive", str(archive))
     (record,) = held["quarantine"]
     assert record["doc_id"] == top["id"] and record["classification"] == "Tuyệt mật"
+    assert "không số hóa" in record["reason"] and record["reason_codes"][0]["code"] == "top_secret_held"
     assert record["code"] == "27-NQ/TU" and "subject" not in record  # a register line, never the content
     _, register = _run(capsys, "register", "--json", "--archive", str(archive))
     (entry,) = register["register"]

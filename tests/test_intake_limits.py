@@ -208,8 +208,8 @@ def test_document_error_types_are_document_errors() -> None:
 def test_reindex_skips_a_corrupt_manifest_and_verify_reports_an_unreadable_object(tmp_path: Path) -> None:
     """``sohoa reindex``: a corrupt manifest is reported and skipped, the rest rebuilds. ``verify``: an object the
     store cannot read (a permission error, simulated by the store: tests run as root) is a finding, not a crash."""
-    from interfaces.cli import main
     from flows.fixity import verify_store
+    from interfaces.cli import main
     from storage.layout import manifest_key, prefix_of, seal_key, seal_of
     from storage.objects import DirectoryObjectStore
 

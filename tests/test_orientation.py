@@ -43,11 +43,13 @@ def _sample_page() -> LoadedPage:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("turn", [cv2.ROTATE_180, cv2.ROTATE_90_CLOCKWISE])
-def test_rotated_page_is_read_upright(tmp_path: Path, turn: int) -> None:
+@pytest.mark.parametrize(("turn", "engine"), [
+    (cv2.ROTATE_180, "tesseract-cli"), (cv2.ROTATE_90_CLOCKWISE, "tesseract-cli"),
+    (cv2.ROTATE_90_CLOCKWISE, "tesserocr")])
+def test_rotated_page_is_read_upright(tmp_path: Path, turn: int, engine: str) -> None:
     upright = _sample_page()
     page = LoadedPage(upright.number, cv2.rotate(upright.image, turn), upright.dpi)
-    services = build_services(Settings(archive=tmp_path / "archive", workers=1))
+    services = build_services(Settings(archive=tmp_path / "archive", workers=1, ocr_engine=engine))  # type: ignore[arg-type]
     work = tmp_path / "work"
     work.mkdir()
     try:

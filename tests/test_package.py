@@ -14,8 +14,8 @@ from urllib.parse import unquote
 
 import pytest
 
+import aip
 from flows.package import export_packages, fixity_events_from_history, load_manifests
-from pipeline import aip
 from schemas.document import DocumentManifest, PageRecord, StoredFile
 from schemas.metadata import DocumentMetadata
 from storage.layout import MANIFEST_SEAL, manifest_key, prefix_of

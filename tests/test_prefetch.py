@@ -21,12 +21,19 @@ class CountingEngine:
         self.inner = inner
         self.calls: list[str] = []
 
-    def recognize(self, image_path: Path, *, dpi: int, out_base: Path) -> object:
-        self.calls.append(str(out_base))
-        return self.inner.recognize(image_path, dpi=dpi, out_base=out_base)  # type: ignore[attr-defined]
+    @property
+    def name(self) -> str:
+        return self.inner.name  # type: ignore[attr-defined, no-any-return]
 
-    def read_lines(self, images: list[Path], *, dpi: int, out_base: Path) -> object:
-        return self.inner.read_lines(images, dpi=dpi, out_base=out_base)  # type: ignore[attr-defined]
+    def recognize(self, image_path: Path, *, dpi: int, number: int) -> object:
+        self.calls.append(str(image_path))
+        return self.inner.recognize(image_path, dpi=dpi, number=number)  # type: ignore[attr-defined]
+
+    def read_lines(self, images: list[Path], *, dpi: int) -> object:
+        return self.inner.read_lines(images, dpi=dpi)  # type: ignore[attr-defined]
+
+    def detect_orientation(self, image_path: Path, *, dpi: int) -> int:
+        return self.inner.detect_orientation(image_path, dpi=dpi)  # type: ignore[attr-defined, no-any-return]
 
     def provenance(self) -> dict[str, object]:
         return self.inner.provenance()  # type: ignore[attr-defined, no-any-return]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from interfaces.cli import main
 from flows.fixity import verify_store
+from interfaces.cli import main
 from pipeline.load import discover_documents, number_documents
 from schemas.document import DocumentSource
 from storage.objects import DirectoryObjectStore
@@ -161,7 +161,7 @@ def test_reindex_from_the_store_alone_gives_the_same_search_results(
 def test_export_package_writes_verifiable_aips_and_is_idempotent(
     digitised: DigitisedArchive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline.aip import parse_checksum_manifest
+    from aip import parse_checksum_manifest
     from schemas.checksums import sha256_file
 
     archive = copy_archive(digitised, tmp_path / "archive")

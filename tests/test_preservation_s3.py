@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from interfaces.cli import main
 from flows.fixity import verify_store
+from interfaces.cli import main
 from storage.layout import prefix_of
 from tests.conftest import SAMPLE_BATCH, DigitisedArchive, catalogued, require_weed
 from tests.test_preservation import run_json, search_all

@@ -88,7 +88,7 @@ def test_tesseract_reads_cut_out_lines_in_one_run(tmp_path: Path) -> None:
     images = [_line_image(tmp_path / f"l{i}.png", text) for i, text in enumerate(lines)]
     blank = tmp_path / "blank.png"
     Image.fromarray(np.full((90, 400), 255, np.uint8)).save(blank)
-    read = engine.read_lines([*images, blank], dpi=300, out_base=tmp_path / "lines")
+    read = engine.read_lines([*images, blank], dpi=300)
     assert [" ".join(w.text for w in words) for words in read[:2]] == lines
     assert all(w.confidence > 0.5 for words in read[:2] for w in words)
     assert len(read) == 3 and all(w.confidence < 0.5 for w in read[2])  # nothing to read: nothing trusted

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flows.document import _ocr_pass
+from flows.page_ocr import _ocr_pass
 from flows.wiring import build_services, find_name_font
 from pipeline.load import LoadedPage
 from pipeline.metadata.vocab import SURNAME_FORMS

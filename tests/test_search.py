@@ -1,8 +1,9 @@
-"""The embedded index behind the catalog: SqliteCatalog writes, SqliteSearchIndex reads the same database.
+"""The embedded index behind the catalog: SqliteCatalog writes (through SqliteIndexWriter), SqliteSearchIndex reads
+the same database.
 
 The query semantics are the contract suite's (tests/test_search_contract.py); this file checks what is
-particular to SQLite: one transaction for the catalog row and the index rows, replacing rows, and the
-migration of an archive indexed by the older layout.
+particular to SQLite: one transaction for the catalog row and the index rows, replacing rows, the migration of
+an archive indexed by the older layout, and no index rows at all when the search index is Elasticsearch.
 """
 
 import json
@@ -15,7 +16,7 @@ from schemas.document import DocumentManifest, PageRecord
 from schemas.metadata import DocumentMetadata
 from schemas.search import SearchRequest
 from storage.catalog import SqliteCatalog
-from storage.search_sqlite import SqliteSearchIndex, make_snippet
+from storage.search_sqlite import SqliteIndexWriter, SqliteSearchIndex, make_snippet
 
 
 def _manifest(doc_id: str, text: str, **md: object) -> DocumentManifest:
@@ -40,7 +41,7 @@ DOCS = [
 
 @pytest.fixture()
 def catalog(tmp_path: Path) -> SqliteCatalog:
-    cat = SqliteCatalog(tmp_path / "catalog.sqlite")
+    cat = SqliteCatalog(tmp_path / "catalog.sqlite", indexer=SqliteIndexWriter())
     for m in DOCS:
         cat.commit_document(m, f"documents/{m.id}/document.json")
     return cat
@@ -137,7 +138,7 @@ def test_an_archive_of_the_older_layout_is_migrated_on_open(tmp_path: Path, open
     path = tmp_path / "catalog.sqlite"
     _old_layout(path)
     if opener == "catalog":
-        SqliteCatalog(path).close()
+        SqliteCatalog(path, indexer=SqliteIndexWriter()).close()
     index = SqliteSearchIndex(path)
     assert index.ids() == {"aaa", "bbb", "ccc"}
     assert ids(index, "cong tac van thu luu tru") == ["aaa"]
@@ -217,3 +218,91 @@ def test_no_query_browses_but_a_query_without_words_finds_nothing(index: SqliteS
     for q in ("***", '"""', "_", "(((", "\u200b"):
         assert index.search(SearchRequest(query=q, facets=True)).total == 0, q
     assert ids(index, "cong _ tac") == ["aaa"]  # "_" is no word
+
+
+def test_removing_a_document_takes_its_catalog_row_and_index_rows_together(catalog: SqliteCatalog,
+                                                                           index: SqliteSearchIndex) -> None:
+    catalog.remove_document("aaa")
+    assert catalog.get("aaa") is None and index.ids() == {"bbb", "ccc"} and ids(index, "cong tac van thu") == []
+    conn = sqlite3.connect(catalog.path)
+    assert conn.execute("SELECT count(*) FROM search_text").fetchone()[0] == 2
+
+
+def _fts_rows(path: Path) -> dict[str, int]:
+    """Rows of every table of the embedded index in the database at ``path`` (absent tables left out): of the
+    plain tables, and of each FTS5 table's segment index (``<table>_idx``: empty while no row was written)."""
+    conn = sqlite3.connect(path)
+    tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'search%'"))
+    virtual = [t for t, sql in tables.items() if str(sql).upper().startswith("CREATE VIRTUAL")]
+    shadow = tuple(f"{t}_{part}" for t in virtual for part in ("data", "idx", "docsize", "config", "content"))
+    counted = {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+               for t in [*(t for t in tables if t not in virtual and t not in shadow), *(f"{t}_idx" for t in virtual)]}
+    conn.close()
+    return counted
+
+
+def test_a_catalog_without_an_index_writer_writes_no_index_rows(tmp_path: Path) -> None:
+    """Metadata only (Elasticsearch is the search index, or a reader): commits, rebuilds and removals never
+    touch the embedded index's tables; a rebuild leaves an existing embedded index as it was."""
+    path = tmp_path / "catalog.sqlite"
+    catalog = SqliteCatalog(path)
+    for m in DOCS:
+        catalog.commit_document(m, f"documents/{m.id}/document.json")
+    catalog.remove_document("bbb")
+    assert catalog.rebuild([(m, f"documents/{m.id}/document.json") for m in DOCS]) == 3
+    assert catalog.compact_search() == 0
+    assert catalog.count() == 3 and _fts_rows(path) == {}
+    catalog.close()
+    index = SqliteSearchIndex(path)  # an embedded index beside it (an archive that changed backend) stays apart
+    index.upsert([])
+    catalog = SqliteCatalog(path)
+    catalog.commit_document(DOCS[0], "documents/aaa/document.json")
+    assert set(_fts_rows(path).values()) == {0} and index.ids() == set()
+    catalog.close()
+    index.close()
+
+
+def test_with_elasticsearch_selected_the_catalog_writes_no_fts_rows(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The composition root picks the index once: with ``search_index=elasticsearch`` the catalog of every
+    write path (a digitisation run's, a correction's re-index and hiding, ``sohoa reindex``) has no index writer,
+    so the archive's database holds no full-text rows; with the embedded index it writes them in its commit."""
+    from flows.correction_index import hide_document, reindex_document
+    from flows.wiring import CATALOG_FILE, build_services, catalog_indexer, open_catalog
+    from schemas.settings import Settings
+
+    class NoElasticsearch(Exception):
+        pass
+
+    es = Settings(archive=tmp_path / "es", search_index="elasticsearch")
+    assert catalog_indexer(es) is None
+    services = build_services(es)  # a digitisation run's (the client connects lazily: no server needed here)
+    assert services.catalog.indexer is None and services.external_index is not None
+    services.close()
+    catalog = open_catalog(es)
+    assert catalog.indexer is None
+    for m in DOCS:
+        catalog.commit_document(m, f"documents/{m.id}/document.json")
+    catalog.close()
+    path = es.archive_path() / CATALOG_FILE
+    assert _fts_rows(path) == {}
+
+    def unreachable(_: Settings) -> object:  # the Elasticsearch side of these is not what this test looks at
+        raise NoElasticsearch
+
+    monkeypatch.setattr("flows.correction_index.build_search_index", unreachable)
+    with pytest.raises(NoElasticsearch):
+        reindex_document(es, DOCS[0], "documents/aaa/document.json")
+    with pytest.raises(NoElasticsearch):
+        hide_document(es, "bbb")  # the catalog row still goes
+    reader = SqliteCatalog(path)
+    assert reader.get("bbb") is None and reader.count() == 2
+    reader.close()
+    assert _fts_rows(path) == {}
+
+    embedded = Settings(archive=tmp_path / "fts", search_index="sqlite")
+    catalog = open_catalog(embedded)
+    assert isinstance(catalog.indexer, SqliteIndexWriter)
+    catalog.commit_document(DOCS[0], "documents/aaa/document.json")
+    catalog.close()
+    assert _fts_rows(embedded.archive_path() / CATALOG_FILE)["search_docs"] == 1

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from interfaces.cli import main
 from flows.queries import search_archive, search_filters
 from flows.wiring import CATALOG_FILE
+from interfaces.cli import main
 from schemas.document import DocumentManifest, PageRecord
 from schemas.metadata import DocumentMetadata
 from schemas.search import UNCLASSIFIED
 from schemas.settings import Settings
 from storage.catalog import SqliteCatalog
+from storage.search_sqlite import SqliteIndexWriter
 
 
 def _manifest(doc_id: str, text: str, *, batch: str = "lo-1", file_code: str | None = None,
@@ -30,7 +31,7 @@ def _manifest(doc_id: str, text: str, *, batch: str = "lo-1", file_code: str | N
 
 @pytest.fixture()
 def archive(tmp_path: Path) -> Path:
-    catalog = SqliteCatalog(tmp_path / CATALOG_FILE)
+    catalog = SqliteCatalog(tmp_path / CATALOG_FILE, indexer=SqliteIndexWriter())
     docs = [
         _manifest("nq15", "NGHỊ QUYẾT về công tác văn thư, lưu trữ", code_number="15", code_notation="NQ/TU",
                   type_name="Nghị quyết", issued_date="2020-03-05", organ_name="Thành ủy Đà Nẵng",

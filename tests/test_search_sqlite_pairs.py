@@ -18,7 +18,9 @@ import pytest
 from schemas.search import SearchFilters, SearchRequest
 from schemas.text import fold_fast
 from storage import search_sqlite
-from storage.search_sqlite import DEAD_PAIR, SqliteSearchIndex, _pair_text, _tokenize, _tokenizer_lock, pair_token
+from storage.search_sqlite import DEAD_PAIR, SqliteSearchIndex, compaction, pair_token, write
+from storage.search_sqlite import query as ranking
+from storage.search_sqlite.tokens import _pair_text, _tokenize, _tokenizer_lock
 from tests.test_search_contract import CORPUS, HOSTILE, entry
 from tests.test_search_sqlite_paths import QUERIES
 
@@ -72,7 +74,7 @@ def _phrases(rng: random.Random, count: int) -> list[str]:
 
 @pytest.fixture()
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_sqlite, "PAIRS_BATCH", 7)
+    monkeypatch.setattr(write, "PAIRS_BATCH", 7)
 
 
 def _by_words(path: Path, phrase: str, clearance: int = 3) -> set[str]:
@@ -152,7 +154,7 @@ def test_replaced_and_deleted_documents_leave_no_pairs(random_index: tuple[Sqlit
 def test_contract_corpus_on_either_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int) -> None:
     reference = SqliteSearchIndex(tmp_path / "reference.sqlite")
     reference.upsert(CORPUS)
-    monkeypatch.setattr(search_sqlite, "PAIRS_BATCH", batch)
+    monkeypatch.setattr(write, "PAIRS_BATCH", batch)
     index = SqliteSearchIndex(tmp_path / "index.sqlite")
     for e in CORPUS:
         index.upsert([e])
@@ -161,7 +163,7 @@ def test_contract_corpus_on_either_side(tmp_path: Path, monkeypatch: pytest.Monk
     for query in queries:
         for clearance in (0, 1, 3):
             for rank_df in (2000, 0):
-                monkeypatch.setattr(search_sqlite, "RANK_DF", rank_df)
+                monkeypatch.setattr(ranking, "RANK_DF", rank_df)
                 a = reference.search(SearchRequest(query=query, limit=50, clearance=clearance, facets=True))
                 b = index.search(SearchRequest(query=query, limit=50, clearance=clearance, facets=True))
                 assert (a.total, [h.id for h in a.hits], a.facets) == (b.total, [h.id for h in b.hits], b.facets)
@@ -179,7 +181,7 @@ def test_a_layout_6_index_is_rebuilt_with_pairs(tmp_path: Path, monkeypatch: pyt
     conn.execute("DROP TABLE search_pairs_pending")
     conn.execute("UPDATE meta SET value = '6' WHERE key = 'search_layout'")
     conn.close()
-    monkeypatch.setattr(search_sqlite, "PAIRS_BATCH", 2)
+    monkeypatch.setattr(write, "PAIRS_BATCH", 2)
     index = SqliteSearchIndex(path)
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT value FROM meta WHERE key = 'search_layout'").fetchone()[0] == search_sqlite.LAYOUT
@@ -224,7 +226,7 @@ def test_a_writer_between_compaction_steps_is_kept(tmp_path: Path, monkeypatch: 
     """Compaction runs in steps, each its own transaction: a document written between two steps (another
     writer taking the lock) is indexed and found, and the index ends merged."""
     index, _ = random_index
-    monkeypatch.setattr(search_sqlite, "COMPACT_STEP_PAGES", 1)
+    monkeypatch.setattr(compaction, "COMPACT_STEP_PAGES", 1)
     written: list[int] = []
 
     class Interleaving:  # the lock ``compact`` takes: every few acquisitions, another document is written
@@ -250,11 +252,11 @@ def test_a_writer_between_compaction_steps_is_kept(tmp_path: Path, monkeypatch: 
 
 
 def test_worth_compacting_bounds_the_rewrite_to_runs_that_add_a_share_of_a_large_index() -> None:
-    always = search_sqlite.COMPACT_ALWAYS_UP_TO
+    always = compaction.COMPACT_ALWAYS_UP_TO
     assert not search_sqlite.worth_compacting(10, 0)  # nothing added: nothing to merge
     assert search_sqlite.worth_compacting(always, 1)  # small index: a merge is cheap
     assert not search_sqlite.worth_compacting(1_000_000, 5)  # five documents into a million: FTS5's own merging
-    assert search_sqlite.worth_compacting(1_000_000, int(search_sqlite.COMPACT_MIN_SHARE * 1_000_000))
+    assert search_sqlite.worth_compacting(1_000_000, int(compaction.COMPACT_MIN_SHARE * 1_000_000))
 
 
 @pytest.mark.parametrize("at", [0, 900, 2500, 6000])  # in the stored folded start, the longer start, past both

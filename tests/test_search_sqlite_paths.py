@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from schemas.search import SearchFilters, SearchRequest
-from storage import search_sqlite
 from storage.search_sqlite import SqliteSearchIndex
+from storage.search_sqlite import query as ranking
 from tests.test_search_contract import CORPUS, HOSTILE, entry
 
 QUERIES = ["cong tac van thu", "công tác", "hòa", "hoa", "15-NQ/TU", "15-NQ", "NQ/TU 15", "15 nq tu",
@@ -43,7 +43,7 @@ def test_both_paths_find_the_same_documents(index: SqliteSearchIndex, monkeypatc
     cases = [(q, clearance, filters) for q in QUERIES for clearance in (0, 1, 3)
              for filters in (SearchFilters(), SearchFilters(organ_name=["Thành ủy Đà Nẵng"]))]
     expected = {(q, c, f.model_dump_json()): run(index, q, clearance=c, filters=f) for q, c, f in cases}
-    monkeypatch.setattr(search_sqlite, "RANK_DF", rank_df)
+    monkeypatch.setattr(ranking, "RANK_DF", rank_df)
     for q, c, f in cases:
         total, ids = run(index, q, clearance=c, filters=f)
         want_total, want_ids = expected[(q, c, f.model_dump_json())]
@@ -52,7 +52,7 @@ def test_both_paths_find_the_same_documents(index: SqliteSearchIndex, monkeypatc
 
 def test_common_path_ranks_the_number_lookup_then_the_heading(index: SqliteSearchIndex,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_sqlite, "RANK_DF", 0)
+    monkeypatch.setattr(ranking, "RANK_DF", 0)
     for q in ("15-NQ/TU", "15-NQ", "Số 15-NQ/TU", "NQ/TU 15"):
         assert run(index, q, clearance=3)[1][0] == "nq15"
     assert run(index, "bao cao", clearance=3)[1][0] == "bc115"  # "Báo cáo" is its type: its heading
@@ -60,7 +60,7 @@ def test_common_path_ranks_the_number_lookup_then_the_heading(index: SqliteSearc
 
 
 def test_common_path_pages_without_repeats(index: SqliteSearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_sqlite, "RANK_DF", 0)
+    monkeypatch.setattr(ranking, "RANK_DF", 0)
     pages = [index.search(SearchRequest(query="thanh", limit=2, offset=o, clearance=3)) for o in range(0, 8, 2)]
     ids = [h.id for p in pages for h in p.hits]
     assert len(ids) == len(set(ids)) == pages[0].total
@@ -70,8 +70,8 @@ def test_large_totals_are_estimated_above_count_exact(tmp_path: Path, monkeypatc
     idx = SqliteSearchIndex(tmp_path / "index.sqlite")
     idx.upsert([entry(f"d{n}", f"Báo cáo số {n} về công tác", classification="Mật" if n % 4 == 0 else None)
                 for n in range(200)])
-    monkeypatch.setattr(search_sqlite, "RANK_DF", 0)
-    monkeypatch.setattr(search_sqlite, "COUNT_EXACT", 20)
+    monkeypatch.setattr(ranking, "RANK_DF", 0)
+    monkeypatch.setattr(ranking, "COUNT_EXACT", 20)
     for clearance, visible in ((0, 150), (3, 200)):
         result = idx.search(SearchRequest(query="cong tac", clearance=clearance, limit=5))
         assert abs(result.total - visible) <= visible * 0.15 and len(result.hits) == 5
@@ -86,7 +86,7 @@ def test_large_totals_are_estimated_above_count_exact(tmp_path: Path, monkeypatc
 @pytest.mark.parametrize("query", HOSTILE)
 def test_hostile_input_on_the_common_path(index: SqliteSearchIndex, monkeypatch: pytest.MonkeyPatch,
                                           query: str) -> None:
-    monkeypatch.setattr(search_sqlite, "RANK_DF", 0)
+    monkeypatch.setattr(ranking, "RANK_DF", 0)
     result = index.search(SearchRequest(query=query, clearance=0, facets=True))
     assert result.total >= len(result.hits) and all(h.id in {"nq15", "bc115", "kh7", "cv9"} for h in result.hits)
 
@@ -95,7 +95,7 @@ def test_common_path_puts_the_exact_heading_first(tmp_path: Path, monkeypatch: p
     idx = SqliteSearchIndex(tmp_path / "index.sqlite")
     idx.upsert([entry("d1", "Công văn", subject="về hóa chất"), entry("d2", "Công văn", subject="về hòa giải"),
                 entry("d3", "Công văn về hoà giải ở cơ sở")])  # d3: newest, "hoà" in its text only
-    monkeypatch.setattr(search_sqlite, "RANK_DF", 0)
+    monkeypatch.setattr(ranking, "RANK_DF", 0)
     result = idx.search(SearchRequest(query="hoà", clearance=3))
     assert [h.id for h in result.hits] == ["d2", "d1", "d3"] and [h.score for h in result.hits] == [2.0, 1.0, 0.0]
     assert run(idx, "hoa", clearance=3)[1] == ["d2", "d1", "d3"]  # no exact words: headings, newest first

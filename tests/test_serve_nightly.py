@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 import psutil
 import pytest
 
-from interfaces.cli import main
 from flows.prefect_env import OFFLINE_DEFAULTS
+from interfaces.cli import main
 from tests.conftest import SAMPLE_BATCH, catalogued
 
 SOHOA = Path(sys.executable).with_name("sohoa")

@@ -19,9 +19,9 @@ with warnings.catch_warnings():  # starlette's note about httpx2, printed at imp
     from fastapi.testclient import TestClient
 
 from flows.corrections import edits_of
+from flows.wiring import build_object_store
 from interfaces.web import add_user, create_app
 from interfaces.web.config import WebSettings
-from flows.wiring import build_object_store
 from schemas.settings import Settings
 from tests.conftest import DigitisedArchive
 

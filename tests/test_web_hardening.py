@@ -29,10 +29,10 @@ with warnings.catch_warnings():  # starlette's note about httpx2, printed at imp
 
 from flows.accounts import AccountError, check_password_rules
 from flows.audit import open_audit
+from flows.wiring import build_search_index
 from interfaces.cli import main
 from interfaces.web import add_user, create_app
 from interfaces.web.config import WebSettings
-from flows.wiring import build_search_index
 from schemas.errors import ConfigError
 from schemas.settings import Settings
 from tests.conftest import DigitisedArchive

@@ -2,7 +2,9 @@
 
     create_app(settings)                       the ASGI app (tests, other servers)
     run_web(settings, host, port)              serve it with uvicorn (``sohoa web``)
-    add_user(settings, username, password, role, clearance=0, api_token=False)   (``sohoa user add``)
+
+Accounts (``add_user``, ``set_password``) are use cases of ``flows.accounts``, re-exported for scripts that import
+them from here.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from interfaces.web.auth import api_user, audit, state_of
 from interfaces.web.service import load_document, search
 from schemas.document import SearchResult
 from schemas.metadata import CONTRACT_KEYS
+from schemas.reasons import Reason, describe_all
 from schemas.search import SearchFilters
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -50,7 +51,8 @@ class DocumentOut(BaseModel):
     source: str
     batch: str
     status: str
-    review_reasons: list[str]
+    review_reasons: list[str]  # in Vietnamese (``review_reason_codes``: the same reasons as codes)
+    review_reason_codes: list[Reason]
     metadata: dict[str, object]  # corrected values (the ``sohoa show --json`` metadata keys)
     pages: list[PageOut]
     provenance: dict[str, object]
@@ -105,7 +107,8 @@ def api_document(request: Request, doc_id: str, user: UserDep) -> DocumentOut:
     metadata = {k: md.get(k) for k in CONTRACT_KEYS} | {k: v for k, v in md.items() if k not in CONTRACT_KEYS}
     base = f"/documents/{doc.id}"
     return DocumentOut(
-        id=doc.id, source=doc.source, batch=doc.batch, status=doc.status, review_reasons=doc.review_reasons,
+        id=doc.id, source=doc.source, batch=doc.batch, status=doc.status,
+        review_reasons=describe_all(doc.review_reasons), review_reason_codes=doc.review_reasons,
         metadata=metadata,
         pages=[PageOut(number=p.number, text=p.text, confidence=p.confidence, image=f"{base}/pages/{p.number}/image")
                for p in doc.pages],

@@ -24,13 +24,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from flows.access import Rule, access_rule
 from flows.accounts import AccountError, User
+from flows.corrections import EditError
 from interfaces.web.auth import LoginRequired, api_user, audit, login_url, reader, requester
 from interfaces.web.config import WebSettings
-from interfaces.web.edits import EditError
 from interfaces.web.render import local_time_filter, show_value
 from interfaces.web.review import resync
 from interfaces.web.service import WebState
 from schemas.errors import ConfigError, NotFoundError, SohoaError
+from schemas.reasons import describe
 from schemas.settings import Settings
 
 HERE = Path(__file__).parent
@@ -54,9 +55,24 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
 
     With ``SOHOA_ADMIN_PASSWORD`` set and no account yet, the first admin (``SOHOA_ADMIN_USER``, default
     ``admin``) is created. Corrections are re-applied to the catalog and index at start (``review.resync``)."""
-    from interfaces.web import admin, api, batches_page, pages, reviewing
+    web = web or settings  # the web settings are part of Settings
+    state = _open_state(settings, web)
+    app = FastAPI(title="sohoa", summary="Tra cứu và soát xét tài liệu lưu trữ số hóa", version="1",
+                  docs_url=None, redoc_url=None, openapi_url=None)  # /openapi.json below, behind a login
+    app.state.web = state
+    templates = _templates(settings)
+    app.state.templates = templates
+    _mount_assets_and_docs(app, templates)
+    _include_routers(app)
+    _add_middleware(app, web)
+    _add_exception_handlers(app, templates)
+    _add_root_routes(app)
+    return app
 
-    web = web or WebSettings()
+
+def _open_state(settings: Settings, web: WebSettings) -> WebState:
+    """The app's state: accounts with the login limits of ``web``, the first admin when asked for and there is
+    none yet, and the archivists' corrections re-applied to the catalog and index."""
     state = WebState.build(settings, web)
     state.accounts.account_attempts = web.web_login_account_attempts
     state.accounts.address_attempts = web.web_login_address_attempts
@@ -69,14 +85,20 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
                           fix="đặt mật khẩu khác cho tài khoản quản trị đầu tiên rồi khởi động lại") from exc
     if (settings.archive_path() / "catalog.sqlite").exists():
         resync(state)
+    return state
 
-    app = FastAPI(title="sohoa", summary="Tra cứu và soát xét tài liệu lưu trữ số hóa", version="1",
-                  docs_url=None, redoc_url=None, openapi_url=None)  # /openapi.json below, behind a login
-    app.state.web = state
+
+def _templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["localtime"] = local_time_filter(settings.timezone)
     templates.env.filters["show"] = show_value
-    app.state.templates = templates
+    templates.env.filters["describe"] = describe  # review reasons, held and failure causes: codes in Vietnamese
+    return templates
+
+
+def _mount_assets_and_docs(app: FastAPI, templates: Jinja2Templates) -> None:
+    """The app's CSS/JS, the local Swagger UI (when its assets are installed) and the OpenAPI document, both for
+    logged-in users and API tokens only."""
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     assets = _swagger_assets()
     if assets is not None:
@@ -92,11 +114,19 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
     def openapi_spec(user: Annotated[User, Depends(api_user)]) -> JSONResponse:
         return JSONResponse(app.openapi())
 
+
+def _include_routers(app: FastAPI) -> None:
+    from interfaces.web import admin, api, batches_page, pages, reviewing
+
     app.include_router(pages.router)
     app.include_router(reviewing.router)
     app.include_router(admin.router)
     app.include_router(batches_page.router)
     app.include_router(api.router)
+
+
+def _add_middleware(app: FastAPI, web: WebSettings) -> None:
+    """Security headers on every response; behind trusted proxies, the client they name."""
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -112,6 +142,10 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
 
     if web.trusted_proxy_list:  # outermost: every handler and the audit trail see the client the proxy named
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=web.trusted_proxy_list)
+
+
+def _add_exception_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
+    """Errors as the error page (JSON under ``/api/`` and for ``/openapi.json``), with Vietnamese messages."""
 
     def _error(request: Request, status: int, message: str) -> Response:
         if request.url.path.startswith("/api/") or request.url.path == "/openapi.json":
@@ -154,6 +188,8 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
             response.headers[key] = value
         return response
 
+
+def _add_root_routes(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     @access_rule(Rule.NO_DOCUMENT_DATA)
     def home() -> Response:
@@ -163,5 +199,3 @@ def create_app(settings: Settings, web: WebSettings | None = None) -> FastAPI:
     @access_rule(Rule.NO_DOCUMENT_DATA)
     def health() -> HTMLResponse:
         return HTMLResponse("ok")
-
-    return app

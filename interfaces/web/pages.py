@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from flows.access import Rule, access_rule
 from flows.accounts import LoginThrottled, User
+from flows.corrections import EDITABLE_METADATA, current_value
 from interfaces.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -29,7 +30,6 @@ from interfaces.web.auth import (
     set_cookie,
     state_of,
 )
-from interfaces.web.edits import EDITABLE_METADATA, current_value
 from interfaces.web.highlight import has_match, mark_words, segments
 from interfaces.web.render import render, url_with
 from interfaces.web.service import load_document, local_file, page_image, search

@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from flows.access import Rule, access_rule
 from flows.approvals import pending_for_document
+from flows.corrections import CHOICES, EDITABLE_METADATA, EditError, current_value
 from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
-from interfaces.web.edits import CHOICES, EDITABLE_METADATA, EditError, current_value
 from interfaces.web.render import render
 from interfaces.web.review import apply_changes, last_version, review_queue
 from interfaces.web.service import load_document

@@ -8,9 +8,7 @@ user's clearance are the same ``NotFoundError``.
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -19,30 +17,24 @@ from typing import cast
 
 import pikepdf
 
-from flows.access import catalog_levels, visible_reasons, visible_status
 from flows.accounts import Accounts, User
 from flows.audit import open_audit
-from flows.corrections import Edit, corrected, edits_of, migrate_legacy
-from flows.queries import open_catalog, search_archive
+from flows.corrections import migrate_legacy
+from flows.queries import search_archive
+from flows.review import DocumentView, not_found
+from flows.review import load_document as review_load
+from flows.wiring import build_object_store, open_accounts_db
 from interfaces.web.config import WebSettings
-from flows.wiring import build_object_store
-from schemas.document import DocumentManifest, SearchResult, StoredFile
-from schemas.errors import NotFoundError
+from schemas.document import SearchResult, StoredFile
 from schemas.search import SearchFilters, Sort
 from schemas.settings import Settings
-from storage.accounts_db import WebDb, web_db_path
+from storage.accounts_db import WebDb
 from storage.audit import AuditLog
-from storage.catalog import CatalogEntry
 from storage.layout import prefix_of
 from storage.objects import DirectoryObjectStore, ObjectMissing, ObjectStore, safe_key
 
-DOC_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CACHE_DIR = "work/web-cache"
 _KEEP_CACHED_FILES = 64
-
-
-def not_found() -> NotFoundError:
-    return NotFoundError("Không tìm thấy văn bản", fix="kiểm tra lại mã văn bản hoặc tìm kiếm lại")
 
 
 @dataclass
@@ -60,7 +52,7 @@ class WebState:
 
     @classmethod
     def build(cls, settings: Settings, web: WebSettings) -> WebState:
-        db = WebDb(web_db_path(settings.archive_path()))
+        db = open_accounts_db(settings)
         accounts = Accounts(db, session_s=web.web_session_hours * 3600, attempts=web.web_login_attempts,
                             window_s=web.web_login_window_s)
         store = build_object_store(settings)
@@ -68,53 +60,10 @@ class WebState:
         return cls(settings=settings, web=web, db=db, accounts=accounts, store=store, audit=open_audit(settings))
 
 
-@dataclass(frozen=True)
-class DocumentView:
-    entry: CatalogEntry
-    machine: DocumentManifest  # as stored (the machine extraction)
-    manifest: DocumentManifest  # with the archivists' corrections applied
-    edits: list[Edit]
-
-    @property
-    def pdfa(self) -> StoredFile | None:
-        return next((f for f in self.manifest.files if f.role == "pdfa"), None)
-
-    @property
-    def originals(self) -> list[StoredFile]:
-        return [f for f in self.manifest.files if f.role == "original"]
-
-
 def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
-    """The document as ``user`` may see it; ``NotFoundError`` when missing OR above the user's clearance.
-    Review reasons naming a document the user may not see are withheld (``flows.access.visible_reasons``)."""
-    if not DOC_ID_RE.match(doc_id):
-        raise not_found()
-    catalog = open_catalog(state.settings)
-    try:
-        entry = catalog.get(doc_id)
-        if entry is None:
-            raise not_found()
-        # the catalog row carries the corrected metadata: refuse before reading anything else
-        if not user.principal.may_see(entry.metadata.get("classification")):
-            raise not_found()
-        reasons = visible_reasons(user.principal, entry.review_reasons, catalog_levels(catalog))
-    finally:
-        catalog.close()
-    entry = dataclasses.replace(entry, review_reasons=reasons,
-                                status=visible_status(entry.status, entry.review_reasons, reasons))
-    try:
-        machine = DocumentManifest.model_validate_json(state.store.get_bytes(entry.manifest_key))
-    except ObjectMissing as exc:
-        raise not_found() from exc
-    # the archivists' corrections (object store, flows.corrections), checked against the audit trail
-    edits = edits_of(state.store, doc_id, archive=state.settings.archive_path())
-    manifest = corrected(machine, edits)
-    if not user.principal.may_see(manifest.metadata.classification):
-        raise not_found()
-    manifest = manifest.model_copy(update={
-        "review_reasons": reasons if manifest.review_reasons else [],
-        "status": visible_status(manifest.status, manifest.review_reasons, reasons if manifest.review_reasons else [])})
-    return DocumentView(entry=entry, machine=machine, manifest=manifest, edits=edits)
+    """The document as ``user`` may see it (``flows.review.load_document``): missing OR above the user's clearance
+    is the same ``NotFoundError``."""
+    return review_load(state.settings, state.store, doc_id, user.principal)
 
 
 def search(state: WebState, user: User, query: str, *, filters: SearchFilters | None = None,

@@ -13,6 +13,13 @@ are read K times by both sides. ``--repeat R`` alternates raw and sohoa runs R t
 time) and reports medians: on these shared machines one run of either varies by ±10 %.
 Prints pages/min for both, the ratio, sohoa's own processing rate (without the fixed start-up cost), and the
 peak resident memory of the largest child process (the sohoa process).
+
+OCR engines side by side (``--engines``, by default both, on batches without ``--copies``): for each engine
+(``SOHOA_OCR_ENGINE``) ``sohoa digitise`` runs once more into a fresh archive and the bench prints its pages/min,
+its CPU seconds per page (the whole process tree: cleaning, OCR, re-reads, PDF/A, Prefect) and, when the batch is
+a scored corpus (``--corpus``, default: the batch's parent when it holds ``manifest.jsonl``), the page CER and
+body CER from the corpus's ``score.py``; then each engine alone (``recognize`` on the raw pages, one at a time):
+CPU seconds per page. ``--docs N`` keeps the first N documents of the batch (a short run).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +41,8 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from pipeline.load import discover_documents, iter_pages
+
+ENGINES = ("tesseract-cli", "tesserocr")
 
 
 def replicate(batch: Path, out: Path, copies: int) -> Path:
@@ -52,7 +62,7 @@ def replicate(batch: Path, out: Path, copies: int) -> Path:
 
 
 def extract_pages(batch: Path, out: Path) -> list[tuple[Path, int]]:
-    pages = []
+    pages: list[tuple[Path, int]] = []
     for doc in discover_documents(batch):
         try:
             for page in iter_pages(doc):
@@ -92,6 +102,94 @@ def run_sohoa(batch: Path, archive: Path, workers: int, env: dict[str, str] | No
     return elapsed, json.loads(report.read_text(encoding="utf-8"))
 
 
+def subset(batch: Path, out: Path, docs: int, corpus: Path | None) -> tuple[Path, Path | None]:
+    """The first ``docs`` documents of ``batch`` (copied under ``out``) and, for a corpus, its manifest cut to them."""
+    chosen = discover_documents(batch)[:docs]
+    (out / "batch").mkdir(parents=True)
+    for doc in chosen:  # copies: the intake refuses symbolic links
+        source, target = batch / doc.source, out / "batch" / doc.source
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+    if corpus is None:
+        return out / "batch", None
+    sources = {doc.source for doc in chosen}
+    lines = (corpus / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line)["doc_source"] in sources]
+    (out / "corpus").mkdir()
+    (out / "corpus" / "manifest.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    for name in ("gt", "meta"):
+        (out / "corpus" / name).symlink_to(corpus / name)
+    (out / "corpus" / "batch").symlink_to(out / "batch")
+    return out / "batch", out / "corpus"
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def score_script(corpus: Path) -> Path | None:
+    """The corpus's ``score.py`` (beside the corpus folder, as in ``../shared/corpus``)."""
+    return next((p for p in (corpus / "score.py", corpus.parent / "score.py") if p.exists()), None)
+
+
+def score_cer(script: Path, corpus: Path, archive: Path, report: Path) -> tuple[float, float | None]:
+    """Page CER and body CER of a digitised corpus (the corpus's own ``score.py``)."""
+    out = archive.parent / f"{archive.name}-score.json"
+    subprocess.run([sys.executable, str(script), "ocr", str(corpus), "--archive", str(archive), "--report",
+                    str(report), "--sohoa", str(Path(sys.executable).with_name("sohoa")), "--json", str(out)],
+                   check=True, capture_output=True, text=True)
+    total = json.loads(out.read_text(encoding="utf-8"))["total"]
+    return float(total["CER"]), total["body_CER"]
+
+
+def compare_engines(batch: Path, root: Path, workers: int, engines: list[str],
+                    scoring: tuple[Path, Path] | None, pages: list[tuple[Path, int]]) -> None:
+    """Each engine end to end (pages/min, CPU s/page, CER) and alone on the raw pages (CPU s/page)."""
+    from flows.wiring import build_engine
+    from schemas.settings import Settings
+
+    rows = []
+    for engine in engines:
+        archive = root / f"engine-{engine}"
+        cpu = children_cpu_s()
+        wall, report = run_sohoa(batch, archive, workers, {"SOHOA_OCR_ENGINE": engine})
+        cpu = children_cpu_s() - cpu
+        processed = int(report["pages_processed"])  # type: ignore[call-overload]
+        report_path = archive.parent / f"{archive.name}-report.json"
+        cer, body = score_cer(*scoring, archive, report_path) if scoring else (float("nan"), None)
+        ocr = build_engine(Settings(ocr_engine=engine))  # type: ignore[arg-type]
+        alone_cpu = time.process_time() + children_cpu_s()
+        for path, dpi in pages:
+            ocr.recognize(path, dpi=dpi, number=1)
+        alone_cpu = time.process_time() + children_cpu_s() - alone_cpu
+        rows.append((engine, processed, 60 * processed / wall, float(report["pages_per_minute"]),  # type: ignore[arg-type]
+                     cpu / max(1, processed), cer, body, alone_cpu / max(1, len(pages))))
+        print(f"engine {engine}: {wall:.1f} s, {processed} pages", flush=True)
+    print("pages/min: end to end (processing only, without the fixed start-up); CPU s/page: the whole sohoa "
+          "process tree, start-up included; alone: the engine's recognize on the raw pages, nothing else")
+    print(f"{'engine':<15}{'pages':>6}{'pages/min':>11}{'(processing)':>14}{'CPU s/page':>12}{'CER %':>8}"
+          f"{'body CER %':>12}{'alone CPU s/page':>18}")
+    for engine, processed, ppm, processing, cpu_page, cer, body, alone in rows:
+        body_text = "-" if body is None else f"{100 * body:.2f}"
+        print(f"{engine:<15}{processed:>6}{ppm:>11.1f}{processing:>14.1f}{cpu_page:>12.2f}{100 * cer:>8.2f}"
+              f"{body_text:>12}{alone:>18.2f}")
+
+
+def bench_input(args: argparse.Namespace, root: Path) -> tuple[Path, tuple[Path, Path] | None]:
+    """The batch to run (``--docs``: its first documents) and, for a scored corpus, (score.py, corpus)."""
+    corpus = args.corpus
+    if corpus is None and (args.batch.resolve().parent / "manifest.jsonl").exists():
+        corpus = args.batch.resolve().parent
+    script = score_script(corpus) if corpus is not None else None
+    if args.docs:
+        batch, cut = subset(args.batch.resolve(), root / "subset", args.docs, corpus if script else None)
+        return batch, (script, cut) if script and cut else None
+    return args.batch, (script, corpus) if script and corpus else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("batch", type=Path)
@@ -100,13 +198,24 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--s3", action="store_true",
                     help="also digitise into an S3 store (a local SeaweedFS) and compare its wall time")
+    ap.add_argument("--engines", default=None,
+                    help=f"OCR engines to compare, comma-separated (default: {','.join(ENGINES)} without --copies)")
+    ap.add_argument("--engines-only", action="store_true", help="only the engine comparison (no raw/sohoa runs)")
+    ap.add_argument("--corpus", type=Path, default=None,
+                    help="scored corpus of the batch (default: the batch's parent when it has manifest.jsonl)")
+    ap.add_argument("--docs", type=int, default=0, help="only the first N documents of the batch")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="sohoa-bench-") as tmp:
         root = Path(tmp)
         (root / "pages").mkdir()
-        pages = extract_pages(args.batch, root / "pages") * args.copies
+        source, scoring = bench_input(args, root)
+        pages = extract_pages(source, root / "pages") * args.copies
         n = len(pages)
-        batch = replicate(args.batch, root / "batch", args.copies) if args.copies > 1 else args.batch
+        batch = replicate(source, root / "batch", args.copies) if args.copies > 1 else source
+        engines = [e for e in (args.engines or (",".join(ENGINES) if args.copies == 1 else "")).split(",") if e]
+        if args.engines_only:
+            compare_engines(batch, root, args.workers, engines, scoring, pages)
+            return
         raw_runs, sohoa_runs, s3_runs = [], [], []
         server = None
         if args.s3:
@@ -132,6 +241,8 @@ def main() -> None:
         raw_s = statistics.median(raw_runs)
         sohoa_s, report = sorted(sohoa_runs, key=lambda run: run[0])[len(sohoa_runs) // 2]
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        if engines:
+            compare_engines(batch, root, args.workers, engines, scoring, pages)
     processed = int(report["pages_processed"])  # type: ignore[call-overload]
     raw_ppm = 60 * n / raw_s
     e2e_ppm = 60 * processed / sohoa_s

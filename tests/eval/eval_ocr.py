@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,6 @@ CONFIGS: dict[str, dict[str, str]] = {
     "raw": {},
 }
 REVIEW_CER = 0.03  # pages above this true CER should be flagged for review
-_PAGE_REASON_RE = re.compile(r"^trang (\d+):")
 BIN = Path(sys.executable).parent
 
 
@@ -131,10 +129,10 @@ def sohoa_pages(corpus: Path, archive: Path, report: Path) -> tuple[dict[str, fl
             page_id = ids.get((doc["source"], number))
             if page_id and "seconds" in steps:
                 seconds[page_id] = float(steps["seconds"])
-        for reason in data.get("review_reasons") or []:
-            m = _PAGE_REASON_RE.match(reason)
-            if m and (doc["source"], int(m.group(1))) in ids:
-                flagged.add(ids[(doc["source"], int(m.group(1)))])
+        for reason in data.get("review_reason_codes") or []:  # schemas.reasons: a page's reason names its page
+            page = reason.get("params", {}).get("page")
+            if isinstance(page, int) and (doc["source"], page) in ids:
+                flagged.add(ids[(doc["source"], page)])
     return seconds, flagged
 
 

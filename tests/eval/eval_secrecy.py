@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fixtures import generate_secrecy as gen  # noqa: E402
 
 LEVELS = (None, "Mật", "Tối mật", "Tuyệt mật")
-FLAG_WORDS = ("độ mật", "dấu độ mật")
+FLAG_CODES = ("secrecy_uncertain", "secrecy_stamp_unsure")  # schemas.reasons.ReasonCode: the secrecy review flags
 DECOY_HELD_MAX = 0.05
 
 
@@ -58,6 +58,7 @@ def outcomes(archive: Path, report: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for doc in json.loads(report.read_text(encoding="utf-8"))["documents"]:
         row: dict[str, Any] = {"status": doc["status"], "reasons": doc.get("review_reasons") or [],
+                               "codes": [c["code"] for c in doc.get("review_reason_codes") or []],
                                "classification": None, "stamps": []}
         if doc["status"] == "quarantined":
             row["classification"] = held.get(doc["id"], {}).get("classification") or "Tuyệt mật"
@@ -76,13 +77,13 @@ def score(expected: list[dict[str, Any]], got: dict[str, dict[str, Any]]) -> dic
     table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     failures: list[str] = []
     for case in expected:
-        row = got.get(case["file"], {"status": "failed", "classification": None, "reasons": []})
+        row = got.get(case["file"], {"status": "failed", "classification": None, "reasons": [], "codes": []})
         cond = case["condition"]
         t = table[cond]
         t["docs"] += 1
         level = row["classification"]
         held = row["status"] == "quarantined"
-        flagged = any(w in r for r in row["reasons"] for w in FLAG_WORDS)
+        flagged = any(c in FLAG_CODES for c in row["codes"])
         if row["status"] == "failed":
             t["failed"] += 1
         if case["decoy"]:

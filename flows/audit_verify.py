@@ -1,0 +1,148 @@
+"""Verifying an archive's audit trail (``sohoa audit verify``): the chain and its head against every anchor,
+a missing key, database or table, a wiped or late-started trail, a missing store anchor. The design:
+``flows.audit``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.audit_anchor import (
+    ANCHOR_FILE,
+    AUDIT_FILE,
+    INIT_ACTION,
+    INIT_FIX,
+    RESTORE_FIX,
+    STORE_ANCHOR,
+    archive_object_store,
+    documents_in_catalog,
+    key_file,
+    key_fix,
+)
+from flows.wiring import open_audit_log
+from schemas.settings import Settings
+from storage.audit import Anchor, AuditEntry, AuditKeyError, AuditKeyMissing, AuditVerification, load_key
+from storage.layout import FIXITY_REPORTS
+from storage.objects import ObjectMissing, ObjectStore
+
+
+def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> AuditVerification:
+    """Verify the archive's trail: the chain and its head, against the anchor file, the anchor in the archive's
+    object store and in ``stores`` (backups); a missing key, database or table, an empty trail in an archive
+    with documents, a trail that began after the archive's first catalogued document or fixity run, and a missing
+    store anchor where fixity runs or backups have written one, are problems. A chain re-initialised by
+    ``sohoa audit init`` is compared only with the anchors its key verifies (the others are the superseded
+    chain's), and its late start is the recorded incident. Creates nothing."""
+    root = settings.archive_path()
+    db, path = root / AUDIT_FILE, key_file(settings)
+    result = AuditVerification(entries=0)
+    anchors: list[Anchor] = []
+    archive_store = archive_object_store(settings)
+    store_anchor_missing = False
+    for store in [s for s in (archive_store, *stores) if s is not None]:
+        where = f"kho {store.describe()} ({STORE_ANCHOR})"
+        try:
+            anchors.append(Anchor.parse(store.get_bytes(STORE_ANCHOR), where))
+        except ObjectMissing:
+            store_anchor_missing = store_anchor_missing or store is archive_store
+            continue
+        except ValueError:
+            result.add("anchor", f"bản ghi neo trong {where} không đọc được: bị sửa", fix=RESTORE_FIX)
+    documents = documents_in_catalog(root)
+    key: bytes | None = None
+    key_problem: str | None = None
+    try:
+        key = load_key(path)
+    except AuditKeyError as exc:
+        key_problem = exc.reason
+        if isinstance(exc, AuditKeyMissing) and not (db.exists() or (root / ANCHOR_FILE).exists() or anchors
+                                                     or result.problems or documents):
+            return result  # a brand-new archive: no trail yet, nothing to verify
+    if key_problem is not None:
+        result.add("key", f"khóa nhật ký {path}: {key_problem}; không kiểm được mã băm các mục", fix=key_fix(path))
+    if not db.is_file():
+        result.add("missing", f"mất tệp nhật ký {db}" + (f" (kho có {documents} văn bản)" if documents else ""),
+                   fix=RESTORE_FIX)
+        return result
+    try:
+        log = open_audit_log(db, key, create=False, anchor=root / ANCHOR_FILE)
+        try:
+            first = next(log.entries(limit=1), None)
+            if first is not None and first.action == INIT_ACTION and key is not None:
+                anchors = [a for a in anchors if log.verifies(a)]  # the others: the superseded chain's
+            checked = log.verify(anchors)
+            backed_up = next(log.entries(action="backup", limit=1), None) is not None
+            noted = log.store_anchored()
+        finally:
+            log.close()
+    except sqlite3.DatabaseError as exc:
+        result.add("unreadable", f"không đọc được {db.name}: {exc}", fix=RESTORE_FIX)
+        return result
+    result.entries, result.anchors = checked.entries, checked.anchors
+    result.problems += [p if "fix" in p else p | {"fix": RESTORE_FIX} for p in checked.problems]
+    if documents and not checked.entries:
+        result.add("wiped", f"kho có {documents} văn bản nhưng nhật ký kiểm soát không còn mục nào: nhật ký bị xóa",
+                   fix=RESTORE_FIX)
+    if first is not None and first.action != INIT_ACTION:
+        _check_start(result, root, archive_store, first)
+    if store_anchor_missing and archive_store is not None:
+        reasons = (["kho có báo cáo kiểm tra toàn vẹn"] if next(archive_store.list(FIXITY_REPORTS), None) else []) + (
+            ["nhật ký ghi đã sao lưu"] if backed_up else []) + (
+            [f"nhật ký ghi đã neo vào kho ở mục {noted}"] if noted is not None else [])
+        if reasons:
+            result.add("anchor", f"mất bản ghi neo {STORE_ANCHOR} trong kho {archive_store.describe()} dù "
+                                 f"{' và '.join(reasons)}: bản ghi neo bị xóa", fix=RESTORE_FIX)
+    return result
+
+
+def _floor_seconds(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).replace(microsecond=0)
+
+
+def _archive_began(root: Path, store: ObjectStore | None) -> list[tuple[datetime, str]]:
+    """When the archive's history shows activity at the latest: its oldest catalog row, its first kept fixity
+    report (``audit/fixity/<time>.json``)."""
+    from flows.wiring import CATALOG_FILE
+
+    found: list[tuple[datetime, str]] = []
+    path = root / CATALOG_FILE
+    if path.is_file():
+        db = sqlite3.connect(path, timeout=30.0)
+        try:
+            row = db.execute("SELECT min(updated_at) FROM documents").fetchone()
+        except sqlite3.Error:
+            row = None
+        finally:
+            db.close()
+        if row and row[0] and (moment := _floor_seconds(str(row[0]))) is not None:
+            found.append((moment, "văn bản đầu tiên trong danh mục"))
+    if store is not None:
+        report = next(store.list(FIXITY_REPORTS), None)
+        if report is not None:
+            try:
+                moment = datetime.strptime(report.rsplit("/", 1)[-1].removesuffix(".json"), "%Y%m%dT%H%M%S%fZ")
+            except ValueError:
+                pass
+            else:
+                found.append((moment.replace(tzinfo=UTC, microsecond=0), "lần kiểm tra toàn vẹn đầu tiên"))
+    return found
+
+
+def _check_start(result: AuditVerification, root: Path, store: ObjectStore | None, first: AuditEntry) -> None:
+    """A trail that began after the archive's history did: the trail before it was wiped or replaced (every
+    digitisation and fixity run is recorded before it happens)."""
+    began = _floor_seconds(first.at)
+    if began is None:
+        return
+    for moment, what in _archive_began(root, store):
+        if moment < began:
+            result.add("late_start", f"mục đầu tiên của nhật ký ({began:%Y-%m-%d %H:%M:%S} UTC) muộn hơn {what} "
+                                     f"({moment:%Y-%m-%d %H:%M:%S} UTC): phần nhật ký trước đó đã bị xóa hoặc thay",
+                       seq=first.seq, fix=INIT_FIX)

@@ -1,0 +1,238 @@
+"""``sohoa batch add / list / show / cancel / retry`` (and the web app's batch page): registry commands, no
+digitisation (running a batch is ``flows.batches.running`` and the flows of ``flows.batches``)."""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flows.access import (
+    TOP_LEVEL,
+    Principal,
+    catalog_levels,
+    level_of_metadata,
+    record_level,
+    visible_items,
+    visible_reasons,
+)
+from flows.batches.schedule import Clock, iso, next_fire, parse_schedule, stale_runner, system_clock
+from flows.batches.status import (
+    STATE_LABELS,
+    DocumentStatus,
+    batch_view,
+    document_statuses,
+    require_batch,
+    summarise,
+)
+from flows.intake import quarantined
+from flows.wiring import build_object_store, open_batch_registry, open_catalog
+from pipeline.load import BATCH_FILE, check_file_code, discover_documents, read_batch_info
+from schemas.errors import ConfigError
+from schemas.settings import Settings
+from storage.batches import BatchRecord, BatchState, BatchSummary
+from storage.catalog import SqliteCatalog
+from storage.objects import ObjectStore
+
+_ACTIVE: tuple[BatchState, ...] = ("queued", "running", "partial")
+
+
+def _toml_fonds(folder: Path) -> str | None:
+    """``fonds`` (phông lưu trữ) from ``batch.toml`` (top level or ``[ho_so]``); read_batch_info checked the file."""
+    path = folder / BATCH_FILE
+    if not path.is_file():
+        return None
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    value = data.get("ho_so", data).get("fonds", data.get("fonds"))
+    return str(value) if value else None
+
+
+def new_batch_id(now: datetime, timezone: str) -> str:
+    """``lo-YYYYMMDD-xxxx``: the creation day and 16 random bits."""
+    return f"lo-{now.astimezone(ZoneInfo(timezone)):%Y%m%d}-{secrets.token_hex(2)}"
+
+
+def add_batch(settings: Settings, folder: Path, *, when: str = "now", file_code: str | None = None,
+              fonds: str | None = None, title: str | None = None, clock: Clock | None = None,
+              before_register: Callable[[str], object] | None = None) -> BatchRecord:
+    """Register a batch folder (queued). ``batch.toml`` gives defaults for the hồ sơ code, title and fonds.
+
+    ``before_register(schedule)`` runs once the folder and options are checked, before anything is recorded
+    (the CLI checks the OCR tools there for a batch it is about to run)."""
+    clock = clock or system_clock(settings.timezone)
+    folder = folder.expanduser().resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"Không tìm thấy thư mục lô: {folder}", fix="kiểm tra lại đường dẫn DIR")
+    schedule = parse_schedule(when)
+    check_file_code(file_code, where="--file-code")
+    info = read_batch_info(folder)  # a broken batch.toml stops here
+    docs = discover_documents(folder)
+    if not docs:
+        raise ConfigError(f"Thư mục lô không có văn bản nào: {folder}",
+                          fix="đặt vào đó các tệp quét (PDF, TIFF, JPEG, PNG) hoặc thư mục ảnh trang")
+    if before_register is not None:
+        before_register(schedule)
+    now = clock()
+    with open_batch_registry(settings) as registry:
+        for other in registry.batches():
+            recurring = other.schedule not in ("now", "tonight") and other.state in ("done", "failed")
+            if other.folder == str(folder) and (other.state in _ACTIVE or recurring) and stale_runner(other) is None:
+                raise ConfigError(f"Thư mục này đã có lô {other.id} ({STATE_LABELS[other.state]})",
+                                  fix=f"xem `sohoa batch show {other.id}`, hoặc `sohoa batch cancel {other.id}` "
+                                      "trước khi thêm lại")
+        due = None
+        if schedule == "now":
+            due = iso(now, settings.timezone)
+        elif schedule != "tonight":
+            due = iso(next_fire(schedule, now.astimezone(ZoneInfo(settings.timezone))), settings.timezone)
+        while True:
+            record = BatchRecord(id=new_batch_id(now, settings.timezone), folder=str(folder),
+                                 file_code=file_code or info.file_code, fonds=fonds or _toml_fonds(folder),
+                                 title=title or info.title, schedule=schedule, state="queued",
+                                 created_at=iso(now, settings.timezone), next_due_at=due)
+            if registry.add(record):
+                return record
+
+
+def list_batches(settings: Settings) -> list[BatchRecord]:
+    with open_batch_registry(settings) as registry:
+        return registry.batches()
+
+
+def visible_batches(settings: Settings, principal: Principal | None) -> list[dict[str, object]]:
+    """Every batch as ``batch_view`` shows it, its counts recounted over the documents ``principal`` may see."""
+    records = list_batches(settings)
+    if principal is None or principal.clearance >= TOP_LEVEL:
+        return [batch_view(r) for r in records]
+    return [batch_details(settings, r.id, principal) for r in records]
+
+
+def _status_level(status: DocumentStatus, catalog: SqliteCatalog, store: ObjectStore) -> int:
+    """The secrecy level of a batch document: from the catalog when it is archived, from its intake record when
+    it was held (unknown: the top level); failed and pending documents were never read (level 0)."""
+    if status.status in ("done", "needs_review") and status.id:
+        entry = catalog.get(status.id)
+        return level_of_metadata(entry.metadata) if entry is not None else TOP_LEVEL
+    if status.status == "quarantined":
+        held = quarantined(store, status.id) if status.id else None
+        return record_level(held) if held is not None else TOP_LEVEL
+    return 0
+
+
+def visible_statuses(settings: Settings, statuses: list[DocumentStatus], catalog: SqliteCatalog,
+                     principal: Principal | None) -> list[DocumentStatus]:
+    """The batch documents ``principal`` may see (``flows.access``): a classified document above their clearance
+    is left out entirely (source, id, status and its place in the counts)."""
+    if principal is None or principal.clearance >= TOP_LEVEL:
+        return statuses
+    store = build_object_store(settings)
+    levels = catalog_levels(catalog)
+    return [s.model_copy(update={"review_reason_codes": visible_reasons(principal, s.review_reason_codes, levels)})
+            for s in visible_items(principal, statuses, lambda s: _status_level(s, catalog, store))]
+
+
+def _visible_summary(record: BatchRecord, statuses: list[DocumentStatus]) -> BatchSummary | None:
+    """The batch's last-run summary recounted over the documents a restricted reader sees."""
+    if record.summary is None:
+        return None
+    pages = sum(s.pages for s in statuses)
+    return summarise(statuses, pages=pages, elapsed_s=record.summary.elapsed_s, stopped=record.summary.stopped)
+
+
+def batch_details(settings: Settings, batch_id: str, principal: Principal | None = None) -> dict[str, object]:
+    """``sohoa batch show``: the batch, the status of each of its documents, its failures and progress, as
+    ``principal`` may see them (``None``: the local operator, everything)."""
+    with open_batch_registry(settings) as registry:
+        record = require_batch(registry, batch_id)
+        catalog = open_catalog(settings)
+        try:
+            statuses = document_statuses(record, registry, catalog)
+            shown = visible_statuses(settings, statuses, catalog, principal)
+        finally:
+            catalog.close()
+    restricted = len(shown) != len(statuses) or (principal is not None and principal.clearance < TOP_LEVEL)
+    statuses = shown
+    counts = summarise(statuses)
+    finished = counts.done + counts.needs_review + counts.failed + counts.quarantined
+    data = batch_view(record)
+    if restricted:
+        summary = _visible_summary(record, statuses)
+        data["summary"] = summary.model_dump(mode="json") if summary is not None else None
+    data["progress"] = {"documents": counts.documents, "finished": finished, "done": counts.done,
+                        "needs_review": counts.needs_review, "failed": counts.failed, "pending": counts.pending,
+                        "quarantined": counts.quarantined,
+                        "percent": round(100.0 * finished / counts.documents, 1) if counts.documents else 0.0}
+    data["documents"] = [s.model_dump(mode="json") for s in statuses]
+    data["failures"] = [{"source": s.source, "error": s.error} for s in statuses if s.status == "failed"]
+    data["needs_review"] = counts.needs_review
+    data["folder_missing"] = not Path(record.folder).is_dir()
+    return data
+
+
+def cancel_batch(settings: Settings, batch_id: str, *, clock: Clock | None = None) -> tuple[BatchRecord, str]:
+    """Cancel a waiting batch, or ask the process running it to start no new document.
+
+    Returns the batch and what happened: ``cancelled``, ``requested`` (running: stops after the documents in
+    flight) or ``nothing`` (already finished)."""
+    clock = clock or system_clock(settings.timezone)
+    with open_batch_registry(settings) as registry:
+        record = require_batch(registry, batch_id)
+        now = iso(clock(), settings.timezone)
+        recurring: tuple[BatchState, ...] = ("done", "failed") if record.schedule not in ("now", "tonight") else ()
+        if registry.cancel(record.id, now=now, from_states=("queued", "partial", *recurring),
+                           stale_runner=stale_runner(record)):
+            return require_batch(registry, record.id), "cancelled"
+        if registry.request_cancel(record.id):
+            return require_batch(registry, record.id), "requested"
+        return require_batch(registry, record.id), "nothing"
+
+
+def retry_batch(settings: Settings, batch_id: str, *, failed_only: bool = False, when: str | None = None,
+                clock: Clock | None = None) -> tuple[BatchRecord, int]:
+    """Queue a batch again (documents already archived are skipped when it runs). ``failed_only`` limits the
+    next run to the documents that failed. ``when`` (``now``/``tonight``) overrides the batch's schedule for this
+    run; a cron batch retried without it is due at the next nightly run.
+
+    Returns the queued batch and the number of documents in scope (0: nothing to retry, nothing queued)."""
+    clock = clock or system_clock(settings.timezone)
+    if when is not None and parse_schedule(when) not in ("now", "tonight"):
+        raise ConfigError(f"--when của retry chỉ nhận now hoặc tonight, không nhận {when!r}",
+                          fix="lịch cron là của lô; dùng --when now hoặc --when tonight")
+    with open_batch_registry(settings) as registry:
+        record = require_batch(registry, batch_id)
+        stale = stale_runner(record)
+        if record.state == "running" and stale is None:
+            raise ConfigError(f"Lô {record.id} đang chạy ({record.runner})",
+                              fix=f"chờ lô chạy xong, hoặc `sohoa batch cancel {record.id}` rồi chạy lại")
+        only: list[str] | None = None
+        scope = 0
+        if failed_only:
+            catalog = open_catalog(settings)
+            try:
+                statuses = document_statuses(record, registry, catalog)
+            finally:
+                catalog.close()
+            only = [s.source for s in statuses if s.status == "failed"]
+            scope = len(only)
+            if not only:
+                return record, 0
+        else:
+            folder = Path(record.folder)
+            if not folder.is_dir():
+                raise ConfigError(f"Không tìm thấy thư mục lô: {folder}",
+                                  fix="khôi phục thư mục lô về chỗ cũ, hoặc thêm lô mới bằng `sohoa batch add`")
+            scope = len(discover_documents(folder))
+        schedule = (when or record.schedule).lower()
+        due = iso(clock(), settings.timezone) if schedule != "tonight" else None
+        if not registry.requeue(record.id, only_sources=only, next_due_at=due,
+                                from_states=("queued", "done", "failed", "cancelled", "partial"),
+                                stale_runner=stale):
+            raise ConfigError(f"Lô {record.id} vừa bắt đầu chạy", fix="xem `sohoa batch show` rồi thử lại")
+        return require_batch(registry, record.id), scope
+
+
+def runs_now(record: BatchRecord, when: str | None = None) -> bool:
+    return (when or record.schedule).lower() == "now"
