@@ -120,8 +120,13 @@ def register_entries(store: ObjectStore) -> list[dict[str, object]]:
     return [{"stt": i, **r} for i, r in enumerate(_records(store, COPY_REGISTER), 1)]
 
 
+HELD_STATE = "chờ phê duyệt"  # held at intake, waiting for the approval that lets a re-run digitise it
+RELEASED_STATE = "đã phê duyệt"  # approved and digitised since
+
+
 def quarantine_entries(store: ObjectStore) -> list[dict[str, object]]:
-    return _records(store, QUARANTINE)
+    """The documents held at intake, each with its ``state``: waiting for approval, or approved and digitised."""
+    return [{**r, "state": RELEASED_STATE if r.get("released_at") else HELD_STATE} for r in _records(store, QUARANTINE)]
 
 
 def visible_records(principal: Principal, entries: list[dict[str, object]],

@@ -26,14 +26,15 @@ class IntakeDecision:
     reason: Reason | None = None  # why it is held or pending, for the report and the review queue
 
 
-def decide_intake(metadata: DocumentMetadata, approvals: BatchInfo, *, without_approval: str = "review"
+def decide_intake(metadata: DocumentMetadata, approvals: BatchInfo, *, without_approval: str = "quarantine"
                   ) -> IntakeDecision:
     """What to do with a document whose metadata was just extracted.
 
     * Tuyệt mật: quarantined (nothing stored) unless the batch carries an admin's ``top_secret_approval_ref``;
-    * Mật, Tối mật: digitised with a register entry when the batch has an ``approval_ref``; without one,
-      ``without_approval="review"`` digitises it with a pending register entry and a review reason, and
-      ``"quarantine"`` stops it like Tuyệt mật;
+    * Mật, Tối mật: digitised with a register entry when the batch records the approval (``approval_ref`` and
+      ``approved_by``); without it, ``without_approval="quarantine"`` (the lawful default: digitising is itself a
+      copy needing approval) stops it like Tuyệt mật, and ``"review"`` (lenient, an explicit setting) digitises it
+      with a pending register entry and a review reason;
     * anything else (including an unrecognised mark, treated as the highest level) follows the same rules by
       level: an unknown mark is Tuyệt mật for intake.
     """
@@ -44,7 +45,7 @@ def decide_intake(metadata: DocumentMetadata, approvals: BatchInfo, *, without_a
         if approvals.top_secret_approval_ref:
             return IntakeDecision("register")
         return IntakeDecision("quarantine", reason(ReasonCode.TOP_SECRET_HELD, mark=mark))
-    if approvals.approval_ref:
+    if approvals.approval_ref and approvals.approved_by:  # an approval names its decision and who approved
         return IntakeDecision("register")
     if without_approval == "quarantine":
         return IntakeDecision("quarantine", reason(ReasonCode.SECRET_HELD_WITHOUT_APPROVAL, mark=mark))

@@ -181,9 +181,11 @@ class Settings(BaseSettings):
         default=None, min_length=1, description="SOHOA_WORK_POOL: register `sohoa serve`'s deployments in this pool."
     )
 
-    # intake of classified documents: a Mật/Tối mật document without an approval reference on its batch is
-    # digitised and flagged for review ("review") or stopped like Tuyệt mật ("quarantine")
-    secret_without_approval: Literal["review", "quarantine"] = "review"
+    # intake of classified documents: making a digital copy of a Mật/Tối mật document is itself a copy that needs
+    # the competent person's approval, so a document whose batch records none (approval_ref AND approved_by) is
+    # held like Tuyệt mật ("quarantine", the lawful default: register entry "chờ phê duyệt", digitised on a re-run
+    # once the approval is recorded); "review" (lenient, explicit) digitises it and flags it for review
+    secret_without_approval: Literal["review", "quarantine"] = "quarantine"
 
     # accountability: the audit trail's HMAC key (default ARCHIVE/audit.key; better on another volume)
     audit_key_file: Path | None = None

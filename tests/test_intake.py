@@ -1,6 +1,8 @@
 """Intake of classified documents with real OCR: Tuyệt mật is quarantined (nothing stored, nothing findable) until
-an admin approves; Mật without an approval is digitised, flagged and registered as pending; with approvals every
-classified document gets one entry in the copy/photo register (sổ quản lý sao, chụp)."""
+an admin approves; by default Mật and Tối mật without a recorded approval are held the same way ("chờ phê duyệt")
+and digitised on a re-run once it is recorded; the lenient setting digitises them, flagged and registered as
+pending; with approvals every classified document gets one entry in the copy/photo register (sổ quản lý sao,
+chụp)."""
 
 from __future__ import annotations
 
@@ -37,8 +39,9 @@ def _digitise(capsys: pytest.CaptureFixture[str], batch: Path, archive: Path, re
 
 
 def test_top_secret_is_quarantined_and_secret_is_registered(
-    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SOHOA_SECRET_WITHOUT_APPROVAL", "review")  # the lenient setting, chosen explicitly
     batch = _batch(tmp_path / "batch", [gen.classified_copy("tm.png", "Tuyệt mật", 7),
                                         gen.classified_copy("mat.png", "Mật", 8)])
     archive, report = tmp_path / "archive", tmp_path / "r.json"
@@ -92,15 +95,37 @@ def test_top_secret_is_quarantined_and_secret_is_registered(
     assert verify["problems"] == []  # register and quarantine records are part of the archive layout
 
 
-def test_strict_policy_holds_secret_documents_without_approval(
+def test_by_default_secret_documents_wait_for_a_recorded_approval(
     prefect_api: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SOHOA_SECRET_WITHOUT_APPROVAL", "quarantine")
+    monkeypatch.delenv("SOHOA_SECRET_WITHOUT_APPROVAL", raising=False)  # the default: the lawful, strict one
     batch = _batch(tmp_path / "batch", [gen.classified_copy("toi-mat.png", "Tối mật", 9)])
-    docs = _digitise(capsys, batch, tmp_path / "archive", tmp_path / "r.json")
-    assert docs["toi-mat.png"]["status"] == "quarantined"
-    assert "approval_ref" in docs["toi-mat.png"]["review_reasons"][0]
-    assert catalogued(tmp_path / "archive") == 0
+    archive, report = tmp_path / "archive", tmp_path / "r.json"
+    docs = _digitise(capsys, batch, archive, report)
+    held = docs["toi-mat.png"]
+    assert held["status"] == "quarantined"
+    assert "approval_ref" in held["review_reasons"][0]
+    assert held["review_reason_codes"][0]["code"] == "secret_held_without_approval"
+    assert catalogued(archive) == 0
+    assert not list(DirectoryObjectStore(archive / "objects").list(f"documents/{held['id']}/"))
+    _, quarantine = _run(capsys, "register", "--quarantine", "--json", "--archive", str(archive))
+    (record,) = quarantine["quarantine"]
+    assert record["doc_id"] == held["id"] and record["state"] == "chờ phê duyệt" and "released_at" not in record
+
+    # a decision number alone is not a recorded approval: who approved it is part of it
+    (batch / "batch.toml").write_text('approval_ref = "125-QĐ/VPTU"\n', encoding="utf-8")
+    assert _digitise(capsys, batch, archive, report)["toi-mat.png"]["status"] == "quarantined"
+
+    (batch / "batch.toml").write_text('approval_ref = "125-QĐ/VPTU"\napproved_by = "Nguyễn Văn An"\n',
+                                      encoding="utf-8")
+    approved = _digitise(capsys, batch, archive, report)["toi-mat.png"]
+    assert approved["status"] in ("done", "needs_review") and not approved["skipped"]
+    assert catalogued(archive) == 1
+    _, quarantine = _run(capsys, "register", "--quarantine", "--json", "--archive", str(archive))
+    assert quarantine["quarantine"][0]["state"] == "đã phê duyệt" and quarantine["quarantine"][0]["released_at"]
+    _, register = _run(capsys, "register", "--json", "--archive", str(archive))
+    (entry,) = register["register"]
+    assert entry["doc_id"] == held["id"] and entry["state"] == "đã phê duyệt" and entry["approval_ref"] == "125-QĐ/VPTU"
 
 
 def test_a_registry_batch_counts_a_held_document_as_finished(

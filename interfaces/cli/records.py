@@ -31,8 +31,8 @@ def cmd_register(args: argparse.Namespace) -> ExitCode:
             return ExitCode.OK
         print(f"{len(entries)} văn bản bị giữ lại khi tiếp nhận" if entries else "Không có văn bản nào bị giữ lại.")
         for e in entries:
-            state = f" (đã phê duyệt, số hóa {e['released_at']})" if e.get("released_at") else ""
-            print(f"  {e['at']}  [{e['doc_id']}] {e['source']} — {e.get('classification')}: {e['reason']}{state}")
+            state = f"{e['state']}, số hóa {e['released_at']}" if e.get("released_at") else e["state"]
+            print(f"  {e['at']}  [{e['doc_id']}] {e['source']} — {e.get('classification')}: {e['reason']} ({state})")
         return ExitCode.OK
     entries = visible_records(principal, register_entries(store), levels)
     if args.out:
