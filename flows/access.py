@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol, TypeVar
 
-from schemas.reasons import Reason
+from schemas.reasons import DUPLICATE_TEXT, Reason, ReasonCode
 from schemas.search import secrecy_level
 
 Role = Literal["staff", "archivist", "admin"]
@@ -123,6 +123,8 @@ def visible_reasons(principal: Principal, reasons: Iterable[Reason], levels: Lev
     existence are otherwise withheld)."""
     out = []
     for reason in reasons:
+        if _undecoded_duplicate(reason) and not principal.operator:
+            continue  # an old sentence naming another document that could not be decoded: fail closed
         other = reason.document_id
         if other is not None:
             level = levels(other)
@@ -130,6 +132,10 @@ def visible_reasons(principal: Principal, reasons: Iterable[Reason], levels: Lev
                 continue
         out.append(reason)
     return out
+
+
+def _undecoded_duplicate(reason: Reason) -> bool:
+    return reason.code is ReasonCode.LEGACY_TEXT and str(reason.params.get("text") or "").startswith(DUPLICATE_TEXT)
 
 
 def visible_status(status: str, reasons: Sequence[Reason], shown: Sequence[Reason]) -> str:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, ValidationError, computed_field
 
 import aip
 from aip import FixityEvent, PackageFile, PackageLayoutError, PackagePlan
-from flows.access import TOP_LEVEL, Levels, Principal, level_of, visible_reasons
+from flows.access import TOP_LEVEL, Levels, Principal, level_of, visible_reasons, visible_status
 from flows.wiring import software_version
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
@@ -326,7 +326,9 @@ def _redacted(body: bytes, reasons: Callable[[DocumentManifest], list[Reason]]) 
     """The stored manifest ``body`` (the machine reading, kept as provenance) with only the review reasons its
     reader may read, in the store's own format."""
     stored = DocumentManifest.model_validate_json(body)
-    return _manifest_body(stored.model_copy(update={"review_reasons": reasons(stored)}))
+    shown = reasons(stored)
+    return _manifest_body(stored.model_copy(update={
+        "review_reasons": shown, "status": visible_status(stored.status, stored.review_reasons, shown)}))
 
 
 def _as_shown(doc: DocumentManifest, reasons: Callable[[DocumentManifest], list[Reason]] | None) -> DocumentManifest:
@@ -334,7 +336,8 @@ def _as_shown(doc: DocumentManifest, reasons: Callable[[DocumentManifest], list[
     if reasons is None:
         return doc
     shown = reasons(doc)
-    return doc if shown == doc.review_reasons else doc.model_copy(update={"review_reasons": shown})
+    return doc if shown == doc.review_reasons else doc.model_copy(update={
+        "review_reasons": shown, "status": visible_status(doc.status, doc.review_reasons, shown)})
 
 
 def _tree(root: Path) -> set[str]:

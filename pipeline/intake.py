@@ -39,13 +39,14 @@ def decide_intake(metadata: DocumentMetadata, approvals: BatchInfo, *, without_a
       level: an unknown mark is Tuyệt mật for intake.
     """
     mark = metadata.classification
+    approved_by = (approvals.approved_by or "").strip()  # an approval names who approved it
     if not mark:
         return IntakeDecision("open")
     if mark not in SECRET_LEVELS:  # Tuyệt mật, or a mark we cannot place: the strictest rule
-        if approvals.top_secret_approval_ref:
+        if (approvals.top_secret_approval_ref or "").strip() and approved_by:
             return IntakeDecision("register")
         return IntakeDecision("quarantine", reason(ReasonCode.TOP_SECRET_HELD, mark=mark))
-    if approvals.approval_ref and approvals.approved_by:  # an approval names its decision and who approved
+    if (approvals.approval_ref or "").strip() and approved_by:  # an approval names its decision and who approved
         return IntakeDecision("register")
     if without_approval == "quarantine":
         return IntakeDecision("quarantine", reason(ReasonCode.SECRET_HELD_WITHOUT_APPROVAL, mark=mark))

@@ -180,7 +180,7 @@ def codes_json(reasons: Iterable[Reason]) -> list[dict[str, Any]]:
 
 _PAGE = r"trang (?P<page>\d+): "
 _LEGACY: list[tuple[ReasonCode, re.Pattern[str]]] = [
-    (code, re.compile(pattern)) for code, pattern in (
+    (code, re.compile(pattern, re.DOTALL)) for code, pattern in (  # a file name may hold a line break
         (ReasonCode.PAGE_UNREADABLE, _PAGE + r"gần như không đọc được chữ"),
         (ReasonCode.PAGE_LOW_CONFIDENCE, _PAGE + r"độ tin cậy OCR thấp \((?P<confidence>\d+)%\)"),
         (ReasonCode.PAGE_DOUBTFUL_WORDS,

@@ -246,3 +246,50 @@ def test_old_registry_rows_read_into_codes_and_new_rows_are_codes(tmp_path: Path
     with sqlite3.connect(path) as conn:
         rows = dict(conn.execute("SELECT source, reasons FROM batch_documents WHERE error IS NULL").fetchall())
     assert json.loads(rows["tm.png"]) == [held.as_json()] and rows["ok.png"] is None
+
+
+def test_an_old_duplicate_sentence_with_a_line_break_in_its_file_name_is_decoded_and_filtered() -> None:
+    text = "có thể trùng với văn bản abc123 (lo\nx.pdf)"
+    decoded = from_legacy_text(text)
+    assert decoded.code is ReasonCode.DUPLICATE_OF and decoded.document_id == "abc123"
+    reader = Principal("u", "staff", 0)
+    assert visible_reasons(reader, [decoded], lambda doc_id: 3) == []
+
+
+def test_an_undecodable_old_duplicate_sentence_is_withheld_from_all_but_the_operator() -> None:
+    odd = Reason(code=ReasonCode.LEGACY_TEXT, params={"text": "có thể trùng với văn bản abc123 [định dạng lạ]"})
+    assert visible_reasons(Principal("u", "admin", 3), [odd], lambda doc_id: 0) == []
+    operator = Principal("op", "admin", 3, operator=True)
+    assert visible_reasons(operator, [odd], lambda doc_id: 0) == [odd]
+
+
+@pytest.mark.parametrize(("mark", "info", "outcome"), [
+    ("Mật", BatchInfo(approval_ref="9-QĐ/VPTU"), "quarantine"),  # who approved is part of an approval
+    ("Mật", BatchInfo(approval_ref=" ", approved_by=" "), "quarantine"),  # blanks are no approval
+    ("Mật", BatchInfo(approval_ref="9-QĐ/VPTU", approved_by="Trần Thị Hoa"), "register"),
+    ("Tối mật", BatchInfo(), "quarantine"),  # the default is the strict, lawful one
+    ("Tuyệt mật", BatchInfo(top_secret_approval_ref="3-QĐ/TU"), "quarantine"),
+    ("Tuyệt mật", BatchInfo(top_secret_approval_ref="3-QĐ/TU", approved_by="Nguyễn Văn An"), "register"),
+])
+def test_a_copy_approval_names_its_decision_and_who_approved(mark: str, info: BatchInfo, outcome: str) -> None:
+    assert decide_intake(DocumentMetadata(classification=mark), info).outcome == outcome
+
+
+def test_batch_show_reads_a_document_flagged_only_by_a_hidden_duplicate_as_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.batches import commands
+    from flows.batches.status import DocumentStatus
+    from schemas.settings import Settings
+
+    levels = {"A": 1, "B": 2}
+    monkeypatch.setattr(commands, "_status_level", lambda status, catalog, store: levels[str(status.id)])
+    monkeypatch.setattr(commands, "catalog_levels", lambda catalog: levels.get)
+    flagged = DocumentStatus(source="a.png", id="A", status="needs_review", pages=1,
+                             review_reason_codes=[Reason(code=ReasonCode.DUPLICATE_OF,
+                                                         params={"document_id": "B", "source": "b.png"})])
+    settings = Settings(archive=tmp_path / "archive")
+    (shown,) = commands.visible_statuses(settings, [flagged], None, Principal("u", "archivist", 1))  # type: ignore[arg-type]
+    assert shown.status == "done" and shown.review_reason_codes == []
+    (own,) = commands.visible_statuses(settings, [flagged], None, Principal("v", "archivist", 2))  # type: ignore[arg-type]
+    assert own.status == "needs_review" and own.review_reason_codes == flagged.review_reason_codes

@@ -18,6 +18,7 @@ from flows.access import (
     record_level,
     visible_items,
     visible_reasons,
+    visible_status,
 )
 from flows.batches.schedule import Clock, iso, next_fire, parse_schedule, stale_runner, system_clock
 from flows.batches.status import (
@@ -32,6 +33,7 @@ from flows.intake import quarantined
 from flows.wiring import build_object_store, open_batch_registry, open_catalog
 from pipeline.load import BATCH_FILE, check_file_code, discover_documents, read_batch_info
 from schemas.errors import ConfigError
+from schemas.reasons import Reason
 from schemas.settings import Settings
 from storage.batches import BatchRecord, BatchState, BatchSummary
 from storage.catalog import SqliteCatalog
@@ -119,7 +121,8 @@ def _status_level(status: DocumentStatus, catalog: SqliteCatalog, store: ObjectS
     if status.status == "quarantined":
         held = quarantined(store, status.id) if status.id else None
         return record_level(held) if held is not None else TOP_LEVEL
-    return 0
+    entry = catalog.get(status.id) if status.id else None  # failed after it was read: its catalogued level
+    return level_of_metadata(entry.metadata) if entry is not None else 0
 
 
 def visible_statuses(settings: Settings, statuses: list[DocumentStatus], catalog: SqliteCatalog,
@@ -130,8 +133,15 @@ def visible_statuses(settings: Settings, statuses: list[DocumentStatus], catalog
         return statuses
     store = build_object_store(settings)
     levels = catalog_levels(catalog)
-    return [s.model_copy(update={"review_reason_codes": visible_reasons(principal, s.review_reason_codes, levels)})
+    return [_shown_status(s, visible_reasons(principal, s.review_reason_codes, levels))
             for s in visible_items(principal, statuses, lambda s: _status_level(s, catalog, store))]
+
+
+def _shown_status(status: DocumentStatus, shown: list[Reason]) -> DocumentStatus:
+    """A batch document with the reasons its reader may read; flagged only by hidden ones, it reads as done."""
+    return status.model_copy(update={
+        "review_reason_codes": shown,
+        "status": visible_status(status.status, status.review_reason_codes, shown)})
 
 
 def _visible_summary(record: BatchRecord, statuses: list[DocumentStatus]) -> BatchSummary | None:
