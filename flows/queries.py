@@ -4,56 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flows.access import (
-    TOP_LEVEL,
-    Principal,
-    catalog_levels,
-    level_of,
-    level_of_metadata,
-    visible_reasons,
-    visible_status,
-)
-from flows.wiring import CATALOG_FILE, build_object_store, build_search_index
+from flows.access import TOP_LEVEL, Principal, catalog_levels, local_operator
+from flows.wiring import CATALOG_FILE, build_object_store, build_search_index, catalog_path
 from flows.wiring import open_archive_catalog as open_catalog  # read paths: the archive must exist
-from schemas.document import DocumentManifest, SearchResult
+from schemas.document import SearchResult
 from schemas.errors import NotFoundError
 from schemas.metadata import CONTRACT_KEYS
 from schemas.reasons import codes_json, describe_all
 from schemas.search import SearchFilters, SearchRequest, Sort
 from schemas.settings import Settings
-from storage.catalog import SqliteCatalog
 from storage.layout import MANIFEST, prefix_of
-from storage.objects import ObjectStore
 from storage.search_index import SearchIndex
 
 
-def _open(settings: Settings) -> tuple[SqliteCatalog, ObjectStore]:
-    catalog = open_catalog(settings)
-    return catalog, build_object_store(settings)
+def show_document(settings: Settings, doc_id: str, principal: Principal | None = None) -> dict[str, object]:
+    """The document's contract view as ``principal`` (default: the local operator) may see it, with the
+    archivists' corrections applied (``flows.review.load_document``: one policy for the CLI and the web;
+    ``NotFoundError`` when it is missing OR above the principal's clearance)."""
+    from flows.corrections import migrate_legacy
+    from flows.review import load_document
 
-
-def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dict[str, object]:
-    """The document's contract view, with the archivists' corrections applied (``flows.corrections``; the
-    machine reading stays in the stored manifest); ``NotFoundError`` when it is missing OR above ``clearance``
-    (one message), judged on the corrected classification and on the catalog row's, whichever is higher."""
-    from flows.corrections import corrected, edits_of, migrate_legacy
-
-    missing = NotFoundError(f"Không tìm thấy văn bản {doc_id}", fix="dùng sohoa search để tìm mã văn bản")
-    catalog, store = _open(settings)
-    try:
-        entry = catalog.get(doc_id.strip())
-        if entry is None or level_of_metadata(entry.metadata) > clearance:
-            raise missing
-        migrate_legacy(settings, store)  # corrections an earlier version kept in web.sqlite3: into the store, once
-        # CorrectionsUnreadable (exit 7) rather than the uncorrected document
-        edits = edits_of(store, entry.id, archive=settings.archive_path())
-        manifest = corrected(DocumentManifest.model_validate_json(store.get_bytes(entry.manifest_key)), edits)
-        if level_of(manifest.metadata.classification) > clearance:
-            raise missing
-        reader = Principal(name="", role="staff", clearance=clearance)
-        reasons = visible_reasons(reader, manifest.review_reasons, catalog_levels(catalog))
-    finally:
-        catalog.close()
+    store = build_object_store(settings)
+    if catalog_path(settings).exists():  # corrections an earlier version kept in web.sqlite3: into the store, once
+        migrate_legacy(settings, store)
+    view = load_document(settings, store, doc_id.strip(), principal or local_operator("sohoa"))
+    manifest, edits = view.manifest, view.edits
     md = manifest.metadata.model_dump(mode="json")
     metadata = {k: md.get(k) for k in CONTRACT_KEYS} | {k: v for k, v in md.items() if k not in CONTRACT_KEYS}
     prefix = prefix_of(manifest.id)
@@ -72,9 +47,9 @@ def show_document(settings: Settings, doc_id: str, *, clearance: int = 3) -> dic
         "source": manifest.source,
         "batch": manifest.batch,
         "sha256": manifest.sha256,
-        "status": visible_status(manifest.status, manifest.review_reasons, reasons),
-        "review_reasons": describe_all(reasons),  # the JSON contract: Vietnamese, with the codes beside them
-        "review_reason_codes": codes_json(reasons),
+        "status": manifest.status,  # as the reader sees it (``flows.access.visible_status``)
+        "review_reasons": describe_all(manifest.review_reasons),  # the JSON contract: Vietnamese, codes beside
+        "review_reason_codes": codes_json(manifest.review_reasons),
         "pages": [{"number": p.number, "text": p.text, "confidence": p.confidence} for p in manifest.pages],
         "metadata": metadata,
         "files": files,

@@ -17,9 +17,9 @@ def cmd_show(args: argparse.Namespace) -> ExitCode:
     from flows.queries import show_document
 
     settings = settings_of(args)
-    clearance = principal_of(settings, args).clearance
+    principal = principal_of(settings, args)
     audit_action(settings, args, "document.view", args.id, {"json": bool(args.json)})
-    data = show_document(settings, args.id, clearance=clearance)
+    data = show_document(settings, args.id, principal)
     if args.json:
         print_json(data)
         return ExitCode.OK
