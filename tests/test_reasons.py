@@ -293,3 +293,24 @@ def test_batch_show_reads_a_document_flagged_only_by_a_hidden_duplicate_as_done(
     assert shown.status == "done" and shown.review_reason_codes == []
     (own,) = commands.visible_statuses(settings, [flagged], None, Principal("v", "archivist", 2))  # type: ignore[arg-type]
     assert own.status == "needs_review" and own.review_reason_codes == flagged.review_reason_codes
+
+
+def test_a_batch_summary_shown_without_some_documents_gives_no_run_duration() -> None:
+    from flows.batches import commands
+    from flows.batches.status import DocumentStatus
+    from storage.batches import BatchRecord, BatchSummary
+
+    record = BatchRecord(id="lo-1", folder="/b", schedule="now", state="done", created_at="2026-12-07T00:00:00+00:00",
+                         summary=BatchSummary(documents=3, done=3, pages=3, pages_per_minute=26.0, elapsed_s=6.9))
+    seen = [DocumentStatus(source="a.png", id="A", status="done", pages=1)]
+    hidden = commands._visible_summary(record, seen, hidden=True)
+    assert hidden is not None and hidden.elapsed_s == 0 and hidden.pages_per_minute == 0 and hidden.documents == 1
+    whole = commands._visible_summary(record, seen, hidden=False)
+    assert whole is not None and whole.elapsed_s == 6.9
+
+
+def test_digitise_still_names_who_ran_it() -> None:
+    from interfaces.cli import build_parser
+
+    args = build_parser().parse_args(["digitise", "lo", "--as", "thu-kho"])
+    assert args.as_user == "thu-kho"

@@ -144,12 +144,14 @@ def _shown_status(status: DocumentStatus, shown: list[Reason]) -> DocumentStatus
         "status": visible_status(status.status, status.review_reason_codes, shown)})
 
 
-def _visible_summary(record: BatchRecord, statuses: list[DocumentStatus]) -> BatchSummary | None:
-    """The batch's last-run summary recounted over the documents a restricted reader sees."""
+def _visible_summary(record: BatchRecord, statuses: list[DocumentStatus], *, hidden: bool) -> BatchSummary | None:
+    """The batch's last-run summary recounted over the documents a restricted reader sees; with documents hidden
+    from them, without the run's duration (time spent on documents they may not know of)."""
     if record.summary is None:
         return None
     pages = sum(s.pages for s in statuses)
-    return summarise(statuses, pages=pages, elapsed_s=record.summary.elapsed_s, stopped=record.summary.stopped)
+    elapsed_s = 0.0 if hidden else record.summary.elapsed_s
+    return summarise(statuses, pages=pages, elapsed_s=elapsed_s, stopped=record.summary.stopped)
 
 
 def batch_details(settings: Settings, batch_id: str, principal: Principal | None = None) -> dict[str, object]:
@@ -164,12 +166,12 @@ def batch_details(settings: Settings, batch_id: str, principal: Principal | None
         finally:
             catalog.close()
     restricted = len(shown) != len(statuses) or (principal is not None and principal.clearance < TOP_LEVEL)
-    statuses = shown
+    all_statuses, statuses = statuses, shown
     counts = summarise(statuses)
     finished = counts.done + counts.needs_review + counts.failed + counts.quarantined
     data = batch_view(record)
     if restricted:
-        summary = _visible_summary(record, statuses)
+        summary = _visible_summary(record, statuses, hidden=len(shown) != len(all_statuses))
         data["summary"] = summary.model_dump(mode="json") if summary is not None else None
     data["progress"] = {"documents": counts.documents, "finished": finished, "done": counts.done,
                         "needs_review": counts.needs_review, "failed": counts.failed, "pending": counts.pending,

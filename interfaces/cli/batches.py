@@ -195,7 +195,9 @@ def cmd_batch_retry(args: argparse.Namespace) -> ExitCode:
 
             print_json(batch_details(settings, record.id, principal_of(settings, args)))
         return ExitCode.OK
-    what = f"{scope} văn bản lỗi" if args.failed_only else f"{scope} văn bản (văn bản đã có trong kho được bỏ qua)"
+    # how many documents the batch holds is the operator's to know: an account may be cleared for fewer of them
+    count = f"{scope} " if principal_of(settings, args).operator else ""
+    what = f"{count}văn bản lỗi" if args.failed_only else f"{count}văn bản (văn bản đã có trong kho được bỏ qua)"
     if runs_now(record, args.when):
         sys.stderr.write(f"Chạy lại lô {record.id}: {what}\n")
         return _run_batch_now(settings, record.id, args)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from flows.access import Rule, access_rule
-from interfaces.cli.common import ARCHIVE_HELP, audit_action, settings_of
+from interfaces.cli.common import ARCHIVE_HELP, add_actor_option, audit_action, settings_of
 from interfaces.cli.progress import progress_line
 from schemas.document import BatchReport
 from schemas.errors import ConfigError, ExitCode
@@ -77,4 +77,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="mã hồ sơ (TT 05): PDF/A được đặt tên <mã hồ sơ>.<số thứ tự>.pdf (mặc định: batch.toml)")
     d.add_argument("--quiet", action="store_true", help="không in tiến độ và tóm tắt")
     d.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
+    add_actor_option(d)
     d.set_defaults(func=cmd_digitise)
