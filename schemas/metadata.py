@@ -37,6 +37,8 @@ class DocumentMetadata(BaseModel):
     type_code: str | None = None  # TT 05 code "01".."32"
     authority: str | None = None  # "T/M BAN THƯỜNG VỤ"
     organ_lines: list[str] = Field(default_factory=list)
+    # fields whose value is a handwritten fill-in on the page: left empty (None) for a person to enter
+    handwritten: list[str] = Field(default_factory=list)
     evidence: dict[str, FieldEvidence] = Field(default_factory=dict)
 
 

@@ -40,6 +40,8 @@ class ReasonCode(StrEnum):
     MISSING_CODE = "missing_code"  # số/ký hiệu
     MISSING_ISSUED_DATE = "missing_issued_date"
     MISSING_TYPE_NAME = "missing_type_name"
+    FIELD_HANDWRITTEN = "field_handwritten"  # field: the value is a handwritten fill-in, left empty to be entered
+    FIELD_LOW_CONFIDENCE = "field_low_confidence"  # field, confidence (0..1): the value was read but not surely
     DUPLICATE_OF = "duplicate_of"  # document_id, source: same số, ký hiệu, loại, ngày and organ
     # review or quarantine: secrecy (``pipeline.quality``, ``pipeline.stamp``, ``pipeline.intake``)
     SECRECY_UNCERTAIN = "secrecy_uncertain"
@@ -100,6 +102,26 @@ OCR_WARNING_TEXT = {  # by ocr_models.tools.OcrWarning value
     "line_unreadable": "có dòng không nhận dạng được",
 }
 DUPLICATE_TEXT = "có thể trùng với văn bản "
+FIELD_NAMES = {  # metadata fields (``schemas.metadata.DocumentMetadata``) as an archivist names them
+    "code_number": "số văn bản",
+    "code_notation": "ký hiệu văn bản",
+    "type_name": "tên loại văn bản",
+    "issued_date": "ngày ban hành",
+    "place": "địa danh",
+    "organ_name": "cơ quan ban hành",
+    "subject": "trích yếu",
+    "signer": "người ký",
+    "signer_title": "chức vụ người ký",
+    "authority": "thẩm quyền ký",
+    "classification": "độ mật",
+    "urgency": "độ khẩn",
+    "recipients": "nơi nhận",
+}
+
+
+def field_name(field: str) -> str:
+    """A metadata field's Vietnamese name (the key itself for a field not listed)."""
+    return FIELD_NAMES.get(field, field)
 STAMP_TEXT = "dấu độ mật"
 
 
@@ -138,6 +160,9 @@ _WORDING: dict[ReasonCode, Callable[[Reason], str]] = {
     ReasonCode.MISSING_CODE: lambda r: "thiếu số/ký hiệu",
     ReasonCode.MISSING_ISSUED_DATE: lambda r: "thiếu ngày ban hành",
     ReasonCode.MISSING_TYPE_NAME: lambda r: "thiếu tên loại văn bản",
+    ReasonCode.FIELD_HANDWRITTEN: lambda r: f"{field_name(_p(r, 'field'))} viết tay — cần nhập",
+    ReasonCode.FIELD_LOW_CONFIDENCE: lambda r: (
+        f"{field_name(_p(r, 'field'))} nhận dạng chưa chắc chắn ({_num(r, 'confidence'):.0%}) — cần soát lại"),
     ReasonCode.DUPLICATE_OF: lambda r: f"{DUPLICATE_TEXT}{_p(r, 'document_id')} ({_p(r, 'source')})",
     ReasonCode.SECRECY_UNCERTAIN: lambda r: SECRECY_UNCERTAIN_TEXT,
     ReasonCode.SECRECY_STAMP_UNSURE: _stamp,

@@ -10,17 +10,24 @@ from schemas.text import fold
 from .found import Found
 from .fuzzy import ratio
 from .layout import Column, Line, PageLines, upper_ratio
-from .repair import Lexicon
-from .vocab import AUTHORITY_PREFIXES, COLLECTIVE_BODIES, SIGNER_TITLES, SURNAMES
+from .organ import canonical_words
+from .repair import Lexicon, fix_place_names
+from .vocab import AUTHORITY_PREFIXES, COLLECTIVE_BODIES, DEGREES, RANKS, SIGNER_TITLES, SURNAMES
 
-_RECIPIENTS_RE = re.compile(r"^\W{0,2}n\w{0,2}i\s*nh\w{0,2}n\b")
+_RECIPIENTS_RE = re.compile(r"^[\W_]{0,3}n?\w{0,2}i\s*nh\w{0,2}n\b")
+_APPENDIX_RE = re.compile(r"^\W{0,2}phu\s*luc\b")
 _BULLETS = ("-", "\u2013", "\u2014", "+", "\u2022", "*")
-_AUTHORITY_RE = re.compile(r"^(?P<a>t|k)\s*(?P<s>[/.\\|]?)\s*(?P<b>uq|m|t|l)(?P<s2>\.?)(?P<rest>.*)$")
+_AUTHORITY_RE = re.compile(r"^(?P<a>t|k)\s*(?P<s>[/.\\|]?)\s*(?P<b>uq|m|t|l)(?P<s2>[.:]?)(?P<rest>.*)$")
 _MAX_RECIPIENTS = 25
 _MAX_SKIPPED = 4  # noise lines tolerated inside the recipient list
 _NEXT_GAP = 2.6  # max distance between two recipient lines, in word heights
+_NOISE_CONF = 0.5  # a line read below this mean confidence is seal or signature ink, not a printed title
+_RIGHT_BLOCK = 0.4  # a line starting right of this share of the page width belongs to the signature column
 _SNAP = 80.0  # similarity (0 to 100) needed to replace an OCR'd title by a known one
 _SNAP_DEPUTY = 55.0  # ... when the K/T authority predicts the title ("PHÓ" + the head's title)
+_SURE_TITLE = 90.0  # similarity at which a snapped title is taken as read
+_ACTING_RE = re.compile(r"^Q\s*[.:]\s*(?=\S{2})")
+_MIN_INSIDE = 6  # letters of a known title found inside a garbled line (shorter ones match by chance)
 
 
 @dataclass(frozen=True)
@@ -33,20 +40,39 @@ class Signature:
 
 
 def _is_recipients_head(text: str) -> bool:
-    """``Nơi nhận:`` (capital N: not the words "nơi nhận" at the start of a body line)."""
-    m = _RECIPIENTS_RE.match(fold(text))
+    """``Nơi nhận:`` alone on its line (capital N, or the colon): not the words "nơi nhận" opening a body line
+    (``Nơi nhận hồ sơ: ...``). The N may be lost under ink (``ơi nhận:``), but then the colon must be there."""
+    folded = fold(text)
+    m = _RECIPIENTS_RE.match(folded)
     if not m:
         return False
+    rest = text[m.end() :].strip()
+    if rest and not rest.startswith(":") and not rest.startswith(_BULLETS) and sum(ch.isalpha() for ch in rest) > 2:
+        return False
+    colon = rest.startswith(":")
+    if not folded.lstrip("._-~' ").startswith("n"):
+        return colon
     first = next((ch for ch in text if ch.isalpha()), "")
-    return first.isupper() or text[m.end() :].lstrip().startswith(":")
+    return first.isupper() or colon
+
+
+def is_appendix(page: PageLines) -> bool:
+    """A page that opens with ``PHỤ LỤC``: an annex after the document's own signature."""
+    return any(_APPENDIX_RE.match(ln.folded) and ln.text.lstrip(" .-")[:1] == "P" for ln in page.by_y()[:3])
+
+
+def document_pages(pages: list[PageLines]) -> list[PageLines]:
+    """The pages of the document itself: page 1 up to the first annex page."""
+    cut = next((i for i, page in enumerate(pages) if i > 0 and is_appendix(page)), len(pages))
+    return pages[:cut]
 
 
 def find_recipients_anchor(pages: list[PageLines]) -> tuple[PageLines, Line] | None:
-    """The ``Nơi nhận:`` line, searched from the last page backwards."""
-    for page in reversed(pages):
-        for ln in page.lines:
-            if _is_recipients_head(ln.text):
-                return page, ln
+    """The ``Nơi nhận:`` line, searched from the last page of the document (annexes excluded) backwards."""
+    for page in reversed(document_pages(pages)):
+        heads = [ln for ln in page.by_y() if _is_recipients_head(ln.text) and ln.column != Column.RIGHT]
+        if heads:
+            return page, heads[-1]
     return None
 
 
@@ -77,13 +103,14 @@ def _inline_first(anchor: Line) -> str | None:
 def _is_junk_word(word: str) -> bool:
     """OCR debris inside a recipient line: stray symbols, one letter, odd case (``sG``), accented capitals
     (``YẾU``: abbreviations such as ``VT``, ``HĐND`` carry no tone marks)."""
-    core = word.strip("()")
-    if not core or any(not (ch.isalnum() or ch in "/.-") for ch in core):
+    core = word.strip("()").rstrip(",;:.")
+    if not core or any(not (ch.isalnum() or ch in "/.-&()") for ch in core):
         return True
     letters = "".join(ch for ch in core if ch.isalpha())
     if len(letters) == 1 and not core.isdigit():
         return True
-    if len(letters) > 1 and not (letters.islower() or letters.isupper() or letters.istitle()):
+    abbreviation = letters[:1].isupper() and sum(ch.isupper() for ch in letters) >= 3  # CTrTT, PVSơn
+    if len(letters) > 1 and not (letters.islower() or letters.isupper() or letters.istitle() or abbreviation):
         return True
     accented = any(fold(ch) != ch.lower() and ch not in "Đđ" for ch in letters)
     return letters.isupper() and len(letters) > 1 and accented
@@ -102,7 +129,7 @@ def _is_junk_tail(tail: str) -> bool:
 
 def _drop_trailing_junk(text: str) -> str:
     """Cut OCR noise (seal or signature fragments) read after a recipient's ``,``/``;``/``.``."""
-    parts = re.split(r"(?<=[,;.])", text)
+    parts = re.split(r"(?<=[,;])|(?<=\.)(?=[^\w.]|$)", text)
     while len(parts) > 1:
         tail = parts[-1].strip().rstrip(",;.")
         if tail and not _is_junk_tail(tail):
@@ -112,8 +139,8 @@ def _drop_trailing_junk(text: str) -> str:
 
 
 def _clean_item(text: str, lexicon: Lexicon) -> str:
-    text = text.strip().lstrip("".join(_BULLETS) + " ").rstrip(" ,;.")
-    return lexicon.fix(text)
+    text = text.strip().lstrip("".join(_BULLETS) + " ").rstrip(" ,;.:")
+    return canonical_words(fix_place_names(lexicon.fix(text)))
 
 
 def _is_noise_line(text: str) -> bool:
@@ -129,9 +156,20 @@ def _ends_list(item: str) -> bool:
     return item.rstrip().endswith(".")
 
 
+_DEBRIS_BULLET_RE = re.compile(r"^[.,_`'\u00bb~^]{0,4}\s?(?:[-\u2013\u2014+\u2022*~^])\s?")
+
+
+def _normal_bullet(text: str) -> str:
+    """``~- Như trên;``, ``.__~ Lưu``, ``^ Như trên`` → ``- ...``: a dash read with debris, or as ``~``/``^``."""
+    m = _DEBRIS_BULLET_RE.match(text)
+    return "- " + text[m.end() :].lstrip() if m and m.end() < len(text) else text
+
+
 def _next_item(items: list[str], text: str) -> str | None:
     """What ``text`` does to the list: "add", "join" (wrapped item), "skip" (noise), or None (the list ended)."""
     bullet = text.startswith(_BULLETS)
+    if not bullet and items and items[-1].rstrip().endswith(",") and not _is_noise_line(text):
+        return "join"  # the item goes on after its comma: "Văn phòng UBNDTP: CVP," / "PCVP ..., Phòng KGVX;"
     if not bullet and (upper_ratio(text) > 0.7 or _is_noise_line(text)):
         return "skip"  # a signature line or seal debris interleaved by the OCR
     if bullet:
@@ -153,7 +191,7 @@ def find_recipients(page: PageLines, anchor: Line, lexicon: Lexicon) -> Found[li
         items.append(first)
     skipped = 0
     for ln in _recipient_lines(page, anchor):
-        text = _drop_trailing_junk(ln.text.strip())
+        text = _drop_trailing_junk(_normal_bullet(ln.text.strip()))
         action = _next_item(items, text)
         if action is None or (action == "skip" and skipped >= _MAX_SKIPPED):
             break
@@ -177,7 +215,12 @@ def find_recipients(page: PageLines, anchor: Line, lexicon: Lexicon) -> Found[li
 def _signature_region(page: PageLines, anchor: Line | None) -> list[Line]:
     """Right-column lines of the signature block, top to bottom."""
     if page.has_boxes:
-        right = [ln for ln in page.lines if ln.xc > page.width / 2 and ln.column != Column.CENTER]
+        right = [
+            ln
+            for ln in page.lines
+            if (ln.xc > page.width / 2 and ln.column != Column.CENTER)
+            or (ln.box is not None and ln.box[0] >= _RIGHT_BLOCK * page.width)  # a long title crossing the middle
+        ]
         if anchor is not None:
             top = anchor.yc - 2 * page.line_height
         else:
@@ -263,6 +306,29 @@ def is_person_name(text: str) -> bool:
     return all(w.isalpha() and len(w) > 1 and w[0].isupper() and w[1:].islower() for w in words)
 
 
+def person_name(text: str) -> str | None:
+    """The signer's name on a name line, without seal debris before it (``E» Trịnh Văn Toàn``) and without an
+    academic degree or a rank printed before it (``TS. Trịnh Văn Toàn``, ``Trung tá Ngô Văn Công``)."""
+    words = _strip_name(text).split()
+    while len(words) > 2 and not (words[0].isalpha() and len(words[0]) > 1) and not _prefix_len(words):
+        words = words[1:]
+        words[0] = _strip_name(words[0])
+    words = words[_prefix_len(words) :]
+    name = " ".join(words)
+    return name if is_person_name(name) else None
+
+
+def _prefix_len(words: list[str]) -> int:
+    """How many leading words are a degree (``TS.``, ``PGS.TS.``) or a rank (``Trung tá``)."""
+    n = 0
+    while n < len(words) and fold(words[n]).rstrip(".").replace(".", " ").split() and all(
+        part in DEGREES for part in fold(words[n]).rstrip(".").split(".")
+    ):
+        n += 1
+    pair = " ".join(fold(w) for w in words[n : n + 2])
+    return n + 2 if pair in RANKS else n
+
+
 def _deputy_titles(authority: tuple[str, str] | None) -> list[str]:
     """Titles a K/T (deputy) signer can hold: ``K/T BÍ THƯ`` → ``PHÓ BÍ THƯ`` (+ ``THƯỜNG TRỰC``)."""
     if authority is None or authority[0] not in ("K/T", "KT."):
@@ -274,60 +340,120 @@ def _deputy_titles(authority: tuple[str, str] | None) -> list[str]:
 
 
 def _title_from_lines(lines: list[Line], deputy: list[str]) -> tuple[str, float] | None:
-    """The signer's title from the first one or two title lines, snapped to known titles."""
+    """The signer's title from the first one or two title lines, snapped to known titles (what is printed first:
+    the title a K/T authority predicts only when the printed one is not a known title)."""
     texts = [_clean_upper(lines[0].text)]
+    acting = _ACTING_RE.match(texts[0])  # "Q. GIÁM ĐỐC": an acting head (quyền), the Q. is part of the title
+    if acting:
+        texts[0] = texts[0][acting.end() :]
     if len(lines) > 1:
         texts.append(f"{texts[0]} {_clean_upper(lines[1].text)}")
+    title = _title_from_texts(texts, deputy)
+    if title and acting:
+        return f"Q. {title[0]}", title[1]
+    return title
+
+
+def _title_from_texts(texts: list[str], deputy: list[str]) -> tuple[str, float] | None:
     best: tuple[str, float] | None = None
     for text in texts:
-        hit = _snap(text, deputy, _SNAP_DEPUTY) if deputy else None
-        hit = hit or _snap(text, SIGNER_TITLES, _SNAP)
-        if hit and (best is None or hit[1] > best[1]):
-            best = hit
+        for choices, threshold in ((SIGNER_TITLES, _SNAP), (deputy, _SNAP_DEPUTY)):
+            hit = _snap(text, choices, threshold) if choices else None
+            if hit and (best is None or hit[1] > best[1]):
+                best = hit
+        if best and best[1] >= _SURE_TITLE:
+            break  # the first line alone is a known title
+    if deputy and best and not fold(best[0]).startswith("pho "):
+        # K/T: the signer is a deputy; a title read without "PHÓ" lost it (``GIÁM ĐỐC`` under ``KT. GIÁM ĐỐC``)
+        hits = [hit for text in texts if (hit := _snap(text, deputy, _SNAP_DEPUTY))]
+        best = max(hits, key=lambda h: h[1]) if hits else best
     if best:
-        return best[0], 0.9 if best[1] >= 90 else 0.7
+        return _with_qualifier(texts[0], best[0]), 0.9 if best[1] >= _SURE_TITLE else 0.7
     clean = all(w.isalpha() and w.isupper() and len(w) > 1 for w in texts[0].split())
     return (texts[0], 0.5) if texts[0] and clean else None
+
+
+def _with_qualifier(text: str, title: str) -> str:
+    """``TRƯỞNG PHÒNG CTSV`` → the known ``TRƯỞNG PHÒNG`` plus the unit or duty printed after it (``CTSV``,
+    ``PHỤ TRÁCH``), when the line reads the known title exactly and then clean upper-case words."""
+    words = text.split()
+    key = "".join(ch for ch in fold(title) if ch.isalpha())
+    for k in range(1, len(words)):
+        if "".join(ch for ch in fold(" ".join(words[:k])) if ch.isalpha()) == key:
+            rest = words[k:]
+            if all(w.isalpha() and w.isupper() and len(w) > 1 for w in rest):
+                return " ".join([title, *rest])
+            break
+    return title
 
 
 def find_signature(page: PageLines, anchor: Line | None, party: bool) -> Signature:
     """Authority, signer title and signer name from the signature block of ``page``."""
     region = _signature_region(page, anchor)
     auth_idx = next((i for i, ln in enumerate(region) if _authority(ln.text, party)), None)
-    authority = _authority(region[auth_idx].text, party) if auth_idx is not None else None
-    after = region[auth_idx + 1 :] if auth_idx is not None else region
-    names = [i for i, ln in enumerate(after) if is_person_name(ln.text)]
-    title_lines = [ln for ln in after[: names[0] if names else len(after)] if _is_title_text(ln.text)]
-    auth_found = _authority_found(authority, region[auth_idx]) if authority and auth_idx is not None else None
+    auth_lines: list[Line] = []
+    if auth_idx is not None:  # "TL. HIỆU TRƯỞNG" / "KT. TRƯỞNG PHÒNG ...": the last one is the signer's own
+        auth_lines = [region[auth_idx]]
+        while auth_idx + len(auth_lines) < len(region) and _authority(region[auth_idx + len(auth_lines)].text, party):
+            auth_lines.append(region[auth_idx + len(auth_lines)])
+    authority = _authority(auth_lines[-1].text, party) if auth_lines else None
+    after = region[auth_idx + len(auth_lines) :] if auth_idx is not None else region
+    names = [i for i, ln in enumerate(after) if person_name(ln.text)]
+    title_lines = [
+        ln for ln in after[: names[0] if names else len(after)] if _is_title_text(ln.text) and ln.conf >= _NOISE_CONF
+    ]
+    auth_found = _authority_found([_authority(ln.text, party) for ln in auth_lines], auth_lines) if authority else None
+    block = after[: names[0]] if names else after
     return Signature(
-        auth_found, _title_found(title_lines, authority, auth_found), _pick_name([after[i] for i in names])
+        auth_found, _title_found(title_lines, authority, auth_found, block), _pick_name([after[i] for i in names])
     )
 
 
-def _authority_found(authority: tuple[str, str], line: Line) -> Found[str]:
+def _authority_found(authorities: list[tuple[str, str] | None], lines: list[Line]) -> Found[str]:
     """``T/M`` + a known collective body, or ``K/T``/``T/L``/``TUQ`` + a known title (OCR noise snapped)."""
-    prefix, rest = authority
-    body = _snap(rest, COLLECTIVE_BODIES if prefix in ("T/M", "TM.") else SIGNER_TITLES, _SNAP)
-    return Found(f"{prefix} {body[0] if body else _clean_upper(rest)}", (line,), 0.9)
+    parts = []
+    for authority in authorities:
+        assert authority is not None
+        prefix, rest = authority
+        body = _snap(rest, COLLECTIVE_BODIES if prefix in ("T/M", "TM.") else SIGNER_TITLES, _SNAP)
+        parts.append(f"{prefix} {body[0] if body else _clean_upper(rest)}")
+    return Found(" ".join(parts), tuple(lines), 0.9)
 
 
 def _title_found(
-    title_lines: list[Line], authority: tuple[str, str] | None, auth_found: Found[str] | None
+    title_lines: list[Line], authority: tuple[str, str] | None, auth_found: Found[str] | None,
+    block: list[Line] | None = None,
 ) -> Found[str] | None:
-    """The signer's title; for a K/T signer whose title line was lost, the deputy title is inferred."""
+    """The signer's title; for a K/T signer whose title line was lost, the deputy title is inferred; else a known
+    title read inside a line the seal garbled (``//€5 Su CHỦ tịch``), with a low certainty."""
     deputy = _deputy_titles(authority)
     title = _title_from_lines(title_lines[:2], deputy) if title_lines else None
     if title:
         return Found(title[0], tuple(title_lines[:1]), title[1])
     if deputy and auth_found is not None:
         return Found(deputy[0], auth_found.lines, 0.4)
+    return _title_inside(block or [])
+
+
+def _title_inside(lines: list[Line]) -> Found[str] | None:
+    """The longest known title (6+ letters) whose letters stand together in one line of the block."""
+    for ln in lines:
+        key = "".join(ch for ch in fold(ln.text) if ch.isalpha())
+        hits = [t for t in SIGNER_TITLES if len(_letters(t)) >= _MIN_INSIDE and _letters(t) in key]
+        if hits:
+            return Found(max(hits, key=len), (ln,), 0.5)
     return None
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in fold(text) if ch.isalpha())
 
 
 def _pick_name(lines: list[Line]) -> Found[str] | None:
     """The signer's name: the last name-like line, preferring one that starts with a common family name."""
     if not lines:
         return None
-    known = [ln for ln in lines if fold(_strip_name(ln.text).split()[0]) in SURNAMES]
-    ln = (known or lines)[-1]
-    return Found(_strip_name(ln.text), (ln,), 0.85 if known else 0.6)
+    names = [(ln, person_name(ln.text) or _strip_name(ln.text)) for ln in lines]
+    known = [(ln, name) for ln, name in names if fold(name.split()[0]) in SURNAMES]
+    ln, name = (known or names)[-1]
+    return Found(name, (ln,), 0.85 if known else 0.6)

@@ -10,7 +10,9 @@ from schemas.text import fold
 
 from .found import Found
 from .fuzzy import levenshtein
+from .handwriting import TEMPLATE_DATE_RE, FillIn, date_fill_in
 from .layout import Column, Line, PageLines, upper_ratio
+from .organ import canonical_words, compose_state_organ
 from .repair import Lexicon, fix_place_names, to_digits
 from .vocab import (
     ABBREVIATIONS,
@@ -45,18 +47,21 @@ _AXIS_SLACK = 0.025  # max offset of an organ line's centre from the first one's
 
 @dataclass(frozen=True)
 class Code:
-    """Number and symbol: ``Số 15-NQ/TU`` → number "15", notation "NQ/TU"."""
+    """Number and symbol: ``Số 15-NQ/TU`` → number "15", notation "NQ/TU"; ``region``: where the number is read."""
 
     number: str | None
     notation: str
+    region: tuple[int, int] = (0, 0)  # characters of the line between ``Số`` and the ký hiệu
 
 
 @dataclass(frozen=True)
 class DatePlace:
-    """``Đà Nẵng, ngày 25 tháng 5 năm 2023`` → ISO date and place."""
+    """``Đà Nẵng, ngày 25 tháng 5 năm 2023`` → ISO date and place (date None: a handwritten fill-in)."""
 
-    date: str
+    date: str | None
     place: str | None
+    fill: FillIn | None = None
+    year: str | None = None  # the printed year of a template date line
 
 
 def header_zone(page: PageLines) -> list[Line]:
@@ -78,20 +83,35 @@ def _clean_notation(raw: str) -> str:
     return re.sub(r"\s+", "", raw).replace("\u2013", "-").strip("-/.")
 
 
+def _drop_junk_head(text: str, start: int) -> int:
+    """Start of the real ký hiệu: a leading piece without a capital letter (``é/TB-ĐHĐL``) is fill-in debris."""
+    head = re.match(r"([^\s/\-\u2013]+)\s?[/\-\u2013]\s?(?=\S*[A-ZĐ])", text[start:])
+    if head and not any(ch.isupper() for ch in head.group(1)):
+        return start + head.end()
+    return start
+
+
 def find_code(zone: list[Line]) -> Found[Code] | None:
     """The ``Số ...`` number and symbol in the header zone."""
     for ln in zone:
         m = _CODE_RE.search(ln.folded)
         if m and _code_anchor_ok(ln.text, m.start()):
-            number = to_digits(ln.text[m.start("num") : m.end("num")])
-            nota = _clean_notation(ln.text[m.start("nota") : m.end("nota")])
+            nota_start = _drop_junk_head(ln.text, m.start("nota"))
+            if nota_start >= m.end("nota"):
+                continue
+            number = to_digits(ln.text[m.start("num") : m.end("num")]) if nota_start == m.start("nota") else None
+            nota = _clean_notation(ln.text[nota_start : m.end("nota")])
             certainty = 0.95 if number else 0.6
-            return Found(Code(number, nota), (ln,), certainty, ln.text[m.start() : m.end()])
+            code = Code(number, nota, (m.start("num"), nota_start))
+            return Found(code, (ln,), certainty, ln.text[m.start() : m.end()])
     for ln in zone:
         m = _NOTATION_ONLY_RE.search(ln.folded)
         if m and _code_anchor_ok(ln.text, m.start()):
-            nota = _clean_notation(ln.text[m.start("nota") : m.end("nota")])
-            return Found(Code(None, nota), (ln,), 0.5, ln.text[m.start() : m.end()])
+            nota_start = _drop_junk_head(ln.text, m.start("nota"))
+            nota = _clean_notation(ln.text[nota_start : m.end("nota")])
+            label = re.match(r"so\s*[:.,]?", ln.folded[m.start() :])
+            region = (m.start() + (label.end() if label else 2), nota_start)
+            return Found(Code(None, nota, region), (ln,), 0.5, ln.text[m.start() : m.end()])
     return None
 
 
@@ -128,8 +148,33 @@ def _valid_date(d: str, m: str, y: str) -> str | None:
     return date.isoformat() if _MIN_YEAR <= date.year <= _MAX_YEAR else None
 
 
+def _template_date(zone: list[Line], lexicon: Lexicon) -> Found[DatePlace] | None:
+    """The header date line of a template (``ngày .... tháng .... năm 2025``): its date, unless handwritten."""
+    for ln in zone:
+        loose = TEMPLATE_DATE_RE.search(ln.folded)
+        if not loose or not _dateline_context(ln, ln.text[: loose.start()]):
+            continue
+        strict = _DATE_RE.search(ln.folded, loose.start())
+        m = strict if strict and strict.start() < loose.end() else loose
+        fill = date_fill_in(ln, m.span("d"), m.span("m"), m.span("y"))
+        iso = _valid_date(*(ln.text[m.start(g) : m.end(g)] for g in "dmy")) if m is strict else None
+        place = _place_before(ln.text[: loose.start()], lexicon)
+        year = ln.text[m.start("y") : m.end("y")]
+        if fill.handwritten:
+            return Found(DatePlace(None, place, fill, year), (ln,), 0.0, ln.text[loose.start() :].strip())
+        if iso is None:
+            continue  # a printed date that is no calendar date (31 tháng 2): not a fill-in, not a date
+        certainty = 0.95 if fill.confidence >= 0.5 else 0.8
+        return Found(DatePlace(iso, place, fill, year), (ln,), certainty, ln.text[m.start() :].strip())
+    return None
+
+
 def find_date(zone: list[Line], lexicon: Lexicon) -> Found[DatePlace] | None:
-    """The issuing place and date (``<place>, ngày D tháng M năm YYYY``) in the header zone."""
+    """The issuing place and date (``<place>, ngày D tháng M năm YYYY``) in the header zone; a template date
+    line whose day/month are handwritten gives ``date=None`` with the signs in ``fill``."""
+    template = _template_date(zone, lexicon)
+    if template is not None:
+        return template
     for pattern, certainty in ((_DATE_RE, 0.95), (_NUMERIC_DATE_RE, 0.7)):
         for ln in zone:
             for m in pattern.finditer(ln.folded):
@@ -210,7 +255,7 @@ def find_organ_lines(page: PageLines, anchor: Line | None, lexicon: Lexicon) -> 
     lines = _organ_candidates(page, anchor)[:3]
     if not lines:
         return None
-    texts = [fix_place_names(lexicon.fix(re.sub(r"^[\W_]+|[\W_]+$", "", ln.text))) for ln in lines]
+    texts = [canonical_words(fix_place_names(lexicon.fix(re.sub(r"^[\W_]+|[\W_]+$", "", ln.text)))) for ln in lines]
     return Found([t for t in texts if t], tuple(lines), 0.85)
 
 
@@ -253,6 +298,10 @@ def _strip_admin_level(text: str) -> str:
 
 def compose_organ_name(lines: list[str]) -> str:
     """The organ's name from its header lines (superior body on top, issuing body below)."""
+    party = fold(lines[0]).startswith("dang bo ") or any(w in fold(" ".join(lines)) for w in COMMITTEE_WORDS)
+    state = None if party else compose_state_organ(lines)
+    if state is not None:
+        return state
     if len(lines) == 1:
         return organ_case(lines[0])
     top, rest = lines[0], " ".join(lines[1:])

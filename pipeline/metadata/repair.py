@@ -46,7 +46,7 @@ _MIN_VOTES = 2  # occurrences of the corrected onset form needed
 _MIN_RATIO = 1.2  # weight ratio needed when the two spellings are equally frequent
 
 
-def _digit_of(ch: str) -> str:
+def digit_of(ch: str) -> str:
     """One character as the digit it looks like (``ï``, ``Ì`` → ``1`` through their unmarked letter)."""
     mapped = ch.translate(_DIGIT_LOOKALIKES)
     return mapped if mapped.isdigit() else fold(ch).translate(_DIGIT_LOOKALIKES)
@@ -55,7 +55,7 @@ def _digit_of(ch: str) -> str:
 def to_digits(text: str) -> str | None:
     """``text`` with OCR digit look-alikes mapped to digits; None unless the result is all digits."""
     core = text.strip(".,:;-'\"`\u2013")
-    digits = "".join(_digit_of(ch) for ch in core)
+    digits = "".join(digit_of(ch) for ch in core)
     return digits if digits.isdigit() and digits.isascii() else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from schemas.text import fold
 
@@ -12,6 +13,7 @@ from .layout import Column, Line, PageLines, upper_ratio
 from .repair import Lexicon
 from .vocab import TITLE_KEYS
 
+_NOISE_CONF = 0.5  # a line read below this mean confidence is ink other than print (stamp, handwriting)
 _TITLE_ZONE_LINES = 14  # the title follows the header within this many lines
 _TITLE_ZONE_SHARE = 0.6  # ... and lies in the top 60 % of page 1
 _FUZZY_TITLE = 86.0
@@ -123,9 +125,39 @@ def _continues(page: PageLines, prev: Line, ln: Line) -> bool:
     return ln.yc - prev.yc <= 1.8 * page.line_height and abs(ln.xc - prev.xc) < 0.1 * page.width
 
 
+_ENUM_RE = re.compile(r"^\(?\d{1,2}[.)]$")
+_MIN_ALIGNED = 2  # enumeration marks starting at one x that make a second column
+
+
+def _second_column_x(lines: list[Line], width: int) -> int | None:
+    """Left edge of a numbered column printed beside the left column (a receiving office's routing note next to
+    the trích yếu): mid-line enumeration marks ``1.``, ``2.`` starting at the same x on several lines."""
+    xs = sorted(t.box[0] for ln in lines for t in ln.tokens[1:] if t.box and _ENUM_RE.match(t.text))
+    for i in range(len(xs) - _MIN_ALIGNED + 1):
+        if xs[i + _MIN_ALIGNED - 1] - xs[i] <= 0.01 * width:
+            return xs[i]
+    return None
+
+
+def _cut_at(page: PageLines, x: int) -> PageLines:
+    """``page`` with the words right of ``x`` dropped from the lines that cross it."""
+    lines = []
+    for ln in page.lines:
+        keep = tuple(t for t in ln.tokens if t.box is None or t.box[0] < x - 2)
+        if keep and len(keep) < len(ln.tokens):
+            ln = replace(ln, tokens=keep, column=Column.LEFT)
+        if keep:
+            lines.append(ln)
+    return replace(page, lines=tuple(lines))
+
+
 def find_vv_subject(page: PageLines, code_line: Line, lexicon: Lexicon) -> Found[str] | None:
     """A công văn's subject under its number: ``V/v ...`` and its continuation lines."""
     if page.has_boxes:
+        near = [ln for ln in page.lines if code_line.yc < ln.yc < code_line.yc + 8 * page.line_height]
+        cut = _second_column_x(near, page.width)
+        if cut is not None and cut > code_line.xc:
+            page = _cut_at(page, cut)
         lines = [ln for ln in page.lines if ln.yc > code_line.yc and ln.xc < page.width / 2]
         candidates = page.by_y(lines)[:4]
     else:
@@ -136,6 +168,8 @@ def find_vv_subject(page: PageLines, code_line: Line, lexicon: Lexicon) -> Found
             continue
         taken = [ln]
         for nxt in _follow(page, ln, _NEXT_GAP, same_column=page.has_boxes):
+            if nxt.conf < _NOISE_CONF:
+                continue  # a stamp or handwriting between two lines of the subject
             if upper_ratio(nxt.text) > 0.6 or is_body_start(nxt.text) or not _continues(page, taken[-1], nxt):
                 break
             taken.append(nxt)

@@ -167,6 +167,12 @@ SIGNER_TITLES: tuple[str, ...] = (
     "ỦY VIÊN",
     "THƯỜNG TRỰC",
 )
+# Academic degrees and titles printed before a signer's name (folded, without the dot): ``TS.``, ``PGS.TS.``.
+DEGREES: frozenset[str] = frozenset({"ts", "ths", "pgs", "gs", "bs", "ks", "cn", "ds", "ls", "tskh", "bsck"})
+# Ranks of the armed forces and police printed before a signer's name (folded): ``Trung tá Ngô Văn Công``.
+RANKS: frozenset[str] = frozenset(
+    f"{grade} {level}" for grade in ("dai", "thuong", "trung", "thieu") for level in ("ta", "uy", "tuong")
+)
 # Collective bodies signed for with T/M.
 COLLECTIVE_BODIES: tuple[str, ...] = (
     "BAN THƯỜNG VỤ",
