@@ -28,13 +28,16 @@ from flows.stamps import read_stamps
 from ocr_models.engine import OcrTimeout
 from ocr_models.hocr import hocr_from_page
 from ocr_models.tools import OcrWarning
+from pipeline.esign import find_esignature
+from pipeline.junk_lines import clean_page
+from pipeline.language import correct_page
 from pipeline.load import LoadedPage
 from pipeline.preprocess import preprocess_page
 from pipeline.reading_order import order_page_text
-from pipeline.reread import doubtful_lines, merge_rereads
+from pipeline.reread import doubtful_lines, merge_rereads, text_rows, word_height
 from pipeline.seal import find_seal_rings, seal_text_bands
 from pipeline.seal_read import lines_to_reread, merge_seal_line, settle_name
-from schemas.ocr import OcrPage
+from schemas.ocr import OcrPage, OcrWord
 from schemas.reasons import Reason, ReasonCode, reason
 
 if TYPE_CHECKING:
@@ -131,9 +134,13 @@ def _ocr_pass(
     warned = {"ocr_warnings": list(ocr.warnings)} if ocr.warnings else {}
     ocr, reread = _reread_doubtful(ocr, prep.ocr_image, stem, services)
     ocr, sealed = _read_under_seals(ocr, prep.ocr_image, stem, services)
+    ocr, junk = _drop_junk(ocr, prep.steps, sealed)
+    ocr, esign = find_esignature(ocr)  # an e-office signature stamp: a fact, not page text
+    junk |= {"esignature": esign.as_step()} if esign else {}
+    ocr, corrected = correct_page(ocr, services.lexicon)  # diacritics from the words around (pipeline.language)
     ocr = ocr.model_copy(update={"text": order_page_text(ocr)})  # logical order; words keep engine order
     stamps = read_stamps(ocr, prep.display_image, page.number == 1, stem, services)  # secrecy stamps (issue 17)
-    steps = {**prep.steps, **warned, **reread, **sealed, **stamps}
+    steps = {**prep.steps, **warned, **reread, **sealed, **junk, **corrected, **stamps}
     return PageOutput(ocr, steps, jpeg, text_pdf, _write_hocr(ocr, stem, services)), ocr_png
 
 
@@ -142,15 +149,26 @@ def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Serv
     lines = doubtful_lines(ocr) if services.settings.ocr_reread else []
     if not lines:
         return ocr, {}
-    crops = [image[y0:y1, x0:x1] for x0, y0, x1, y1 in (line.box for line in lines)]
-    rereads = read_cut_outs(crops, ocr.dpi, stem, "line", services)
+    height = word_height(ocr)
+    crops: list[np.ndarray] = []
+    rows: list[tuple[int, int, int]] = []  # (line index, row index, row top in the line's cut-out)
+    for k, (x0, y0, x1, y1) in enumerate(line.box for line in lines):
+        crop = image[y0:y1, x0:x1]
+        for r, (top, bottom) in enumerate(text_rows(crop, height) if lines[k].tall else [(0, y1 - y0)]):
+            crops.append(crop[top:bottom])
+            rows.append((k, r, top))
+    readings = read_cut_outs(crops, ocr.dpi, stem, "line", services)
+    rereads: list[list[OcrWord]] = [[] for _ in lines]
+    for (k, r, top), words in zip(rows, readings, strict=True):  # rows back into their line's cut-out pixels
+        rereads[k] += [w.model_copy(update={"line": r, "box": (w.box[0], w.box[1] + top, w.box[2], w.box[3] + top)})
+                       for w in words]
     merged, changed = merge_rereads(ocr, lines, rereads)
     return merged, {"reread_lines": len(lines), "reread_changed": changed}
 
 
 def _read_under_seals(
     ocr: OcrPage, image: np.ndarray, stem: Path, services: Services
-) -> tuple[OcrPage, dict[str, int]]:
+) -> tuple[OcrPage, dict[str, object]]:
     """Read again, cleaned of the seal, the lines a black seal covers that the page pass missed or doubted; a
     signer's name fused with the seal is settled among known names (``pipeline.seal``, ``pipeline.seal_read``)."""
     if not services.settings.ocr_seal_lines:
@@ -159,7 +177,8 @@ def _read_under_seals(
     if not rings:
         return ocr, {}
     lines = lines_to_reread(ocr, [(ring, band) for ring in rings for band in seal_text_bands(image, ring, ocr.dpi)])
-    steps = {"seal_rings": len(rings), "seal_lines": len(lines)}
+    boxes = [[r.cx - r.ring[1], r.cy - r.ring[1], 2 * r.ring[1], 2 * r.ring[1]] for r in rings]
+    steps: dict[str, object] = {"seal_rings": len(rings), "seal_lines": len(lines), "seal_ring_boxes": boxes}
     if not lines:
         return ocr, steps
     readings = read_cut_outs([line.band.image for line in lines], ocr.dpi, stem, "seal", services)
@@ -170,6 +189,14 @@ def _read_under_seals(
         if merged is not None:
             ocr, changed, named = merged, changed + 1, named + (name is not None)
     return ocr, {**steps, "seal_lines_changed": changed, "seal_names": named}
+
+
+def _drop_junk(ocr: OcrPage, prep: dict[str, object], sealed: dict[str, object]) -> tuple[OcrPage, dict[str, object]]:
+    """Drop the lines read from seal ink, signatures and specks, restore list dashes (``pipeline.junk_lines``)."""
+    boxes: list[list[int]] = [*(prep.get("seal_boxes") or []), *(sealed.get("seal_ring_boxes") or [])]  # type: ignore[misc]
+    seals = [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in boxes]
+    cleaned, dropped, fixed = clean_page(ocr, seals)
+    return cleaned, ({"junk_lines": dropped} if dropped else {}) | ({"dashes_fixed": fixed} if fixed else {})
 
 
 def _looks_wrong(ocr: OcrPage) -> bool:

@@ -22,7 +22,9 @@ from pydantic import SecretStr
 
 from flows.progress import Progress
 from ocr_models.engine import OcrEngine
+from ocr_models.lexicon import load_lexicon
 from ocr_models.tesseract import USER_PATTERNS, USER_WORDS, TesseractEngine
+from pipeline.language import Lexicon, build_lexicon
 from pipeline.load import content_identity
 from schemas.document import DocumentSource
 from schemas.errors import ConfigError, NotFoundError
@@ -51,6 +53,7 @@ class Services:
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
     external_index: SearchIndex | None = None  # Elasticsearch; None when the catalog's own FTS5 index is used
     name_font: Path | None = None  # names under seals are matched in this font (``pipeline.name_match``)
+    lexicon: Lexicon | None = None  # OCR words' diacritics corrected with it (``pipeline.language``); None: off
     prefetched: dict[str, tuple[Path, Future[list[Any]]]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
     _identities: dict[tuple[tuple[str, int, int], ...], str] = field(default_factory=dict)
@@ -136,7 +139,21 @@ def build_services(settings: Settings) -> Services:
         page_slots=threading.BoundedSemaphore(settings.workers * 2),
         external_index=build_search_index(settings) if settings.search_index == "elasticsearch" else None,
         name_font=find_name_font(settings.name_font) if settings.ocr_seal_lines else None,
+        lexicon=language_lexicon() if settings.ocr_language_correction else None,
     )
+
+
+_lexicon: list[Lexicon] = []  # built once per process (about a second), shared by every Services
+_lexicon_lock = threading.Lock()
+
+
+def language_lexicon() -> Lexicon:
+    """The Vietnamese lexicon of the language correction (``ocr_models.lexicon``: pyvi's word list), built once."""
+    with _lexicon_lock:
+        if not _lexicon:
+            source = load_lexicon()
+            _lexicon.append(build_lexicon(source.entries, source.provenance()))
+        return _lexicon[0]
 
 
 def build_engine(settings: Settings) -> OcrEngine:

@@ -31,6 +31,8 @@ STAMP_MIN_MM = 5.0  # a boxed stamp ("MẬT", "KHẨN") is at least this tall...
 STAMP_MIN_FILL = 0.9  # ...and fills its box
 STROKES_MAX_FILL = 0.5  # a coloured blob filling less of its box is handwriting (signature), not print
 OVER_TEXT_MIN = 0.005  # share of dark neutral ink under a coloured blob that marks it as covering text
+FADE_KEEP = 110.0  # in a dropped blob, coloured ink whose brightest channel is below this is black text under it...
+FADE_WHITE = 200.0  # ...above this it is the seal's own ink (fully faded to paper); linear in between
 PAPER_MIN_LEVEL = 235  # paper darker than this gets background normalisation...
 SHADED_MIN_FRACTION = 0.002  # ...and so does a page with more shadow than this (paper < 80 % of its median)
 BORDER_DENSITY = 0.3  # dark share in a ~2.5 mm window for an edge region to count as a dark band
@@ -56,6 +58,7 @@ class InkBlob:
     red: bool
     drop: bool  # seal, received-stamp or signature: fade it out of the OCR image
     framed: bool  # boxed stamp: darken it so it reads like black text
+    seal: bool = False  # round seal: its region's OCR text is never page text (``pipeline.junk_lines``)
 
 
 def _u8(image: Any) -> Image:
@@ -159,7 +162,7 @@ def find_colour_blobs(bgr: Image, dpi: int, paper: NDArray[np.float32]) -> tuple
             drop = seal or over_text or fill < STROKES_MAX_FILL
             framed = min(w, h) * mm >= STAMP_MIN_MM and fill >= STAMP_MIN_FILL
             box = (round((x - 2) / f), round((y - 2) / f), round((w + 4) / f), round((h + 4) / f))
-            blobs.append(InkBlob(box=box, red=group_is_red, drop=drop, framed=framed))
+            blobs.append(InkBlob(box=box, red=group_is_red, drop=drop, framed=framed, seal=seal))
     return blobs, share
 
 
@@ -167,10 +170,15 @@ def recolour_ink(bgr: Image, gray: Image, blobs: list[InkBlob], paper: NDArray[n
     """Give the coloured pixels of each dropped or framed blob the grey level OCR should see.
 
     Dropped blobs take their brightest channel: coloured ink is transparent in its own colour's channel (red ink in
-    the red channel), so seals fade into the paper while black text under them stays dark in every channel.
+    the red channel), so seals fade into the paper while black text under them stays dark in every channel. That
+    channel is then stretched above ``FADE_KEEP`` (``FADE_WHITE`` and brighter become white) so the seal's
+    lettering and rings, never as bright as the paper in a real scan, leave no grey residue for the binariser;
+    pixels next to black text (darker than ``FADE_KEEP`` in every channel) are not stretched, so its strokes
+    keep their width.
     Framed blobs take their darkest channel, contrast-stretched, so a red "MẬT" stamp reads like black text.
     """
     out = gray.copy()
+    paper_grey = float(np.dot(paper, [0.114, 0.587, 0.299]))  # the paper's level in ``gray`` (BGR weights)
     for blob in blobs:
         x, y, w, h = blob.box
         x0, y0, x1, y1 = max(0, x), max(0, y), min(gray.shape[1], x + w), min(gray.shape[0], y + h)
@@ -181,7 +189,10 @@ def recolour_ink(bgr: Image, gray: Image, blobs: list[InkBlob], paper: NDArray[n
         weight = np.clip((hi - lo - CHROMA_MIN / 2) / (CHROMA_MIN / 2), 0.0, 1.0)
         weight[is_red(wb) != blob.red] = 0.0  # leave the other colour group's ink alone
         if blob.drop:
-            target = hi
+            stretched = FADE_KEEP + (hi - FADE_KEEP) * ((255.0 - FADE_KEEP) / (FADE_WHITE - FADE_KEEP))
+            text = _u8(cv2.dilate((hi < FADE_KEEP).astype(np.uint8), np.ones((3, 3), np.uint8))) > 0
+            target = np.where(text, hi, np.minimum(stretched, 255.0))  # text under the seal keeps its edges
+            target = target * (paper_grey / 255.0)  # white-balanced white is the paper's grey in ``gray``
         else:
             ink = lo[weight >= 1.0]
             depth = 255.0 - float(np.percentile(ink, 10)) if ink.size else 255.0
@@ -324,6 +335,7 @@ def preprocess_page(image: np.ndarray, dpi: int) -> PreprocessedPage:
         gray = deskew(gray, skew, (float(np.mean(paper)),))
     angle = skew if steps["deskewed"] else 0.0
     steps["stamp_boxes"] = [rotate_box(b.box, angle, bgr.shape) for b in blobs if b.framed and not b.drop]
+    steps["seal_boxes"] = [rotate_box(b.box, angle, bgr.shape) for b in blobs if b.seal]
 
     background = estimate_background(gray, dpi)
     paper_level = float(np.median(background))

@@ -27,6 +27,10 @@ Box = tuple[int, int, int, int]
 
 GAP_FACTOR = 1.2  # same rule as pipeline.metadata.layout: a gap wider than 1.2 word heights splits columns
 GAP_MIN_WIDTH = 0.02  # ... and wider than this share of the page width
+SPACE_FACTOR = 4.0  # ... or wider than 4 median word spaces of its line...
+SPACE_MIN_HEIGHT = 0.8  # ... and 0.8 word heights...
+MIN_SPACES = 4  # ... on a line with this many word spaces
+HEADER_END_GAP = 2.0  # word heights below the right header column where the header band ends on the left
 SEPARATOR_MARGIN = 0.05  # a separator reaches this share of the text width past the middle on both sides
 SEPARATOR_CENTRE = 0.15  # ... and its centre lies within this share of the text width from the middle
 EXTENT_QUANTILE = 0.1  # text area: 10th percentile of piece left edges to 90th percentile of right edges
@@ -73,17 +77,50 @@ def _word_height(words: list[OcrWord]) -> float:
     return float(statistics.median(hs)) if hs else 1.0
 
 
+_DASHES = {"-", "–", "—"}
+
+
+def _has_text(word: OcrWord) -> bool:
+    return any(ch.isalnum() for ch in word.text)
+
+
 def split_at_gaps(words: list[OcrWord], page_width: int) -> list[list[OcrWord]]:
-    """Split one line's words (sorted by x) where the horizontal gap is much wider than a word space."""
+    """Split one line's words (sorted by x) where the horizontal gap is much wider than a word space.
+
+    On a line of ``MIN_SPACES`` word spaces or more, a gap wider than ``SPACE_FACTOR`` times the median space (and
+    ``SPACE_MIN_HEIGHT`` word heights) splits too: the columns of a small page (80-150 dpi, upscaled) stand closer
+    than 1.2 word heights. Gaps are measured between words holding letters or digits: a speck read as punctuation
+    (``_``, ``.``) in the gap between two columns does not bridge it; it joins the side it is nearer to. A dash
+    between words (``Tự do - Hạnh phúc``) counts as a word."""
     if not words:
         return []
-    limit = max(GAP_FACTOR * _word_height(words), GAP_MIN_WIDTH * page_width)
+    height = _word_height(words)
+    limit = max(GAP_FACTOR * height, GAP_MIN_WIDTH * page_width)
+    spaces = [b.box[0] - a.box[2] for a, b in itertools.pairwise([w for w in words if _has_text(w)])]
+    if len(spaces) >= MIN_SPACES:  # a low-resolution page's columns stand closer than 1.2 word heights
+        limit = min(limit, max(SPACE_FACTOR * statistics.median(spaces), SPACE_MIN_HEIGHT * height))
     parts: list[list[OcrWord]] = [[words[0]]]
-    for prev, word in itertools.pairwise(words):
-        if word.box[0] - prev.box[2] > limit:
-            parts.append([word])
+    right = words[0].box[2]
+    pending: list[OcrWord] = []
+    for word in words[1:]:
+        if not _has_text(word):
+            pending.append(word)
+            continue
+        dashes = sum(w.box[2] - w.box[0] for w in pending if w.text in _DASHES)  # "Tự do - Hạnh phúc"
+        if word.box[0] - right - dashes > limit:
+            near = [w for w in pending if w.box[0] - right <= word.box[0] - w.box[2]]
+            parts[-1].extend(near)
+            parts.append([w for w in pending if w not in near] + [word])
         else:
-            parts[-1].append(word)
+            parts[-1].extend([*pending, word])
+        pending = []
+        right = word.box[2]
+    for word in pending:  # marks after the last word: split as words are
+        dashes = sum(w.box[2] - w.box[0] for w in pending if w.text in _DASHES)  # "Tự do - Hạnh phúc"
+        if word.box[0] - right - dashes > limit:
+            parts.append([])
+        parts[-1].append(word)
+        right = word.box[2]
     return parts
 
 
@@ -166,6 +203,17 @@ def _engine_blocks(pieces: list[_Piece]) -> list[str]:
     return ["\n".join(b) for b in blocks]
 
 
+def _header_columns(header: list[_Piece], middle: float, word_height: float) -> list[_Piece]:
+    """The header band without the labels (pieces ending with ``:``) on the left standing well below the end of its
+    right column (a short ``Kính gửi:`` above a list of recipients): those are read with the body, after both
+    columns. Other pieces there (a ``MẬT`` stamp under the number) stay in the left column."""
+    right = [p.box[3] for p in header if p.xc >= middle]
+    if not right or not any(p.xc < middle for p in header):
+        return header
+    end = max(right) + HEADER_END_GAP * word_height
+    return [p for p in header if p.xc >= middle or p.box[1] <= end or not p.text.endswith(":")]
+
+
 def order_page_text(page: OcrPage) -> str:
     """The page text in logical reading order (header columns left then right, body, footer columns)."""
     if not page.words or all(w.box == (0, 0, 0, 0) for w in page.words):
@@ -179,7 +227,7 @@ def order_page_text(page: OcrPage) -> str:
     first = min(p.yc for p in separators)
     last = max(p.yc for p in separators)
     sep_ids = {id(p) for p in separators}
-    header = [p for p in pieces if id(p) not in sep_ids and p.yc < first]
+    header = _header_columns([p for p in pieces if id(p) not in sep_ids and p.yc < first], middle, height)
     footer = [p for p in pieces if id(p) not in sep_ids and p.yc > last]
     band_ids = {id(p) for p in header + footer}
     body = [p for p in pieces if id(p) not in band_ids]

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     ocr_reread: bool = Field(
         default=True, description="Read again, one by one, the lines the page pass was unsure of (pipeline.reread)."
     )
+    ocr_language_correction: bool = Field(
+        default=True,
+        description="SOHOA_OCR_LANGUAGE_CORRECTION: put right the tone and vowel marks of OCR words from the "
+                    "Vietnamese words around them (a lexicon of words; pipeline.language).",
+    )
     ocr_seal_lines: bool = Field(
         default=True,
         description="Read again, cleaned, the lines a black seal covers; settle a signer's name fused with the seal "

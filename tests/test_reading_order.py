@@ -169,3 +169,43 @@ def test_wide_signature_line_across_the_middle_stays_in_the_footer() -> None:
     lines = _lines(order_page_text(b.page()))
     assert lines[3:] == ["Nơi nhận:", "- Đơn vị thứ nhất,", "- Lưu hồ sơ.", "TM. BAN CHẤP HÀNH ĐẢNG BỘ KHU MẪU",
                          "TRƯỞNG BAN"]
+
+
+def test_punctuation_speck_in_a_column_gap_does_not_bridge_it() -> None:
+    def word(text: str, x0: int, x1: int) -> OcrWord:
+        return OcrWord(text=text, box=(x0, 0, x1, 40), confidence=0.9)
+
+    words = [word("ĐÀ", 0, 80), word("NẴNG", 100, 250), word("_", 300, 320), word("CỘNG", 400, 550)]
+    parts = split_at_gaps(words, page_width=1000)
+    assert [[w.text for w in p] for p in parts] == [["ĐÀ", "NẴNG", "_"], ["CỘNG"]]
+
+
+def test_low_resolution_header_columns_closer_than_a_word_height_are_split() -> None:
+    """An 80-dpi page upscaled: narrow word spaces, the header columns 1.1 word heights (5 spaces) apart."""
+    words: list[OcrWord] = []
+
+    def row(line: int, y: int, *segments: tuple[int, str]) -> None:
+        for x, text in segments:
+            for token in text.split():
+                w = 22 * len(token)
+                words.append(OcrWord(text=token, box=(x, y, x + w, y + 45), confidence=0.9, line=line))
+                x += w + 10
+
+    row(0, 140, (150, "ỦY BAN NHÂN DÂN THÀNH PHỐ MẪU"), (766, "QUỐC HIỆU MẪU IN HOA XÃ HỘI"))  # 50 px gap
+    row(1, 210, (150, "SỞ MẪU ĐƠN"), (960, "Khẩu hiệu mẫu"))
+    row(2, 280, (150, "Số 12 /SMĐV"), (930, "Tỉnh, ngày 2 tháng 3 năm 2020"))
+    row(3, 420, (150, "Kính gửi:"))
+    for i in range(3):
+        row(4 + i, 500 + 80 * i, (150, "dòng thân văn bản mẫu trải rộng khắp chiều ngang của trang giấy này"))
+    page = OcrPage(number=1, text=text_from_words(words), words=words, confidence=0.9, width=1728, height=2880,
+                   dpi=300)
+    lines = _lines(order_page_text(page))
+    assert lines[:7] == [
+        "ỦY BAN NHÂN DÂN THÀNH PHỐ MẪU",
+        "SỞ MẪU ĐƠN",
+        "Số 12 /SMĐV",
+        "QUỐC HIỆU MẪU IN HOA XÃ HỘI",
+        "Khẩu hiệu mẫu",
+        "Tỉnh, ngày 2 tháng 3 năm 2020",
+        "Kính gửi:",
+    ]

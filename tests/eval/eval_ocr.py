@@ -12,7 +12,11 @@ For sohoa configurations it also prints how well the page review flag separates 
 3 % from the others, and the whole command's seconds per page (process start to exit).
 
 Configurations: ``default`` (what ships), ``no-reread`` (``SOHOA_OCR_REREAD=false``: no second reading of doubtful
-lines), ``no-vocabulary`` (``SOHOA_OCR_VOCABULARY=false``: no user words and patterns), ``raw``.
+lines), ``no-vocabulary`` (``SOHOA_OCR_VOCABULARY=false``: no user words and patterns), ``no-language``
+(``SOHOA_OCR_LANGUAGE_CORRECTION=false``: no Vietnamese lexicon correction, the "before" of the language step),
+``raw``. With ``raw`` and a sohoa configuration, every page where sohoa's page CER is above raw tesseract's is
+listed. Classified documents of the corpus are digitised without a copy approval for the evaluation
+(``SOHOA_SECRET_WITHOUT_APPROVAL=review``) so that every page is scored.
 ``--keep DIR`` keeps each configuration's archive and report in ``DIR/<config>``.
 """
 
@@ -40,6 +44,7 @@ CONFIGS: dict[str, dict[str, str]] = {
     "default": {},
     "no-reread": {"SOHOA_OCR_REREAD": "false"},
     "no-vocabulary": {"SOHOA_OCR_VOCABULARY": "false"},
+    "no-language": {"SOHOA_OCR_LANGUAGE_CORRECTION": "false"},
     "raw": {},
 }
 REVIEW_CER = 0.03  # pages above this true CER should be flagged for review
@@ -48,7 +53,7 @@ BIN = Path(sys.executable).parent
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, "OMP_THREAD_LIMIT": "1", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            **(extra or {})}
+            "SOHOA_SECRET_WITHOUT_APPROVAL": "review", **(extra or {})}
 
 
 def digitise(corpus: Path, out: Path, workers: int | None, env: dict[str, str]) -> tuple[Path, Path, float, int]:
@@ -169,6 +174,23 @@ def flag_quality(scored: dict[str, object], flagged: set[str]) -> str:
             f" gắn nhầm {false}/{len(good)} trang tốt, precision {precision:.2f}")
 
 
+def worse_than_raw(results: dict[str, object]) -> list[str]:
+    """One line per page where a sohoa configuration's page CER is above raw tesseract's on the same page."""
+    raw = results.get("raw")
+    if not isinstance(raw, dict):
+        return []
+    raw_pages = raw["score"]["pages"]
+    lines = []
+    for name, result in results.items():
+        if name == "raw" or not isinstance(result, dict):
+            continue
+        for page_id, info in sorted(result["score"]["pages"].items()):
+            theirs = raw_pages.get(page_id, {}).get("CER")
+            if theirs is not None and info["CER"] > theirs:
+                lines.append(f"{name}: {page_id} CER {100 * info['CER']:.2f} % > raw {100 * theirs:.2f} %")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
@@ -205,6 +227,10 @@ def main() -> None:
             per_page = elapsed / pages if pages else float("nan")
             print(f"cả lệnh: {pages} trang trong {elapsed:.1f} s: {per_page:.2f} s/trang (cả thời gian khởi động)")
             results[name] = {"score": scored, "elapsed_s": elapsed, "flagged": sorted(flagged)}
+    worse = worse_than_raw(results)
+    if "raw" in results and len(results) > 1:
+        print(f"\ntrang kém hơn tesseract thô: {len(worse)}")
+        print("\n".join(worse))
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
 
