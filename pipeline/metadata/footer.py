@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from schemas.text import fold
 
 from .found import Found
-from .fuzzy import ratio
+from .fuzzy import matched_shares, ratio
 from .layout import Column, Line, PageLines, upper_ratio
 from .organ import canonical_words
 from .repair import Lexicon, fix_place_names
@@ -28,6 +28,7 @@ _SNAP_DEPUTY = 55.0  # ... when the K/T authority predicts the title ("PHÓ" + t
 _SURE_TITLE = 90.0  # similarity at which a snapped title is taken as read
 _ACTING_RE = re.compile(r"^Q\s*[.:]\s*(?=\S{2})")
 _MIN_INSIDE = 6  # letters of a known title found inside a garbled line (shorter ones match by chance)
+_WORD_READ = 0.5  # share of a known title word's letters that must have been read for a snap to it
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,9 @@ def _is_junk_tail(tail: str) -> bool:
     """A trailing ``, ...`` part of a recipient line that is debris rather than text (``huyện ủy``) or an
     abbreviation list (``VT, NC``)."""
     words = tail.split()
-    if any(_is_junk_word(w) for w in words):
-        return True
+    junk = sum(_is_junk_word(w) for w in words)
+    if junk and 2 * junk >= len(words):
+        return True  # one misread word among real ones ("Cán bộ lớp (để 1⁄h)") does not make the part debris
     has_word = any(sum(ch.isalpha() for ch in w) >= 3 for w in words)
     abbreviations = all(w.isalpha() and w.isupper() for w in words)
     return not (has_word or abbreviations)
@@ -274,14 +276,39 @@ def _authority(text: str, party: bool) -> tuple[str, str] | None:
     return prefix, rest
 
 
-def _snap(text: str, choices: tuple[str, ...] | list[str], threshold: float) -> tuple[str, float] | None:
-    """The known phrase most similar to ``text`` (folded letters), if similar enough."""
-    key = "".join(ch for ch in fold(text) if ch.isalpha())
+def _snap(
+    text: str, choices: tuple[str, ...] | list[str], threshold: float, whole: bool = True
+) -> tuple[str, float] | None:
+    """The known phrase most similar to ``text`` (folded letters), if similar enough. With ``whole``, only a phrase
+    every word of which was read (most of its letters): a snap corrects misread letters, it never adds a word
+    (``TRƯỜNG`` from a seal is not ``BỘ TRƯỞNG``, ``U TRƯỞNG`` is not ``VỤ TRƯỞNG``)."""
+    key = _letters(text)
     if not key:
         return None
-    scored = [(c, ratio(key, "".join(ch for ch in fold(c) if ch.isalpha()))) for c in choices]
+    scored = [(c, ratio(key, _letters(c))) for c in choices if not whole or _all_words_read(key, c)]
+    if not scored:
+        return None
     best, score = max(scored, key=lambda x: x[1])
     return (best, score) if score >= threshold else None
+
+
+def _all_words_read(key: str, phrase: str) -> bool:
+    """Was more than half of each word of ``phrase`` read in ``key`` (folded letters)?"""
+    return all(share > _WORD_READ for share in matched_shares(key, [_letters(w) for w in phrase.split()]))
+
+
+def is_title_fragment(text: str) -> bool:
+    """``TRƯỜNG``, ``GIÁM``: words that are only a part of a known title (the rest lost under a seal or stroke)."""
+    words = fold(_clean_upper(text)).split()
+    if not words or " ".join(words) in {fold(t) for t in SIGNER_TITLES}:
+        return False
+    for title in SIGNER_TITLES:
+        known = fold(title).split()
+        if len(words) < len(known) and any(
+            known[i : i + len(words)] == words for i in range(len(known) - len(words) + 1)
+        ):
+            return True
+    return False
 
 
 def _clean_upper(text: str) -> str:
@@ -358,19 +385,19 @@ def _title_from_texts(texts: list[str], deputy: list[str]) -> tuple[str, float] 
     best: tuple[str, float] | None = None
     for text in texts:
         for choices, threshold in ((SIGNER_TITLES, _SNAP), (deputy, _SNAP_DEPUTY)):
-            hit = _snap(text, choices, threshold) if choices else None
+            hit = _snap(text, choices, threshold, whole=choices is SIGNER_TITLES) if choices else None
             if hit and (best is None or hit[1] > best[1]):
                 best = hit
         if best and best[1] >= _SURE_TITLE:
             break  # the first line alone is a known title
     if deputy and best and not fold(best[0]).startswith("pho "):
         # K/T: the signer is a deputy; a title read without "PHÓ" lost it (``GIÁM ĐỐC`` under ``KT. GIÁM ĐỐC``)
-        hits = [hit for text in texts if (hit := _snap(text, deputy, _SNAP_DEPUTY))]
+        hits = [hit for text in texts if (hit := _snap(text, deputy, _SNAP_DEPUTY, whole=False))]
         best = max(hits, key=lambda h: h[1]) if hits else best
     if best:
         return _with_qualifier(texts[0], best[0]), 0.9 if best[1] >= _SURE_TITLE else 0.7
     clean = all(w.isalpha() and w.isupper() and len(w) > 1 for w in texts[0].split())
-    return (texts[0], 0.5) if texts[0] and clean else None
+    return (texts[0], 0.5) if texts[0] and clean and not is_title_fragment(texts[0]) else None
 
 
 def _with_qualifier(text: str, title: str) -> str:

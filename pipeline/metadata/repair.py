@@ -3,12 +3,14 @@
 Consensus repair: a document repeats its own vocabulary ("Thành ủy", "thành phố", "Trung ương"), so a word pair
 that the OCR read with different marks ("Thanh ủy") or with an impossible Vietnamese onset ("Irung") is replaced
 by the spelling that the rest of the document uses much more often. Nothing outside the document is consulted.
+A repair never erases a tone mark that was read (``has_tone``): both spellings are then usually real words.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections import Counter
 
 from schemas.text import fold
@@ -134,6 +136,8 @@ class Lexicon:
         if w_best < _MIN_RATIO * w_here and not (votes[best] > votes[here] and w_best > w_here):
             return None
         x, y = best.split(" ")
+        if (has_tone(a) and not has_tone(x)) or (has_tone(b) and not has_tone(y)):
+            return None  # a tone mark that was read is kept: "các khóa" is not "các khoa"
         return _match_case(x, a), _match_case(y, b)
 
     def fix(self, text: str) -> str:
@@ -141,15 +145,27 @@ class Lexicon:
         pieces = re.split(r"(\s+)", text)
         words = [self._fix_onset(p) if p.strip() else p for p in pieces]
         idx = [i for i, p in enumerate(words) if p.strip()]
+        changed = -1  # a word repaired with its left neighbour is not changed again with its right one
         for i, j in itertools.pairwise(idx):
             a, b = _core(words[i]), _core(words[j])
             if not a or not b:
                 continue
             best = self._best_pair(a, b)
-            if best:
+            if best and not (i == changed and best[0] != a):
                 words[i] = words[i].replace(a, best[0], 1)
                 words[j] = words[j].replace(b, best[1], 1)
+                changed = j if best[1] != b else -1
         return "".join(words)
+
+
+_TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")  # huyền, sắc, ngã, hỏi, nặng
+
+
+def has_tone(word: str) -> bool:
+    """Does ``word`` carry a Vietnamese tone mark? An unmarked and a marked syllable are usually two words
+    (``khoa`` faculty, ``khóa`` course), and OCR drops marks far more often than it invents them: a consensus
+    repair may restore or correct a mark, never erase the tone that was read."""
+    return any(ch in _TONES for ch in unicodedata.normalize("NFD", word))
 
 
 def _core(token: str) -> str:

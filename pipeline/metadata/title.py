@@ -168,11 +168,48 @@ def find_vv_subject(page: PageLines, code_line: Line, lexicon: Lexicon) -> Found
             continue
         taken = [ln]
         for nxt in _follow(page, ln, _NEXT_GAP, same_column=page.has_boxes):
-            if nxt.conf < _NOISE_CONF:
+            if nxt.conf < _NOISE_CONF or _is_overread(page, nxt):
                 continue  # a stamp or handwriting between two lines of the subject
-            if upper_ratio(nxt.text) > 0.6 or is_body_start(nxt.text) or not _continues(page, taken[-1], nxt):
+            body = is_body_start(nxt.text) and not _dash_continuation(page, taken[-1], nxt)
+            if upper_ratio(nxt.text) > 0.6 or body or not _continues(page, taken[-1], nxt):
                 break
             taken.append(nxt)
         rest = " ".join([ln.text[m.end() :].strip(), *(t.text for t in taken[1:])])
         return Found("V/v " + lexicon.fix(rest.strip()), tuple(taken), 0.85)
     return None
+
+
+_DASHES = ("-", "\u2013", "\u2014")
+_OVERLAP = 0.25  # share of a word's box covered by another line's word for the two to be the same ink
+
+
+def _dash_continuation(page: PageLines, prev: Line, ln: Line) -> bool:
+    """``- Hội thánh ...`` under ``V/v ... tà đạo``: a dash-led line inside the left header column, close under and
+    centred with the line before, goes on with the trích yếu (the header column holds no bullet list; a body
+    bullet line runs past the middle of the page)."""
+    if not page.has_boxes or ln.box is None or not ln.text.startswith(_DASHES):
+        return False
+    rest = ln.text.lstrip("".join(_DASHES) + " ")
+    if not rest or is_body_start(rest):
+        return False
+    return ln.box[2] < page.width / 2 and _continues(page, prev, ln)
+
+
+def _area(box: tuple[int, int, int, int]) -> int:
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+
+
+def _covered(box: tuple[int, int, int, int], other: tuple[int, int, int, int]) -> bool:
+    w = min(box[2], other[2]) - max(box[0], other[0])
+    h = min(box[3], other[3]) - max(box[1], other[1])
+    return w > 0 and h > 0 and w * h >= _OVERLAP * max(1, _area(box))
+
+
+def _is_overread(page: PageLines, ln: Line) -> bool:
+    """A line most of whose words lie on the words of a line read more surely: the same ink read a second time,
+    or handwriting across print (``3i hề và`` over ``nghỉ hè và``), not a line of its own."""
+    if not page.has_boxes:
+        return False
+    boxes = [t.box for o in page.lines if o is not ln and o.conf > ln.conf for t in o.tokens if t.box is not None]
+    hits = sum(1 for t in ln.tokens if t.box is not None and any(_covered(t.box, b) for b in boxes))
+    return 2 * hits > len(ln.tokens)
