@@ -189,6 +189,8 @@ def _build_and_store(
     pages = [o.ocr for o in outputs]
     metadata = extract_metadata(pages)
     metadata.page_count = len(pages)
+    metadata.digital_signature = next((str(o.steps["esignature"]["text"]) for o in outputs  # type: ignore[index]
+                                       if o.steps.get("esignature")), None)
     stamp_reasons = settle_classification(metadata, [v for o in outputs for v in o.steps.get("secrecy_stamps") or []])  # type: ignore[attr-defined]
     intake = decide_intake(metadata, approvals, without_approval=services.settings.secret_without_approval)
     if intake.outcome == "quarantine":

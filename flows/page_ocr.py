@@ -37,6 +37,7 @@ from pipeline.reading_order import order_page_text
 from pipeline.reread import doubtful_lines, merge_rereads, text_rows, word_height
 from pipeline.seal import find_seal_rings, seal_text_bands
 from pipeline.seal_read import lines_to_reread, merge_seal_line, settle_name
+from pipeline.unread import add_lines, missed_lines
 from schemas.ocr import OcrPage, OcrWord
 from schemas.reasons import Reason, ReasonCode, reason
 
@@ -133,6 +134,7 @@ def _ocr_pass(
     ocr = reading.page
     warned = {"ocr_warnings": list(ocr.warnings)} if ocr.warnings else {}
     ocr, reread = _reread_doubtful(ocr, prep.ocr_image, stem, services)
+    ocr, unread = _read_missed(ocr, prep.ocr_image, stem, services)
     ocr, sealed = _read_under_seals(ocr, prep.ocr_image, stem, services)
     ocr, junk = _drop_junk(ocr, prep.steps, sealed)
     ocr, esign = find_esignature(ocr)  # an e-office signature stamp: a fact, not page text
@@ -140,7 +142,7 @@ def _ocr_pass(
     ocr, corrected = correct_page(ocr, services.lexicon)  # diacritics from the words around (pipeline.language)
     ocr = ocr.model_copy(update={"text": order_page_text(ocr)})  # logical order; words keep engine order
     stamps = read_stamps(ocr, prep.display_image, page.number == 1, stem, services)  # secrecy stamps (issue 17)
-    steps = {**prep.steps, **warned, **reread, **sealed, **junk, **corrected, **stamps}
+    steps = {**prep.steps, **warned, **reread, **unread, **sealed, **junk, **corrected, **stamps}
     return PageOutput(ocr, steps, jpeg, text_pdf, _write_hocr(ocr, stem, services)), ocr_png
 
 
@@ -164,6 +166,16 @@ def _reread_doubtful(ocr: OcrPage, image: np.ndarray, stem: Path, services: Serv
                        for w in words]
     merged, changed = merge_rereads(ocr, lines, rereads)
     return merged, {"reread_lines": len(lines), "reread_changed": changed}
+
+
+def _read_missed(ocr: OcrPage, image: np.ndarray, stem: Path, services: Services) -> tuple[OcrPage, dict[str, int]]:
+    """Read, one by one, the text lines the page pass left out of every block (``pipeline.unread``)."""
+    boxes = missed_lines(ocr, image) if services.settings.ocr_reread else []
+    if not boxes:
+        return ocr, {}
+    readings = read_cut_outs([image[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes], ocr.dpi, stem, "missed", services)
+    ocr, added = add_lines(ocr, boxes, readings)
+    return ocr, {"missed_lines": len(boxes), "missed_lines_added": added}
 
 
 def _read_under_seals(

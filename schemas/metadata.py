@@ -39,6 +39,9 @@ class DocumentMetadata(BaseModel):
     organ_lines: list[str] = Field(default_factory=list)
     # fields whose value is a handwritten fill-in on the page: left empty (None) for a person to enter
     handwritten: list[str] = Field(default_factory=list)
+    # the e-office signature stamp of a digitally signed copy, as read ("Ký bởi: ... Thời gian ký: ..."); the fact
+    # "văn bản có chữ ký số" (``pipeline.esign``). None: no such stamp was seen
+    digital_signature: str | None = None
     evidence: dict[str, FieldEvidence] = Field(default_factory=dict)
 
 

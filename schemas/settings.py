@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     # review thresholds
     review_page_confidence: float = Field(default=0.70, ge=0.0, le=1.0)
     review_doubtful_share: float = Field(
-        default=0.025, ge=0.0, le=1.0, description="Flag a page when this share of its characters is doubtful."
+        default=0.015, ge=0.0, le=1.0, description="Flag a page when this share of its characters is doubtful."
     )
 
     # orchestration: Prefect's local run database (embedded mode); one per user so only a machine's first run

@@ -28,7 +28,8 @@ def cmd_show(args: argparse.Namespace) -> ExitCode:
     print(f"Mã: {data['id']}   Nguồn: {data['source']}   Trạng thái: {data['status']}")
     labels = {"code_number": "Số", "code_notation": "Ký hiệu", "type_name": "Loại", "issued_date": "Ngày",
               "organ_name": "Cơ quan ban hành", "subject": "Trích yếu", "signer": "Người ký",
-              "classification": "Độ mật", "urgency": "Độ khẩn", "page_count": "Số trang"}
+              "classification": "Độ mật", "urgency": "Độ khẩn", "page_count": "Số trang",
+              "digital_signature": "Chữ ký số"}
     for key, label in labels.items():
         if md.get(key) not in (None, [], ""):
             print(f"  {label}: {md[key]}")
