@@ -6,11 +6,20 @@ ký: 19/10/2023 10:56:22 +07:00``, or ``Ký bởi: ...`` / ``Email: ...`` / ``C�
 Its text is not the document's text (it would be read into the motto, the number or the signer's name), but it is
 a fact worth keeping: the document was signed digitally.
 
-A stamp starts at a piece of a line (split at column gaps, ``pipeline.reading_order.line_pieces``) whose folded
-text begins with one of the fixed phrases of such stamps (``Ký bởi:``, ``Người ký:``, ``Thời gian ký:`` and a
-date, or a short ``SAO Y`` line), and runs over the pieces just below it that start at the same left edge
-(within ``ALIGN_HEIGHTS`` word heights, each at most ``LINE_GAP`` line heights below the previous one,
-``MAX_LINES`` in all), or over those just above it when it is the ``Thời gian ký`` line (always the last).
+Only stamp-shaped groups are taken, line by line, so that no page text goes with them (pieces of lines split at
+column gaps, ``pipeline.reading_order.line_pieces``; "aligned" is within ``ALIGN_HEIGHTS`` word heights of the
+same left edge, each at most ``LINE_GAP`` line heights below the previous one):
+
+* a ``Ký bởi:`` piece and the aligned pieces under it that are stamp fields (``Email:``, ``Cơ quan:``, ``Tổ
+  chức:``, ``Chức vụ:``, ``Thời gian ký:`` / a date and time), at most ``MAX_LINES`` in all;
+* a short ``SAO Y`` piece, at most one aligned line under it (the copying body: letters only), and a signing
+  time piece (``Thời gian ký: <date>``, or a time with the stamp's ``+07:00`` zone, even fused into the motto
+  line) at most ``LINE_GAP`` line heights further down and overlapping the group horizontally: without that
+  time the ``SAO Y`` is a paper copy's stamp and stays page text;
+* a lone signing time line.
+
+A piece that holds a secrecy or urgency word (``MẬT``, ``KHẨN``, ``HỎA TỐC``, folded), a number-symbol
+(``15-NQ/TU``) or ``Số`` is never part of a stamp.
 Pure: words in, words and the stamp's box and text out.
 """
 
@@ -28,8 +37,15 @@ from schemas.text import fold
 ALIGN_HEIGHTS = 2.0  # a stamp's lines start within this many word heights of each other...
 LINE_GAP = 1.8  # ...each at most this many line heights below the previous one...
 MAX_LINES = 6  # ...and a stamp has at most this many lines
-_START = re.compile(r"^\W*(ky boi\s*:|nguoi ky\s*:|sao ?y\b|thoi[\s-]*gian[\s-]*ky\s*:?\s*\d)")
-_LAST = re.compile(r"^\W*thoi[\s-]*gian")
+_SIGNED = re.compile(r"^\W*ky boi\s*:")
+_FIELD = re.compile(r"^\W*(email|e-mail|co quan|to chuc|chuc vu|ngay ky|don vi)\s*:")
+_TIME = re.compile(
+    r"^\W*thoi[\s-]*gian[\s-]*ky\s*:?\s*\d"  # Thời gian ký: 19/10/2023 10:56:22
+    r"|\+\s?07:?00\b"  # ... 10:56:22 +07:00: the stamp's time zone, even fused into the motto line
+    r"|^\W*\d{1,2}[./-]\d{1,2}[./-]\d{4}\s+\d{1,2}:\d{2}"  # a date and time alone
+)
+_COPY = re.compile(r"^\W*sao ?y\W*$")
+_FORBIDDEN = re.compile(r"\b(mat|khan|hoa toc)\b|\bso\s*:?\s*\d|\d+\s*[-/]\s*[a-z]")  # marks, Số 15, 15-NQ/TU
 
 
 @dataclass(frozen=True)
@@ -52,42 +68,94 @@ def _text(words: Sequence[OcrWord]) -> str:
     return " ".join(w.text for w in words)
 
 
-def _is_start(words: Sequence[OcrWord]) -> bool:
-    folded = fold(_text(words))
-    return _START.match(folded) is not None and not (folded.startswith("sao") and len(words) > 4)
+def _fold(words: Sequence[OcrWord]) -> str:
+    return fold(_text(words))
 
 
-def _grow(start: int, pieces: list[tuple[OcrWord, ...]], height: float, step: int) -> list[int]:
-    """Indexes of the pieces aligned under (``step`` 1) or over (``step`` -1) piece ``start``, nearest first."""
-    order = sorted(range(len(pieces)), key=lambda i: _box(pieces[i])[1])
-    pos = order.index(start)
-    found: list[int] = []
-    last = _box(pieces[start])
-    for i in order[pos + 1 :] if step > 0 else order[:pos][::-1]:
-        box = _box(pieces[i])
-        gap = box[1] - last[3] if step > 0 else last[1] - box[3]
-        if gap > LINE_GAP * height or len(found) + 1 >= MAX_LINES:
+def _allowed(words: Sequence[OcrWord]) -> bool:
+    """No secrecy or urgency word, no ``Số`` number, no number-symbol: such a piece is page text."""
+    return _FORBIDDEN.search(_fold(words)) is None
+
+
+def _is_field(words: Sequence[OcrWord]) -> bool:
+    folded = _fold(words)
+    return (_FIELD.match(folded) is not None or _TIME.search(folded) is not None) and _allowed(words)
+
+
+class _Pieces:
+    """The page's line pieces, top to bottom, with their boxes and the page's median word height."""
+
+    def __init__(self, page: OcrPage) -> None:
+        self.pieces = sorted(line_pieces(page), key=lambda words: _box(words)[1])
+        self.boxes = [_box(words) for words in self.pieces]
+        heights = [w.box[3] - w.box[1] for w in page.words if len(w.text) > 1] or [1]
+        self.height = float(statistics.median(heights))
+
+    def below(self, index: int) -> list[int]:
+        """Pieces whose top lies below piece ``index``'s bottom by at most ``LINE_GAP`` line heights."""
+        last = self.boxes[index]
+        return [i for i in range(index + 1, len(self.pieces))
+                if 0 <= self.boxes[i][1] - last[3] + self.height * 0.5 <= LINE_GAP * self.height]
+
+    def aligned_below(self, index: int) -> int | None:
+        left = self.boxes[index][0]
+        return next((i for i in self.below(index) if abs(self.boxes[i][0] - left) <= ALIGN_HEIGHTS * self.height),
+                    None)
+
+
+def _signed_group(pieces: _Pieces, start: int) -> list[int]:
+    group = [start]
+    while len(group) < MAX_LINES:
+        following = pieces.aligned_below(group[-1])
+        if following is None or not _is_field(pieces.pieces[following]):
             break
-        if abs(box[0] - last[0]) <= ALIGN_HEIGHTS * height:
-            found.append(i)
-            last = box
-    return found
+        group.append(following)
+    return group
+
+
+def _copy_group(pieces: _Pieces, start: int) -> list[tuple[OcrWord, ...]]:
+    group = [start]
+    organ = pieces.aligned_below(start)
+    if organ is not None and _allowed(pieces.pieces[organ]) and all(
+            any(ch.isalpha() for ch in w.text) and not any(ch.isdigit() for ch in w.text)
+            for w in pieces.pieces[organ]) and not _TIME.search(_fold(pieces.pieces[organ])):
+        group.append(organ)
+    x0 = min(pieces.boxes[i][0] for i in group) - ALIGN_HEIGHTS * pieces.height
+    x1 = max(pieces.boxes[i][2] for i in group) + ALIGN_HEIGHTS * pieces.height
+    time = next((i for i in pieces.below(group[-1]) if pieces.boxes[i][0] < x1 and pieces.boxes[i][2] > x0
+                 and _TIME.search(_fold(pieces.pieces[i])) and _allowed(pieces.pieces[i])), None)
+    if time is None:
+        return []
+    left = min(pieces.boxes[i][0] for i in group) - pieces.height / 2
+    fused = tuple(w for w in pieces.pieces[time] if w.box[0] >= left)  # the time fused into the motto line
+    return [*(pieces.pieces[i] for i in group), fused or pieces.pieces[time]]
+
+
+def _stamp(pieces: _Pieces) -> list[tuple[OcrWord, ...]]:
+    """The lines of the first stamp, top to bottom (empty: no stamp)."""
+    for i, words in enumerate(pieces.pieces):
+        folded = _fold(words)
+        if _SIGNED.match(folded) and _allowed(words):
+            return [pieces.pieces[k] for k in _signed_group(pieces, i)]
+        if _COPY.match(folded):
+            group = _copy_group(pieces, i)
+            if group:
+                return group
+        if _TIME.match(folded) and _allowed(words) and re.match(r"^\W*thoi", folded):
+            return [words]
+    return []
 
 
 def find_esignature(page: OcrPage) -> tuple[OcrPage, ESignature | None]:
     """``page`` without the words of its e-signature stamp, and the stamp (``None``: no stamp found)."""
-    pieces = line_pieces(page)
-    starts = [i for i, words in enumerate(pieces) if _is_start(words)]
-    if not starts:
+    if not page.words:
         return page, None
-    heights = [w.box[3] - w.box[1] for w in page.words if len(w.text) > 1] or [1]
-    height = float(statistics.median(heights))
-    first = starts[0]
-    below = [] if _LAST.match(fold(_text(pieces[first]))) else _grow(first, pieces, height, 1)
-    above = _grow(first, pieces, height, -1) if _LAST.match(fold(_text(pieces[first]))) else []
-    chosen = sorted([*above, first, *below], key=lambda i: _box(pieces[i])[1])
-    words = [w for i in chosen for w in pieces[i]]
-    stamp = ESignature(box=_box(words), text="\n".join(_text(pieces[i]) for i in chosen))
+    pieces = _Pieces(page)
+    lines = _stamp(pieces)
+    if not lines:
+        return page, None
+    words = [w for line in lines for w in line]
+    stamp = ESignature(box=_box(words), text="\n".join(_text(line) for line in lines))
     taken = {id(w) for w in words}
     kept = [w for w in page.words if id(w) not in taken]
     confidence = statistics.fmean(w.confidence for w in kept) if kept else 0.0

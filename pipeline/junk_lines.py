@@ -58,6 +58,9 @@ _SYLLABLE = re.compile(f"{_INITIAL}?{_VOWELS}{{1,3}}{_FINAL}?")
 _NUMBER = re.compile(r"\d+(?:h\d*|[a-zđ]{0,2}|%)?")  # 2025, 8h00, 12h, 1a, 80%
 _CODE = re.compile(r"[A-ZĐ]{1,8}\d{1,6}")  # PA83, A2
 _MARKS = re.compile(r"\b(mat|khan|hoa toc)\b")  # folded: MẬT, KHẨN, HỎA TỐC (and look-alikes)
+_MARK_PHRASES = ("mat", "toi mat", "tuyet mat", "khan", "thuong khan", "hoa toc")
+_REFERENCE = re.compile(r"\d+\s*[-/]\s*[A-ZĐ]{2,}|\b\d{1,2}/\d{1,2}/\d{4}\b")  # 15-NQ/TU, 123/QĐ-UBND, 12/3/2020
+NAME_CONFIDENCE = 0.3  # mean confidence from which capitalised syllables are kept as a name
 _ADDRESS = re.compile(r"(?:https?://)?[\w.+-]+(?:@[\w-]+)?(?:\.[a-z]{2,})+(?:/\S*)?")  # web or mail address
 _DASH_MARKS = set("_-—–~:;=")
 _TRAIL_MARKS = set("_.`'^~|¬‹›°“”\"")  # a lone word of these after a line is a speck
@@ -137,12 +140,55 @@ def _is_anchor(word: OcrWord, tall: float = float("inf")) -> bool:
     return word.confidence >= ANCHOR_CONFIDENCE and (chars >= 2 or _core(word.text).isdigit())
 
 
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance of two short strings."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def is_mark_like(words: Sequence[OcrWord]) -> bool:
+    """The piece holds a secrecy or urgency mark, read exactly or with one letter wrong (``MẶI``, ``TỐI MẠI``,
+    ``KHẢN``): capitals that fold to within one edit of ``MẬT``, ``TỐI MẬT``, ``TUYỆT MẬT``, ``KHẨN``, ``THƯỢNG
+    KHẨN`` or ``HỎA TỐC``. Such a piece is never dropped: the secrecy reader decides (fail closed)."""
+    if _MARKS.search(fold(" ".join(w.text for w in words))):
+        return True
+    tokens = [_core(w.text) for w in words]
+    for size in (1, 2):
+        for k in range(len(tokens) - size + 1):
+            window = tokens[k : k + size]
+            if not all(t and t.isalpha() and t.isupper() for t in window) or sum(map(len, window)) < 2:
+                continue
+            folded = fold(" ".join(window))
+            if any(_distance(folded, mark) <= 1 for mark in _MARK_PHRASES):
+                return True
+    return False
+
+
+def _dated_or_numbered(words: Sequence[OcrWord]) -> bool:
+    """A number-symbol (``15-NQ/TU``, ``123/QĐ-UBND``) or a date (``12/3/2020``) is page text however read."""
+    return _REFERENCE.search(" ".join(w.text for w in words)) is not None
+
+
+def _name_like(words: Sequence[OcrWord], tall: float) -> bool:
+    """Two or more capitalised Vietnamese syllables of two letters or more, not taller than ``tall`` pixels
+    (signature strokes), fairly read: a name (``Lê Văn Ba``)."""
+    cores = [_core(w.text) for w in words]
+    if len(words) < 2 or any(w.box[3] - w.box[1] > tall for w in words):
+        return False
+    return all(len(c) >= 2 and c[0].isupper() and is_plausible(c) for c in cores) and (
+        statistics.fmean(w.confidence for w in words) >= NAME_CONFIDENCE)
+
+
 def is_junk(words: Sequence[OcrWord], tall: float = float("inf")) -> bool:
     """A piece of a line read from ink that is not text (seal, signature, specks): no anchor word, or anchors
     that are a small share of a poorly read piece."""
     if len(words) == 1 and words[0].text == "*":
         return False  # the star under a Party document's issuing body
-    if _MARKS.search(fold(" ".join(w.text for w in words))):
+    if is_mark_like(words) or _dated_or_numbered(words) or _name_like(words, tall):
         return False  # a secrecy or urgency mark, however badly read, is left to the stamp reader
     anchors = [w for w in words if _is_anchor(w, tall)]
     if not anchors:
@@ -166,9 +212,10 @@ def _inside(box: Box, seal: Box) -> bool:
 
 
 def _in_seal(words: Sequence[OcrWord], seals: Sequence[Box]) -> bool:
-    """A piece wholly inside a seal's disc that is not all anchor words read surely: the seal's own lettering."""
+    """A piece wholly inside a seal's disc that is not all anchor words read surely: the seal's own lettering
+    (never a piece that reads like a secrecy or urgency mark)."""
     box = _box(words)
-    if not any(_inside(box, seal) for seal in seals):
+    if is_mark_like(words) or not any(_inside(box, seal) for seal in seals):
         return False
     sure = all(_is_anchor(w) for w in words if alnum_count(w.text))
     return not sure or statistics.fmean(w.confidence for w in words) < SEAL_KEEP_CONFIDENCE

@@ -47,6 +47,8 @@ DOMINANCE = 3  # a non-syllable alone becomes the syllable used in this many tim
 MAX_GAP = 3.0  # words further apart than this many word heights are not read together
 _SENTENCE_END = ".:;!?"
 _BULLETS = frozenset({"-", "+", "–", "—", "•", "*", "·"})
+_MARK_SYLLABLES = frozenset({"mat", "khan", "toc"})  # MẬT, KHẨN, HỎA TỐC (skeletons)
+_MARK_MODIFIERS = frozenset({"toi", "tuyet", "thuong", "hoa"})  # TỐI / TUYỆT MẬT, THƯỢNG KHẨN, HỎA TỐC
 _SURNAMES = frozenset(canonical(s) or s for s in SURNAME_FORMS)
 
 
@@ -141,7 +143,18 @@ def _tokens(words: Sequence[OcrWord], lexicon: Lexicon) -> list[_Token]:
         named = following is not None and following.case == "title"  # "Đà Nẵng", also after "TP."
         token.inner_only = token.case == "title" and (named or not starts)
     _protect_names(tokens)
+    _protect_marks(tokens)
     return tokens
+
+
+def _protect_marks(tokens: list[_Token]) -> None:
+    """Capitals that may be a secrecy or urgency mark (``MẬT``, ``TỐI MẬT``, ``KHẨN``, ``HỎA TỐC``, however read)
+    stay as the engine read them: the secrecy reader judges the engine's reading, never a corrected one."""
+    for i, token in enumerate(tokens):
+        if token.case == "upper" and skeleton(token.core) in _MARK_SYLLABLES:
+            token.protected = True
+            if i and tokens[i - 1].case == "upper" and skeleton(tokens[i - 1].core) in _MARK_MODIFIERS:
+                tokens[i - 1].protected = True
 
 
 def _ends_sentence(token: _Token) -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.junk_lines import alnum_count, is_mark_like
 from pipeline.reading_order import line_pieces
 from schemas.ocr import OcrPage, OcrWord
 
@@ -37,6 +38,7 @@ MAX_LINES = 12  # per page, the least confident first
 PAD_FACTOR = 0.35  # white margin around the cut-out line, in line heights
 MIN_PAD = 8  # pixels
 WHOLE_LINE_MARGIN = 0.15  # mean-confidence gain needed to replace a line whose words split differently
+MAX_LOST = 0.3  # ...and it may not have lost more than this share of the line's letters and digits
 TALL_LINE = 1.6  # a doubtful piece this many median word heights tall is several lines fused
 ROW_GAP = 0.12  # a blank band at least this many word heights high separates two rows...
 ROW_MIN = 0.4  # ...and a row lower than this many word heights (diacritics) joins the row below it
@@ -111,6 +113,8 @@ def text_rows(crop: np.ndarray, height: float) -> list[tuple[int, int]]:
     Bands lower than ``ROW_GAP`` word heights do not split (they separate diacritics from their letters); rows
     lower than ``ROW_MIN`` word heights join the row below (or above, for the last). Each row is padded by half
     the blank band around it. One row, ``[(0, h)]``, when no split is found."""
+    if crop.ndim == 3:  # a colour cut-out: its darkest channel
+        crop = crop.min(axis=2)
     h = crop.shape[0]
     ink = (crop < INK_LEVEL).sum(axis=1) > max(1, crop.shape[1] // 200)
     runs = _runs(ink)
@@ -145,15 +149,24 @@ def _placed(word: OcrWord, box: Box, like: OcrWord) -> OcrWord:
                    line=like.line, block=like.block)
 
 
+def _keeps(old: tuple[OcrWord, ...], new: list[OcrWord]) -> bool:
+    """A second reading may replace the first only when it keeps a secrecy or urgency mark the first one read
+    (``pipeline.junk_lines.is_mark_like``) and does not lose more than ``MAX_LOST`` of its letters and digits."""
+    if is_mark_like(old) and not is_mark_like(new):
+        return False
+    return sum(alnum_count(w.text) for w in new) >= (1 - MAX_LOST) * sum(alnum_count(w.text) for w in old)
+
+
 def _better(old: tuple[OcrWord, ...], new: list[OcrWord], box: Box) -> list[OcrWord] | None:
     """The line's words after the second reading, or ``None`` when the first reading stays."""
     if not new:
         return None
     if len(new) == len(old):
         merged = [_placed(n, box, o) if n.confidence > o.confidence else o for o, n in zip(old, new, strict=True)]
-        return merged if any(m is not o for m, o in zip(merged, old, strict=True)) else None
+        changed = any(m is not o for m, o in zip(merged, old, strict=True))
+        return merged if changed and not (is_mark_like(old) and not is_mark_like(merged)) else None
     gain = statistics.fmean(w.confidence for w in new) - statistics.fmean(w.confidence for w in old)
-    return [_placed(n, box, old[0]) for n in new] if gain >= WHOLE_LINE_MARGIN else None
+    return [_placed(n, box, old[0]) for n in new] if gain >= WHOLE_LINE_MARGIN and _keeps(old, new) else None
 
 
 def _better_rows(old: tuple[OcrWord, ...], new: list[OcrWord], box: Box, first_line: int) -> list[OcrWord] | None:
@@ -162,7 +175,7 @@ def _better_rows(old: tuple[OcrWord, ...], new: list[OcrWord], box: Box, first_l
     if not new:
         return None
     gain = statistics.fmean(w.confidence for w in new) - statistics.fmean(w.confidence for w in old)
-    if gain < WHOLE_LINE_MARGIN:
+    if gain < WHOLE_LINE_MARGIN or not _keeps(old, new):
         return None
     return [_placed(n, box, old[0]).model_copy(update={"line": first_line + n.line}) for n in new]
 

@@ -49,7 +49,7 @@ def _uncovered_ink(page: OcrPage, image: np.ndarray, height: float) -> np.ndarra
     pad = round(COVER_PAD * height)
     for word in page.words:
         x0, y0, x1, y1 = word.box
-        ink[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad] = 0
+        ink[max(0, y0 - pad) : max(0, y1 + pad), max(0, x0 - pad) : max(0, x1 + pad)] = 0
     return ink
 
 
@@ -99,9 +99,11 @@ def missed_lines(page: OcrPage, image: np.ndarray) -> list[Box]:
 
     The search runs on the image scaled down to about ``WORK_HEIGHT`` pixels a word (halving the cost of its
     connected components on a 300-dpi page); the boxes are given back in ``image`` pixels."""
-    if not page.words or image.ndim != 2:
+    if not page.words or image.ndim != 2 or image.dtype != np.uint8:  # the grey OCR image only
         return []
     scale = max(1, int(word_height(page) // WORK_HEIGHT))
+    if min(image.shape) < 8 * scale:
+        return []
     small = image if scale == 1 else cv2.resize(image, (image.shape[1] // scale, image.shape[0] // scale),
                                                  interpolation=cv2.INTER_AREA)
     words = [w.model_copy(update={"box": tuple(v // scale for v in w.box)}) for w in page.words] if scale > 1 else None

@@ -63,3 +63,59 @@ def test_page_without_a_stamp_is_unchanged() -> None:
     page = _page(_words("Thời gian: Từ 8h00 - 11h30", 300, 900, 0), _words("Người ký thay mặt", 300, 960, 1))
     cleaned, stamp = find_esignature(page)
     assert stamp is None and cleaned is page
+
+
+def test_nothing_but_stamp_lines_goes_with_a_stamp() -> None:
+    """Ký bởi above a header: the header, its number and its secrecy mark stay page text."""
+    page = _page(
+        _words("Ký bởi: Văn phòng Tỉnh ủy", 300, 40, 0),
+        _words("Email: vanphong@example.gov.vn", 300, 85, 1),
+        _words("TỈNH ỦY MẪU", 300, 150, 2) + _words("ĐẢNG CỘNG SẢN VIỆT NAM", 1400, 150, 2),
+        _words("Số 15-NQ/TU", 300, 210, 3),
+        _words("MẬT", 300, 270, 4),
+    )
+    cleaned, stamp = find_esignature(page)
+    assert stamp is not None and stamp.text.splitlines() == ["Ký bởi: Văn phòng Tỉnh ủy",
+                                                             "Email: vanphong@example.gov.vn"]
+    text = order_page_text(cleaned)
+    assert "MẬT" in text and "15-NQ/TU" in text and "TỈNH ỦY MẪU" in text
+
+
+def test_a_paper_copy_stamp_and_prose_are_no_e_signature() -> None:
+    paper_copy = _page(
+        _words("SAO Y BẢN CHÍNH", 300, 2800, 0),
+        _words("Số 05-BS/VPTU", 300, 2850, 1),
+        _words("Nơi nhận:", 300, 2900, 2),
+        _words("- Lưu Văn phòng.", 300, 2950, 3),
+    )
+    prose = _page(
+        _words("Người ký: đồng chí Nguyễn Văn A, Bí thư.", 300, 1000, 0),
+        _words("Tổng kinh phí là 15.000.000.000 đồng,", 300, 1050, 1),
+    )
+    copy_without_time = _page(_words("SAO Y", 300, 2800, 0), _words("Văn phòng Tỉnh ủy", 300, 2850, 1))
+    for page in (paper_copy, prose, copy_without_time):
+        cleaned, stamp = find_esignature(page)
+        assert stamp is None and cleaned is page
+
+
+def test_a_lone_signing_time_takes_no_line_above_it() -> None:
+    page = _page(
+        _words("Các cấp ủy tổ chức quán triệt, triển khai thực hiện.", 300, 1000, 0),
+        _words("Nghị quyết có hiệu lực kể từ ngày ký.", 300, 1050, 1),
+        _words("Thời gian ký: 19/10/2023 10:56:22 +07:00", 300, 1100, 2),
+    )
+    cleaned, stamp = find_esignature(page)
+    assert stamp is not None and stamp.text == "Thời gian ký: 19/10/2023 10:56:22 +07:00"
+    assert "triển khai" in order_page_text(cleaned) and "hiệu lực" in order_page_text(cleaned)
+
+
+def test_a_copy_stamp_whose_time_fused_into_the_motto_line() -> None:
+    page = _page(
+        _words("SAO Y", 1700, 20, 0),
+        _words("Ủy ban nhân dân tỉnh Mẫu", 1702, 62, 1),
+        _words("CỘNG HÒA XÃ HỘI CHỦ ý] N0:56: 22 +07:00", 1150, 110, 2),  # one piece: motto and stamp fused
+    )
+    cleaned, stamp = find_esignature(page)
+    assert stamp is not None
+    assert stamp.text.splitlines() == ["SAO Y", "Ủy ban nhân dân tỉnh Mẫu", "N0:56: 22 +07:00"]
+    assert "CỘNG HÒA XÃ HỘI CHỦ" in order_page_text(cleaned)  # the motto's words stay page text

@@ -105,3 +105,26 @@ def test_a_badly_read_secrecy_mark_is_left_for_the_stamp_reader() -> None:
     mark = _line([("MẶT", 0.3)], 400, 600, 1)
     page, dropped, _ = clean_page(_page(body, mark))
     assert dropped == [] and "MẶT" in order_page_text(page)
+
+
+@pytest.mark.parametrize(("mark", "confidence"), [("MẶI", 0.3), ("MẬI", 0.45), ("TỐI MẠI", 0.3), ("KHÂN", 0.2),
+                                                  ("THƯỢNG KHÁN", 0.3), ("HOẢ TỐC", 0.3)])
+def test_a_secrecy_or_urgency_mark_misread_by_one_letter_is_never_dropped(mark: str, confidence: float) -> None:
+    body = _line([("Nhà", 0.95), ("trường", 0.96), ("thông", 0.96), ("báo", 0.95)], 300, 300, 0)
+    read = _line([(t, confidence) for t in mark.split()], 400, 600, 1)
+    page, dropped, _ = clean_page(_page(body, read))
+    assert dropped == [] and mark in order_page_text(page)
+    inside_seal = (300, 500, 600, 600)  # x, y, w, h: the mark lies within the seal's disc
+    page, dropped, _ = clean_page(_page(body, read), [inside_seal])
+    assert dropped == [] and mark in order_page_text(page)
+
+
+def test_a_poorly_read_name_number_or_date_stays() -> None:
+    body = [_line([("Nhà", 0.95), ("trường", 0.96), ("thông", 0.96), ("báo", 0.95)], 300, 300 + 60 * i, i)
+            for i in range(5)]
+    name = _line([("Lê", 0.45), ("Văn", 0.45), ("Ba", 0.4)], 1600, 2800, 8)
+    notation = _line([("15-NQ/TU", 0.2)], 300, 900, 9)
+    date = _line([("12/3/2020", 0.2)], 300, 1000, 10)
+    page, dropped, _ = clean_page(_page(*body, name, notation, date))
+    assert dropped == []
+    assert {"Lê", "Văn", "Ba", "15-NQ/TU", "12/3/2020"} <= {w.text for w in page.words}

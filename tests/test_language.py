@@ -115,3 +115,9 @@ def test_the_correction_is_a_setting_and_its_lexicon_is_built_once(monkeypatch: 
     monkeypatch.setenv("SOHOA_OCR_LANGUAGE_CORRECTION", "false")
     assert Settings().ocr_language_correction is False
     assert language_lexicon() is language_lexicon()
+
+
+def test_capitals_that_may_be_a_secrecy_or_urgency_mark_stay_as_read(lexicon: Lexicon) -> None:
+    for mark in ("TÔI MẬT", "TỐI MẶT", "THUỢNG KHẨN", "MẶT", "HOẢ TỐC"):
+        assert _fix(mark, lexicon) == mark
+    assert _fix("kiêm tra", lexicon) == "kiểm tra"  # ordinary words are still corrected

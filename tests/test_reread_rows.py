@@ -64,3 +64,16 @@ def test_rows_that_read_no_better_leave_the_piece() -> None:
     line = DoubtfulLine(tuple(words), (290, 290, 500, 400), tall=True)
     merged, changed = merge_rereads(page, [line], [[_w("Mót", (5, 5, 90, 50), 0.5, 0)]])
     assert changed == 0 and merged is page
+
+
+def test_a_second_reading_never_loses_a_secrecy_mark_or_most_of_the_line() -> None:
+    fused = (_w("Số", (300, 200, 350, 240), 0.4, 1), _w("15-NQ/TU", (360, 200, 560, 300), 0.3, 1),
+             _w("MẬT", (380, 260, 470, 300), 0.3, 1))
+    page = OcrPage(number=1, text="", words=list(fused), confidence=0.3, width=2480, height=3508, dpi=300)
+    line = DoubtfulLine(fused, (290, 190, 570, 310), tall=True)
+    first_row_only = [_w("Số", (10, 5, 60, 45), 0.95, 0), _w("15-NQ/TU", (70, 5, 270, 45), 0.95, 0)]
+    merged, changed = merge_rereads(page, [line], [first_row_only])
+    assert changed == 0 and "MẬT" in [w.text for w in merged.words]
+    flat = DoubtfulLine(fused, (290, 190, 570, 310))
+    merged, changed = merge_rereads(page, [flat], [[_w("Số", (10, 5, 60, 45), 0.97, 0)]])
+    assert changed == 0 and [w.text for w in merged.words] == ["Số", "15-NQ/TU", "MẬT"]

@@ -57,3 +57,11 @@ def test_readings_are_added_as_lines_of_their_own_and_junk_is_not() -> None:
     assert len({(w.block, w.line) for w in new}) == 1
     assert (new[0].block, new[0].line) not in {(w.block, w.line) for w in words}
     assert "~/." not in [w.text for w in page.words]
+
+
+def test_odd_pages_find_nothing_and_do_not_fail() -> None:
+    big = OcrWord(text="chữ", box=(0, 0, 4000, 900), confidence=0.9)  # a word larger than the image
+    outside = OcrWord(text="chữ", box=(-500, -400, -100, -360), confidence=0.9)
+    assert missed_lines(_page([big]), np.full((20, 30), 0, np.uint8)) == []
+    assert missed_lines(_page([outside]), np.full((200, 300), 255, np.uint8)) == []
+    assert missed_lines(_page([]), np.full((200, 300), 0, np.uint8)) == []
