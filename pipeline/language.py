@@ -45,6 +45,20 @@ INVALID_CHANGE_COST = 0.1  # changing one that is not a Vietnamese syllable
 INVALID_COST = 0.5  # keeping a syllable that is not Vietnamese
 DOMINANCE = 3  # a non-syllable alone becomes the syllable used in this many times more words than any other
 MAX_GAP = 3.0  # words further apart than this many word heights are not read together
+# The commonest prepositions of administrative text and the rare syllables a slipped tone over their marked vowel
+# turns them into (``đê`` dyke, ``vơi`` to ebb, ``đên``): such a syllable standing alone (no lexicon word with a
+# neighbour: ``đê điều``, ``vời vợi`` keep theirs) before a word is the preposition. A reading that is itself a
+# productive word (``đề`` in ``đề ra``) is never listed. FUNCTION_GAIN outweighs CHANGE_COST plus a tone
+# over a marked vowel (0.8), nothing dearer.
+FUNCTION_WORDS: dict[str, tuple[str, ...]] = {
+    "để": ("đê", "đế", "đễ"),
+    "về": ("vê", "vế", "vễ", "vệ"),
+    "với": ("vơi", "vời", "vợi", "vởi", "vỡi"),
+    "đến": ("đên", "đễn"),
+    "được": ("đước",),
+}
+FUNCTION_GAIN = 0.9
+FUNCTION_MAX_CHANGE = 0.5  # ``language_syllable.change_cost`` of a tone over a marked vowel
 _SENTENCE_END = ".:;!?"
 _BULLETS = frozenset({"-", "+", "–", "—", "•", "*", "·"})
 _MARK_SYLLABLES = frozenset({"mat", "khan", "toc"})  # MẬT, KHẨN, HỎA TỐC (skeletons)
@@ -194,6 +208,21 @@ def _alone(token: _Token, lexicon: Lexicon) -> str | None:
     return lexicon.alone.get(skeleton(token.core))
 
 
+def _function_word(tokens: list[_Token], index: int) -> str | None:
+    """The function word (:data:`FUNCTION_WORDS`) a lower-case syllable followed by another word stands for: one of
+    its listed slips, differing only by a tone over a marked vowel (``đê`` for ``để``, ``vơi`` for ``với``)."""
+    token = tokens[index]
+    following = tokens[index + 1] if index + 1 < len(tokens) else None
+    if token.case != "lower" or token.protected or token.canon is None:
+        return None
+    if following is None or following.case != "lower" or token.trail or following.lead:
+        return None  # a preposition is followed by the words it governs, never by punctuation
+    for word, slips in FUNCTION_WORDS.items():
+        if token.canon in slips and change_cost(token.canon, word) <= FUNCTION_MAX_CHANGE:
+            return word
+    return None
+
+
 def _single_score(token: _Token) -> float:
     return -INVALID_COST if token.case is not None and not token.formed else 0.0
 
@@ -244,6 +273,11 @@ def _best_reading(tokens: list[_Token], lexicon: Lexicon) -> list[str | None]:
         alone = _alone(tokens[start], lexicon)
         if alone is not None and best[start] - INVALID_CHANGE_COST > best[start + 1] + 1e-9:
             best[start + 1], back[start + 1] = best[start] - INVALID_CHANGE_COST, (start, (alone,))
+        function = _function_word(tokens, start)
+        if function is not None:
+            score = best[start] + FUNCTION_GAIN - _cost(tokens[start], function)
+            if score > best[start + 1] + 1e-9:
+                best[start + 1], back[start + 1] = score, (start, (function,))
         for end, score, option in _span_options(tokens, start, lexicon):
             if best[start] + score > best[end] + 1e-9:
                 best[end], back[end] = best[start] + score, (start, option)

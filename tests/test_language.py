@@ -121,3 +121,12 @@ def test_capitals_that_may_be_a_secrecy_or_urgency_mark_stay_as_read(lexicon: Le
     for mark in ("TÔI MẬT", "TỐI MẶT", "THUỢNG KHẨN", "MẶT", "HOẢ TỐC"):
         assert _fix(mark, lexicon) == mark
     assert _fix("kiêm tra", lexicon) == "kiểm tra"  # ordinary words are still corrected
+
+
+def test_a_slipped_preposition_standing_alone_before_a_word_is_read_as_the_preposition(lexicon: Lexicon) -> None:
+    assert _fix("thành phố đê đẩy nhanh tiến độ", lexicon) == "thành phố để đẩy nhanh tiến độ"
+    assert _fix("làm việc vơi các đơn vị", lexicon) == "làm việc với các đơn vị"
+    assert _fix("tuyến đê biển", lexicon) == "tuyến đê biển"  # a lexicon word keeps its reading
+    assert _fix("các tuyến đê, kè", lexicon) == "các tuyến đê, kè"  # a preposition never precedes punctuation
+    assert _fix("chỉ tiêu đề ra", lexicon) == "chỉ tiêu đề ra"  # đề is a word of its own: never a slip
+    assert _fix("đê Hòa Liên", lexicon) == "đê Hòa Liên"
