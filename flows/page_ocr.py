@@ -28,6 +28,7 @@ from flows.stamps import read_stamps
 from ocr_models.engine import OcrTimeout
 from ocr_models.hocr import hocr_from_page
 from ocr_models.tools import OcrWarning
+from pipeline.digits import fix_digits
 from pipeline.esign import find_esignature
 from pipeline.junk_lines import clean_page
 from pipeline.language import correct_page
@@ -140,9 +141,10 @@ def _ocr_pass(
     ocr, esign = find_esignature(ocr)  # an e-office signature stamp: a fact, not page text
     junk |= {"esignature": esign.as_step()} if esign else {}
     ocr, corrected = correct_page(ocr, services.lexicon)  # diacritics from the words around (pipeline.language)
+    ocr, digits = fix_digits(ocr)  # COVID-I9, l4 giờ: one-stroke letters in digit groups (pipeline.digits)
     ocr = ocr.model_copy(update={"text": order_page_text(ocr)})  # logical order; words keep engine order
     stamps = read_stamps(ocr, prep.display_image, page.number == 1, stem, services)  # secrecy stamps (issue 17)
-    steps = {**prep.steps, **warned, **reread, **unread, **sealed, **junk, **corrected, **stamps}
+    steps = {**prep.steps, **warned, **reread, **unread, **sealed, **junk, **corrected, **digits, **stamps}
     return PageOutput(ocr, steps, jpeg, text_pdf, _write_hocr(ocr, stem, services)), ocr_png
 
 
