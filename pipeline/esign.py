@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.reading_order import line_pieces
+from pipeline.reread import word_height
 from schemas.ocr import OcrPage, OcrWord
 from schemas.text import fold
 
@@ -88,8 +89,7 @@ class _Pieces:
     def __init__(self, page: OcrPage) -> None:
         self.pieces = sorted(line_pieces(page), key=lambda words: _box(words)[1])
         self.boxes = [_box(words) for words in self.pieces]
-        heights = [w.box[3] - w.box[1] for w in page.words if len(w.text) > 1] or [1]
-        self.height = float(statistics.median(heights))
+        self.height = word_height(page)
 
     def below(self, index: int) -> list[int]:
         """Pieces whose top lies below piece ``index``'s bottom by at most ``LINE_GAP`` line heights."""

@@ -34,6 +34,7 @@ import statistics
 import unicodedata
 from collections.abc import Sequence
 
+from pipeline.metadata.fuzzy import levenshtein
 from pipeline.reading_order import line_pieces
 from schemas.ocr import OcrPage, OcrWord
 from schemas.text import fold
@@ -140,16 +141,6 @@ def _is_anchor(word: OcrWord, tall: float = float("inf")) -> bool:
     return word.confidence >= ANCHOR_CONFIDENCE and (chars >= 2 or _core(word.text).isdigit())
 
 
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance of two short strings."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
-
-
 def is_mark_like(words: Sequence[OcrWord]) -> bool:
     """The piece holds a secrecy or urgency mark, read exactly or with one letter wrong (``MẶI``, ``TỐI MẠI``,
     ``KHẢN``): capitals that fold to within one edit of ``MẬT``, ``TỐI MẬT``, ``TUYỆT MẬT``, ``KHẨN``, ``THƯỢNG
@@ -163,7 +154,7 @@ def is_mark_like(words: Sequence[OcrWord]) -> bool:
             if not all(t and t.isalpha() and t.isupper() for t in window) or sum(map(len, window)) < 2:
                 continue
             folded = fold(" ".join(window))
-            if any(_distance(folded, mark) <= 1 for mark in _MARK_PHRASES):
+            if any(levenshtein(folded, mark) <= 1 for mark in _MARK_PHRASES):
                 return True
     return False
 
