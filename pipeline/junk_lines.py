@@ -50,6 +50,9 @@ SEAL_KEEP_CONFIDENCE = 0.9  # a piece wholly inside a seal is kept only when rea
 SEAL_MARGIN = 0.05  # share of the seal's size a piece may stick out of it and still be "inside"
 TALL_FACTOR = 2.0  # a word taller than this many median word heights is no anchor (signature strokes)
 MAX_ABBREVIATION = 10  # letters of an upper-case abbreviation (``ĐHĐL``, ``SGDĐT``)
+LATIN_WORD = 5  # letters of a foreign word (``Website``, ``Email``, ``Zalo``) that anchors its line...
+LATIN_CONFIDENCE = 0.75  # ...when read at least this surely in one letter case pattern
+FRAGMENT_FACTOR = 0.35  # words under this share of the median word height ending a piece: a neighbour's strip
 
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}  # grave, acute, tilde, hook above, dot below
 _INITIAL = "(?:ngh|ng|gh|gi|kh|nh|ph|th|tr|ch|qu|[bcdđghklmnprstvx])"
@@ -129,10 +132,19 @@ def is_plausible(text: str) -> bool:
     return good > 0 and good >= 0.5 * alnum_count(core)
 
 
+def _latin_word(word: OcrWord) -> bool:
+    """A foreign word of ``LATIN_WORD`` or more plain letters in one case pattern, read surely (``Website``)."""
+    core = _core(word.text).rstrip(";,.:")
+    return (word.confidence >= LATIN_CONFIDENCE and len(core) >= LATIN_WORD and core.isascii() and core.isalpha()
+            and _one_case(core))
+
+
 def _is_anchor(word: OcrWord, tall: float = float("inf")) -> bool:
     """A plausible word read surely: two or more letters or digits (or a number: a page number), or a long word
-    (``LONG_WORD`` letters and digits, such as a document number) read fairly surely; never a word taller than
-    ``tall`` pixels (a signature's strokes read as letters)."""
+    (``LONG_WORD`` letters and digits, such as a document number) read fairly surely, or a foreign word read
+    surely (``_latin_word``); never a word taller than ``tall`` pixels (a signature's strokes read as letters)."""
+    if word.box[3] - word.box[1] <= tall and _latin_word(word):
+        return True
     chars = alnum_count(word.text)
     if word.confidence < LONG_WORD_CONFIDENCE or word.box[3] - word.box[1] > tall or not is_plausible(word.text):
         return False
@@ -245,6 +257,30 @@ def _fix_marks(words: Sequence[OcrWord], middle: float, remove: set[int], replac
     return fixed
 
 
+def _fragment_tail(words: tuple[OcrWord, ...], median: float) -> int:
+    """Where a piece's tail of tiny words begins (``len(words)``: none): the top or bottom strip of the next line
+    fused into this one by the engine (``Website; - xỉ na x7at``: letters a third of a word's height). The tail
+    holds a word with letters or digits and the piece keeps a word of normal height; a mark is never a tail."""
+    cut = len(words)
+    while cut > 1 and words[cut - 1].box[3] - words[cut - 1].box[1] < FRAGMENT_FACTOR * median:
+        cut -= 1
+    tail, head = words[cut:], words[:cut]
+    if not any(alnum_count(w.text) for w in tail) or is_mark_like(tail):
+        return len(words)
+    if all(w.box[3] - w.box[1] < FRAGMENT_FACTOR * median for w in head):
+        return len(words)
+    return cut
+
+
+def _split_fragments(pieces: list[tuple[OcrWord, ...]], median: float) -> list[tuple[OcrWord, ...]]:
+    """The pieces with fused tails of tiny words cut off as pieces of their own (judged, and dropped, alone)."""
+    out: list[tuple[OcrWord, ...]] = []
+    for words in pieces:
+        cut = _fragment_tail(words, median)
+        out.extend([words[:cut], words[cut:]] if cut < len(words) else [words])
+    return out
+
+
 def clean_page(page: OcrPage, seals: Sequence[Box] = ()) -> tuple[OcrPage, list[str], int]:
     """``page`` without its junk pieces and with its list dashes restored.
 
@@ -256,6 +292,8 @@ def clean_page(page: OcrPage, seals: Sequence[Box] = ()) -> tuple[OcrPage, list[
     middle = _text_middle(page, pieces)
     heights = [w.box[3] - w.box[1] for w in page.words if alnum_count(w.text) >= 2]
     tall = TALL_FACTOR * statistics.median(heights) if heights else float("inf")
+    if heights:
+        pieces = _split_fragments(pieces, statistics.median(heights))
     dropped: list[str] = []
     remove: set[int] = set()
     replace: dict[int, OcrWord] = {}

@@ -128,3 +128,46 @@ def test_a_poorly_read_name_number_or_date_stays() -> None:
     page, dropped, _ = clean_page(_page(*body, name, notation, date))
     assert dropped == []
     assert {"Lê", "Văn", "Ba", "15-NQ/TU", "12/3/2020"} <= {w.text for w in page.words}
+
+
+def _sized(words: list[tuple[str, float, int]], x: int, y: int, line: int) -> list[OcrWord]:
+    """Words of given heights, bottoms aligned on ``y + 45``."""
+    out = []
+    for text, conf, height in words:
+        w = 28 * max(1, len(text))
+        out.append(OcrWord(text=text, box=(x, y + 45 - height, x + w, y + 45), confidence=conf, line=line, block=0))
+        x += w + 20
+    return out
+
+
+def _body(lines: int = 6) -> list[list[OcrWord]]:
+    return [_line([("Nhà", 0.95), ("trường", 0.96), ("thông", 0.96), ("báo", 0.95)], 300, 500 + 60 * i, 10 + i)
+            for i in range(lines)]
+
+
+def test_a_fused_strip_of_the_next_line_is_cut_off_and_the_item_kept() -> None:
+    """``: Website; - xỉ na x7at ...``: a list item read with the top strip of the line under it."""
+    fused = _sized([(":", 0.22, 6), ("Website;", 0.79, 45), ("-", 0.79, 9), ("xỉ", 0.26, 14), ("na", 0.26, 14),
+                    ("x7at", 0.0, 14), ("“1*‹rY^/^1Y", 0.0, 10), ("TY", 0.2, 10)], 300, 1400, 1)
+    cleaned, dropped, _ = clean_page(_page(*_body(), fused))
+    kept = [w.text for w in cleaned.words if w.line == 1]
+    assert kept == ["-", "Website;"]
+    assert dropped == ["- xỉ na x7at “1*‹rY^/^1Y TY"]
+
+
+@pytest.mark.parametrize(("word", "conf", "kept"), [
+    ("Website;", 0.9, True),  # a foreign word read surely anchors its line
+    ("Website;", 0.5, False),  # ... not when read unsurely
+    ("wEBSiTE", 0.9, False),  # ... nor in mixed case
+    ("Webs", 0.9, False),  # ... nor a short one
+])
+def test_foreign_words_anchor_only_when_read_surely(word: str, conf: float, kept: bool) -> None:
+    junk = _sized([("TY", 0.11, 45), ("Enx", 0.0, 45), (word, conf, 45)], 1500, 1400, 1)
+    cleaned, _, _ = clean_page(_page(*_body(), junk))
+    assert [w.text for w in cleaned.words if w.line == 1] == ([w.text for w in junk] if kept else [])
+
+
+def test_a_small_mark_is_never_cut_off_as_a_fragment() -> None:
+    line = _sized([("Số:", 0.9, 45), ("15-NQ/TU", 0.9, 45), ("MẬT", 0.4, 12)], 300, 1400, 1)
+    cleaned, _, _ = clean_page(_page(*_body(), line))
+    assert [w.text for w in cleaned.words if w.line == 1] == ["Số:", "15-NQ/TU", "MẬT"]

@@ -130,3 +130,24 @@ def test_a_slipped_preposition_standing_alone_before_a_word_is_read_as_the_prepo
     assert _fix("các tuyến đê, kè", lexicon) == "các tuyến đê, kè"  # a preposition never precedes punctuation
     assert _fix("chỉ tiêu đề ra", lexicon) == "chỉ tiêu đề ra"  # đề is a word of its own: never a slip
     assert _fix("đê Hòa Liên", lexicon) == "đê Hòa Liên"
+
+
+@pytest.mark.parametrize(("read", "want"), [
+    ("trên công thông tin điện tử", "trên cổng thông tin điện tử"),
+    ("thực hiện các biện pháp phòng, chông dịch", "thực hiện các biện pháp phòng, chống dịch"),
+    ("Ban Thưởng vụ Thành ủy", "Ban Thường vụ Thành ủy"),
+    ("xuất trình căn cước công dần", "xuất trình căn cước công dân"),
+])
+def test_administrative_terms_the_general_word_list_lacks(read: str, want: str, lexicon: Lexicon) -> None:
+    """``vocabulary/vie.admin-phrases``: terms of Party and state administration, each read as one word."""
+    assert _fix(read, lexicon) == want
+
+
+@pytest.mark.parametrize("line", ["công nghệ thông tin của công ty", "số gốc của giấy", "công an thành phố", "thông tin điện tử"])
+def test_administrative_terms_do_not_change_other_readings(line: str, lexicon: Lexicon) -> None:
+    assert _fix(line, lexicon) == line
+
+
+def test_administrative_terms_are_recorded(lexicon: Lexicon) -> None:
+    assert lexicon.provenance["admin_phrases"] == "vie.admin-phrases"
+    assert len(lexicon.provenance["admin_phrases_sha256"]) == 64

@@ -25,6 +25,7 @@ from .header import (
 )
 from .layout import Line, PageLines, page_lines
 from .notation import REPAIRED_CERTAINTY, repair_notation
+from .recipients_unheaded import find_unheaded_recipients
 from .repair import Lexicon
 from .title import find_subject, find_title, find_vv_subject
 from .vocab import OTHER_TYPE_CODE, TYPE_CODES
@@ -141,6 +142,8 @@ def _footer(b: _Builder, pages: list[PageLines], party: bool, lexicon: Lexicon) 
     page, anchor = found if found else (last, None)
     if anchor is not None:
         b.put("recipients", find_recipients(page, anchor, lexicon))
+    elif (unheaded := find_unheaded_recipients(pages, lexicon)) is not None:
+        b.put("recipients", unheaded[1])
     sig = find_signature(page, anchor, party)
     if sig.authority is None and sig.name is None and sig.title is None and page is not last:
         sig = find_signature(last, None, party)

@@ -161,7 +161,7 @@ def _ends_list(item: str) -> bool:
 _DEBRIS_BULLET_RE = re.compile(r"^[.,_`'\u00bb~^]{0,4}\s?(?:[-\u2013\u2014+\u2022*~^])\s?")
 
 
-def _normal_bullet(text: str) -> str:
+def normal_bullet(text: str) -> str:
     """``~- Như trên;``, ``.__~ Lưu``, ``^ Như trên`` → ``- ...``: a dash read with debris, or as ``~``/``^``."""
     m = _DEBRIS_BULLET_RE.match(text)
     return "- " + text[m.end() :].lstrip() if m and m.end() < len(text) else text
@@ -186,14 +186,16 @@ def _next_item(items: list[str], text: str) -> str | None:
 
 def find_recipients(page: PageLines, anchor: Line, lexicon: Lexicon) -> Found[list[str]] | None:
     """Recipient lines under ``Nơi nhận:`` (bullets, wrapped items joined), without bullets and end marks."""
-    items: list[str] = []
-    used: list[Line] = [anchor]
     first = _inline_first(anchor)
-    if first:
-        items.append(first)
+    return read_recipients(_recipient_lines(page, anchor), [first] if first else [], [anchor], lexicon, 0.85)
+
+
+def read_recipients(lines: list[Line], items: list[str], used: list[Line], lexicon: Lexicon,
+                    certainty: float) -> Found[list[str]] | None:
+    """The recipients ``lines`` (top to bottom) list after the ``items`` already read."""
     skipped = 0
-    for ln in _recipient_lines(page, anchor):
-        text = _drop_trailing_junk(_normal_bullet(ln.text.strip()))
+    for ln in lines:
+        text = _drop_trailing_junk(normal_bullet(ln.text.strip()))
         action = _next_item(items, text)
         if action is None or (action == "skip" and skipped >= _MAX_SKIPPED):
             break
@@ -208,7 +210,7 @@ def find_recipients(page: PageLines, anchor: Line, lexicon: Lexicon) -> Found[li
         if len(items) >= _MAX_RECIPIENTS:
             break
     cleaned = [c for c in (_clean_item(i, lexicon) for i in items) if sum(ch.isalpha() for ch in c) >= 2]
-    return Found(cleaned, tuple(used), 0.85) if cleaned else None
+    return Found(cleaned, tuple(used), certainty) if cleaned else None
 
 
 # ------------------------------------------------------------------ signature block
