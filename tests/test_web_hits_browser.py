@@ -96,8 +96,9 @@ def test_hits_on_the_scan_in_chromium(live_server: LiveServer, chromium: Any, sc
         assert zoomed["image"]["width"] > first["image"]["width"] * 1.2
         page.click("button[data-zoom=fit]")
 
-        # "Kết quả tiếp" through every hit of page 1, on to page 2
+        # "Kết quả tiếp" through every hit of page 1 (within the page: no reload), on to page 2 (a new page)
         on_page_one = len(first["boxes"])
+        page.evaluate("window.__samePage = true")
         for expected in range(2, on_page_one + 2):
             page.click("#hit-next")
             page.wait_for_load_state("load")
@@ -105,10 +106,13 @@ def test_hits_on_the_scan_in_chromium(live_server: LiveServer, chromium: Any, sc
             layout = check_boxes(page)
             current = next(b for b in layout["boxes"] if b["current"])
             if expected <= on_page_one:
-                assert "page=1" in page.url and current["id"] == f"hit-{expected}"
+                assert f"page=1&hit={expected}#hit-{expected}" in page.url and current["id"] == f"hit-{expected}"
+                assert page.evaluate("window.__samePage === true")  # stepped without reloading the page
             else:
                 assert "page=2" in page.url and "Trang 2/2" in page.inner_text(".toolbar")
                 assert current["id"] == "hit-1"
+                assert page.evaluate("window.__samePage === undefined")  # the next page with hits was loaded
+        assert page.locator("#hit-next[href]").count() == 0  # the last hit: nothing after it
         page.screenshot(path=str(artifacts_dir() / f"hits-page2-{screen}.png"), full_page=True)
 
         # "Kết quả trước" back to the last hit of page 1
@@ -120,3 +124,23 @@ def test_hits_on_the_scan_in_chromium(live_server: LiveServer, chromium: Any, sc
     finally:
         context.close()
     assert outside == [], f"the browser left the app: {outside}"
+
+
+def test_hit_links_work_without_javascript(live_server: LiveServer, chromium: Any) -> None:
+    """Without JavaScript the boxes are there (drawn by the server) and each link loads the page at the hit."""
+    base, doc_id = live_server.url, live_server.ids["kh_02.tif"]
+    context = chromium.new_context(locale="vi-VN", java_script_enabled=False, **SCREENS["390"])
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/search")
+        log_in(page, base, web.ADMIN, web.ADMIN_PASSWORD)
+        page.goto(f"{base}/documents/{doc_id}?q=ke+hoach+chuyen+doi+so")
+        assert page.locator("rect.hit-box").count() > 2 and page.locator("#hit-1.current").count() == 1
+        page.click("#hit-next")
+        page.wait_for_url("**page=1&hit=2#hit-2")
+        assert page.locator("#hit-2.current").count() == 1 and _position(page)[0] == 2
+        page.click("#hit-prev")
+        page.wait_for_url("**page=1&hit=1#hit-1")
+        assert page.locator("#hit-1.current").count() == 1 and page.locator("#hit-prev[href]").count() == 0
+    finally:
+        context.close()

@@ -94,9 +94,14 @@ def hits_context(store: ObjectStore, view: DocumentView, hits: Hits, page: int, 
     counts = {**hits.counts, page: len(boxes)}
     current = current_hit(counts, page, asked)
     before, after = step_hits(counts, page, current)
+    here = len(boxes)  # the hits just before and after this page's (for stepping within the page in viewer.js)
+    page_before, page_after = step_hits(counts, page, 1 if here else None)[0], step_hits(counts, page, here or None)[1]
     return {
         "hit_query": True, "hit_boxes": boxes, "hit_current": current, "hit_total": sum(counts.values()),
         "hit_number": hit_number(counts, page, current), "hit_counts": counts,
+        "hit_before": sum(c for n, c in counts.items() if n < page),
         "hit_prev": link(before.page, before.hit) if before else "",
         "hit_next": link(after.page, after.hit) if after else "",
+        "hit_prev_page": link(page_before.page, page_before.hit) if page_before else "",
+        "hit_next_page": link(page_after.page, page_after.hit) if page_after else "",
     }
