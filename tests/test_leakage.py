@@ -127,7 +127,8 @@ def test_web_and_api_show_nothing_above_clearance(archive: tuple[Settings, dict[
     assert not any(h in review for h in hidden)
     missing = {p: client.get(p.replace("{id}", MISSING)) for p in (
         "/documents/{id}", "/documents/{id}/pages/1/image", "/documents/{id}/pdf", "/documents/{id}/original/1",
-        "/api/documents/{id}", "/review/{id}")}
+        "/api/documents/{id}", "/review/{id}",
+        "/documents/{id}?q=kinh+te+bien", "/documents/{id}?q=kinh+te+bien&page=1&hit=1")}  # hits on the scan
     hidden |= {ids["tuyetmat"]}
     for doc_id in hidden:
         for path, absent in missing.items():
@@ -136,6 +137,8 @@ def test_web_and_api_show_nothing_above_clearance(archive: tuple[Settings, dict[
             assert answer.status_code == 404
     for doc_id in visible:
         assert client.get(f"/documents/{doc_id}").status_code == 200
+        shown_hits = client.get(f"/documents/{doc_id}", params={"q": QUERY})  # boxes from the hOCR it may see
+        assert shown_hits.status_code == 200 and 'class="hit-box' in shown_hits.text
 
 
 @pytest.mark.parametrize("user", ["none", "mat"])

@@ -31,6 +31,7 @@ from interfaces.web.auth import (
     state_of,
 )
 from interfaces.web.highlight import has_match, mark_words, segments
+from interfaces.web.hits import find_hits, hits_context
 from interfaces.web.render import render, url_with
 from interfaces.web.service import load_document, local_file, page_image, search
 from schemas.search import FACET_FIELDS, SearchFilters, Sort
@@ -181,12 +182,15 @@ def metadata_rows(view_manifest: object, machine: object) -> list[dict[str, obje
 
 @router.get("/documents/{doc_id}")
 @access_rule(Rule.DOCUMENT)
-def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "", page: int | None = None) -> Response:
-    view = load_document(state_of(request), doc_id, session.user)
+def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "", page: int | None = None,
+                  hit: int | None = None) -> Response:
+    state = state_of(request)
+    view = load_document(state, doc_id, session.user)  # the policy first: the hOCR is read only through this view
     manifest = view.manifest
     count = len(manifest.pages)
-    if page is None:
-        page = next((p.number for p in manifest.pages if q and has_match(p.text, q)), 1)
+    hits = find_hits(state.store, view, q)
+    if page is None:  # the page with the first hit (boxes from the hOCR; else a match in the text) opens first
+        page = hits.first_page or next((p.number for p in manifest.pages if q and has_match(p.text, q)), 1)
     page = max(1, min(count, page)) if count else 1
     current = next((p for p in manifest.pages if p.number == page), None)
     audit(request, session.user.username, "document.view", manifest.id, {"page": page, "query": q})
@@ -207,6 +211,8 @@ def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "
         "originals": [PurePosixPath(f.key).name for f in view.originals],
         "ocr": ocr, "provenance_json": json.dumps(prov, ensure_ascii=False, indent=1),
         "back": url_with("/search", [("q", q)]),
+        **hits_context(state.store, view, hits, page, hit, lambda n, h: url_with(
+            f"/documents/{manifest.id}", [("q", q), ("page", str(n)), ("hit", str(h))]) + f"#hit-{h}"),
     }, session=session)
 
 
