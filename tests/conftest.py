@@ -188,13 +188,15 @@ def xref_archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) ->
 
     root = tmp_path_factory.mktemp("xref")
     write_batch(root / "batch")
-    archive, report = root / "archive", root / "report.json"
-    assert main(["digitise", str(root / "batch"), "--archive", str(archive), "--report", str(report),
-                 "--quiet"]) == 0
-    documents = json.loads(report.read_text(encoding="utf-8"))["documents"]
-    ids = {Path(d["source"]).stem: d["id"] for d in documents}
-    without = root / "without"
-    shutil.copytree(archive, without)
-    shutil.rmtree(without / "objects" / "documents" / ids["kh91"])
-    assert main(["reindex", "--archive", str(without)]) == 0
+    archive, report, without = root / "archive", root / "report.json", root / "without"
+    with pytest.MonkeyPatch.context() as patch:  # the embedded index, whatever another fixture set up
+        for name in [k for k in os.environ if k.startswith(("SOHOA_SEARCH", "SOHOA_ES_", "SOHOA_ARCHIVE"))]:
+            patch.delenv(name)
+        assert main(["digitise", str(root / "batch"), "--archive", str(archive), "--report", str(report),
+                     "--quiet"]) == 0
+        documents = json.loads(report.read_text(encoding="utf-8"))["documents"]
+        ids = {Path(d["source"]).stem: d["id"] for d in documents}
+        shutil.copytree(archive, without)
+        shutil.rmtree(without / "objects" / "documents" / ids["kh91"])
+        assert main(["reindex", "--archive", str(without)]) == 0
     return XrefArchive(archive=archive, without=without, ids=ids)

@@ -424,6 +424,8 @@ def xref_apps(request: pytest.FixtureRequest, xref_archive: XrefArchive,
             patch.setattr(search_es.ElasticsearchIndex, "__init__", init)
             patch.setenv("SOHOA_SEARCH_INDEX", "elasticsearch")
             patch.setenv("SOHOA_ES_URL", osmem.url)
+        else:  # never the Elasticsearch setting another fixture of this module may have left in the environment
+            patch.setenv("SOHOA_SEARCH_INDEX", "sqlite")
         for name, source in (("with", xref_archive.archive), ("without", xref_archive.without)):
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("web.sqlite3*"))
             if request.param == "elasticsearch":  # each archive its own index, filled from its stored documents
@@ -447,9 +449,10 @@ def test_cross_references_show_nothing_above_clearance(xref_apps: dict[str, obje
     not exist; a reader cleared for it gets the link and the listing."""
     ids, level = xref_archive.ids, USERS[user]
     seen = _login(xref_apps["with"], user)
-    for doc in ("bc23", "nq15"):
+    for doc, other in (("bc23", "nq15"), ("nq15", "bc23")):
         page = seen.get(f"/documents/{ids[doc]}")
         assert page.status_code == 200
+        assert f'href="/documents/{ids[other]}"' in page.text  # the open citation's link, the open citer listed
         if level == 0:
             absent = _login(xref_apps["without"], user).get(f"/documents/{ids[doc]}").text
             assert _masked(page.text) == _masked(absent), doc
