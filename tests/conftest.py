@@ -167,3 +167,36 @@ def osmem() -> Iterator[Osmem]:
         yield Osmem(url=server.url, node_class=_osmem_node_class())
     finally:
         server.close()
+
+
+# --- cross-references (issue 22, part 3) ---------------------------------------------------------------------
+
+
+@dataclass
+class XrefArchive:
+    archive: Path  # the cross-reference batch digitised (tests/fixtures/generate_xref.py)
+    without: Path  # the same archive without the Mật Kế hoạch 91-KH/TU: a number that does not exist
+    ids: dict[str, str]  # file stem -> document id
+
+
+@pytest.fixture(scope="session")
+def xref_archive(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> XrefArchive:
+    """Documents citing each other, digitised once through the CLI (real OCR); and a copy from which the
+    classified cited document is removed (its stored objects deleted, then ``sohoa reindex``)."""
+    from interfaces.cli import main
+    from tests.fixtures.generate_xref import write_batch
+
+    root = tmp_path_factory.mktemp("xref")
+    write_batch(root / "batch")
+    archive, report, without = root / "archive", root / "report.json", root / "without"
+    with pytest.MonkeyPatch.context() as patch:  # the embedded index, whatever another fixture set up
+        for name in [k for k in os.environ if k.startswith(("SOHOA_SEARCH", "SOHOA_ES_", "SOHOA_ARCHIVE"))]:
+            patch.delenv(name)
+        assert main(["digitise", str(root / "batch"), "--archive", str(archive), "--report", str(report),
+                     "--quiet"]) == 0
+        documents = json.loads(report.read_text(encoding="utf-8"))["documents"]
+        ids = {Path(d["source"]).stem: d["id"] for d in documents}
+        shutil.copytree(archive, without)
+        shutil.rmtree(without / "objects" / "documents" / ids["kh91"])
+        assert main(["reindex", "--archive", str(without)]) == 0
+    return XrefArchive(archive=archive, without=without, ids=ids)

@@ -28,6 +28,7 @@ from interfaces.cli import main
 from interfaces.web import add_user, create_app
 from interfaces.web.config import WebSettings
 from schemas.settings import Settings
+from tests.conftest import XrefArchive
 from tests.fixtures import generate_sample as gen
 
 pytestmark = pytest.mark.slow
@@ -403,3 +404,65 @@ def test_register_export_neutralises_formulas(tmp_path: Path) -> None:
     sheet = load_workbook(tmp_path / "so.xlsx").active
     assert sheet is not None
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+@pytest.fixture(scope="module", params=["embedded", "elasticsearch"])
+def xref_apps(request: pytest.FixtureRequest, xref_archive: XrefArchive,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """Cross-references (issue 22, part 3): the web app over the citing batch, and over the same batch without
+    the Mật Kế hoạch 91-KH/TU (a number that does not exist), on the embedded index or on Elasticsearch."""
+    root = tmp_path_factory.mktemp("leak-xref")
+    apps: dict[str, object] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "elasticsearch":
+            from storage import search_es
+
+            osmem = request.getfixturevalue("osmem")
+            plain_init = search_es.ElasticsearchIndex.__init__
+
+            def init(self: object, *args: object, **kwargs: object) -> None:
+                kwargs.setdefault("node_class", osmem.node_class)  # the stand-in's content-type quirk (test only)
+                plain_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+            patch.setattr(search_es.ElasticsearchIndex, "__init__", init)
+            patch.setenv("SOHOA_SEARCH_INDEX", "elasticsearch")
+            patch.setenv("SOHOA_ES_URL", osmem.url)
+        else:  # never the Elasticsearch setting another fixture of this module may have left in the environment
+            patch.setenv("SOHOA_SEARCH_INDEX", "sqlite")
+        for name, source in (("with", xref_archive.archive), ("without", xref_archive.without)):
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("web.sqlite3*"))
+            if request.param == "elasticsearch":  # each archive its own index, filled from its stored documents
+                patch.setenv("SOHOA_ES_INDEX", f"sohoa-leakage-xref-{name}")
+                assert main(["reindex", "--archive", str(root / name)]) == 0
+            settings = Settings(archive=root / name)
+            _users(settings)
+            apps[name] = create_app(settings, WebSettings())
+        yield apps
+
+
+def _masked(html: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token" value=""', html)
+
+
+@pytest.mark.parametrize("user", list(USERS))
+def test_cross_references_show_nothing_above_clearance(xref_apps: dict[str, object], xref_archive: XrefArchive,
+                                                       user: str) -> None:
+    """A citation of a document above the reader's clearance is plain text and a citer above it is not listed:
+    the citing and the cited pages are byte for byte those of an archive where the classified document does
+    not exist; a reader cleared for it gets the link and the listing."""
+    ids, level = xref_archive.ids, USERS[user]
+    seen = _login(xref_apps["with"], user)
+    for doc, other in (("bc23", "nq15"), ("nq15", "bc23")):
+        page = seen.get(f"/documents/{ids[doc]}")
+        assert page.status_code == 200
+        assert f'href="/documents/{ids[other]}"' in page.text  # the open citation's link, the open citer listed
+        if level == 0:
+            absent = _login(xref_apps["without"], user).get(f"/documents/{ids[doc]}").text
+            assert _masked(page.text) == _masked(absent), doc
+            assert ids["kh91"] not in page.text
+        else:
+            assert f'href="/documents/{ids["kh91"]}"' in page.text, doc  # the link (bc23), the listing (nq15)
+    missing = seen.get(f"/documents/{MISSING}")
+    hidden = seen.get(f"/documents/{ids['kh91']}")
+    if level == 0:
+        assert (hidden.status_code, hidden.content) == (missing.status_code, missing.content)

@@ -30,6 +30,7 @@ from interfaces.web.auth import (
     set_cookie,
     state_of,
 )
+from interfaces.web.citations_view import citation_context
 from interfaces.web.highlight import has_match, mark_words, segments
 from interfaces.web.hits import find_hits, hits_context
 from interfaces.web.render import render, url_with
@@ -201,9 +202,8 @@ def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "
     prov = manifest.provenance
     ocr = prov.get("ocr") if isinstance(prov.get("ocr"), dict) else {}
     assert isinstance(ocr, dict)
-    return render(request, "document.html", {
+    return render(request, "document.html", citation_context(state_of(request), session.user, manifest, current, q) | {
         "view": view, "doc": manifest, "q": q, "page": page, "count": count, "page_record": current,
-        "text": mark_words(current.text, q) if current else [],
         "page_links": {n: link(n) for n in range(1, count + 1)},
         "prev": link(page - 1) if page > 1 else "", "next": link(page + 1) if page < count else "",
         "rows": metadata_rows(manifest, view.machine),
