@@ -15,6 +15,7 @@ from starlette.responses import Response
 from flows.access import Rule, access_rule
 from flows.accounts import LoginThrottled, User
 from flows.corrections import EDITABLE_METADATA, current_value
+from flows.files import filing_of
 from interfaces.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -30,6 +31,7 @@ from interfaces.web.auth import (
     set_cookie,
     state_of,
 )
+from interfaces.web.files_pages import file_url, fonds_url
 from interfaces.web.highlight import has_match, mark_words, segments
 from interfaces.web.render import render, url_with
 from interfaces.web.service import load_document, local_file, page_image, search
@@ -207,6 +209,7 @@ def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "
         "originals": [PurePosixPath(f.key).name for f in view.originals],
         "ocr": ocr, "provenance_json": json.dumps(prov, ensure_ascii=False, indent=1),
         "back": url_with("/search", [("q", q)]),
+        "filing": filing_of(state_of(request).settings, manifest), "file_url": file_url, "fonds_url": fonds_url,
     }, session=session)
 
 
