@@ -147,11 +147,12 @@ def ensure_filing(settings: Settings, catalog: SqliteCatalog) -> None:
     catalog.fill_filing(filing)
 
 
-def visible_filed(settings: Settings, catalog: SqliteCatalog, principal: Principal) -> list[CatalogEntry]:
-    """Every catalogued document filed in a hồ sơ that ``principal`` may see, with the review reasons and status
-    they may read (``flows.access``)."""
+def visible_filed(settings: Settings, catalog: SqliteCatalog, principal: Principal,
+                  file_code: str | None = None) -> list[CatalogEntry]:
+    """Every catalogued document filed in a hồ sơ (``file_code``: in that one) that ``principal`` may see, with
+    the review reasons and status they may read (``flows.access``)."""
     ensure_filing(settings, catalog)
-    filed = [e for e in catalog.entries() if e.file_code]
+    filed = catalog.filed(file_code)
     shown = visible_items(principal, filed, lambda e: level_of_metadata(e.metadata))
     levels = catalog_levels(catalog)
     out = []
@@ -187,16 +188,18 @@ def _batch_defaults(settings: Settings) -> dict[str, tuple[str | None, str | Non
     return out
 
 
-def archive_files(settings: Settings, principal: Principal) -> list[FileView]:
-    """Every hồ sơ that exists for ``principal`` (see the module's rule), by mã hồ sơ."""
+def archive_files(settings: Settings, principal: Principal, file_code: str | None = None) -> list[FileView]:
+    """Every hồ sơ that exists for ``principal`` (see the module's rule), by mã hồ sơ (``file_code``: that one
+    only, when it exists for them)."""
     catalog = open_catalog(settings)
     try:
-        filed = visible_filed(settings, catalog, principal)
+        filed = visible_filed(settings, catalog, principal, file_code)
     finally:
         catalog.close()
     records_db = open_file_records(settings)
     try:
-        records = {r.file_code: r for r in records_db.all()}
+        every = records_db.all() if file_code is None else [r for r in [records_db.get(file_code)] if r is not None]
+        records = {r.file_code: r for r in every}
     finally:
         records_db.close()
     by_code: dict[str, list[CatalogEntry]] = defaultdict(list)
@@ -233,7 +236,7 @@ def fonds_view(settings: Settings, principal: Principal, key: str) -> FondsView:
 
 def file_view(settings: Settings, principal: Principal, file_code: str) -> FileView:
     """One hồ sơ (``NotFoundError`` — the same for a hidden-only hồ sơ as for an unknown code)."""
-    found = next((f for f in archive_files(settings, principal) if f.file_code == file_code), None)
+    found = next((f for f in archive_files(settings, principal, file_code) if f.file_code == file_code), None)
     if found is None:
         raise file_not_found()
     return found

@@ -279,6 +279,16 @@ class SqliteCatalog:
             rows = self._conn.execute(sql + " ORDER BY batch, source, id", args).fetchall()
         return [_entry(row) for row in rows]
 
+    def filed(self, file_code: str | None = None) -> list[CatalogEntry]:
+        """The documents filed in a hồ sơ (``file_code``: in that one), by mã hồ sơ, số thứ tự, id."""
+        sql = f"SELECT {_COLUMNS} FROM documents WHERE file_code IS NOT NULL AND file_code != ''"
+        args: tuple[str, ...] = ()
+        if file_code is not None:
+            sql, args = sql + " AND file_code = ?", (file_code,)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY file_code, sequence, id", args).fetchall()
+        return [_entry(row) for row in rows]
+
     def batches(self) -> list[str]:
         """Names of the batches in the catalog."""
         with self._lock:

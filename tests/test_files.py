@@ -327,3 +327,32 @@ def test_file_pages_fit_desktop_and_phone(served: str, filed: tuple[Settings, di
         page.wait_for_url(f"{base}/ho-so/{CODE}?done=saved")
         assert page.locator(".notice").is_visible()
     assert outside == []
+
+
+def test_catalog_of_an_earlier_version_is_filled_from_the_corrections(filed: tuple[Settings, dict[str, str]],
+                                                                       tmp_path: Path) -> None:
+    """A catalog written before the hồ sơ columns: they are added, and filled once from the stored manifests with
+    their corrections (the filing above is corrections only: the sample batch had no hồ sơ code)."""
+    import sqlite3
+
+    from flows.queries import open_catalog
+    from storage.catalog import FILING_PENDING
+
+    settings, ids = filed
+    root = tmp_path / "a"
+    shutil.copytree(settings.archive, root, ignore=shutil.ignore_patterns("work"))
+    with sqlite3.connect(root / "catalog.sqlite") as conn:
+        conn.execute("ALTER TABLE documents DROP COLUMN file_code")
+        conn.execute("ALTER TABLE documents DROP COLUMN sequence")
+    copy = Settings(archive=root)
+    catalog = open_catalog(copy)
+    try:
+        assert catalog.filing_pending() and all(e.file_code is None for e in catalog.entries())
+    finally:
+        catalog.close()
+    page = login(create_app(copy, WebSettings()), "luutru3").get(f"/ho-so/{CODE}").text
+    assert re.findall(r'href="/documents/([A-Za-z0-9_-]+)"', page) == [ids[s] for s in ("nq_01.png", "bc_03.pdf",
+                                                                                       "kh_02.tif")]
+    with sqlite3.connect(root / "catalog.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM meta WHERE key = ?", (FILING_PENDING,)).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM documents WHERE file_code = ?", (OTHER,)).fetchone()[0] == 2

@@ -48,7 +48,7 @@ def fonds_list(request: Request, session: SessionDep) -> Response:
     return render(request, "fonds_list.html", _context(fonds=fonds), session=session)
 
 
-@router.get("/phong/{key}")
+@router.get("/phong/{key:path}")
 @access_rule(Rule.LISTING)
 def fonds_page(request: Request, key: str, session: SessionDep) -> Response:
     from flows.files import fonds_view
@@ -196,4 +196,11 @@ def file_out(request: Request, code: str, doc_id: str, session: SessionDep, csrf
     except EditError as exc:
         return _file_page(request, session, code, error=str(exc), status=400)
     audit(request, session.user.username, "file.remove_document", doc_id[:64], {"file_code": code[:100]})
+    from flows.files import file_view
+    from schemas.errors import NotFoundError
+
+    try:  # the hồ sơ may be gone for this user: its last visible document left and it has no record
+        file_view(state_of(request).settings, session.user.principal, code[:100])
+    except NotFoundError:
+        return RedirectResponse("/phong", status_code=303)
     return RedirectResponse(file_url(code[:100]) + "?done=unfiled", status_code=303)
