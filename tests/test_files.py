@@ -356,3 +356,36 @@ def test_catalog_of_an_earlier_version_is_filled_from_the_corrections(filed: tup
     with sqlite3.connect(root / "catalog.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM meta WHERE key = ?", (FILING_PENDING,)).fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM documents WHERE file_code = ?", (OTHER,)).fetchone()[0] == 2
+
+
+def test_reindex_keeps_the_filing(filed: tuple[Settings, dict[str, str]], tmp_path: Path) -> None:
+    """``sohoa reindex`` rebuilds the catalog from the manifests and their corrections: the filing stays."""
+    settings, ids = filed
+    root = tmp_path / "a"
+    shutil.copytree(settings.archive, root, ignore=shutil.ignore_patterns("work"))
+    assert main(["reindex", "--archive", str(root)]) == 0
+    page = login(create_app(Settings(archive=root), WebSettings()), "xem0").get(f"/ho-so/{OTHER}").text
+    assert re.findall(r'href="/documents/([A-Za-z0-9_-]+)"', page) == [ids["cv_04"], ids["qd_05.jpg"]]
+
+
+def test_muc_luc_cells_are_never_formulas(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from flows.files import FiledDocument, FileView
+    from flows.muc_luc import build_muc_luc, write_muc_luc
+    from storage.catalog import CatalogEntry
+    from storage.files import FileRecord
+
+    entry = CatalogEntry(id="a" * 20, sha256="", source="x.png", batch="b", status="done", pages=3,
+                         metadata={"subject": '=HYPERLINK("http://x","y")', "organ_name": "@ban", "code_number": "+1",
+                                   "issued_date": "2001-02-03"},
+                         review_reasons=[], manifest_key="k", file_code="F.1", sequence=4)
+    view = FileView(file_code="F.1", record=FileRecord(file_code="F.1", title="-2+3", note="=1+1"), title="-2+3",
+                    fonds=None, documents=[FiledDocument(entry=entry, stt=1, first_page=1, last_page=3)])
+    write_muc_luc(build_muc_luc(view), tmp_path / "m.xlsx")
+    book = load_workbook(tmp_path / "m.xlsx")
+    cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    values = [c.value for c in book["Mục lục văn bản"][2]]
+    assert values[1] == "'+1" and values[4] == "'=HYPERLINK(\"http://x\",\"y\")" and values[5] == "1-3"
+    assert book["Mục lục hồ sơ"]["C2"].value == "'-2+3" and book["Mục lục hồ sơ"]["D2"].number_format == "DD/MM/YYYY"
