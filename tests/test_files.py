@@ -169,6 +169,18 @@ def test_hidden_only_file_does_not_exist_below_clearance(filed: tuple[Settings, 
     assert "AN.1" not in none.get("/phong/-").text and "AN.1" in full.get("/phong/-").text
     assert "AN.1" not in none.get("/phong").text
     assert full.get("/ho-so/AN.1").status_code == 200
+    # once an archivist creates its record the hồ sơ exists for everyone, with no trace of the hidden document
+    create_file(full, "AN.1", "Hồ sơ có hồ sơ gốc", "Phông riêng")
+    page = none.get("/ho-so/AN.1")
+    assert page.status_code == 200 and ids["bc_03.pdf"] not in page.text
+    assert _years(page.text) == "—" and "0 văn bản, 0 trang" in page.text
+    assert _years(full.get("/ho-so/AN.1").text) == _catalog_years(copy, [ids["bc_03.pdf"]])
+    assert re.findall(r'class="doc-count">(\d+)<', none.get("/phong/Ph%C3%B4ng%20ri%C3%AAng").text) == ["0"]
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(none.get("/ho-so/AN.1/muc-luc.xlsx").content))
+    assert book["Mục lục văn bản"].max_row == 1  # headers only
+    assert [c.value for c in book["Mục lục hồ sơ"][2]][3:7] == [None, None, None, "0 trang / 0 văn bản"]
 
 
 def test_muc_luc_export_cli_and_web(filed: tuple[Settings, dict[str, str]], tmp_path: Path,
