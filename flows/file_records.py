@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
-from flows.corrections import EditError, normalise_value
+from flows.corrections import EditError, normalise_value, writing
 from flows.files import NO_FONDS, FileView, file_view
 from flows.review import Reviewer, apply_changes, load_document, not_found
 from flows.wiring import open_file_records
@@ -85,12 +85,13 @@ def file_document(reviewer: Reviewer, doc_id: str, file_code: str, sequence: int
     (default: after the last document the reviewer sees there). The document is loaded through the policy first:
     one above the reviewer's clearance is ``NotFoundError``, exactly like a missing id."""
     principal = reviewer.user.principal
-    load_document(reviewer.settings, reviewer.store, doc_id, principal)  # hidden == missing, before anything else
-    view = file_view(reviewer.settings, principal, file_code_of(file_code))
-    if sequence is None:
-        others = [d.entry.sequence or 0 for d in view.documents if d.entry.id != doc_id]
-        sequence = max(others, default=0) + 1
-    apply_changes(reviewer, doc_id, {"file_code": view.file_code, "sequence": sequence})
+    with writing(reviewer.settings):  # one lock: two filings at once never take the same next number
+        load_document(reviewer.settings, reviewer.store, doc_id, principal)  # hidden == missing, before anything
+        view = file_view(reviewer.settings, principal, file_code_of(file_code))
+        if sequence is None:
+            others = [d.entry.sequence or 0 for d in view.documents if d.entry.id != doc_id]
+            sequence = max(others, default=0) + 1
+        apply_changes(reviewer, doc_id, {"file_code": view.file_code, "sequence": sequence})
     return view
 
 
