@@ -33,6 +33,8 @@ EDITABLE_METADATA: dict[str, str] = {
     "urgency": "Mức độ khẩn",
     "recipients": "Nơi nhận",
 }
+# the document's place in a hồ sơ (filing: ``flows.files``), corrected like the other fields
+FILING_FIELDS: dict[str, str] = {"file_code": "Mã hồ sơ", "sequence": "Số thứ tự trong hồ sơ"}
 CHOICES: dict[str, tuple[str, ...]] = {"classification": CLASSIFICATIONS, "urgency": URGENCIES}
 CORRECTION_ACTION = "correction.record"  # the audit entry of every correction written
 
@@ -149,11 +151,28 @@ def field_label(field: str) -> str:
         return EDITABLE_METADATA.get(name, name)
     if kind == "page":
         return f"Nội dung trang {name}"
+    if field in FILING_FIELDS:
+        return FILING_FIELDS[field]
     return "Trạng thái" if field == "status" else field
+
+
+def _filing_value(field: str, value: object) -> object:
+    if value is None or value == "":
+        return None
+    if field == "sequence":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+            raise EditError("Số thứ tự trong hồ sơ: cần một số nguyên dương")
+        return value
+    text = nfc(str(value)).strip()
+    if len(text) > 100 or any(c in '/\\:*?"<>|' or ord(c) < 32 for c in text):
+        raise EditError("Mã hồ sơ không hợp lệ: chỉ gồm chữ, số, dấu chấm và gạch ngang (vd. H49.64.33.2001.160)")
+    return text
 
 
 def normalise_value(field: str, value: object) -> object:
     """The stored form of a submitted value (``EditError`` when it is not acceptable)."""
+    if field in FILING_FIELDS:
+        return _filing_value(field, value)
     if field == "status":
         if value not in ("done", "needs_review"):
             raise EditError("Trạng thái không hợp lệ")
@@ -183,6 +202,8 @@ def normalise_value(field: str, value: object) -> object:
 
 
 def current_value(manifest: DocumentManifest, field: str) -> object:
+    if field in FILING_FIELDS:
+        return getattr(manifest, field)
     if field == "status":
         return manifest.status
     if field.startswith("page."):
@@ -199,8 +220,11 @@ def corrected(manifest: DocumentManifest, edits: Sequence[Edit]) -> DocumentMani
     metadata = manifest.metadata.model_dump()
     pages = {p.number: p for p in manifest.pages}
     status = manifest.status
+    filing: dict[str, object] = {}
     for edit in edits:
-        if edit.field == "status" and edit.after in ("done", "needs_review"):
+        if edit.field in FILING_FIELDS:
+            filing[edit.field] = edit.after
+        elif edit.field == "status" and edit.after in ("done", "needs_review"):
             status = "done" if edit.after == "done" else "needs_review"
         elif edit.field.startswith("page."):
             number = int(edit.field.removeprefix("page."))
@@ -212,4 +236,5 @@ def corrected(manifest: DocumentManifest, edits: Sequence[Edit]) -> DocumentMani
         "metadata": DocumentMetadata.model_validate(metadata),
         "pages": [pages[p.number] for p in manifest.pages],
         "status": status,
+        **filing,
     })

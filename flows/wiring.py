@@ -33,6 +33,7 @@ from storage.accounts_db import WebDb, web_db_path
 from storage.audit import AuditLog
 from storage.batches import BatchRegistry
 from storage.catalog import IndexWriter, SqliteCatalog
+from storage.files import SqliteFileRecords
 from storage.objects import DirectoryObjectStore, ObjectStore, remove_leftovers
 from storage.search_index import SearchIndex
 
@@ -284,6 +285,11 @@ def open_archive_catalog(settings: Settings) -> SqliteCatalog:
 def open_batch_registry(settings: Settings) -> BatchRegistry:
     """The archive's batch registry (its tables live in the catalog database)."""
     return BatchRegistry(_archive_root(settings) / CATALOG_FILE)
+
+
+def open_file_records(settings: Settings) -> SqliteFileRecords:
+    """The archive's hồ sơ records (their table lives in the catalog database)."""
+    return SqliteFileRecords(_archive_root(settings) / CATALOG_FILE)
 
 
 def open_accounts_db(settings: Settings) -> WebDb:

@@ -82,9 +82,14 @@ class CatalogEntry:
     metadata: dict[str, object]
     review_reasons: list[Reason]  # codes (rows of older versions: sentences, decoded)
     manifest_key: str
+    file_code: str | None = None  # mã hồ sơ the document is filed in (manifest, with corrections applied)
+    sequence: int | None = None  # its số thứ tự in that hồ sơ
 
 
-_COLUMNS = "id, sha256, source, batch, status, pages, metadata, review_reasons, manifest_key"
+_COLUMNS = "id, sha256, source, batch, status, pages, metadata, review_reasons, manifest_key, file_code, sequence"
+# the hồ sơ columns (added to catalogs of earlier versions, then filled from the manifests: ``filing_pending``)
+_FILING_COLUMNS = (("file_code", "TEXT"), ("sequence", "INTEGER"))
+FILING_PENDING = "filing_pending"
 IDENTITY_FIELDS = ("organ_name", "type_name", "code_number", "code_notation", "issued_date")
 
 
@@ -99,6 +104,8 @@ def _entry(row: tuple[object, ...]) -> CatalogEntry:
         metadata=json.loads(str(row[6])),
         review_reasons=stored_reasons(json.loads(str(row[7]))),
         manifest_key=str(row[8]),
+        file_code=None if row[9] is None else str(row[9]),
+        sequence=None if row[10] is None else int(row[10]),  # type: ignore[call-overload]
     )
 
 
@@ -129,11 +136,48 @@ class SqliteCatalog:
         self._claims: dict[tuple[str, ...], dict[str, str]] = {}
         with self._lock:
             self._conn.executescript(_SCHEMA)
+            self._add_filing_columns()
             if indexer is not None:
                 indexer.prepare(self._conn)
             self._conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+
+    def _add_filing_columns(self) -> None:
+        """The hồ sơ columns, on a catalog of an earlier version: its rows are marked to be filled from the
+        manifests (``filing_pending``; ``flows.files`` does it on first use, ``sohoa reindex`` rewrites them)."""
+        have = {str(r[1]) for r in self._conn.execute("PRAGMA table_info(documents)")}
+        missing = [(name, kind) for name, kind in _FILING_COLUMNS if name not in have]
+        if not missing:
+            return
+
+        def add() -> None:
+            for name, kind in missing:
+                self._conn.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
+            if self._conn.execute("SELECT count(*) FROM documents").fetchone()[0]:
+                self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, '1')", (FILING_PENDING,))
+
+        try:
+            self._transaction(add)
+        except sqlite3.OperationalError:  # another process added them first
+            if {str(r[1]) for r in self._conn.execute("PRAGMA table_info(documents)")} < {n for n, _ in missing}:
+                raise
+
+    def filing_pending(self) -> bool:
+        """Whether rows written before the hồ sơ columns existed still lack them."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (FILING_PENDING,)).fetchone()
+        return row is not None
+
+    def fill_filing(self, filing: Iterable[tuple[str, str | None, int | None]]) -> None:
+        """Set (id, file_code, sequence) of rows written before the hồ sơ columns existed; clears the mark."""
+
+        def fill() -> None:
+            self._conn.executemany("UPDATE documents SET file_code = ?, sequence = ? WHERE id = ?",
+                                   [(code, seq, doc_id) for doc_id, code, seq in filing])
+            self._conn.execute("DELETE FROM meta WHERE key = ?", (FILING_PENDING,))
+
+        self._transaction(fill)
 
     def close(self) -> None:
         with self._lock:
@@ -166,6 +210,7 @@ class SqliteCatalog:
         def replace() -> None:
             nonlocal count
             self._conn.execute("DELETE FROM documents")
+            self._conn.execute("DELETE FROM meta WHERE key = ?", (FILING_PENDING,))  # every row rewritten
             if self.indexer is not None:
                 self.indexer.clear(self._conn)
             pending: list[IndexEntry] = []
@@ -201,7 +246,8 @@ class SqliteCatalog:
         md = manifest.metadata.model_dump(mode="json", exclude={"evidence"})
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self._conn.execute(
-            "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO documents (id, sha256, source, batch, status, pages, metadata, review_reasons, "
+            "manifest_key, updated_at, file_code, sequence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 manifest.id,
                 manifest.sha256,
@@ -213,6 +259,8 @@ class SqliteCatalog:
                 json.dumps(codes_json(manifest.review_reasons), ensure_ascii=False),
                 manifest_key,
                 now,
+                manifest.file_code,
+                manifest.sequence,
             ),
         )
 
@@ -229,6 +277,16 @@ class SqliteCatalog:
             sql, args = sql + " WHERE batch = ?", (batch,)
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY batch, source, id", args).fetchall()
+        return [_entry(row) for row in rows]
+
+    def filed(self, file_code: str | None = None) -> list[CatalogEntry]:
+        """The documents filed in a hồ sơ (``file_code``: in that one), by mã hồ sơ, số thứ tự, id."""
+        sql = f"SELECT {_COLUMNS} FROM documents WHERE file_code IS NOT NULL AND file_code != ''"
+        args: tuple[str, ...] = ()
+        if file_code is not None:
+            sql, args = sql + " AND file_code = ?", (file_code,)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY file_code, sequence, id", args).fetchall()
         return [_entry(row) for row in rows]
 
     def batches(self) -> list[str]:

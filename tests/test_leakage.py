@@ -466,3 +466,106 @@ def test_cross_references_show_nothing_above_clearance(xref_apps: dict[str, obje
     hidden = seen.get(f"/documents/{ids['kh91']}")
     if level == 0:
         assert (hidden.status_code, hidden.content) == (missing.status_code, missing.content)
+LEAK_FILE, SECRET_FILE, LEAK_FONDS = "HS.2026.01", "AN.2026.02", "Phông kiểm thử"
+
+
+@pytest.fixture(scope="module")
+def filed_archive(base_archive: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+                  ) -> tuple[Settings, dict[str, str]]:
+    """The leakage archive filed (issue 22) by an archivist cleared for all: hồ sơ LEAK_FILE (a record, phông
+    LEAK_FONDS) holds the open and Mật copies; SECRET_FILE (no record, no phông) holds the Tối mật copy only."""
+    from flows.accounts import accounts_of
+    from flows.audit import open_audit
+    from flows.review import Reviewer, apply_changes
+    from flows.wiring import build_object_store, open_accounts_db
+
+    root = tmp_path_factory.mktemp("leak-files") / "a"
+    shutil.copytree(base_archive[0], root, ignore=shutil.ignore_patterns("work"))
+    settings, ids = Settings(archive=root), base_archive[1]
+    _users(settings)
+    add_user(settings, "filer3", PASSWORD, "archivist", clearance=3)
+    filer = _login(create_app(settings, WebSettings()), "filer3")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', filer.get("/ho-so-moi").text)
+    assert token
+    assert filer.post("/ho-so-moi", data={"csrf_token": token.group(1), "file_code": LEAK_FILE,
+                                          "title": "Hồ sơ kiểm thử", "fonds": LEAK_FONDS},
+                      follow_redirects=False).status_code == 303
+    for name in ("mo", "mat"):
+        assert filer.post(f"/ho-so/{LEAK_FILE}/van-ban", data={"csrf_token": token.group(1), "doc_id": ids[name]},
+                          follow_redirects=False).status_code == 303
+    user = accounts_of(settings).find_user("filer3")
+    assert user is not None
+    log = open_audit(settings)
+    try:
+        apply_changes(Reviewer(settings=settings, store=build_object_store(settings), db=open_accounts_db(settings),
+                               audit=log, user=user), ids["toimat"], {"file_code": SECRET_FILE, "sequence": 1})
+    finally:
+        log.close()
+    return settings, ids
+
+
+def _same(one: object, two: object) -> bool:
+    return (one.status_code, one.content) == (two.status_code, two.content)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("user", list(USERS))
+def test_files_pages_and_muc_luc_show_nothing_above_clearance(
+    filed_archive: tuple[Settings, dict[str, str]], user: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hồ sơ and phông (issue 22): phông list, phông, hồ sơ, breadcrumb, mục lục (web and ``export --muc-luc --as``)
+    list, count and number only the visible copies; a hồ sơ known only from a hidden copy is the same 404 as an
+    unknown one; an archivist cannot file or take out a copy above their clearance (the same 404 as a missing id)."""
+    from openpyxl import load_workbook
+
+    from flows.files import NO_FONDS
+
+    settings, ids = filed_archive
+    level = USERS[user]
+    visible, hidden = _visible(level, ids), set(ids.values()) - _visible(level, ids)
+    in_file = visible - {ids["toimat"]}
+    client = _login(create_app(settings, WebSettings()), user)
+    pages = {path: client.get(path) for path in ("/phong", f"/phong/{LEAK_FONDS}", f"/ho-so/{LEAK_FILE}",
+                                                 f"/documents/{ids['mo']}")}
+    for path, page in pages.items():
+        assert page.status_code == 200, (user, path)
+        assert not any(h in page.text for h in hidden), (user, path)
+    assert re.findall(r'class="doc-count">(\d+)<', pages[f"/phong/{LEAK_FONDS}"].text) == [str(len(in_file))]
+    listed = re.findall(r'href="/documents/([A-Za-z0-9_-]+)"', pages[f"/ho-so/{LEAK_FILE}"].text)
+    assert set(listed) == in_file and len(listed) == len(in_file)
+    assert f"{len(in_file)} văn bản, {len(in_file)} trang" in pages[f"/ho-so/{LEAK_FILE}"].text
+    assert re.findall(r'data-label="STT">(\d+)<', pages[f"/ho-so/{LEAK_FILE}"].text) == [
+        str(n) for n in range(1, len(in_file) + 1)]
+    secret, absent = client.get(f"/ho-so/{SECRET_FILE}"), client.get("/ho-so/AN.2026.99")
+    unnamed, nowhere = client.get(f"/phong/{NO_FONDS}"), client.get("/phong/Kh%C3%B4ng%20c%C3%B3")
+    if level < 2:  # a hồ sơ (and a phông) known only from a hidden copy does not exist
+        assert secret.status_code == 404 and _same(secret, absent) and _same(unnamed, nowhere)
+        assert _same(client.get(f"/ho-so/{SECRET_FILE}/muc-luc.xlsx"), client.get("/ho-so/AN.2026.99/muc-luc.xlsx"))
+        assert SECRET_FILE not in pages["/phong"].text and "Chưa xác định phông" not in pages["/phong"].text
+    else:
+        assert secret.status_code == 200 and ids["toimat"] in secret.text and SECRET_FILE in unnamed.text
+    book = load_workbook(io.BytesIO(client.get(f"/ho-so/{LEAK_FILE}/muc-luc.xlsx").content))
+    rows = [[c.value for c in r] for r in book["Mục lục văn bản"].iter_rows(min_row=2)]
+    assert [r[0] for r in rows] == list(range(1, len(in_file) + 1))
+    assert [c.value for c in book["Mục lục hồ sơ"][2]][6] == f"{len(in_file)} trang / {len(in_file)} văn bản"
+    marks = {str(r[6]) for r in rows}
+    assert not any(m in " ".join(marks) for m, lv in (("Tối mật", 2), ("Mật", 1)) if lv > level)
+    out = tmp_path / "muc-luc.xlsx"
+    where = ["--archive", str(settings.archive), "--as", user]
+    assert main(["export", "--muc-luc", LEAK_FILE, "--out", str(out), *where]) == 0
+    cli_rows = [[c.value for c in r] for r in load_workbook(out)["Mục lục văn bản"].iter_rows(min_row=2)]
+    assert cli_rows == rows
+    capsys.readouterr()
+    assert main(["export", "--muc-luc", "AN.2026.99", "--out", str(out), *where]) == 6
+    missing_message = capsys.readouterr().err
+    if level < 2:  # the hidden-only hồ sơ: the same exit and message as an unknown code
+        assert main(["export", "--muc-luc", SECRET_FILE, "--out", str(out), *where]) == 6
+        assert capsys.readouterr().err == missing_message
+    for doc_id in hidden:  # filing a hidden copy: exactly a missing id
+        token = re.search(r'name="csrf_token" value="([^"]+)"', pages[f"/ho-so/{LEAK_FILE}"].text)
+        assert token
+        into = [client.post(f"/ho-so/{LEAK_FILE}/van-ban", data={"csrf_token": token.group(1), "doc_id": d})
+                for d in (doc_id, MISSING)]
+        assert into[0].status_code == 404 and _same(*into)
+        out_of = [client.post(f"/ho-so/{LEAK_FILE}/van-ban/{d}/bo", data={"csrf_token": token.group(1)})
+                  for d in (doc_id, MISSING)]
+        assert out_of[0].status_code == 404 and _same(*out_of)

@@ -122,9 +122,30 @@ def cmd_export_packages(args: argparse.Namespace) -> ExitCode:
 
 
 @access_rule(Rule.LISTING)
+def cmd_export_muc_luc(args: argparse.Namespace) -> ExitCode:
+    from flows.muc_luc import export_muc_luc
+
+    out = Path(args.out)
+    if (args.format or out.suffix.lstrip(".")).lower() != "xlsx":
+        sys.stderr.write("Lỗi: mục lục hồ sơ chỉ xuất ra Excel — dùng --out TỆP.xlsx\n")
+        return ExitCode.USAGE
+    settings = settings_of(args)
+    principal = principal_of(settings, args)  # the mục lục holds only what this reader may see
+    audit_action(settings, args, "export.muc_luc", str(out), {"file_code": args.muc_luc})
+    view = export_muc_luc(settings, args.muc_luc, out, principal=principal)
+    sys.stderr.write(f"Đã xuất mục lục hồ sơ {view.file_code} ({len(view.documents)} văn bản) vào {out}\n")
+    return ExitCode.OK
+
+
+@access_rule(Rule.LISTING)
 def cmd_export(args: argparse.Namespace) -> ExitCode:
+    if args.muc_luc is not None and args.package:
+        sys.stderr.write("Lỗi: --muc-luc dùng với --out TỆP.xlsx, không dùng với --package\n")
+        return ExitCode.USAGE
     if args.package:
         return cmd_export_packages(args)
+    if args.muc_luc is not None:
+        return cmd_export_muc_luc(args)
     from flows.export import export_archive, format_of
 
     out = Path(args.out)
@@ -189,6 +210,8 @@ def _register_export(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     what.add_argument("--out", metavar="FILE", help="tệp kết quả (.xlsx hoặc .csv)")
     what.add_argument("--package", metavar="DIR",
                       help="xuất gói lưu trữ (E-ARK AIP: METS, EAD, PREMIS, SHA-256, PDF/A) vào thư mục này")
+    e.add_argument("--muc-luc", metavar="MÃ_HỒ_SƠ",
+                   help="với --out TỆP.xlsx: mục lục hồ sơ và mục lục văn bản của hồ sơ này (TT 05/2025)")
     e.add_argument("--by-file-code", action="store_true", help="với --package: một gói cho mỗi hồ sơ")
     e.add_argument("--replace", action="store_true", help="với --package: thay gói cũ có nội dung khác")
     e.add_argument("--json", action="store_true", help="với --package: xuất báo cáo JSON")

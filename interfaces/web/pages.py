@@ -15,6 +15,7 @@ from starlette.responses import Response
 from flows.access import Rule, access_rule
 from flows.accounts import LoginThrottled, User
 from flows.corrections import EDITABLE_METADATA, current_value
+from flows.files import filing_of
 from interfaces.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -31,6 +32,7 @@ from interfaces.web.auth import (
     state_of,
 )
 from interfaces.web.citations_view import citation_context
+from interfaces.web.files_pages import file_url, fonds_url
 from interfaces.web.highlight import has_match, mark_words, segments
 from interfaces.web.hits import find_hits, hits_context
 from interfaces.web.render import render, url_with
@@ -213,6 +215,7 @@ def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "
         "back": url_with("/search", [("q", q)]),
         **hits_context(state.store, view, hits, page, hit, lambda n, h: url_with(
             f"/documents/{manifest.id}", [("q", q), ("page", str(n)), ("hit", str(h))]) + f"#hit-{h}"),
+        "filing": filing_of(state_of(request).settings, manifest), "file_url": file_url, "fonds_url": fonds_url,
     }, session=session)
 
 
