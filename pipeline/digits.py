@@ -6,6 +6,8 @@ only these two letters, with at least as many digits as letters, is a number, an
 Nothing else changes: a piece without a digit (``COVID``, ``I``, the Roman ``II``), another letter (``8U``,
 ``H5N1``), a piece with more letters than digits (``Il1``), or a bracket or rule (``|2025``, ``[9]``: table borders
 and references are not digits) stays as read.
+The engine also prints a slash as the fraction slash ``⁄`` (U+2044) or the division slash ``∕`` (U+2215)
+(``V⁄v``, ``t⁄h``): neither occurs in Vietnamese administrative text, so both are read as ``/``.
 Pure: words in, words out (boxes and confidences kept).
 """
 
@@ -17,6 +19,7 @@ from schemas.ocr import OcrPage
 
 _STROKES = "Il"  # capital i and small L: one vertical stroke, read for 1
 _PIECE = re.compile(r"([-/.,:()]+)")
+_SLASHES = str.maketrans({"\u2044": "/", "\u2215": "/"})
 
 
 def _fixed_piece(piece: str) -> str:
@@ -28,7 +31,8 @@ def _fixed_piece(piece: str) -> str:
 
 
 def fix_word(text: str) -> str:
-    """``text`` with the one-stroke glyphs of its digit groups read as ``1``."""
+    """``text`` with its slashes plain and the one-stroke glyphs of its digit groups read as ``1``."""
+    text = text.translate(_SLASHES)
     return "".join(_fixed_piece(piece) if i % 2 == 0 else piece for i, piece in enumerate(_PIECE.split(text)))
 
 

@@ -28,3 +28,9 @@ def test_page_words_change_text_only() -> None:
     assert [w.text for w in fixed.words] == ["COVID-19", "năm"] and steps == {"digits_fixed": 1}
     assert fixed.words[0].box == words[0].box and fixed.words[0].confidence == words[0].confidence
     assert fix_digits(fixed) == (fixed, {})
+
+
+@pytest.mark.parametrize(("read", "plain"), [("V\u2044v", "V/v"), ("(để t\u2044h)", "(để t/h)"), ("1\u2215QĐ", "1/QĐ"),
+                                             ("l2\u20443", "12/3")])
+def test_fraction_and_division_slashes_are_read_as_a_slash(read: str, plain: str) -> None:
+    assert fix_word(read) == plain
