@@ -3,9 +3,11 @@ codes, ``--as``), the ``/dashboard`` page (roles, figures) and the dashboard in 
 
 The archive: a copy of the digitised sample batch (five documents, one Mật; four broken files that failed in a
 ``sohoa digitise`` run, which records no failures), plus a registered batch run at once (``sohoa batch add --when
-now``) holding an open and a Mật copy of one resolution (both possible duplicates of the sample's nq_01) and the
-four broken files again (failures recorded in the registry). Then ``sohoa verify`` and ``sohoa backup``. Expected
-figures are counted here from the catalog database and the registry directly, not through ``flows.status``.
+now``) holding a Mật copy of nq_01 (a possible duplicate of it), nq_01 itself (skipped) and the four broken files
+again (failures recorded in the registry); then nq_01 is raised to Mật in the review form and a second batch
+brings an open copy of it (as TIFF) whose possible duplicates are now all Mật. Then ``sohoa verify`` and
+``sohoa backup``. Expected figures are counted here from the catalog database directly, not through
+``flows.status``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ USERS = {"arch0": ("archivist", 0), "arch1": ("archivist", 1), "nhanvien": ("sta
 class StatusArchive:
     settings: Settings
     root: Path
-    batch_id: str
+    batch_id: str  # the run that OCR'd the Mật copy
+    open_batch: str  # the later run of an open copy only
 
 
 @pytest.fixture(scope="module")
@@ -57,22 +60,49 @@ def status_archive(digitised: DigitisedArchive, tmp_path_factory: pytest.TempPat
     base = tmp_path_factory.mktemp("status")
     root = base / "archive"
     shutil.copytree(digitised.archive, root)
-    batch = base / "lo2"
-    for copy in (("mo.png", None, 21), ("mat.png", "Mật", 22)):
-        doc = gen.classified_copy(*copy)
-        gen.save(doc, gen.degrade(doc, gen.render(doc)), batch)
-    add_bad_files(batch)
-    (batch / "batch.toml").write_text('approval_ref = "9-QĐ/VPTU"\napproved_by = "Trần Thị Hoa"\n', encoding="utf-8")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["batch", "add", str(batch), "--when", "now", "--archive", str(root), "--json"]) == 3
-    batch_id = json.loads(out.getvalue())["id"]
-    assert main(["verify", "--archive", str(root)]) == 0
-    assert main(["backup", "--archive", str(root), "--to", str(base / "sao-luu")]) == 0
     settings = Settings(archive=root)
     for name, (role, clearance) in USERS.items():
         add_user(settings, name, PASSWORD, role, clearance=clearance)  # type: ignore[arg-type]
-    return StatusArchive(settings=settings, root=root, batch_id=batch_id)
+    lo2 = base / "lo2"  # a Mật copy of nq_01 (a possible duplicate of it), the open copy (nq_01 itself), 4 bad files
+    _write(lo2, ("mo.png", None, 21), ("mat.png", "Mật", 22))
+    add_bad_files(lo2)
+    (lo2 / "batch.toml").write_text('approval_ref = "9-QĐ/VPTU"\napproved_by = "Trần Thị Hoa"\n', encoding="utf-8")
+    batch_id = _add_now(root, lo2, expected=3)
+    report = digitised.report["documents"]
+    assert isinstance(report, list)
+    nq_01 = next(str(d["id"]) for d in report if d["source"] == "nq_01.png")
+    _raise_to_mat(settings, nq_01)
+    lo3 = base / "lo3"  # an open copy (as TIFF: another document) whose possible duplicates are all Mật now
+    _write(lo3, ("mo2.tif", None, 23))
+    open_batch = _add_now(root, lo3, expected=0)
+    assert main(["verify", "--archive", str(root)]) == 0
+    assert main(["backup", "--archive", str(root), "--to", str(base / "sao-luu")]) == 0
+    return StatusArchive(settings=settings, root=root, batch_id=batch_id, open_batch=open_batch)
+
+
+def _write(folder: Path, *copies: tuple[str, str | None, int]) -> None:
+    for copy in copies:
+        doc = gen.classified_copy(*copy)
+        gen.save(doc, gen.degrade(doc, gen.render(doc)), folder)
+
+
+def _add_now(root: Path, folder: Path, *, expected: int) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["batch", "add", str(folder), "--when", "now", "--archive", str(root), "--json"]) == expected
+    return str(json.loads(out.getvalue())["id"])
+
+
+def _raise_to_mat(settings: Settings, doc_id: str) -> None:
+    """An archivist raises the document to Mật in the review form (immediate: no second person needed)."""
+    client = _login(create_app(settings, WebSettings()), "arch1")
+    form = client.get(f"/review/{doc_id}")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    version = re.search(r'name="version" value="(\d+)"', form.text)
+    assert csrf and version
+    saved = client.post(f"/review/{doc_id}", data={"csrf_token": csrf.group(1), "version": version.group(1),
+                                                   "md_classification": "Mật"}, follow_redirects=False)
+    assert saved.status_code == 303
 
 
 def _rows(root: Path) -> list[dict[str, object]]:
@@ -136,8 +166,9 @@ def test_figures_cover_only_what_the_reader_may_see(status_archive: StatusArchiv
     # the four broken files of the registered batch (never read: level 0) failed, for every reader
     assert status.failures == len(BAD_FILES) == sum(r.documents for r in status.failure_reasons)
     assert status.held == 0
-    # the run OCR'd the Mật copy: its rate is listed only for readers who may see every document of the batch
-    assert [r.batch_id for r in status.runs] == ([] if principal.clearance < 1 else [status_archive.batch_id])
+    # a run's rate is listed only for readers who may see every document of its batch (newest first)
+    shown = [status_archive.open_batch] + ([status_archive.batch_id] if principal.clearance >= 1 else [])
+    assert [r.batch_id for r in status.runs] == shown
     for run in status.runs:
         assert run.pages > 0 and run.pages_per_minute > 0
     assert status.fixity is not None and status.backup is not None
@@ -148,10 +179,18 @@ def test_figures_cover_only_what_the_reader_may_see(status_archive: StatusArchiv
 
 
 def test_the_clearance_changes_the_figures(status_archive: StatusArchive) -> None:
-    """The archive holds two Mật documents: a reader without clearance gets fewer documents and pages."""
+    """The archive holds three Mật documents (bc_03, the Mật copy, nq_01 raised): a reader without clearance gets
+    fewer documents and pages, and the open copy whose possible duplicates are all Mật is no backlog of theirs."""
     none, mat = (archive_status(status_archive.settings, _principal(n)) for n in ("arch0", "arch1"))
-    assert none.documents == mat.documents - 2
+    assert none.documents == mat.documents - 3
     assert none.pages_last_nights < mat.pages_last_nights
+    rows = {str(r["id"]): r for r in _rows(status_archive.root)}
+    copy = next(r for r in rows.values() if r["classification"] is None and any(
+        x["code"] == "duplicate_of" for x in r["reasons"]))  # type: ignore[attr-defined]
+    others = {str(x["params"]["document_id"]) for x in copy["reasons"] if x["code"] == "duplicate_of"}  # type: ignore[attr-defined]
+    assert others and all(rows[o]["classification"] == "Mật" for o in others)
+    assert "duplicate_of" not in {r.code for r in none.review_reasons}
+    assert "duplicate_of" in {r.code for r in mat.review_reasons}
 
 
 def test_staff_gets_no_status(status_archive: StatusArchive) -> None:
@@ -262,7 +301,10 @@ def test_dashboard_page_roles_and_figures(status_archive: StatusArchive) -> None
         assert _figure(page.text, "fig-documents") == status.documents
         assert _figure(page.text, "fig-review") == status.review_backlog
         assert _figure(page.text, "fig-failures") == status.failures
-        assert (status_archive.batch_id in page.text) == bool(status.runs)
+        listed = {r.batch_id for r in status.runs}
+        assert status_archive.open_batch in listed
+        for batch_id in (status_archive.batch_id, status_archive.open_batch):
+            assert (f'href="/batches/{batch_id}"' in page.text) == (batch_id in listed), (name, batch_id)
         for reason in status.failure_reasons:
             assert CODE_LABELS[ReasonCode(reason.code)] in page.text
 
