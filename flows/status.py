@@ -47,7 +47,7 @@ from schemas.settings import Settings
 from storage.batches import BatchRecord, BatchRegistry
 from storage.catalog import SqliteCatalog
 from storage.layout import FIXITY_REPORTS
-from storage.objects import ObjectStore
+from storage.objects import ObjectMissing, ObjectStore
 
 NIGHTS = 30
 RECENT_RUNS = 10
@@ -252,7 +252,7 @@ def last_fixity_report(store: ObjectStore) -> FixityReport | None:
     for key in sorted(store.list(FIXITY_REPORTS), reverse=True):
         try:
             return FixityReport.model_validate_json(store.get_bytes(key))
-        except (ValueError, OSError):
+        except (ValueError, ObjectMissing):  # an unreachable store is not "never checked": StoreUnavailable ends it
             continue
     return None
 

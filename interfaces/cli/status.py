@@ -4,8 +4,10 @@ failures by reason, the last fixity audit and backup), the figures of the web da
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.access import Rule, access_rule
 from interfaces.cli.common import ARCHIVE_HELP, add_actor_option, audit_action, principal_of, print_json, settings_of
@@ -23,9 +25,9 @@ def cmd_status(args: argparse.Namespace) -> ExitCode:
 
     settings = settings_of(args)
     principal = principal_of(settings, args)
-    require_viewer(principal)  # a role below archivist: exit 4
     open_archive_catalog(settings).close()  # no archive there: exit 6, nothing created
-    audit_action(settings, args, "status.view", "", {"json": bool(args.json)})
+    audit_action(settings, args, "status.view", "", {"json": bool(args.json)})  # an attempt is recorded too
+    require_viewer(principal)  # a role below archivist: exit 4
     status = archive_status(settings, principal)
     if args.json:
         data = status.model_dump(mode="json")
@@ -34,12 +36,13 @@ def cmd_status(args: argparse.Namespace) -> ExitCode:
                 item["label"] = code_label(item["code"])
         print_json(data)
         return ExitCode.OK
+    when = _local_time(status.timezone)
     _print_nights(status.nights, status.pages_last_nights)
     print(f"Văn bản trong kho: {status.documents}")
     if status.runs:
         print("Tốc độ các lần chạy gần đây:")
         for run in status.runs:
-            print(f"  {run.finished_at[:16].replace('T', ' ')}  {run.batch_id}  {run.pages} trang, "
+            print(f"  {when(run.finished_at)}  {run.batch_id}  {run.pages} trang, "
                   f"{run.pages_per_minute:.1f} trang/phút")
     for title, total, reasons in (("Cần soát xét", status.review_backlog, status.review_reasons),
                                   ("Lỗi chưa xử lý", status.failures, status.failure_reasons),
@@ -47,8 +50,25 @@ def cmd_status(args: argparse.Namespace) -> ExitCode:
         print(f"{title}: {total} văn bản")
         for item in reasons:
             print(f"  {item.documents:>5}  {code_label(item.code)}")
-    _print_preservation(status)
+    _print_preservation(status, when)
     return ExitCode.OK
+
+
+def _local_time(timezone: str) -> Callable[[str], str]:
+    """An ISO time as ``dd/mm/yyyy hh:mm`` in the archive's time zone (as the web pages show it)."""
+    try:
+        zone: ZoneInfo | None = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = None
+
+    def shown(value: str) -> str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return (moment.astimezone(zone) if zone is not None and moment.tzinfo else moment).strftime("%d/%m/%Y %H:%M")
+
+    return shown
 
 
 def _print_nights(nights: list[NightPages], total: int) -> None:
@@ -59,20 +79,20 @@ def _print_nights(nights: list[NightPages], total: int) -> None:
             print(f"  đêm {day:%d/%m/%Y}: {night.pages} trang ({night.documents} văn bản)")
 
 
-def _print_preservation(status: ArchiveStatus) -> None:
+def _print_preservation(status: ArchiveStatus, when: Callable[[str], str]) -> None:
     fixity, backup = status.fixity, status.backup
     if fixity is None:
         print("Kiểm tra toàn vẹn: chưa chạy lần nào (sohoa verify)")
     else:
         scope = f"mẫu {fixity.sample} văn bản" if fixity.sample else "toàn bộ kho"
         outcome = "không có vấn đề" if not fixity.problems else f"{fixity.problems} vấn đề"
-        print(f"Kiểm tra toàn vẹn gần nhất: {fixity.finished_at} ({scope}), {fixity.documents_checked} văn bản, "
+        print(f"Kiểm tra toàn vẹn gần nhất: {when(fixity.finished_at)} ({scope}), {fixity.documents_checked} văn bản, "
               f"{outcome}")
     if backup is None:
         print("Sao lưu: chưa có lần sao lưu nào được ghi lại (sohoa backup)")
     else:
         outcome = "đầy đủ" if not backup.problems else f"{backup.problems} văn bản không sao lưu được"
-        print(f"Sao lưu gần nhất: {backup.finished_at} → {backup.target}, {outcome}")
+        print(f"Sao lưu gần nhất: {when(backup.finished_at)} → {backup.target}, {outcome}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
