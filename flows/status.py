@@ -17,8 +17,9 @@ counted, never marked hidden):
   such reasons is not in the backlog);
 * failures and held documents: the batch registry's documents through ``flows.batches.visible_statuses`` (a held
   copy at its intake level, a failed one at its catalogued level, else 0);
-* a run's pages/min is listed only when the principal may see every document of the run's batch (the rate of a
-  run that spent time on a hidden document is derived from it);
+* a run's pages/min (registry batches, and ``sohoa digitise`` runs from ``flows.run_log``) is listed only when the
+  principal may see every document of the run's batch (the rate of a run that spent time on a hidden document is
+  derived from it);
 * the last fixity audit and backup: documents checked, failed and their problems recounted over the visible
   documents (problems naming no document, and a document no longer catalogued, count as hidden);
 * whole-archive totals that cannot be recounted per document (objects and bytes checked or copied, problems
@@ -33,6 +34,7 @@ a night is named by the date of its evening.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -40,11 +42,12 @@ from pydantic import BaseModel, Field
 
 from flows.access import TOP_LEVEL, Levels, Principal, catalog_levels, visible_reasons, visible_status
 from flows.backup_log import last_backup
+from flows.run_log import logged_runs
 from schemas.errors import ConfigError
 from schemas.fixity import FixityReport
 from schemas.reasons import Reason
 from schemas.settings import Settings
-from storage.batches import BatchRecord, BatchRegistry
+from storage.batches import BatchRegistry
 from storage.catalog import SqliteCatalog
 from storage.layout import FIXITY_REPORTS
 from storage.objects import ObjectMissing, ObjectStore
@@ -66,8 +69,8 @@ class ReasonCount(BaseModel):
 
 
 class RunRate(BaseModel):
-    batch_id: str
-    name: str
+    batch_id: str | None  # None: a ``sohoa digitise`` run (not a registered batch)
+    name: str  # the batch folder's name
     state: str
     finished_at: str
     pages: int
@@ -212,30 +215,47 @@ def _failures(status: ArchiveStatus, settings: Settings, registry: BatchRegistry
 
 
 def _runs(settings: Settings, registry: BatchRegistry, catalog: SqliteCatalog, principal: Principal) -> list[RunRate]:
-    """The latest finished runs that OCR'd pages, newest first; for a restricted principal only those whose batch
-    holds no document above their clearance."""
-    from flows.batches import document_statuses, visible_statuses
+    """The latest finished runs that OCR'd pages (registry batches and ``sohoa digitise`` runs, ``flows.run_log``),
+    newest first; for a restricted principal only those whose documents they may all see."""
+    from flows.batches import DocumentStatus, document_statuses, visible_statuses
 
-    finished = [r for r in registry.batches() if r.finished_at and r.summary is not None and r.summary.pages > 0
-                and r.summary.elapsed_s > 0]
-    finished.sort(key=lambda r: str(r.finished_at), reverse=True)
+    candidates: list[tuple[datetime, Callable[[], list[DocumentStatus]], RunRate]] = []
+    for record in registry.batches():
+        summary = record.summary
+        if record.finished_at and summary is not None and summary.pages > 0 and summary.elapsed_s > 0:
+            candidates.append((_moment(record.finished_at),
+                               lambda r=record: document_statuses(r, registry, catalog),  # type: ignore[misc]
+                               RunRate(batch_id=record.id, name=record.name, state=record.state,
+                                       finished_at=record.finished_at, pages=summary.pages,
+                                       elapsed_s=summary.elapsed_s, pages_per_minute=summary.pages_per_minute)))
+    for run in logged_runs(settings.archive_path()):
+        if run.pages > 0 and run.elapsed_s > 0:
+            state = "failed" if any(d.status == "failed" for d in run.documents) else "done"
+            candidates.append((_moment(run.finished_at),
+                               lambda r=run: [DocumentStatus(source=d.source, id=d.id, status=d.status)  # type: ignore[misc]
+                                              for d in r.documents],
+                               RunRate(batch_id=None, name=run.batch, state=state, finished_at=run.finished_at,
+                                       pages=run.pages, elapsed_s=run.elapsed_s,
+                                       pages_per_minute=run.pages_per_minute)))
+    candidates.sort(key=lambda c: c[0], reverse=True)
     runs: list[RunRate] = []
-    for record in finished:
+    for _, statuses_of, rate in candidates:
         if len(runs) >= RECENT_RUNS:
             break
         if principal.clearance < TOP_LEVEL:
-            statuses = document_statuses(record, registry, catalog)
+            statuses = statuses_of()
             if len(visible_statuses(settings, statuses, catalog, principal)) != len(statuses):
                 continue
-        runs.append(_rate(record))
+        runs.append(rate)
     return runs
 
 
-def _rate(record: BatchRecord) -> RunRate:
-    summary = record.summary
-    assert summary is not None
-    return RunRate(batch_id=record.id, name=record.name, state=record.state, finished_at=str(record.finished_at),
-                   pages=summary.pages, elapsed_s=summary.elapsed_s, pages_per_minute=summary.pages_per_minute)
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _visible(principal: Principal, levels: Levels, doc_id: str | None) -> bool:

@@ -2,12 +2,12 @@
 codes, ``--as``), the ``/dashboard`` page (roles, figures) and the dashboard in Chromium at 1366 and 390 px.
 
 The archive: a copy of the digitised sample batch (five documents, one Mật; four broken files that failed in a
-``sohoa digitise`` run, which records no failures), plus a registered batch run at once (``sohoa batch add --when
-now``) holding a Mật copy of nq_01 (a possible duplicate of it), nq_01 itself (skipped) and the four broken files
-again (failures recorded in the registry); then nq_01 is raised to Mật in the review form and a second batch
-brings an open copy of it (as TIFF) whose possible duplicates are now all Mật. Then ``sohoa verify`` and
-``sohoa backup``. Expected figures are counted here from the catalog database directly, not through
-``flows.status``.
+``sohoa digitise`` run, which records its rate in ``run-log.jsonl`` but no failures), plus a registered batch run
+at once (``sohoa batch add --when now``) holding a Mật copy of nq_01 (a possible duplicate of it), nq_01 itself
+(skipped) and the four broken files again (failures recorded in the registry); then nq_01 is raised to Mật in the
+review form and a second batch brings an open copy of it (as TIFF) whose possible duplicates are now all Mật.
+Then ``sohoa verify`` and ``sohoa backup``. Expected figures are counted here from the catalog database directly,
+not through ``flows.status``.
 """
 
 from __future__ import annotations
@@ -166,9 +166,12 @@ def test_figures_cover_only_what_the_reader_may_see(status_archive: StatusArchiv
     # the four broken files of the registered batch (never read: level 0) failed, for every reader
     assert status.failures == len(BAD_FILES) == sum(r.documents for r in status.failure_reasons)
     assert status.held == 0
-    # a run's rate is listed only for readers who may see every document of its batch (newest first)
-    shown = [status_archive.open_batch] + ([status_archive.batch_id] if principal.clearance >= 1 else [])
+    # a run's rate is listed only for readers who may see every document of its batch (newest first): the open
+    # copy's batch, the batch with the Mật copy, the `sohoa digitise` run of the sample (bc_03 is Mật; no batch id)
+    cleared = principal.clearance >= 1
+    shown = [status_archive.open_batch] + ([status_archive.batch_id, None] if cleared else [])
     assert [r.batch_id for r in status.runs] == shown
+    assert [r.name for r in status.runs if r.batch_id is None] == (["batch"] if cleared else [])
     for run in status.runs:
         assert run.pages > 0 and run.pages_per_minute > 0
     assert status.fixity is not None and status.backup is not None

@@ -42,7 +42,7 @@ def cmd_status(args: argparse.Namespace) -> ExitCode:
     if status.runs:
         print("Tốc độ các lần chạy gần đây:")
         for run in status.runs:
-            print(f"  {when(run.finished_at)}  {run.batch_id}  {run.pages} trang, "
+            print(f"  {when(run.finished_at)}  {run.batch_id or run.name + ' (sohoa digitise)'}  {run.pages} trang, "
                   f"{run.pages_per_minute:.1f} trang/phút")
     for title, total, reasons in (("Cần soát xét", status.review_backlog, status.review_reasons),
                                   ("Lỗi chưa xử lý", status.failures, status.failure_reasons),
