@@ -23,8 +23,8 @@ counted, never marked hidden):
 * the last fixity audit and backup: documents checked, failed and their problems recounted over the visible
   documents (problems naming no document, and a document no longer catalogued, count as hidden);
 * whole-archive totals that cannot be recounted per document (objects and bytes checked or copied, problems
-  naming no document) are given only to a principal cleared for every level; for anyone else they are ``None``
-  whatever the archive holds, so their absence tells nothing.
+  naming no document, the size of a fixity sample) are given only to a principal cleared for every level; for
+  anyone else they are ``None`` whatever the archive holds, so their absence tells nothing.
 
 The principal must be an archivist or above (``ConfigError`` otherwise, exit 4 on the CLI; the web answers 403).
 Nights are local (``SOHOA_TIMEZONE``) and run noon to noon, so one night window (``22:00-06:00``) is one night;
@@ -80,7 +80,8 @@ class RunRate(BaseModel):
 
 class FixityStatus(BaseModel):
     finished_at: str
-    sample: int | None = None  # None: the whole archive was checked
+    sampled: bool = False  # a random sample of documents (sohoa verify --sample N), not the whole archive
+    sample: int | None = None  # N: top clearance only (N against the documents a reader sees counts hidden ones)
     documents_checked: int = 0
     documents_failed: int = 0
     problems: int = 0
@@ -284,7 +285,8 @@ def _fixity(store: ObjectStore, principal: Principal, levels: Levels) -> FixityS
     top = principal.clearance >= TOP_LEVEL
     outcomes = [o for d, o in report.documents.items() if _visible(principal, levels, d)]
     problems = [p for p in report.problems if _visible(principal, levels, p.document) and (p.document or top)]
-    return FixityStatus(finished_at=report.finished_at or report.started_at, sample=report.sample,
+    return FixityStatus(finished_at=report.finished_at or report.started_at, sampled=report.sample is not None,
+                        sample=report.sample if top else None,
                         documents_checked=len(outcomes), documents_failed=outcomes.count("fail"),
                         problems=len(problems), problems_by_kind=dict(Counter(p.kind for p in problems)),
                         objects_checked=report.objects_checked if top else None,

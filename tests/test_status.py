@@ -391,3 +391,16 @@ def _check_screen(browser: Any, base: str, screen: str, options: dict[str, Any])
     finally:
         context.close()
     assert outside == [], f"the browser left the app: {outside}"
+
+
+def test_a_sampled_audit_gives_its_size_to_the_top_clearance_only(status_archive: StatusArchive,
+                                                                  tmp_path: Path) -> None:
+    """N documents sampled against the N' a reader sees of them would count the hidden ones in the sample."""
+    root = tmp_path / "a"
+    shutil.copytree(status_archive.root, root)
+    assert main(["verify", "--sample", "3", "--archive", str(root)]) == 0
+    settings = Settings(archive=root)
+    operator, none = archive_status(settings, local_operator("op")), archive_status(settings, _principal("arch0"))
+    assert operator.fixity is not None and none.fixity is not None
+    assert operator.fixity.sampled and operator.fixity.sample == 3 and operator.fixity.documents_checked == 3
+    assert none.fixity.sampled and none.fixity.sample is None and none.fixity.documents_checked <= 3

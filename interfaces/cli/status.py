@@ -84,7 +84,8 @@ def _print_preservation(status: ArchiveStatus, when: Callable[[str], str]) -> No
     if fixity is None:
         print("Kiểm tra toàn vẹn: chưa chạy lần nào (sohoa verify)")
     else:
-        scope = f"mẫu {fixity.sample} văn bản" if fixity.sample else "toàn bộ kho"
+        scope = ("kiểm tra mẫu" + (f" {fixity.sample} văn bản" if fixity.sample else "")) if fixity.sampled \
+            else "toàn bộ kho"
         outcome = "không có vấn đề" if not fixity.problems else f"{fixity.problems} vấn đề"
         print(f"Kiểm tra toàn vẹn gần nhất: {when(fixity.finished_at)} ({scope}), {fixity.documents_checked} văn bản, "
               f"{outcome}")
