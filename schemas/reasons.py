@@ -196,6 +196,41 @@ def describe_all(reasons: Iterable[Reason]) -> list[str]:
     return [describe(r) for r in reasons]
 
 
+CODE_LABELS: dict[ReasonCode, str] = {  # a code's name without its parameters: counts by reason (the dashboard)
+    ReasonCode.PAGE_UNREADABLE: "trang gần như không đọc được chữ",
+    ReasonCode.PAGE_LOW_CONFIDENCE: "trang có độ tin cậy OCR thấp",
+    ReasonCode.PAGE_DOUBTFUL_WORDS: "trang nhiều chữ nhận dạng không chắc chắn",
+    ReasonCode.OCR_TIMEOUT: "nhận dạng chữ quá thời gian, trang chỉ có ảnh",
+    ReasonCode.SEAL_NAMES_MATCHED: "tên bị dấu che, đọc bằng đối chiếu danh sách",
+    ReasonCode.OCR_WARNING: "công cụ nhận dạng cảnh báo",
+    ReasonCode.MISSING_CODE: "thiếu số/ký hiệu",
+    ReasonCode.MISSING_ISSUED_DATE: "thiếu ngày ban hành",
+    ReasonCode.MISSING_TYPE_NAME: "thiếu tên loại văn bản",
+    ReasonCode.FIELD_HANDWRITTEN: "trường viết tay cần nhập",
+    ReasonCode.FIELD_LOW_CONFIDENCE: "trường nhận dạng chưa chắc chắn",
+    ReasonCode.DUPLICATE_OF: "có thể trùng với văn bản khác",
+    ReasonCode.SECRECY_UNCERTAIN: "độ mật chưa chắc chắn",
+    ReasonCode.SECRECY_STAMP_UNSURE: "dấu độ mật đọc chưa chắc chắn",
+    ReasonCode.SECRET_APPROVAL_PENDING: "tài liệu mật chưa có phê duyệt chụp",
+    ReasonCode.SECRET_HELD_WITHOUT_APPROVAL: "tài liệu mật bị giữ lại: chưa có phê duyệt chụp",
+    ReasonCode.TOP_SECRET_HELD: "tài liệu Tuyệt mật không số hóa",
+    ReasonCode.DOCUMENT_REJECTED: "tệp không số hóa được",
+    ReasonCode.STORE_UNAVAILABLE: "chưa lưu được vào kho",
+    ReasonCode.NOT_IN_SHARED_STORE: "không có trong kho dùng chung",
+    ReasonCode.PROCESSING_ERROR: "lỗi xử lý",
+    ReasonCode.UNKNOWN_FAILURE: "lỗi không rõ",
+    ReasonCode.LEGACY_TEXT: "lý do ghi bằng lời (phiên bản cũ)",
+}
+
+
+def code_label(code: ReasonCode | str) -> str:
+    """A reason code's Vietnamese name without its parameters (the code itself when it is not one we know)."""
+    try:
+        return CODE_LABELS[ReasonCode(code)]
+    except ValueError:
+        return str(code)
+
+
 def codes_json(reasons: Iterable[Reason]) -> list[dict[str, Any]]:
     """The reasons as stored and as the JSON outputs list them next to their wording."""
     return [r.as_json() for r in reasons]

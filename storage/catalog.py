@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS documents (
     updated_at TEXT NOT NULL
 );
 """
+# added later (older catalogs get it on open): when the document was digitised, its manifest's ``created_at``
+_DIGITISED_COLUMN = "digitised_at"
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class SqliteCatalog:
         with self._lock:
             self._conn.executescript(_SCHEMA)
             self._add_filing_columns()
+            self._add_digitised_column()
             if indexer is not None:
                 indexer.prepare(self._conn)
             self._conn.execute(
@@ -178,6 +181,15 @@ class SqliteCatalog:
             self._conn.execute("DELETE FROM meta WHERE key = ?", (FILING_PENDING,))
 
         self._transaction(fill)
+
+    def _add_digitised_column(self) -> None:
+        have = {str(r[1]) for r in self._conn.execute("PRAGMA table_info(documents)")}
+        if _DIGITISED_COLUMN not in have:
+            try:
+                self._conn.execute(f"ALTER TABLE documents ADD COLUMN {_DIGITISED_COLUMN} TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
 
     def close(self) -> None:
         with self._lock:
@@ -247,7 +259,8 @@ class SqliteCatalog:
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self._conn.execute(
             "INSERT OR REPLACE INTO documents (id, sha256, source, batch, status, pages, metadata, review_reasons, "
-            "manifest_key, updated_at, file_code, sequence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"manifest_key, updated_at, file_code, sequence, {_DIGITISED_COLUMN}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 manifest.id,
                 manifest.sha256,
@@ -261,6 +274,7 @@ class SqliteCatalog:
                 now,
                 manifest.file_code,
                 manifest.sequence,
+                manifest.created_at,
             ),
         )
 
@@ -288,6 +302,15 @@ class SqliteCatalog:
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY file_code, sequence, id", args).fetchall()
         return [_entry(row) for row in rows]
+
+    def digitised_since(self, since: str) -> list[tuple[CatalogEntry, str]]:
+        """Documents digitised at or after ``since`` (ISO 8601, UTC) with that time: the manifest's
+        ``created_at``, or for a row catalogued before that was kept, when it was catalogued."""
+        when = f"COALESCE({_DIGITISED_COLUMN}, updated_at)"
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {_COLUMNS}, {when} FROM documents WHERE {when} >= ? ORDER BY {when}",
+                                      (since,)).fetchall()
+        return [(_entry(row[:-1]), str(row[-1])) for row in rows]
 
     def batches(self) -> list[str]:
         """Names of the batches in the catalog."""

@@ -17,6 +17,7 @@ import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -569,3 +570,59 @@ def test_files_pages_and_muc_luc_show_nothing_above_clearance(
         out_of = [client.post(f"/ho-so/{LEAK_FILE}/van-ban/{d}/bo", data={"csrf_token": token.group(1)})
                   for d in (doc_id, MISSING)]
         assert out_of[0].status_code == 404 and _same(*out_of)
+@pytest.mark.parametrize("user", list(USERS))
+def test_status_and_dashboard_count_nothing_above_clearance(
+    base_archive: tuple[Path, dict[str, str]], user: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``sohoa status --as`` and ``/dashboard``: every figure (documents, pages per night, review backlog and its
+    reasons, held documents, run rates, the last fixity audit and backup) counts only the documents the reader
+    may see — the same figures as a reader of exactly those documents would get — and is below a clearance-2
+    reader's on the same archive; no id or file name above the reader's clearance appears."""
+    root = tmp_path / "a"
+    shutil.copytree(base_archive[0], root, ignore=shutil.ignore_patterns("work"))
+    ids = base_archive[1]
+    settings = Settings(archive=root)
+    _users(settings)
+    assert main(["verify", "--archive", str(root)]) == 0
+    assert main(["backup", "--archive", str(root), "--to", str(tmp_path / "sao-luu")]) == 0
+    level, visible = USERS[user], _visible(USERS[user], ids)
+
+    def status(*who: str) -> dict[str, Any]:
+        capsys.readouterr()
+        assert main(["status", "--json", "--archive", str(root), *who]) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    mine, cleared2, operator = status("--as", user), status("--as", "toimat"), status()
+    text = json.dumps(mine, ensure_ascii=False)
+    assert not any(h in text for h in [*(set(ids.values()) - visible), *_hidden_names(level)])
+    assert mine["documents"] == len(visible) and cleared2["documents"] == 3 and operator["documents"] == 3
+    assert mine["pages_last_nights"] == len(visible)  # one page each, all digitised tonight
+    assert mine["held"] == 0 and operator["held"] == 1  # the held Tuyệt mật copy: the operator only
+    assert mine["runs"] == [] and len(operator["runs"]) == 1  # the run spent time on the held copy
+    # the review backlog is what `show --as` tells the same reader about each document they may see
+    backlog: dict[str, int] = {}
+    flagged = 0
+    for doc_id in visible:
+        capsys.readouterr()
+        assert main(["show", doc_id, "--json", "--archive", str(root), "--as", user]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        if shown["status"] == "needs_review":
+            flagged += 1
+            for code in {r["code"] for r in shown["review_reason_codes"]}:
+                backlog[code] = backlog.get(code, 0) + 1
+    assert mine["review_backlog"] == flagged
+    assert {r["code"]: r["documents"] for r in mine["review_reasons"]} == backlog
+    fixity, backup = mine["fixity"], mine["backup"]
+    assert isinstance(fixity, dict) and isinstance(backup, dict)
+    assert fixity["documents_checked"] == len(visible) and fixity["objects_checked"] is None
+    assert backup["problems"] == 0 and backup["objects_copied"] is None
+    for key in ("documents", "pages_last_nights", "review_backlog"):
+        assert mine[key] <= cleared2[key]
+    page = _login(create_app(settings, WebSettings()), user).get("/dashboard")
+    assert page.status_code == 200
+    assert not any(h in page.text for h in [*(set(ids.values()) - visible), *_hidden_names(level)])
+    for fid, key in (("fig-documents", "documents"), ("fig-pages", "pages_last_nights"),
+                     ("fig-review", "review_backlog"), ("fig-held", "held")):
+        assert re.search(rf'id="{fid}"><strong>{mine[key]}</strong>', page.text), (user, fid)
+    assert sum(int(p) for p in re.findall(r'data-pages="(\d+)"', page.text)) == len(visible)
+    assert BATCH_IDS[base_archive[0]] not in page.text  # no run rate: the batch holds a hidden copy

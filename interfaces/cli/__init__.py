@@ -7,6 +7,7 @@ One module per command group, each registering its sub-parsers and holding their
     integrity   sohoa verify | backup | reindex
     batches     sohoa batch add|list|show|retry|cancel, sohoa serve
     records     sohoa register
+    status      sohoa status
     web         sohoa web
     accounts    sohoa user add|passwd
     audit       sohoa audit verify|init|export|list
@@ -22,12 +23,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from interfaces.cli import accounts, audit, batches, digitise, documents, integrity, records, web
+from interfaces.cli import accounts, audit, batches, digitise, documents, integrity, records, status, web
 from interfaces.cli.common import principal_of, settings_of
 from schemas.errors import ExitCode, NotFoundError, SohoaError
 from storage.objects import StoreAccessDenied, StoreUnavailable
 
-COMMAND_GROUPS = (digitise, documents, integrity, batches, records, web, accounts, audit)
+COMMAND_GROUPS = (digitise, documents, integrity, batches, records, web, accounts, audit, status)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,9 @@ def cmd_digitise(args: argparse.Namespace) -> ExitCode:
             report = run_digitise(batch, settings, file_code=args.file_code)
     finally:
         close_all()
+    from flows.run_log import record_run
+
+    record_run(settings.archive_path(), report)  # pages/min of hand runs, for `sohoa status` and the dashboard
     if args.report:
         Path(args.report).write_text(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n",
                                      encoding="utf-8")

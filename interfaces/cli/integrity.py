@@ -89,6 +89,9 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
 
     migrate_legacy(settings, source)  # corrections an earlier version kept in web.sqlite3 travel with the backup
     report = backup_store(source, target, audit_archive=settings.archive_path())
+    from flows.backup_log import record_backup
+
+    record_backup(settings.archive_path(), report)  # the last backup, for `sohoa status` and the dashboard
     if args.json:
         print_json(report.model_dump(mode="json"))
     sys.stderr.write(f"Sao lưu {source.describe()} → {target.describe()}: {report.objects_seen} đối tượng, "

@@ -1,0 +1,62 @@
+"""The record of ``sohoa digitise`` runs (batches run by hand, outside the batch registry): one JSON line per run
+in ``<archive>/run-log.jsonl`` with its pages, duration and rate, and which document each entry became (source,
+id, status), so a reader's view can leave out a run that spent time on a document above their clearance
+(``flows.status``). Registry batches keep their runs in the registry (``storage.batches``). Appended after the
+run; a line that cannot be read is skipped by readers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from schemas.document import BatchReport
+
+RUN_LOG = "run-log.jsonl"
+
+
+class RunDocument(BaseModel):
+    source: str
+    id: str | None = None
+    status: Literal["done", "needs_review", "failed", "quarantined"]
+
+
+class RunEntry(BaseModel):
+    """One ``sohoa digitise`` run as the log keeps it."""
+
+    finished_at: str  # ISO 8601, UTC
+    batch: str  # the batch folder's name
+    pages: int = 0
+    elapsed_s: float = 0.0
+    pages_per_minute: float = 0.0
+    documents: list[RunDocument] = Field(default_factory=list)
+
+
+def record_run(archive: Path, report: BatchReport) -> RunEntry:
+    """Append a finished ``sohoa digitise`` run to the archive's run log."""
+    entry = RunEntry(finished_at=datetime.now(UTC).isoformat(timespec="seconds"), batch=Path(report.batch).name,
+                     pages=report.pages_processed, elapsed_s=report.elapsed_s,
+                     pages_per_minute=report.pages_per_minute,
+                     documents=[RunDocument(source=d.source, id=d.id, status=d.status) for d in report.documents])
+    archive.mkdir(parents=True, exist_ok=True)
+    with (archive / RUN_LOG).open("a", encoding="utf-8") as log:
+        log.write(entry.model_dump_json() + "\n")
+    return entry
+
+
+def logged_runs(archive: Path) -> list[RunEntry]:
+    """Every run in the archive's log, in the order recorded."""
+    path = archive / RUN_LOG
+    if not path.is_file():
+        return []
+    runs = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            runs.append(RunEntry.model_validate(json.loads(line)))
+        except (ValueError, ValidationError):
+            continue
+    return runs
