@@ -57,6 +57,10 @@ TOO_LONG = f"Nội dung quá dài (số, ký hiệu tối đa {MAX_REFERENCE} k�
 BAD_DOC_REF = "Mã văn bản chỉ gồm chữ cái không dấu, chữ số, dấu gạch ngang và gạch dưới (tối đa 64 ký tự)"
 
 
+MESSAGES = frozenset((NOT_FOUND, SELF, CONTROLLED, NO_DOCUMENT, BAD_DAYS, NO_REASON, NO_PURPOSE, NO_REFERENCE,
+                      TOO_LONG, BAD_DOC_REF))
+
+
 class AccessRequestError(ValueError):
     """A request, grant or refusal that cannot be done (the message is Vietnamese, for the user)."""
 

@@ -153,6 +153,10 @@ def test_refusal_needs_a_reason_and_opens_nothing(setup: Setup) -> None:
     assert reads(nv, mat) == (404, 404, 404)
     assert ar.NOT_FOUND in decide(duyet1, request_id, "grant", doc_id=mat, days=7)  # decided once only
     assert ("duyet1", "access_request.refuse", f"request:{request_id}") in audit_rows(setup.settings)
+    # the list shows only the app's own messages, and only about what the viewer decided: no text from a link
+    assert "Gọi số 0900" not in duyet1.get("/requests/approve", params={"error": "Gọi số 0900"}).text
+    other = setup.client("duyet2").get("/requests/approve", params={"decided": request_id}).text
+    assert "Đã từ chối" not in other and "Đã từ chối" in duyet1.get(f"/requests/approve?decided={request_id}").text
 
 
 def test_no_self_approval_no_grant_above_the_approver(setup: Setup) -> None:

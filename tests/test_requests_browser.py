@@ -44,7 +44,8 @@ def server(digitised: DigitisedArchive, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp("requests-browser") / "archive"
     shutil.copytree(digitised.archive, root)
     settings = Settings(archive=root)
-    add_user(settings, "nhanvien", PASSWORD, "staff", clearance=0)
+    for screen in SCREENS:  # one requester per screen: a grant made at one width must not open it at the other
+        add_user(settings, f"nhanvien{screen}", PASSWORD, "staff", clearance=0)
     add_user(settings, "pheduyet", PASSWORD, "archivist", clearance=1)
     app = create_app(settings, WebSettings())
     port = _free_port()
@@ -91,7 +92,7 @@ def test_request_form_and_lists_fit_and_work(server: LiveServer, browser: Any, s
     try:
         page = requester.new_page()
         page.goto(f"{base}/login")
-        log_in(page, base, "nhanvien", PASSWORD)
+        log_in(page, base, f"nhanvien{screen}", PASSWORD)
         assert page.request.get(f"{base}/documents/{secret}").status == 404
         page.goto(f"{base}/requests/new")
         check_fits(page, width, ["#reference", "#doc_ref", "#purpose", "#request-form button[type=submit]"],
@@ -118,7 +119,7 @@ def test_request_form_and_lists_fit_and_work(server: LiveServer, browser: Any, s
                    shots / f"requests-approve-{screen}.png")
         item.locator("form.grant button[type=submit]").click()
         other.wait_for_selector("p.notice")
-        assert "Đã cho phép nhanvien" in other.locator("p.notice").inner_text()
+        assert f"Đã cho phép nhanvien{screen}" in other.locator("p.notice").inner_text()
 
         page.goto(f"{base}/requests")
         row = page.locator("#own-requests tr", has_text=purpose)

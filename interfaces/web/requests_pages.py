@@ -4,6 +4,7 @@ list with grant and refusal (``flows.access_requests`` holds the rules)."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
@@ -13,6 +14,7 @@ from flows import access_requests as ar
 from flows.access import Rule, access_rule
 from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
 from interfaces.web.render import render
+from storage.accounts_db import WebDb
 
 router = APIRouter(include_in_schema=False)
 SessionDep = Annotated[Session, Depends(current_session)]
@@ -67,7 +69,7 @@ def own_requests(request: Request, session: SessionDep) -> Response:
 
 @router.get("/requests/approve")
 @access_rule(Rule.LISTING)  # requests the approver may decide; documents resolved with the approver's clearance
-def approve_list(request: Request, session: SessionDep, error: str = "", done: str = "") -> Response:
+def approve_list(request: Request, session: SessionDep, error: str = "", decided: int = 0) -> Response:
     require_role(session.user, "archivist")
     state = state_of(request)
     principal = session.user.principal
@@ -75,15 +77,24 @@ def approve_list(request: Request, session: SessionDep, error: str = "", done: s
              for r in ar.pending_for(state.db, session.user)]
     audit(request, session.user.username, "access_request.pending", "", {"shown": len(items)})
     return render(request, "requests_approve.html", {
-        "items": items, "error": error[:300], "done": done[:300], "default_days": ar.DEFAULT_DAYS,
+        "items": items, "error": error if error in ar.MESSAGES else "",  # only the app's own messages, never a link's
+        "done": _decided_message(state.db, session.user.username, decided), "default_days": ar.DEFAULT_DAYS,
         "max_days": ar.MAX_DAYS}, session=session)
 
 
-def _back(error: str = "", done: str = "") -> Response:
-    from urllib.parse import urlencode
+def _decided_message(db: WebDb, approver: str, request_id: int) -> str:
+    """What the approver just decided (only a request they decided themselves)."""
+    decided = ar.get(db, request_id) if request_id > 0 else None
+    if decided is None or decided.decided_by != approver:
+        return ""
+    if decided.state == "granted":
+        return f"Đã cho phép {decided.requester} khai thác văn bản {decided.doc_id} đến {decided.expires_at}"
+    return f"Đã từ chối yêu cầu của {decided.requester}"
 
-    query = urlencode({k: v for k, v in (("error", error), ("done", done)) if v})
-    return RedirectResponse("/requests/approve" + (f"?{query}" if query else ""), status_code=303)
+
+def _back(error: str = "", decided: int = 0) -> Response:
+    query = f"?error={quote(error)}" if error else (f"?decided={decided}" if decided else "")
+    return RedirectResponse("/requests/approve" + query, status_code=303)
 
 
 @router.post("/requests/{request_id}/grant")
@@ -99,7 +110,7 @@ def grant_request(request: Request, request_id: int, session: SessionDep, csrf_t
         return _back(error=str(exc))
     audit(request, session.user.username, "access_request.grant", decided.doc_id or "",
           {"request": request_id, "requester": decided.requester, "expires_at": decided.expires_at, "days": days})
-    return _back(done=f"Đã cho phép {decided.requester} khai thác đến {decided.expires_at}")
+    return _back(decided=decided.id)
 
 
 @router.post("/requests/{request_id}/refuse")
@@ -115,4 +126,4 @@ def refuse_request(request: Request, request_id: int, session: SessionDep, csrf_
         return _back(error=str(exc))
     audit(request, session.user.username, "access_request.refuse", f"request:{request_id}",
           {"request": request_id, "requester": decided.requester})
-    return _back(done=f"Đã từ chối yêu cầu của {decided.requester}")
+    return _back(decided=decided.id)
