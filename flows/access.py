@@ -70,12 +70,24 @@ class Principal:
     role: Role
     clearance: int
     operator: bool = False  # the local operator of a CLI run without --as (sees every level)
+    # Documents granted read-only above the clearance by an approved access request (``flows.access_requests``),
+    # as active at the moment this principal was built. Only ``may_read`` (one document's page, page images,
+    # PDF) honours them: searches, facets, counts, listings and edits keep to ``clearance`` alone.
+    grants: frozenset[str] = frozenset()
 
     def has_role(self, role: Role) -> bool:
         return _RANK[self.role] >= _RANK[role]
 
     def may_see(self, classification: object) -> bool:
         return level_of(classification) <= self.clearance
+
+    def may_read(self, doc_id: str, classification: object) -> bool:
+        """May the principal read this one document: within the clearance, or granted (an active access grant)."""
+        return self.may_see(classification) or doc_id in self.grants
+
+    def granted(self, doc_id: str, classification: object) -> bool:
+        """Readable only through a grant (each such read is audited as a use of the grant)."""
+        return not self.may_see(classification) and doc_id in self.grants
 
 
 def local_operator(name: str) -> Principal:

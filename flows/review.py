@@ -49,6 +49,7 @@ class DocumentView:
     machine: DocumentManifest  # as stored (the machine extraction)
     manifest: DocumentManifest  # with the archivists' corrections applied
     edits: list[Edit]
+    granted: bool = False  # readable only through an access grant (``Principal.grants``): read-only, audited
 
     @property
     def pdfa(self) -> StoredFile | None:
@@ -60,7 +61,8 @@ class DocumentView:
 
 
 def load_document(settings: Settings, store: ObjectStore, doc_id: str, principal: Principal) -> DocumentView:
-    """The document as ``principal`` may see it; ``NotFoundError`` when missing OR above the principal's clearance.
+    """The document as ``principal`` may see it; ``NotFoundError`` when missing OR above the principal's clearance
+    (unless the principal carries an active grant for it: ``Principal.may_read``; the view is then ``granted``).
     Review reasons naming a document the principal may not see are withheld (``flows.access.visible_reasons``)."""
     if not DOC_ID_RE.match(doc_id):
         raise not_found()
@@ -70,7 +72,7 @@ def load_document(settings: Settings, store: ObjectStore, doc_id: str, principal
         if entry is None:
             raise not_found()
         # the catalog row carries the corrected metadata: refuse before reading anything else
-        if not principal.may_see(entry.metadata.get("classification")):
+        if not principal.may_read(doc_id, entry.metadata.get("classification")):
             raise not_found()
         reasons = visible_reasons(principal, entry.review_reasons, catalog_levels(catalog))
     finally:
@@ -84,12 +86,14 @@ def load_document(settings: Settings, store: ObjectStore, doc_id: str, principal
     # the archivists' corrections (object store, flows.corrections), checked against the audit trail
     edits = edits_of(store, doc_id, archive=settings.archive_path())
     manifest = corrected(machine, edits)
-    if not principal.may_see(manifest.metadata.classification):
+    if not principal.may_read(doc_id, manifest.metadata.classification):
         raise not_found()
     manifest = manifest.model_copy(update={
         "review_reasons": reasons if manifest.review_reasons else [],
         "status": visible_status(manifest.status, manifest.review_reasons, reasons if manifest.review_reasons else [])})
-    return DocumentView(entry=entry, machine=machine, manifest=manifest, edits=edits)
+    return DocumentView(entry=entry, machine=machine, manifest=manifest, edits=edits,
+                        granted=principal.granted(doc_id, manifest.metadata.classification)
+                        or principal.granted(doc_id, entry.metadata.get("classification")))
 
 
 def reindex_document(settings: Settings, manifest: DocumentManifest, manifest_key: str, *, version: int = 0) -> None:

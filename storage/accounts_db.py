@@ -1,6 +1,6 @@
 """The web app's own database: ``ARCHIVE/web.sqlite3`` (accounts, sessions, API tokens, who ever held a credential
 of an account, login failures, the archivists' versioned corrections and the requests waiting for a second admin,
-``flows.approvals``).
+``flows.approvals``, and the access requests with their grants, ``flows.access_requests``).
 
 Unlike the catalog it is not a cache: nothing else holds accounts or corrections, so it is never rebuilt.
 One short connection per operation (requests run in a thread pool); WAL lets readers and one writer overlap.
@@ -69,6 +69,22 @@ CREATE TABLE IF NOT EXISTS approval_requests (
     note TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS approval_requests_open ON approval_requests(state, kind, target);
+CREATE TABLE IF NOT EXISTS access_requests (
+    id INTEGER PRIMARY KEY,
+    requester TEXT NOT NULL,
+    requester_clearance INTEGER NOT NULL,
+    reference TEXT NOT NULL,
+    doc_ref TEXT NOT NULL DEFAULT '',
+    purpose TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'granted', 'refused')),
+    decided_by TEXT,
+    decided_at TEXT,
+    doc_id TEXT,
+    expires_at TEXT,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS access_requests_user ON access_requests(requester, state);
 """
 
 # Columns added after the first release: (table, column, declaration), added to an existing database when missing.

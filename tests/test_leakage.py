@@ -626,3 +626,84 @@ def test_status_and_dashboard_count_nothing_above_clearance(
         assert re.search(rf'id="{fid}"><strong>{mine[key]}</strong>', page.text), (user, fid)
     assert sum(int(p) for p in re.findall(r'data-pages="(\d+)"', page.text)) == len(visible)
     assert BATCH_IDS[base_archive[0]] not in page.text  # no run rate: the batch holds a hidden copy
+def _grant_setup(base_archive: tuple[Path, dict[str, str]], tmp_path: Path) -> tuple[object, list[object]]:
+    """A copy of the archive (its own web.sqlite3 and audit trail) and its web app with an injected clock."""
+    from datetime import UTC, datetime
+
+    root = tmp_path / "a"
+    shutil.copytree(base_archive[0], root, ignore=shutil.ignore_patterns("work"))
+    settings = Settings(archive=root)
+    _users(settings)
+    app = create_app(settings, WebSettings())
+    clock: list[object] = [datetime(2026, 3, 2, 8, 0, tzinfo=UTC)]
+    app.state.web.clock = lambda: clock[0]
+    return app, clock
+
+
+def _ask(client: TestClient, reference: str, doc_ref: str) -> object:
+    form = client.get("/requests/new").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token
+    return client.post("/requests", data={"csrf_token": token.group(1), "reference": reference, "doc_ref": doc_ref,
+                                          "purpose": "Nghiên cứu"}, follow_redirects=False)
+
+
+def _responses(client: TestClient, doc_ids: list[str]) -> dict[str, tuple[int, bytes]]:
+    """Every read path of ``doc_ids`` and the searches, as the client gets them (status and body)."""
+    paths = [p.replace("{id}", d) for d in doc_ids for p in (
+        "/documents/{id}", "/documents/{id}/pages/1/image", "/documents/{id}/pdf", "/documents/{id}/original/1",
+        "/api/documents/{id}", "/review/{id}", "/documents/{id}?q=kinh+te+bien")]
+    paths += [f"/search?q={QUERY}", f"/api/search?q={QUERY}&facets=true&limit=50",
+              f"/search?q={QUERY}&classification=M%E1%BA%ADt"]
+    return {p: (a.status_code, a.content) for p, a in ((p, client.get(p)) for p in paths)}
+
+
+def test_access_request_changes_nothing_before_approval_and_after_expiry(
+    base_archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A reader without clearance asks for the Mật copy: before an approver decides, and after the grant expires,
+    every path answers exactly as before the request (document page, page image, PDF, originals, REST, review form,
+    search page and API with facets); while the grant runs only the Mật copy's page, image and PDF open — the
+    searches, the Tối mật copy and a missing id answer as before."""
+    from datetime import timedelta
+
+    ids = base_archive[1]
+    app, clock = _grant_setup(base_archive, tmp_path)
+    none, approver = _login(app, "none"), _login(app, "toimat")
+    probed = [ids["mat"], ids["toimat"], ids["tuyetmat"], MISSING]
+    before = _responses(none, probed)
+    assert _ask(none, "27-NQ/TU ngày 14/3/2023", ids["mat"]).status_code == 303  # type: ignore[attr-defined]
+    assert _responses(none, probed) == before  # pending: nothing changed
+    listing = approver.get("/requests/approve").text
+    request_id = re.findall(r'id="request-(\d+)"', listing)[-1]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', listing)
+    assert token
+    assert approver.post(f"/requests/{request_id}/grant", data={"csrf_token": token.group(1), "doc_id": ids["mat"],
+                                                                "days": 3}, follow_redirects=False).status_code == 303
+    during = _responses(none, probed)
+    opened = {p for p in during if during[p] != before[p]}
+    mat = ids["mat"]
+    assert opened == {f"/documents/{mat}", f"/documents/{mat}/pages/1/image", f"/documents/{mat}/pdf",
+                      f"/documents/{mat}?q=kinh+te+bien"}
+    assert all(during[p][0] == 200 for p in opened)
+    clock[0] = clock[0] + timedelta(days=3)  # type: ignore[operator]
+    assert _responses(none, probed) == before  # expired: as before the request
+
+
+def test_access_request_confirmation_is_identical_for_any_reference(
+    base_archive: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The answer to a request for an existing classified document (its số/ký hiệu and id) and to one for a
+    document that does not exist is byte-identical (the redirect and the confirmation page)."""
+    ids = base_archive[1]
+    app, _ = _grant_setup(base_archive, tmp_path)
+    none = _login(app, "none")
+    answers = []
+    for reference, doc_ref in (("27-NQ/TU ngày 14/3/2023", ids["toimat"]), ("99-NQ/XYZ ngày 1/1/1999", MISSING),
+                               ("27-NQ/TU", ids["tuyetmat"]), ("không có", "")):
+        sent = _ask(none, reference, doc_ref)
+        page = none.get(sent.headers["location"])  # type: ignore[attr-defined]
+        answers.append((sent.status_code, sent.headers["location"], sent.content,  # type: ignore[attr-defined]
+                        page.status_code, page.content))
+    assert answers[0][3] == 200 and b'id="request-sent"' in answers[0][4]
+    assert all(a == answers[0] for a in answers)

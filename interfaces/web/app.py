@@ -116,7 +116,7 @@ def _mount_assets_and_docs(app: FastAPI, templates: Jinja2Templates) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from interfaces.web import admin, api, batches_page, dashboard_page, files_pages, pages, reviewing
+    from interfaces.web import admin, api, batches_page, dashboard_page, files_pages, pages, requests_pages, reviewing
 
     app.include_router(pages.router)
     app.include_router(reviewing.router)
@@ -124,6 +124,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(batches_page.router)
     app.include_router(files_pages.router)
     app.include_router(dashboard_page.router)
+    app.include_router(requests_pages.router)
     app.include_router(api.router)
 
 

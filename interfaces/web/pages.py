@@ -33,6 +33,7 @@ from interfaces.web.auth import (
 )
 from interfaces.web.citations_view import citation_context
 from interfaces.web.files_pages import file_url, fonds_url
+from interfaces.web.grants import readable
 from interfaces.web.highlight import has_match, mark_words, segments
 from interfaces.web.hits import find_hits, hits_context
 from interfaces.web.render import render, url_with
@@ -188,7 +189,7 @@ def metadata_rows(view_manifest: object, machine: object) -> list[dict[str, obje
 def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "", page: int | None = None,
                   hit: int | None = None) -> Response:
     state = state_of(request)
-    view = load_document(state, doc_id, session.user)  # the policy first: the hOCR is read only through this view
+    view = readable(request, doc_id, session.user, "page")  # the policy first: the hOCR is read only through this view
     manifest = view.manifest
     count = len(manifest.pages)
     hits = find_hits(state.store, view, q)
@@ -223,7 +224,7 @@ def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "
 @access_rule(Rule.DOCUMENT)
 def page_image_route(request: Request, doc_id: str, number: int, user: ReaderDep) -> Response:
     state = state_of(request)
-    view = load_document(state, doc_id, user)
+    view = readable(request, doc_id, user, "image")
     image = page_image(state, view, number)
     audit(request, user.username, "page.image", view.manifest.id, {"page": number})
     return Response(image, media_type="image/jpeg",  # never kept by the browser: it outlives the session
@@ -234,7 +235,7 @@ def page_image_route(request: Request, doc_id: str, number: int, user: ReaderDep
 @access_rule(Rule.DOCUMENT)
 def download_pdf(request: Request, doc_id: str, user: ReaderDep) -> Response:
     state = state_of(request)
-    view = load_document(state, doc_id, user)
+    view = readable(request, doc_id, user, "pdf")
     if view.pdfa is None:
         raise HTTPException(404)
     path = local_file(state, doc_id, view.pdfa)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 import pikepdf
 
+from flows.access_requests import with_grants
 from flows.accounts import Accounts, User
 from flows.audit import open_audit
 from flows.corrections import migrate_legacy
@@ -47,6 +50,7 @@ class WebState:
     accounts: Accounts
     store: ObjectStore
     audit: AuditLog
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # grants' expiry (tests inject one)
     _images: OrderedDict[tuple[str, str, int], bytes] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,6 +68,13 @@ def load_document(state: WebState, doc_id: str, user: User) -> DocumentView:
     """The document as ``user`` may see it (``flows.review.load_document``): missing OR above the user's clearance
     is the same ``NotFoundError``."""
     return review_load(state.settings, state.store, doc_id, user.principal)
+
+
+def read_document(state: WebState, doc_id: str, user: User) -> DocumentView:
+    """The document for READING ONLY (its page, page images, PDF/A): like ``load_document``, and also when the user
+    holds an active access grant for it (``flows.access_requests.with_grants``, ``Principal.may_read``); the view
+    is then ``granted``. Never used for editing, originals or listings."""
+    return review_load(state.settings, state.store, doc_id, with_grants(state.db, user, state.clock()))
 
 
 def search(state: WebState, user: User, query: str, *, filters: SearchFilters | None = None,
