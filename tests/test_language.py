@@ -143,7 +143,8 @@ def test_administrative_terms_the_general_word_list_lacks(read: str, want: str, 
     assert _fix(read, lexicon) == want
 
 
-@pytest.mark.parametrize("line", ["công nghệ thông tin của công ty", "số gốc của giấy", "công an thành phố", "thông tin điện tử"])
+@pytest.mark.parametrize("line", ["công nghệ thông tin của công ty", "số gốc của giấy", "công an thành phố",
+                                  "thông tin điện tử"])
 def test_administrative_terms_do_not_change_other_readings(line: str, lexicon: Lexicon) -> None:
     assert _fix(line, lexicon) == line
 
