@@ -3,8 +3,8 @@ the geometry of a crop of the page image. Pure (no I/O); the image crop itself i
 
 The lines come from a page's stored hOCR (``ocr_models.hocr.words_from_hocr``: words with their line, block, box
 and confidence). A line is paired with a line of the page's CURRENT text (the machine reading or an archivist's
-correction): by position when the page text has as many non-empty lines as the hOCR, otherwise by its text.
-A doubtful line whose text line cannot be found is not offered (the page textarea still holds everything).
+correction) by aligning the two (equal lines, and the lines of a changed run of the same length, pair up). A
+doubtful line whose text line cannot be found is not offered (the page textarea still holds everything).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from PIL import Image
 
@@ -69,18 +70,17 @@ def _norm(text: str) -> str:
 
 
 def _pairing(readings: list[LineReading], text_lines: list[str]) -> list[int | None]:
-    """For each reading, the index of its line in ``text_lines`` (``None``: not found)."""
+    """For each reading, the index of its line in ``text_lines`` (``None``: not found): the non-empty text lines are
+    aligned with the readings (``difflib``); equal lines pair, and so do the lines of a replaced run of the same
+    length (a line an archivist corrected keeps its place)."""
     filled = [i for i, line in enumerate(text_lines) if line.strip()]
-    if len(filled) == len(readings):
-        return list(filled)
-    used: set[int] = set()
-    out: list[int | None] = []
-    for reading in readings:
-        want = _norm(reading.text)
-        index = next((i for i in filled if i not in used and _norm(text_lines[i]) == want), None)
-        if index is not None:
-            used.add(index)
-        out.append(index)
+    matcher = SequenceMatcher(None, [_norm(r.text) for r in readings], [_norm(text_lines[i]) for i in filled],
+                              autojunk=False)
+    out: list[int | None] = [None] * len(readings)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal" or (op == "replace" and a1 - a0 == b1 - b0):
+            for k in range(a1 - a0):
+                out[a0 + k] = filled[b0 + k]
     return out
 
 

@@ -50,10 +50,10 @@ def test_doubtful_lines_least_sure_first_paired_with_the_page_text() -> None:
     text = "CỘNG HÒA\nĐà Nẵng\n|\nngày 10"
     lines = doubtful_lines(1, WORDS, text)
     assert [(d.index, d.text, d.confidence) for d in lines] == [(1, "Đà Nẵng", 0.5), (3, "ngày 10", 0.75)]
-    # a corrected page (same number of lines): paired by position, the line shows the corrected text
-    corrected = "CỘNG HÒA\nĐà Nẵng đã sửa\n|\nngày 10"
-    assert doubtful_lines(1, WORDS, corrected)[0].text == "Đà Nẵng đã sửa"
-    # another shape: paired by text, a line not found is not offered
+    # a corrected line keeps its place (aligned between equal neighbours), the line shows the corrected text
+    corrected = "CỘNG HÒA\n\nĐà Nẵng đã sửa\n|\nngày 10\nthêm"
+    assert [(d.index, d.text) for d in doubtful_lines(1, WORDS, corrected)] == [(2, "Đà Nẵng đã sửa"), (4, "ngày 10")]
+    # a line not found in the text (dropped from it) is not offered
     assert [d.index for d in doubtful_lines(1, WORDS, "CỘNG HÒA\n\nngày 10\nthêm")] == [2]
     assert doubtful_lines(1, WORDS, text, below=0.3) == []
 
