@@ -23,21 +23,12 @@ import pytest
 from interfaces.web import add_user, create_app
 from interfaces.web.config import WebSettings
 from schemas.settings import Settings
+from tests import test_web_browser as web_browser
 from tests.conftest import DigitisedArchive
-from tests.test_web_browser import (  # noqa: F401  (the fixtures are used by name)
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    PASSWORD,
-    SCREENS,
-    LiveServer,
-    _free_port,
-    _require_browser,
-    artifacts_dir,
-    check_fits,
-    chromium,
-    live_server,
-    log_in,
-)
+from tests.test_web_browser import PASSWORD, SCREENS, LiveServer, _free_port, artifacts_dir, check_fits, log_in
+
+live_server = web_browser.live_server  # the same fixtures, for this module: a server over its own archive copy
+chromium = web_browser.chromium
 
 # every image of the page loaded (lazy ones made eager first): the crops are really served
 _LOAD_IMAGES_JS = """() => { for (const i of document.images) i.loading = 'eager'; }"""
@@ -138,11 +129,12 @@ def test_keyboard_only_walk_through_one_document(live_server: LiveServer, chromi
 
 
 @contextmanager
-def _server(digitised: DigitisedArchive, root: Path) -> Iterator[str]:
-    """A uvicorn server over a fresh copy of the digitised sample archive, with an archivist cleared for all."""
+def serve_copy(source: Path, root: Path) -> Iterator[str]:
+    """A uvicorn server on 127.0.0.1 over a fresh copy of the digitised archive ``source`` (copied to ``root``),
+    with an archivist ``doan`` cleared for every level."""
     import uvicorn
 
-    shutil.copytree(digitised.archive, root)
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns("web.sqlite3*"))
     settings = Settings(archive=root)
     add_user(settings, "doan", PASSWORD, "archivist", clearance=3)
     port = _free_port()
@@ -150,7 +142,7 @@ def _server(digitised: DigitisedArchive, root: Path) -> Iterator[str]:
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    for _ in range(600):
+    for _ in range(1200):
         if server.started or not thread.is_alive():
             break
         time.sleep(0.05)
@@ -195,43 +187,51 @@ def _walk_after(page: Any, base: str, counts: dict[str, int]) -> None:
     counts["steps"] += fields + 2
 
 
-def test_review_queue_walk_before_and_after(digitised: DigitisedArchive, chromium: Any,
-                                            tmp_path: Path) -> None:
-    """The same review queue walked twice on fresh copies: the old way and the new; the numbers are printed."""
-    results: dict[str, dict[str, float]] = {}
-    for name in ("before", "after"):
-        counts = {"documents": 0, "clicks": 0, "keys": 0, "page_loads": 0, "steps": 0}
-        with _server(digitised, tmp_path / name / "archive") as base:
-            context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="vi-VN")
-            try:
-                page = context.new_page()
-                page.goto(f"{base}/login")
-                log_in(page, base, "doan", PASSWORD)
-                queue = _queue(page, base)
-                assert queue
-                started = time.perf_counter()
-                if name == "after":
-                    page.keyboard.press("n")
-                    page.wait_for_url(f"{base}/review/{queue[0]}")
-                    counts["keys"] += 1
-                    counts["steps"] += 1
-                for _ in queue:
-                    (_walk_before if name == "before" else _walk_after)(page, base, counts)
-                    counts["documents"] += 1
-                elapsed = time.perf_counter() - started
-                assert _queue(page, base) == []  # every document of the queue reviewed
-            finally:
-                context.close()
-        n = counts["documents"]
-        results[name] = {**counts, "actions_per_document": round((counts["clicks"] + counts["keys"]) / n, 2),
-                         "mouse_clicks_per_document": round(counts["clicks"] / n, 2),
-                         "page_loads_per_document": round(counts["page_loads"] / n, 2),
-                         "seconds_per_document": round(elapsed / n, 3)}
-    print("\nreview queue walk (sample archive):")
+def walk_queue(browser: Any, source: Path, root: Path, how: str) -> dict[str, float]:
+    """Walk the whole review queue of a copy of ``source`` the old way (``how="before"``: the mouse) or the new
+    (``"after"``: the keys); the counts per document and the wall time (a measurement, never asserted)."""
+    counts = {"documents": 0, "clicks": 0, "keys": 0, "page_loads": 0, "steps": 0}
+    with serve_copy(source, root) as base:
+        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="vi-VN")
+        try:
+            page = context.new_page()
+            page.goto(f"{base}/login")
+            log_in(page, base, "doan", PASSWORD)
+            queue = _queue(page, base)
+            assert queue, "the review queue is empty"
+            started = time.perf_counter()
+            if how == "after":
+                page.keyboard.press("n")
+                page.wait_for_url(f"{base}/review/{queue[0]}")
+                counts["keys"] += 1
+                counts["steps"] += 1
+            for _ in queue:
+                (_walk_before if how == "before" else _walk_after)(page, base, counts)
+                counts["documents"] += 1
+            elapsed = time.perf_counter() - started
+            assert _queue(page, base) == []  # every document of the queue reviewed
+        finally:
+            context.close()
+    n = counts["documents"]
+    return {**counts, "actions_per_document": round((counts["clicks"] + counts["keys"]) / n, 2),
+            "mouse_clicks_per_document": round(counts["clicks"] / n, 2),
+            "page_loads_per_document": round(counts["page_loads"] / n, 2),
+            "seconds_per_document": round(elapsed / n, 3)}
+
+
+def report_walk(results: dict[str, dict[str, float]], where: str) -> None:
+    print(f"\nreview queue walk ({where}):")
     for name, row in results.items():
         print(f"  {name:6} documents={row['documents']} actions/doc={row['actions_per_document']} "
               f"mouse clicks/doc={row['mouse_clicks_per_document']} page loads/doc={row['page_loads_per_document']} "
               f"scripted steps={row['steps']} wall s/doc={row['seconds_per_document']}")
+
+
+def test_review_queue_walk_before_and_after(digitised: DigitisedArchive, chromium: Any, tmp_path: Path) -> None:
+    """The same review queue walked twice on fresh copies: the old way and the new; the numbers are printed."""
+    results = {how: walk_queue(chromium, digitised.archive, tmp_path / how / "archive", how)
+               for how in ("before", "after")}
+    report_walk(results, "sample archive")
     (artifacts_dir() / "review-walk.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     assert results["after"]["mouse_clicks_per_document"] == 0  # the new walk never needs the mouse
     assert results["before"]["documents"] == results["after"]["documents"]
