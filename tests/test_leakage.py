@@ -3,7 +3,8 @@
 An archive holds the same one-page resolution three times: open, Mật and Tối mật (approved for photographing).
 A user without clearance, and a user cleared for Mật looking for the Tối mật copy, try every path: search hits,
 totals, facet counts, snippets (web page, REST API, CLI ``--as``), the document page, its page images, the PDF/A,
-the originals, the REST document, the review queue, the CLI ``show`` and ``export``. A document they may not see
+the originals, the REST document, the review queue, the crops of the scan and the doubtful-line correction
+of the review form, the step to the next document, the CLI ``show`` and ``export``. A document they may not see
 must be indistinguishable from one that does not exist (same status, same body)."""
 
 from __future__ import annotations
