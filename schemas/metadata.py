@@ -17,6 +17,9 @@ class FieldEvidence(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     page: int | None = None
     raw: str | None = None
+    # the pixel box (x0, y0, x1, y1) on ``page`` of the OCR image the value was read from: the union of the boxes of
+    # the lines the rule used on that page. Optional: manifests written before it was kept still load (None)
+    box: tuple[int, int, int, int] | None = None
 
 
 class DocumentMetadata(BaseModel):

@@ -3,7 +3,8 @@
 An archive holds the same one-page resolution three times: open, Mật and Tối mật (approved for photographing).
 A user without clearance, and a user cleared for Mật looking for the Tối mật copy, try every path: search hits,
 totals, facet counts, snippets (web page, REST API, CLI ``--as``), the document page, its page images, the PDF/A,
-the originals, the REST document, the review queue, the CLI ``show`` and ``export``. A document they may not see
+the originals, the REST document, the review queue, the crops of the scan and the doubtful-line correction
+of the review form, the step to the next document, the CLI ``show`` and ``export``. A document they may not see
 must be indistinguishable from one that does not exist (same status, same body)."""
 
 from __future__ import annotations
@@ -130,17 +131,41 @@ def test_web_and_api_show_nothing_above_clearance(archive: tuple[Settings, dict[
     missing = {p: client.get(p.replace("{id}", MISSING)) for p in (
         "/documents/{id}", "/documents/{id}/pages/1/image", "/documents/{id}/pdf", "/documents/{id}/original/1",
         "/api/documents/{id}", "/review/{id}",
-        "/documents/{id}?q=kinh+te+bien", "/documents/{id}?q=kinh+te+bien&page=1&hit=1")}  # hits on the scan
+        "/documents/{id}?q=kinh+te+bien", "/documents/{id}?q=kinh+te+bien&page=1&hit=1",  # hits on the scan
+        "/documents/{id}/pages/1/crop?box=0,0,400,200", "/documents/{id}/pages/1/crop?box=bad")}  # review crops
     hidden |= {ids["tuyetmat"]}
     for doc_id in hidden:
         for path, absent in missing.items():
             answer = client.get(path.replace("{id}", doc_id))
             assert (answer.status_code, answer.content) == (absent.status_code, absent.content), (user, path)
             assert answer.status_code == 404
+    _review_beside_the_scan_leaks_nothing(client, hidden, visible)
     for doc_id in visible:
         assert client.get(f"/documents/{doc_id}").status_code == 200
         shown_hits = client.get(f"/documents/{doc_id}", params={"q": QUERY})  # boxes from the hOCR it may see
         assert shown_hits.status_code == 200 and 'class="hit-box' in shown_hits.text
+
+
+def _review_beside_the_scan_leaks_nothing(client: TestClient, hidden: set[str], visible: set[str]) -> None:
+    """Review beside the scan: a line correction of a hidden document and the step to the next document answer as
+    for a missing one; the crop of a visible page is an image; the review queue's next document is never hidden."""
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/review").text)
+    assert csrf
+    line = {"csrf_token": csrf.group(1), "version": "0", "page": "1", "index": "0", "expected": "x", "text": "y"}
+    absent = client.post(f"/review/{MISSING}/line", data=line)
+    after_missing = client.get(f"/review/{MISSING}/next", follow_redirects=False)
+    assert absent.status_code == 404 and after_missing.status_code == 303
+    assert not any(h in after_missing.headers["location"] for h in hidden)
+    for doc_id in hidden:
+        answer = client.post(f"/review/{doc_id}/line", data=line)
+        assert (answer.status_code, answer.content) == (absent.status_code, absent.content)
+        step = client.get(f"/review/{doc_id}/next", follow_redirects=False)
+        assert (step.status_code, step.headers["location"]) == (303, after_missing.headers["location"])
+    for doc_id in visible:
+        crop = client.get(f"/documents/{doc_id}/pages/1/crop", params={"box": "0,0,400,200"})
+        assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+        form = client.get(f"/review/{doc_id}").text
+        assert not any(h in form for h in hidden)
 
 
 @pytest.mark.parametrize("user", ["none", "mat"])

@@ -116,10 +116,21 @@ def _mount_assets_and_docs(app: FastAPI, templates: Jinja2Templates) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from interfaces.web import admin, api, batches_page, dashboard_page, files_pages, pages, requests_pages, reviewing
+    from interfaces.web import (
+        admin,
+        api,
+        batches_page,
+        dashboard_page,
+        files_pages,
+        pages,
+        requests_pages,
+        reviewing,
+        scan_review,
+    )
 
     app.include_router(pages.router)
     app.include_router(reviewing.router)
+    app.include_router(scan_review.router)
     app.include_router(admin.router)
     app.include_router(batches_page.router)
     app.include_router(files_pages.router)

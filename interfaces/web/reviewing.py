@@ -15,6 +15,7 @@ from flows.corrections import CHOICES, EDITABLE_METADATA, EditError, current_val
 from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
 from interfaces.web.render import render
 from interfaces.web.review import apply_changes, last_version, review_queue
+from interfaces.web.scan_review import scan_context
 from interfaces.web.service import load_document
 
 router = APIRouter(include_in_schema=False)
@@ -44,6 +45,7 @@ def _form_page(request: Request, session: Session, doc_id: str, *, error: str = 
         "view": view, "doc": view.manifest, "fields": EDITABLE_METADATA, "values": values, "choices": CHOICES,
         "pages": pages, "error": error, "saved": saved, "edits": list(reversed(view.edits)),
         "version": last_version(view), "held": pending_for_document(state_of(request).db, doc_id),
+        **scan_context(state_of(request), view),  # review beside the scan (interfaces/web/scan_review.py)
     }, session=session, status=status)
 
 
@@ -82,6 +84,8 @@ async def save_edits(request: Request, doc_id: str, session: SessionDep) -> Resp
         audit(request, session.user.username, "document.edit", doc_id, {
             "fields": changed,
             "after": {f: submitted[f] for f in changed if f.startswith("metadata.") or f == "status"}})
+    if form.get("then") == "next":  # accepted with the keyboard: on to the next document of the queue
+        return RedirectResponse(f"/review/{doc_id}/next", status_code=303)
     return RedirectResponse(f"/review/{doc_id}?saved={len(changed)}", status_code=303)
 
 
