@@ -8,11 +8,11 @@ clearance: ``flows.status``). Appended after the run; a line that cannot be read
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from flows.jsonl_log import append_entry, read_entries
 from schemas.fixity import BackupReport
 
 BACKUP_LOG = "backup-log.jsonl"
@@ -41,21 +41,11 @@ def record_backup(archive: Path, report: BackupReport) -> BackupEntry:
         objects_repaired=report.objects_repaired, bytes_copied=report.bytes_copied,
         problem_documents=sorted({p.document for p in report.problems if p.document}),
         store_problems=sum(1 for p in report.problems if not p.document))
-    archive.mkdir(parents=True, exist_ok=True)
-    with (archive / BACKUP_LOG).open("a", encoding="utf-8") as log:
-        log.write(entry.model_dump_json() + "\n")
+    append_entry(archive / BACKUP_LOG, entry)
     return entry
 
 
 def last_backup(archive: Path) -> BackupEntry | None:
     """The latest backup run recorded in the archive's log (by finishing time), or ``None``."""
-    path = archive / BACKUP_LOG
-    if not path.is_file():
-        return None
-    entries = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            entries.append(BackupEntry.model_validate(json.loads(line)))
-        except (ValueError, ValidationError):
-            continue
+    entries = read_entries(archive / BACKUP_LOG, BackupEntry)
     return max(entries, key=lambda e: e.finished_at, default=None)

@@ -7,13 +7,13 @@ run; a line that cannot be read is skipped by readers.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from flows.jsonl_log import append_entry, read_entries
 from schemas.document import BatchReport
 
 RUN_LOG = "run-log.jsonl"
@@ -42,21 +42,10 @@ def record_run(archive: Path, report: BatchReport) -> RunEntry:
                      pages=report.pages_processed, elapsed_s=report.elapsed_s,
                      pages_per_minute=report.pages_per_minute,
                      documents=[RunDocument(source=d.source, id=d.id, status=d.status) for d in report.documents])
-    archive.mkdir(parents=True, exist_ok=True)
-    with (archive / RUN_LOG).open("a", encoding="utf-8") as log:
-        log.write(entry.model_dump_json() + "\n")
+    append_entry(archive / RUN_LOG, entry)
     return entry
 
 
 def logged_runs(archive: Path) -> list[RunEntry]:
     """Every run in the archive's log, in the order recorded."""
-    path = archive / RUN_LOG
-    if not path.is_file():
-        return []
-    runs = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            runs.append(RunEntry.model_validate(json.loads(line)))
-        except (ValueError, ValidationError):
-            continue
-    return runs
+    return read_entries(archive / RUN_LOG, RunEntry)
