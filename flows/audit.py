@@ -61,6 +61,7 @@ from flows.audit_views import (
     EXPORT_FIELDS,
     WITHHELD,
     export_entries,
+    filing_filter,
     list_line,
     readable_entries,
     visible_audit,
@@ -261,7 +262,7 @@ def record(settings: Settings, action: str, target: str = "", *, actor: str | No
 __all__ = [
     "ANCHOR_FILE", "AUDIT_FILE", "DOC_ID_RE", "EXPORT_FIELDS", "INIT_ACTION", "INIT_FIX", "KEY_FILE", "RESTORE_FIX",
     "START_ACTION", "STORE_ANCHOR", "WITHHELD", "AuditTrailError", "anchor_in_store", "archive_of_store", "cli_actor",
-    "cli_source", "copy_anchor", "documents_in_catalog", "export_entries", "init_trail", "key_file", "list_line",
-    "open_audit", "past_trail_evidence", "read_entries", "readable_entries", "record", "verify_audit", "visible_audit",
-    "write_export"
+    "cli_source", "copy_anchor", "documents_in_catalog", "export_entries", "filing_filter", "init_trail", "key_file",
+    "list_line", "open_audit", "past_trail_evidence", "read_entries", "readable_entries", "record", "verify_audit",
+    "visible_audit", "write_export"
 ]

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
@@ -60,7 +60,10 @@ def write_export(text: str, out: Path | None) -> None:
 # --- what a reader of the trail may see (``flows.access``) ---------------------------------------------------
 DOC_ID_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{20}(?![0-9a-f])")  # pipeline.load.document_id: 20 hex digits
 WITHHELD = "(ẩn: người dùng có mức mật cao hơn bạn)"
-_PRIVATE_DETAILS = ("query", "q", "filters", "shown")  # what a reader searched for, or how much they were shown
+_PRIVATE_DETAILS = ("query", "q", "filters", "shown",  # what a reader searched for, or how much they were shown
+                    "documents")  # how many documents a hồ sơ (mục lục) held for them: hidden ones counted
+FILE_ACTIONS = ("file.view", "file.create", "file.edit", "export.muc_luc")  # target: a mã hồ sơ
+FONDS_ACTIONS = ("fonds.view",)  # target: a phông's URL key
 
 
 def _strings(value: object) -> Iterator[str]:
@@ -87,12 +90,35 @@ def _entry_level(entry: AuditEntry, levels: Levels) -> int:
     return level
 
 
+def filing_filter(settings: Settings, viewer: Principal) -> Callable[[AuditEntry], bool]:
+    """Whether an entry names only hồ sơ and phông that exist for ``viewer`` (``flows.files``): an entry about a
+    hồ sơ known only from documents above their clearance (a view, an edit, a mục lục by a reader cleared for
+    it) would tell them it exists. Entries naming no hồ sơ pass."""
+    if viewer.operator or viewer.clearance >= TOP_LEVEL:
+        return lambda entry: True
+    from flows.files import archive_files  # deferred: flows.files reads documents through flows.review
+
+    files = archive_files(settings, viewer)
+    codes, fonds = {f.file_code for f in files}, {f.fonds_key for f in files}
+
+    def shown(entry: AuditEntry) -> bool:
+        if entry.action in FILE_ACTIONS and entry.target not in codes:
+            return False
+        if entry.action in FONDS_ACTIONS and entry.target not in fonds:
+            return False
+        code = entry.details.get("file_code") if isinstance(entry.details, dict) else None
+        return not (isinstance(code, str) and code and code not in codes)
+
+    return shown
+
+
 def visible_audit(viewer: Principal, entries: Iterable[AuditEntry], levels: Levels, clearances: dict[str, int],
-                  limit: int | None = None) -> list[AuditEntry]:
+                  limit: int | None = None, filing: Callable[[AuditEntry], bool] | None = None) -> list[AuditEntry]:
     """The entries an admin may read (at most ``limit``): an entry about a document above the admin's clearance
     is left out (``flows.access.visible_items``); what a user cleared above the admin searched for (queries,
     filters, counts shown) is withheld. An actor that is no account (the CLI's local operator) counts as cleared
-    for every level."""
+    for every level. ``filing`` (``filing_filter``): entries about a hồ sơ or phông that does not exist for the
+    viewer are left out too."""
     shown: list[AuditEntry] = []
     source = iter(entries)
     while limit is None or len(shown) < limit:
@@ -100,6 +126,8 @@ def visible_audit(viewer: Principal, entries: Iterable[AuditEntry], levels: Leve
         if not chunk:
             break
         for entry in visible_items(viewer, chunk, lambda e: _entry_level(e, levels)):
+            if filing is not None and not filing(entry):
+                continue
             if clearances.get(entry.actor, TOP_LEVEL) > viewer.clearance and any(
                     k in entry.details for k in _PRIVATE_DETAILS):
                 details = {k: (WITHHELD if k in _PRIVATE_DETAILS else v) for k, v in entry.details.items()}
@@ -125,9 +153,12 @@ def readable_entries(settings: Settings, principal: Principal, *, limit: int | N
     entries = read_entries(settings, **filters)
     try:
         catalog = open_catalog(settings)
+        filing = filing_filter(settings, principal)
     except SohoaError:
-        return visible_audit(principal, entries, lambda doc_id: None, clearances, limit)
+        return visible_audit(principal, entries, lambda doc_id: None, clearances, limit,
+                             lambda entry: not (entry.action in FILE_ACTIONS + FONDS_ACTIONS
+                                                or "file_code" in entry.details))
     try:
-        return visible_audit(principal, entries, catalog_levels(catalog), clearances, limit)
+        return visible_audit(principal, entries, catalog_levels(catalog), clearances, limit, filing)
     finally:
         catalog.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
+from flows.access import TOP_LEVEL
 from flows.corrections import EditError, normalise_value, writing
 from flows.files import NO_FONDS, FileView, file_view
 from flows.review import Reviewer, apply_changes, load_document, not_found
@@ -16,6 +17,8 @@ from schemas.settings import Settings
 from schemas.text import nfc
 from storage.files import FileRecord
 
+CHOSEN_SEQUENCE_REFUSED = ("Số thứ tự: chỉ người được xem mọi mức mật mới chọn được số thứ tự; để trống ô này, "
+                           "văn bản sẽ được xếp cuối hồ sơ")
 MAINTENANCE = ("01 - Vĩnh viễn", "02 - 70 năm", "03 - 50 năm", "04 - 30 năm", "05 - 20 năm", "06 - 10 năm",
                "07 - Khác")  # TT 05/2025 thời hạn bảo quản
 RECORD_FIELDS = {"title": "Tiêu đề hồ sơ", "fonds": "Phông lưu trữ", "start_date": "Thời gian bắt đầu",
@@ -83,11 +86,15 @@ def save_record(settings: Settings, reviewer_name: str, file_code: str, submitte
 def file_document(reviewer: Reviewer, doc_id: str, file_code: str, sequence: int | None = None) -> FileView:
     """File a document in hồ sơ ``file_code`` (which must exist for the reviewer) with số thứ tự ``sequence``
     (default: after the last document the reviewer sees there). The document is loaded through the policy first:
-    one above the reviewer's clearance is ``NotFoundError``, exactly like a missing id."""
+    one above the reviewer's clearance is ``NotFoundError``, exactly like a missing id. Only a reviewer cleared for
+    every level may choose the number: a chosen number is stored as typed and sorts against the stored numbers of
+    documents a less cleared reviewer cannot see, so where it lands would map them; others file at the end."""
     principal = reviewer.user.principal
     with writing(reviewer.settings):  # one lock: two filings at once never take the same next number
         load_document(reviewer.settings, reviewer.store, doc_id, principal)  # hidden == missing, before anything
         view = file_view(reviewer.settings, principal, file_code_of(file_code))
+        if sequence is not None and not principal.operator and principal.clearance < TOP_LEVEL:
+            raise EditError(CHOSEN_SEQUENCE_REFUSED)  # typed numbers sort against hidden ones: an oracle
         if sequence is None:
             others = [d.entry.sequence or 0 for d in view.documents if d.entry.id != doc_id]
             sequence = max(others, default=0) + 1

@@ -31,16 +31,27 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
-from flows.access import Principal, catalog_levels, level_of_metadata, visible_items, visible_reasons, visible_status
+from flows.access import (
+    TOP_LEVEL,
+    Principal,
+    catalog_levels,
+    level_of_metadata,
+    visible_items,
+    visible_reasons,
+    visible_status,
+)
 from flows.corrections import CorrectionsUnreadable, corrected, edits_of
 from flows.queries import open_catalog
+from flows.review import DocumentView
 from flows.wiring import build_object_store, open_batch_registry, open_file_records
 from schemas.document import DocumentManifest
 from schemas.errors import NotFoundError
 from schemas.settings import Settings
 from storage.catalog import CatalogEntry, SqliteCatalog
 from storage.files import FileRecord
+from storage.layout import pdfa_name
 from storage.objects import ObjectMissing
 
 log = logging.getLogger("sohoa.files")
@@ -255,3 +266,38 @@ def filing_of(settings: Settings, manifest: DocumentManifest) -> FileView | None
         records_db.close()
     fonds, title = (record.fonds, record.title) if record else _batch_defaults(settings).get(code, (None, None))
     return FileView(file_code=code, record=record, title=title, fonds=fonds)
+
+
+# --- a document's place in its hồ sơ, as a reader below full clearance may see it ------------------------------
+def shown_filing(settings: Settings, principal: Principal, view: DocumentView) -> DocumentView:
+    """``view`` (a document the principal may see, from ``flows.review.load_document``) with its số thứ tự as
+    they may know it. The stored number counts every document of the hồ sơ, so beside the numbers of the other
+    visible documents a gap would tell that a hidden one sits there: a reader below the top clearance is shown the
+    document's STT among the documents THEY see (as on the hồ sơ page and in the mục lục), and the correction
+    history of ``sequence`` without its values (for every such reader and document alike, so the withholding
+    itself tells nothing). The local operator and a reader cleared for every level see the stored number."""
+    if principal.operator or principal.clearance >= TOP_LEVEL:
+        return view
+    manifest = view.manifest
+    stt = None
+    if manifest.file_code:
+        shown = next((f for f in archive_files(settings, principal, manifest.file_code)
+                      if f.file_code == manifest.file_code), None)
+        stt = next((d.stt for d in shown.documents if d.entry.id == manifest.id), None) if shown else None
+    edits = [dataclasses.replace(e, before=None, after=None) if e.field == "sequence" else e for e in view.edits]
+    return dataclasses.replace(view, manifest=manifest.model_copy(update={"sequence": stt}), edits=edits)
+
+
+def shown_pdf_name(principal: Principal, view: DocumentView) -> str:
+    """The PDF/A's file name for a view from ``shown_filing``: the stored name (``<mã hồ sơ>.<số thứ tự>.pdf`` at
+    intake) unless that would show a reader below the top clearance a stored number they are not shown; then the
+    name from what they see."""
+    if view.pdfa is None:
+        return ""
+    stored = PurePosixPath(view.pdfa.key).name
+    machine = view.machine
+    restricted = not principal.operator and principal.clearance < TOP_LEVEL
+    if restricted and machine.file_code and machine.sequence and view.manifest.sequence != machine.sequence \
+            and stored == pdfa_name(machine.file_code, machine.sequence):
+        return pdfa_name(view.manifest.file_code, view.manifest.sequence)
+    return stored

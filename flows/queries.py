@@ -28,6 +28,10 @@ def show_document(settings: Settings, doc_id: str, principal: Principal | None =
     if catalog_path(settings).exists():  # corrections an earlier version kept in web.sqlite3: into the store, once
         migrate_legacy(settings, store)
     view = load_document(settings, store, doc_id.strip(), principal or local_operator("sohoa"))
+    if principal is not None:
+        from flows.files import shown_filing  # its số thứ tự among the documents the principal sees
+
+        view = shown_filing(settings, principal, view)
     manifest, edits = view.manifest, view.edits
     md = manifest.metadata.model_dump(mode="json")
     metadata = {k: md.get(k) for k in CONTRACT_KEYS} | {k: v for k, v in md.items() if k not in CONTRACT_KEYS}

@@ -15,7 +15,7 @@ from flows import approvals
 from flows.access import Levels, Rule, access_rule
 from flows.accounts import ROLES, AccountError
 from flows.approvals import ApprovalError, ApprovalRequest
-from flows.audit import verify_audit, visible_audit
+from flows.audit import filing_filter, verify_audit, visible_audit
 from flows.queries import catalog_levels, open_catalog
 from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
 from interfaces.web.render import render
@@ -222,7 +222,8 @@ def audit_page(request: Request, session: SessionDep, actor: str = "", action: s
     with _levels(request) as levels:
         found = log.entries(actor=actor[:100] or None, action=action[:100] or None, since=date_from[:32] or None,
                             until=date_to[:32] or None, newest_first=True)
-        entries = visible_audit(session.user.principal, found, levels, clearances, AUDIT_PAGE_SIZE)
+        filing = filing_filter(state_of(request).settings, session.user.principal)  # hidden-only hồ sơ: no entry
+        entries = visible_audit(session.user.principal, found, levels, clearances, AUDIT_PAGE_SIZE, filing)
     check = verify_audit(state_of(request).settings)
     return render(request, "audit.html", {
         "entries": entries, "check": check, "actor": actor, "action": action, "date_from": date_from,

@@ -100,7 +100,9 @@ def api_search(
             responses={404: {"description": "No such document, or above the user's clearance"}})
 @access_rule(Rule.DOCUMENT)
 def api_document(request: Request, doc_id: str, user: UserDep) -> DocumentOut:
-    view = load_document(state_of(request), doc_id, user)
+    from flows.files import shown_filing
+
+    view = shown_filing(state_of(request).settings, user.principal, load_document(state_of(request), doc_id, user))
     doc = view.manifest
     audit(request, user.username, "document.view", doc.id, {"api": True})
     md = doc.metadata.model_dump(mode="json", exclude={"evidence"})

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from flows.access import Rule, access_rule
 from flows.accounts import LoginThrottled, User
 from flows.corrections import EDITABLE_METADATA, current_value
-from flows.files import filing_of
+from flows.files import filing_of, shown_filing, shown_pdf_name
 from interfaces.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -189,7 +189,9 @@ def metadata_rows(view_manifest: object, machine: object) -> list[dict[str, obje
 def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "", page: int | None = None,
                   hit: int | None = None) -> Response:
     state = state_of(request)
+    q = q[:500]  # as the search page reads a query: not copied whole into every link and text piece
     view = readable(request, doc_id, session.user, "page")  # the policy first: the hOCR is read only through this view
+    view = shown_filing(state.settings, session.user.principal, view)  # its số thứ tự among what the user sees
     manifest = view.manifest
     count = len(manifest.pages)
     hits = find_hits(state.store, view, q)
@@ -210,7 +212,7 @@ def document_page(request: Request, doc_id: str, session: SessionDep, q: str = "
         "page_links": {n: link(n) for n in range(1, count + 1)},
         "prev": link(page - 1) if page > 1 else "", "next": link(page + 1) if page < count else "",
         "rows": metadata_rows(manifest, view.machine),
-        "pdf_name": PurePosixPath(view.pdfa.key).name if view.pdfa else "",
+        "pdf_name": shown_pdf_name(session.user.principal, view),
         "originals": [PurePosixPath(f.key).name for f in view.originals],
         "ocr": ocr, "provenance_json": json.dumps(prov, ensure_ascii=False, indent=1),
         "back": url_with("/search", [("q", q)]),
@@ -239,8 +241,9 @@ def download_pdf(request: Request, doc_id: str, user: ReaderDep) -> Response:
     if view.pdfa is None:
         raise HTTPException(404)
     path = local_file(state, doc_id, view.pdfa)
-    audit(request, user.username, "download.pdf", view.manifest.id, {"file": PurePosixPath(view.pdfa.key).name})
-    return FileResponse(path, media_type="application/pdf", filename=PurePosixPath(view.pdfa.key).name,
+    name = shown_pdf_name(user.principal, shown_filing(state.settings, user.principal, view))
+    audit(request, user.username, "download.pdf", view.manifest.id, {"file": name})
+    return FileResponse(path, media_type="application/pdf", filename=name,
                         headers={"Cache-Control": "private, no-store"})
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from flows.access import Rule, access_rule
 from flows.approvals import pending_for_document
 from flows.corrections import CHOICES, EDITABLE_METADATA, EditError, current_value
+from flows.files import shown_filing
 from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
 from interfaces.web.render import render
 from interfaces.web.review import apply_changes, last_version, review_queue
@@ -43,7 +44,8 @@ def _form_page(request: Request, session: Session, doc_id: str, *, error: str = 
               "text": str((submitted or {}).get(f"page.{p.number}", p.text))} for p in view.manifest.pages]
     return render(request, "review_edit.html", {
         "view": view, "doc": view.manifest, "fields": EDITABLE_METADATA, "values": values, "choices": CHOICES,
-        "pages": pages, "error": error, "saved": saved, "edits": list(reversed(view.edits)),
+        "pages": pages, "error": error, "saved": saved,
+        "edits": list(reversed(shown_filing(state_of(request).settings, session.user.principal, view).edits)),
         "version": last_version(view), "held": pending_for_document(state_of(request).db, doc_id),
         **scan_context(state_of(request), view),  # review beside the scan (interfaces/web/scan_review.py)
     }, session=session, status=status)
