@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.metadata import extract_metadata
-from pipeline.metadata.footer import is_title_fragment
+from pipeline.metadata.footer import is_title_fragment, person_name
 from pipeline.metadata.fuzzy import matched_shares
 from pipeline.metadata.repair import Lexicon, has_tone
 from schemas.ocr import OcrPage, OcrWord
@@ -122,3 +122,23 @@ def test_one_misread_word_does_not_cut_a_recipient_part() -> None:
         (1060, 300, "- Các đội, Cán bộ chiến sĩ (để t\u2044h);", 0.95), (1120, 300, "- Lưu: VT. Jl#", 0.95),
         (1400, 1400, "Lê Văn Nam", 0.95)])])
     assert md.recipients == ["Các đội, Cán bộ chiến sĩ (để t\u2044h)", "Lưu: VT"]
+
+
+@pytest.mark.parametrize(("line", "name"), [("TS: [rương Huy Hoàng", "Trương Huy Hoàng"),
+                                            ("(guyễn Văn An", "Nguyễn Văn An"), ("[ưu Văn Hà", "Lưu Văn Hà")])
+def test_a_family_names_capital_read_as_a_sign_is_put_back_and_left_for_review(line: str, name: str) -> None:
+    """A signature stroke across the T of ``Trương``: the sign and the letters after it fit one family name only."""
+    md = extract_metadata([_signed_name("HIỆU TRƯỞNG", line)])
+    assert md.signer == name
+    assert md.evidence["signer"].confidence < 0.6
+
+
+@pytest.mark.parametrize("line", ["[ương Huy Hoàng", "[ê Văn Nam", "|x Văn Nam"])
+def test_a_sign_that_fits_no_single_family_name_is_not_mended(line: str) -> None:
+    assert person_name(line) == person_name(line, mend=False)
+
+
+def _signed_name(title: str, name_line: str) -> OcrPage:
+    return page([*HEADER, (440, 370, "V/v kiểm tra xe", 0.95), (800, 400, "Đề nghị các đơn vị thực hiện./.", 0.95),
+                 (1000, 300, "Nơi nhận:", 0.95), (1000, 1500, title, 0.9), (1060, 300, "- Như trên;", 0.95),
+                 (1400, 1400, name_line, 0.95)])

@@ -11,7 +11,7 @@ from .found import Found
 from .fuzzy import matched_shares, ratio
 from .layout import Column, Line, PageLines, upper_ratio
 from .organ import canonical_words
-from .repair import Lexicon, fix_place_names
+from .repair import Lexicon, fix_place_names, mend_surname
 from .vocab import AUTHORITY_PREFIXES, COLLECTIVE_BODIES, DEGREES, RANKS, SIGNER_TITLES, SURNAMES
 
 _RECIPIENTS_RE = re.compile(r"^[\W_]{0,3}n?\w{0,2}i\s*nh\w{0,2}n\b")
@@ -335,10 +335,12 @@ def is_person_name(text: str) -> bool:
     return all(w.isalpha() and len(w) > 1 and w[0].isupper() and w[1:].islower() for w in words)
 
 
-def person_name(text: str) -> str | None:
+def person_name(text: str, mend: bool = True) -> str | None:
     """The signer's name on a name line, without seal debris before it (``E» Trịnh Văn Toàn``) and without an
-    academic degree or a rank printed before it (``TS. Trịnh Văn Toàn``, ``Trung tá Ngô Văn Công``)."""
-    words = _strip_name(text).split()
+    academic degree or a rank printed before it (``TS. Trịnh Văn Toàn``, ``Trung tá Ngô Văn Công``); with ``mend``,
+    a family name's capital read as a sign put back (``repair.mend_surname``: ``[rương`` → ``Trương``)."""
+    raw = text.split()
+    words = _strip_name(" ".join([mend_surname(w) for w in raw[:3]] + raw[3:] if mend else raw)).split()
     while len(words) > 2 and not (words[0].isalpha() and len(words[0]) > 1) and not _prefix_len(words):
         words = words[1:]
         words[0] = _strip_name(words[0])
@@ -485,4 +487,5 @@ def _pick_name(lines: list[Line]) -> Found[str] | None:
     names = [(ln, person_name(ln.text) or _strip_name(ln.text)) for ln in lines]
     known = [(ln, name) for ln, name in names if fold(name.split()[0]) in SURNAMES]
     ln, name = (known or names)[-1]
-    return Found(name, (ln,), 0.85 if known else 0.6)
+    mended = name != (person_name(ln.text, mend=False) or _strip_name(ln.text))  # a sign read as a capital
+    return Found(name, (ln,), 0.85 if known and not mended else 0.6)

@@ -15,7 +15,7 @@ from collections import Counter
 
 from schemas.text import fold
 
-from .vocab import PLACE_KEYS
+from .vocab import PLACE_KEYS, SURNAME_FORMS
 
 _DIGIT_LOOKALIKES = str.maketrans(
     {
@@ -172,3 +172,13 @@ def _core(token: str) -> str:
     """The letters of a token without surrounding punctuation (empty if it has other characters inside)."""
     core = token.strip(".,;:()\"'!?-\u2013")
     return core if core and all(ch.isalpha() for ch in core) else ""
+
+
+def mend_surname(word: str) -> str:
+    """A family name whose capital was read as a bracket, bar or other sign (``[rương`` for ``Trương``: a stroke
+    across the T of a signed name): the sign followed by lower-case letters becomes the one family name
+    (``vocab.SURNAME_FORMS``) that ends with those letters, when exactly one does; anything else stays as read."""
+    if len(word) < 3 or word[0].isalnum() or not (word[1:].isalpha() and word[1:].islower()):
+        return word
+    found = [s for s in SURNAME_FORMS if len(s) == len(word) and s[1:] == word[1:]]
+    return found[0] if len(found) == 1 else word
