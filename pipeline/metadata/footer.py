@@ -11,6 +11,7 @@ from .found import Found
 from .fuzzy import matched_shares, ratio
 from .layout import Column, Line, PageLines, upper_ratio
 from .organ import canonical_words
+from .purposes import mend_purposes
 from .repair import Lexicon, fix_place_names, mend_surname
 from .vocab import AUTHORITY_PREFIXES, COLLECTIVE_BODIES, DEGREES, RANKS, SIGNER_TITLES, SURNAMES
 
@@ -142,7 +143,7 @@ def _drop_trailing_junk(text: str) -> str:
 
 def _clean_item(text: str, lexicon: Lexicon) -> str:
     text = text.strip().lstrip("".join(_BULLETS) + " ").rstrip(" ,;.:")
-    return canonical_words(fix_place_names(lexicon.fix(text)))
+    return mend_purposes(canonical_words(fix_place_names(lexicon.fix(text))))
 
 
 def _is_noise_line(text: str) -> bool:
