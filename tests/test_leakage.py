@@ -13,6 +13,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import warnings
@@ -595,14 +596,19 @@ def test_files_pages_and_muc_luc_show_nothing_above_clearance(
         out_of = [client.post(f"/ho-so/{LEAK_FILE}/van-ban/{d}/bo", data={"csrf_token": token.group(1)})
                   for d in (doc_id, MISSING)]
         assert out_of[0].status_code == 404 and _same(*out_of)
+
+
 @pytest.mark.parametrize("user", list(USERS))
 def test_status_and_dashboard_count_nothing_above_clearance(
-    base_archive: tuple[Path, dict[str, str]], user: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    base_archive: tuple[Path, dict[str, str]], user: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``sohoa status --as`` and ``/dashboard``: every figure (documents, pages per night, review backlog and its
     reasons, held documents, run rates, the last fixity audit and backup) counts only the documents the reader
     may see — the same figures as a reader of exactly those documents would get — and is below a clearance-2
     reader's on the same archive; no id or file name above the reader's clearance appears."""
+    for name in [k for k in os.environ if k.startswith(("SOHOA_SEARCH", "SOHOA_ES_"))]:
+        monkeypatch.delenv(name)  # the archive's own embedded index, whatever a module fixture left in the environment
     root = tmp_path / "a"
     shutil.copytree(base_archive[0], root, ignore=shutil.ignore_patterns("work"))
     ids = base_archive[1]

@@ -209,6 +209,8 @@ def reject_request(request: Request, request_id: int, session: SessionDep, csrf_
 
 
 AUDIT_PAGE_SIZE = 200
+
+
 @router.get("/audit")
 @access_rule(Rule.AUDIT)
 def audit_page(request: Request, session: SessionDep, actor: str = "", action: str = "", date_from: str = "",
