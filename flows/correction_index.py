@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flows import pdf_text
 from flows.correction_records import CorrectionsUnreadable, ReindexPending, corrected
 from flows.correction_store import CorrectionStore, corrections_of, writing
 from flows.preservation import stored_manifests
@@ -187,9 +188,11 @@ def _reindex_from_store(settings: Settings, store: ObjectStore, doc_id: str, man
     ``CorrectionsUnreadable`` (nothing indexed) when its corrections are damaged or lost."""
     machine = DocumentManifest.model_validate_json(store.get_bytes(manifest_key))
     port = port or corrections_of(store, settings.archive_path())
-    manifest = corrected(machine, [e for c in port.history(doc_id) for e in c.edits()])
+    edits = [e for c in port.history(doc_id) for e in c.edits()]
+    manifest = corrected(machine, edits)
     reindex_document(settings, manifest, manifest_key)
     clear_pending(settings.archive_path(), doc_id)
+    pdf_text.refresh(store, machine, manifest, edits)  # a PDF/A whose regeneration failed earlier
 
 
 def reapply(settings: Settings, store: ObjectStore, doc_ids: Iterable[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from flows.audit import ANCHOR_FILE, AUDIT_FILE, STORE_ANCHOR, archive_of_store
 from flows.correction_records import CORRECTION_ACTION, Change, Correction, Edit, VersionConflict, corrected, unreadable
+from flows.pdf_text import with_current_pdfa
 from flows.wiring import open_audit_log
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem
@@ -234,7 +235,8 @@ def edits_of(store: ObjectStore, doc_id: str, *, archive: Path | None = None) ->
 def corrected_manifest(store: ObjectStore, manifest: DocumentManifest, *,
                        archive: Path | None = None) -> DocumentManifest:
     """The stored ``manifest`` with the corrections kept in ``store`` applied (the document readers get)."""
-    return corrected(manifest, edits_of(store, manifest.id, archive=archive))
+    edits = edits_of(store, manifest.id, archive=archive)
+    return with_current_pdfa(store, corrected(manifest, edits), edits)
 
 
 def last_version(edits: Sequence[Edit]) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from flows.audit import anchor_in_store, archive_of_store
+from flows.pdf_text import fixity_files
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem, FixityReport
 from storage.catalog import SqliteCatalog
@@ -103,7 +104,9 @@ def check_document(
         return problems, 1, 0
     objects, size = 1, 0
     expected = {prefix + MANIFEST, prefix + MANIFEST_SEAL}
-    for f in manifest.files if manifest else []:
+    regenerated, unreadable = fixity_files(store, doc_id)  # PDF/A regenerated after page-text corrections
+    problems += unreadable
+    for f in [*(manifest.files if manifest else []), *(regenerated if manifest else [])]:
         key = prefix + f.key
         expected.add(key)
         if key not in present:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from flows.audit import STORE_ANCHOR, archive_of_store, copy_anchor
 from flows.fixity import now_iso, read_manifest, unsealed_only
+from flows.pdf_text import fixity_files
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
 from schemas.fixity import BackupReport, FixityProblem, ReindexReport
@@ -79,7 +80,8 @@ class _Copier:
         if manifest is None or problems:
             return problems
         prefix = prefix_of(doc_id)
-        keys = [(prefix + f.key, f.sha256) for f in manifest.files]
+        regenerated, _ = fixity_files(self.source, doc_id)  # PDF/A regenerated after page-text corrections
+        keys = [(prefix + f.key, f.sha256) for f in [*manifest.files, *regenerated]]
         self._count(seen=len(keys) + 2)
         out = [p for key, sha in keys if (p := self.copy(key, sha)) is not None]
         if not out:  # the seal, then the manifest: the document exists in the target only when complete

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flows import approvals, corrections
+from flows import approvals, corrections, pdf_text
 from flows.access import Principal, catalog_levels, visible_reasons, visible_status
 from flows.accounts import User
 from flows.corrections import Edit, VersionConflict, corrected, current_value, edits_of, normalise_value, writing
@@ -85,7 +85,7 @@ def load_document(settings: Settings, store: ObjectStore, doc_id: str, principal
         raise not_found() from exc
     # the archivists' corrections (object store, flows.corrections), checked against the audit trail
     edits = edits_of(store, doc_id, archive=settings.archive_path())
-    manifest = corrected(machine, edits)
+    manifest = pdf_text.with_current_pdfa(store, corrected(machine, edits), edits)  # the newest regenerated PDF/A
     if not principal.may_read(doc_id, manifest.metadata.classification):
         raise not_found()
     manifest = manifest.model_copy(update={
@@ -146,8 +146,12 @@ def apply_changes(reviewer: Reviewer, doc_id: str, submitted: Mapping[str, objec
             reviewer.audit.append(actor=user.username, source=reviewer.source, action=corrections.CORRECTION_ACTION,
                                   target=doc_id, details=corrections.correction_details(correction))
         finally:  # indexed (or taken out of the index) even when the entry could not be written
-            reindex_document(settings, corrected(view.machine, [*view.edits, *correction.edits()]),
-                             view.entry.manifest_key, version=correction.version)
+            edits = [*view.edits, *correction.edits()]
+            reindex_document(settings, corrected(view.machine, edits), view.entry.manifest_key,
+                             version=correction.version)
+        # a page's text changed: a new PDF/A with that page's text layer regenerated (a failure is logged and the
+        # correction stands: the next correction or re-apply writes it, ``flows.pdf_text``)
+        pdf_text.refresh(store, view.machine, corrected(view.machine, edits), edits)
     log.info("corrected %s: %s by %s", doc_id, ", ".join(f for f, _, _ in changes), user.username)
     return [f for f, _, _ in changes]
 

@@ -69,7 +69,7 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def _pairing(readings: list[LineReading], text_lines: list[str]) -> list[int | None]:
+def pair_lines(readings: list[LineReading], text_lines: list[str]) -> list[int | None]:
     """For each reading, the index of its line in ``text_lines`` (``None``: not found): the non-empty text lines are
     aligned with the readings (``difflib``); equal lines pair, and so do the lines of a replaced run of the same
     length (a line an archivist corrected keeps its place)."""
@@ -91,7 +91,7 @@ def doubtful_lines(page: int, words: Iterable[OcrWord], page_text: str, *, below
     readings = line_readings(words)
     text_lines = page_text.split("\n")
     out = []
-    for reading, index in zip(readings, _pairing(readings, text_lines), strict=True):
+    for reading, index in zip(readings, pair_lines(readings, text_lines), strict=True):
         if index is None or reading.confidence >= below or not any(c.isalnum() for c in reading.text):
             continue
         out.append(DoubtfulLine(page=page, index=index, text=text_lines[index], machine=reading.text,

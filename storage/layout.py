@@ -15,6 +15,11 @@
                                               correction, numbered from 000001 (its version); write-once
                                               (``flows.corrections``): applied over the manifest, which stays the
                                               machine reading
+    documents/<id>/corrected/<nnnnnn>/<name>.pdf  the PDF/A with the text layers of the pages corrected up to
+                                              correction <nnnnnn> regenerated (``flows.pdf_text``); write-once;
+                                              the machine PDF/A above stays as it was
+    audit/corrections/<id>/<nnnnnn>.pdfa.json its record: key, SHA-256, size, the machine PDF/A it was made from;
+                                              write-once; ``sohoa verify`` checks the file against it
 """
 
 from __future__ import annotations
@@ -81,7 +86,32 @@ def correction_of(key: str) -> tuple[str, int] | None:
     return parts[0], int(parts[1][:-5])
 
 
+PDFA_RECORD_SUFFIX = ".pdfa.json"
+CORRECTED_PDFA = "corrected/"
+
+
+def corrected_pdfa_key(version: int, name: str) -> str:
+    """The key, within the document's prefix, of the PDF/A regenerated for correction ``version``."""
+    return f"{CORRECTED_PDFA}{version:06d}/{name}"
+
+
+def pdfa_record_key(doc_id: str, version: int) -> str:
+    return f"{corrections_prefix(doc_id)}{version:06d}{PDFA_RECORD_SUFFIX}"
+
+
+def pdfa_record_of(key: str) -> tuple[str, int] | None:
+    """(document id, version) of a regenerated PDF/A's record under ``audit/corrections/``, else ``None``."""
+    if not key.startswith(CORRECTIONS) or not key.endswith(PDFA_RECORD_SUFFIX):
+        return None
+    parts = key[len(CORRECTIONS):-len(PDFA_RECORD_SUFFIX)].split("/")
+    if len(parts) != 2 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
 def is_immutable(key: str) -> bool:
     """Originals are written once: a later put with different bytes is refused. So are corrections (a version,
-    once written, is never changed: a new correction is a new version)."""
-    return (key.startswith(DOCUMENTS) and "/original/" in key) or correction_of(key) is not None
+    once written, is never changed: a new correction is a new version), and so are the PDF/A files regenerated
+    after a correction and their records."""
+    return (key.startswith(DOCUMENTS) and ("/original/" in key or f"/{CORRECTED_PDFA}" in key)) \
+        or correction_of(key) is not None or pdfa_record_of(key) is not None
