@@ -60,6 +60,7 @@ def status_archive(digitised: DigitisedArchive, tmp_path_factory: pytest.TempPat
     base = tmp_path_factory.mktemp("status")
     root = base / "archive"
     shutil.copytree(digitised.archive, root)
+    (root / "backup-log.jsonl").unlink(missing_ok=True)  # backups other tests made of the shared archive
     settings = Settings(archive=root)
     for name, (role, clearance) in USERS.items():
         add_user(settings, name, PASSWORD, role, clearance=clearance)  # type: ignore[arg-type]
