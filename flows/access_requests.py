@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from flows.access import Principal, level_of_metadata, visible_items
+from flows.access import Levels, Principal, level_of_metadata, visible_items
 from flows.accounts import User, credential_holders
 from schemas.settings import Settings
 from storage.accounts_db import WebDb
@@ -164,18 +164,28 @@ def get(db: WebDb, request_id: int) -> AccessRequest | None:
 
 
 # --- the policy's input --------------------------------------------------------------------------------------
-def active_grants(db: WebDb, username: str, now: datetime) -> frozenset[str]:
-    """The documents granted to ``username`` whose grant has not expired at ``now`` (``Principal.grants``)."""
+def active_grants(db: WebDb, username: str, now: datetime, levels: Levels) -> frozenset[str]:
+    """The documents granted to ``username`` whose grant has not expired at ``now`` (``Principal.grants``), and
+    whose CURRENT level (``levels``, from the catalog) is still within the granting approver's current clearance:
+    a document reclassified above what its approver may see (or no longer catalogued) is no longer granted (the
+    approver could not grant it now; a raised classification must not be read through an older grant)."""
     with db.connect() as conn:
-        rows = conn.execute("SELECT doc_id FROM access_requests WHERE requester = ? AND state = 'granted' "
-                            "AND doc_id IS NOT NULL AND expires_at > ?", (username, iso(now)))
-        return frozenset(str(r[0]) for r in rows)
+        rows = conn.execute("SELECT r.doc_id, u.clearance FROM access_requests r JOIN users u "
+                            "ON u.username = r.decided_by WHERE r.requester = ? AND r.state = 'granted' "
+                            "AND r.doc_id IS NOT NULL AND r.expires_at > ?", (username, iso(now))).fetchall()
+    granted = set()
+    for doc_id, approver_clearance in rows:
+        level = levels(str(doc_id))
+        if level is not None and level <= int(approver_clearance):
+            granted.add(str(doc_id))
+    return frozenset(granted)
 
 
-def with_grants(db: WebDb, user: User, now: datetime) -> Principal:
-    """The user as the access policy sees them when reading ONE document: their clearance and active grants."""
+def with_grants(db: WebDb, user: User, now: datetime, levels: Levels) -> Principal:
+    """The user as the access policy sees them when reading ONE document: their clearance and active grants
+    (``levels``: the documents' current secrecy levels, ``flows.access.catalog_levels``)."""
     principal = user.principal
-    grants = active_grants(db, user.username, now)
+    grants = active_grants(db, user.username, now, levels)
     return Principal(principal.name, principal.role, principal.clearance, principal.operator, grants)
 
 

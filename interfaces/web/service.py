@@ -23,7 +23,7 @@ from flows.access_requests import with_grants
 from flows.accounts import Accounts, User
 from flows.audit import open_audit
 from flows.corrections import migrate_legacy
-from flows.queries import search_archive
+from flows.queries import catalog_levels, open_catalog, search_archive
 from flows.review import DocumentView, not_found
 from flows.review import load_document as review_load
 from flows.wiring import build_object_store, open_accounts_db
@@ -74,7 +74,12 @@ def read_document(state: WebState, doc_id: str, user: User) -> DocumentView:
     """The document for READING ONLY (its page, page images, PDF/A): like ``load_document``, and also when the user
     holds an active access grant for it (``flows.access_requests.with_grants``, ``Principal.may_read``); the view
     is then ``granted``. Never used for editing, originals or listings."""
-    return review_load(state.settings, state.store, doc_id, with_grants(state.db, user, state.clock()))
+    catalog = open_catalog(state.settings)
+    try:  # a grant counts only while its document is still within its approver's clearance (``active_grants``)
+        principal = with_grants(state.db, user, state.clock(), catalog_levels(catalog))
+    finally:
+        catalog.close()
+    return review_load(state.settings, state.store, doc_id, principal)
 
 
 def search(state: WebState, user: User, query: str, *, filters: SearchFilters | None = None,
