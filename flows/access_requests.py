@@ -41,6 +41,7 @@ MAX_DAYS = 30
 MAX_REFERENCE = 300
 MAX_PURPOSE = 1000
 MAX_CANDIDATES = 10
+MAX_PENDING = 20  # a requester's requests waiting for a decision (each costs every approver a catalog scan)
 DOC_REF_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 STATE_LABELS = {"pending": "Đang chờ phê duyệt", "granted": "Đã cho phép", "refused": "Bị từ chối"}
 
@@ -55,10 +56,11 @@ NO_PURPOSE = "Cần ghi mục đích khai thác"
 NO_REFERENCE = "Cần ghi số, ký hiệu (hoặc mã) của văn bản cần khai thác"
 TOO_LONG = f"Nội dung quá dài (số, ký hiệu tối đa {MAX_REFERENCE} ký tự, mục đích tối đa {MAX_PURPOSE} ký tự)"
 BAD_DOC_REF = "Mã văn bản chỉ gồm chữ cái không dấu, chữ số, dấu gạch ngang và gạch dưới (tối đa 64 ký tự)"
+TOO_MANY = f"Bạn đã có {MAX_PENDING} yêu cầu đang chờ phê duyệt: chờ các yêu cầu đó được quyết định rồi gửi tiếp"
 
 
 MESSAGES = frozenset((NOT_FOUND, SELF, CONTROLLED, NO_DOCUMENT, BAD_DAYS, NO_REASON, NO_PURPOSE, NO_REFERENCE,
-                      TOO_LONG, BAD_DOC_REF))
+                      TOO_LONG, BAD_DOC_REF, TOO_MANY))
 
 
 class AccessRequestError(ValueError):
@@ -137,7 +139,11 @@ def submit(db: WebDb, requester: User, reference: str, doc_ref: str, purpose: st
         raise AccessRequestError(TOO_LONG)
     if doc_ref and not DOC_REF_RE.match(doc_ref):
         raise AccessRequestError(BAD_DOC_REF)
-    with db.connect() as conn:
+    with db.transaction() as conn:  # the count and the insert under one write lock
+        pending = conn.execute("SELECT count(*) FROM access_requests WHERE requester = ? AND state = 'pending'",
+                               (requester.username,)).fetchone()[0]
+        if pending >= MAX_PENDING:  # only about the requester's own requests: nothing about the archive
+            raise AccessRequestError(TOO_MANY)
         cursor = conn.execute(
             "INSERT INTO access_requests(requester, requester_clearance, reference, doc_ref, purpose, requested_at) "
             "VALUES (?,?,?,?,?,?)", (requester.username, requester.clearance, reference, doc_ref, purpose, iso(now)))

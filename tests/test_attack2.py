@@ -45,3 +45,22 @@ def test_grant_still_reads_after_an_unrelated_correction(setup: Setup) -> None: 
     assert reads(nv, mat) == (200, 200, 200)
     setup.clock[0] = START + timedelta(days=3)
     assert reads(nv, mat) == (404, 404, 404)
+
+
+def test_pending_requests_per_requester_are_capped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every pending request costs each approver's list a scan of the whole catalog (``candidates``): one account
+    must not be able to file thousands (a denial of service of the approvals page)."""
+    from flows import access_requests as ar
+    from flows.wiring import open_accounts_db
+    from schemas.settings import Settings
+
+    settings = Settings(archive=tmp_path / "a")
+    add_user(settings, "spam", PASSWORD, "staff", clearance=0, api_token=False)
+    user = accounts_of(settings).find_user("spam")
+    assert user is not None
+    db = open_accounts_db(settings)
+    for n in range(ar.MAX_PENDING):
+        ar.submit(db, user, f"{n}-NQ/TU", "", "Nghiên cứu", START)
+    with pytest.raises(ar.AccessRequestError, match="đang chờ phê duyệt"):
+        ar.submit(db, user, "99-NQ/TU", "", "Nghiên cứu", START)
+    assert len(ar.own_requests(db, "spam")) == ar.MAX_PENDING
