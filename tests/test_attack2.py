@@ -34,6 +34,8 @@ def test_grant_does_not_survive_a_reclassification_above_the_approver(setup: Set
     _reclassify(setup, mat, "Tuyệt mật")
     assert duyet1.get(f"/documents/{mat}").status_code == 404  # the approver no longer sees it
     assert reads(nv, mat) == (404, 404, 404)  # nor does the grant open it
+    own = nv.get("/requests").text  # the requester's list says the grant ended, not why, and offers no link
+    assert "Không còn hiệu lực" in own and f'href="/documents/{mat}"' not in own and "Đã cho phép" not in own
 
 
 def test_grant_still_reads_after_an_unrelated_correction(setup: Setup) -> None:  # noqa: F811

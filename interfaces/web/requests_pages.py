@@ -14,8 +14,10 @@ from flows import access_requests as ar
 from flows.access import Rule, access_rule
 from interfaces.web.auth import Session, audit, check_csrf, current_session, require_role, state_of
 from interfaces.web.render import render
+from interfaces.web.service import active_grant_ids
 from storage.accounts_db import WebDb
 
+ENDED = "Không còn hiệu lực"  # a grant that ended before its date: the reason is not told
 router = APIRouter(include_in_schema=False)
 SessionDep = Annotated[Session, Depends(current_session)]
 
@@ -61,8 +63,13 @@ def request_sent(request: Request, session: SessionDep) -> Response:
 def own_requests(request: Request, session: SessionDep) -> Response:
     state = state_of(request)
     now = state.clock()
-    rows = [{"r": r, "status": r.status(now), "label": r.status_label(now)}
-            for r in ar.own_requests(state.db, session.user.username)]
+    active = active_grant_ids(state, session.user.username)
+    rows = []
+    for r in ar.own_requests(state.db, session.user.username):
+        status, label = r.status(now), r.status_label(now)
+        if status == "granted" and r.doc_id not in active:  # ended before its date (why is not said)
+            status, label = "ended", ENDED
+        rows.append({"r": r, "status": status, "label": label})
     audit(request, session.user.username, "access_request.list", "", {"shown": len(rows)})
     return render(request, "requests_own.html", {"rows": rows}, session=session)
 

@@ -19,7 +19,7 @@ from typing import cast
 
 import pikepdf
 
-from flows.access_requests import with_grants
+from flows.access_requests import active_grants, with_grants
 from flows.accounts import Accounts, User
 from flows.audit import open_audit
 from flows.corrections import migrate_legacy
@@ -80,6 +80,15 @@ def read_document(state: WebState, doc_id: str, user: User) -> DocumentView:
     finally:
         catalog.close()
     return review_load(state.settings, state.store, doc_id, principal)
+
+
+def active_grant_ids(state: WebState, username: str) -> frozenset[str]:
+    """The documents ``username`` may read now through a grant (``flows.access_requests.active_grants``)."""
+    catalog = open_catalog(state.settings)
+    try:  # the levels read the catalog lazily: used before it closes
+        return active_grants(state.db, username, state.clock(), catalog_levels(catalog))
+    finally:
+        catalog.close()
 
 
 def search(state: WebState, user: User, query: str, *, filters: SearchFilters | None = None,
