@@ -291,9 +291,10 @@ def clean_page(page: OcrPage, seals: Sequence[Box] = ()) -> tuple[OcrPage, list[
         return page, [], 0
     middle = _text_middle(page, pieces)
     heights = [w.box[3] - w.box[1] for w in page.words if alnum_count(w.text) >= 2]
-    tall = TALL_FACTOR * statistics.median(heights) if heights else float("inf")
-    if heights:
-        pieces = _split_fragments(pieces, statistics.median(heights))
+    median = statistics.median(heights) if heights else None
+    tall = TALL_FACTOR * median if median else float("inf")
+    if median:
+        pieces = _split_fragments(pieces, median)
     dropped: list[str] = []
     remove: set[int] = set()
     replace: dict[int, OcrWord] = {}

@@ -14,8 +14,6 @@ import io
 import json
 import re
 import shutil
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,26 +272,12 @@ def test_filing_is_a_correction_reindexed_and_bounded_by_clearance(filed: tuple[
 # --- in a real browser ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def served(filed: tuple[Settings, dict[str, str]]) -> Iterator[str]:
-    from tests.test_web_browser import _free_port, _require_browser
+    from tests.test_web_browser import _require_browser, serving
 
     _require_browser()
-    import uvicorn
-
     settings, _ = filed
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, WebSettings()), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="uvicorn-ho-so", daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(settings, WebSettings()), "uvicorn-ho-so") as url:
+        yield url
 
 
 @pytest.mark.parametrize("screen", ["1366", "390"])

@@ -10,8 +10,6 @@ Every page must fit (``check_fits``); full-page screenshots ``request-<screen>.p
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,15 +20,14 @@ from interfaces.web.config import WebSettings
 from schemas.settings import Settings
 from tests.conftest import DigitisedArchive
 from tests.test_web_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     SCREENS,
     LiveServer,
-    _free_port,
     _require_browser,
     artifacts_dir,
     check_fits,
+    launched_chromium,
     log_in,
+    serving,
 )
 
 PASSWORD = "mat-khau-yeu-cau-khai-thac"
@@ -39,46 +36,22 @@ PASSWORD = "mat-khau-yeu-cau-khai-thac"
 @pytest.fixture(scope="module")
 def server(digitised: DigitisedArchive, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     _require_browser()
-    import uvicorn
-
     root = tmp_path_factory.mktemp("requests-browser") / "archive"
     shutil.copytree(digitised.archive, root)
     settings = Settings(archive=root)
     for screen in SCREENS:  # one requester per screen: a grant made at one width must not open it at the other
         add_user(settings, f"nhanvien{screen}", PASSWORD, "staff", clearance=0)
     add_user(settings, "pheduyet", PASSWORD, "archivist", clearance=1)
-    app = create_app(settings, WebSettings())
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, name="uvicorn-requests", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
     report = digitised.report["documents"]
     assert isinstance(report, list)
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", ids={str(d["source"]): str(d["id"]) for d in report
-                                                                if d["id"]})
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(settings, WebSettings()), "uvicorn-requests") as url:
+        yield LiveServer(url=url, ids={str(d["source"]): str(d["id"]) for d in report if d["id"]})
 
 
 @pytest.fixture(scope="module")
 def browser(server: LiveServer) -> Iterator[Any]:
-    sync_api = _require_browser()
-    playwright = sync_api.sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-    finally:
-        playwright.stop()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from interfaces.web.config import WebSettings
 from schemas.settings import Settings
 from tests import test_web_browser as web_browser
 from tests.conftest import DigitisedArchive
-from tests.test_web_browser import PASSWORD, SCREENS, LiveServer, _free_port, artifacts_dir, check_fits, log_in
+from tests.test_web_browser import PASSWORD, SCREENS, LiveServer, artifacts_dir, check_fits, log_in, serving
 
 live_server = web_browser.live_server  # the same fixtures, for this module: a server over its own archive copy
 chromium = web_browser.chromium
@@ -132,26 +131,11 @@ def test_keyboard_only_walk_through_one_document(live_server: LiveServer, chromi
 def serve_copy(source: Path, root: Path) -> Iterator[str]:
     """A uvicorn server on 127.0.0.1 over a fresh copy of the digitised archive ``source`` (copied to ``root``),
     with an archivist ``doan`` cleared for every level."""
-    import uvicorn
-
     shutil.copytree(source, root, ignore=shutil.ignore_patterns("web.sqlite3*"))
     settings = Settings(archive=root)
     add_user(settings, "doan", PASSWORD, "archivist", clearance=3)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, WebSettings()), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(1200):
-        if server.started or not thread.is_alive():
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(settings, WebSettings())) as url:
+        yield url
 
 
 def _walk_before(page: Any, base: str, counts: dict[str, int]) -> None:

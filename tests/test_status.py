@@ -19,7 +19,6 @@ import re
 import shutil
 import sqlite3
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -314,42 +313,14 @@ def test_dashboard_page_roles_and_figures(status_archive: StatusArchive) -> None
             assert CODE_LABELS[ReasonCode(reason.code)] in page.text
 
 
-@contextlib.contextmanager
-def _live(app: object) -> Iterator[str]:
-    """The app on a free 127.0.0.1 port (uvicorn in a thread), as ``tests/test_web_browser.py`` runs it."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 def test_dashboard_in_chromium_fits_desktop_and_phone(status_archive: StatusArchive) -> None:
     """The dashboard reached from the header link, at 1366 px and on a 390-px phone: the SVG chart with one bar
     per night, tonight's bar drawn, the page fits (no horizontal scroll, controls inside, no text under 12 px),
     nothing requested outside the app. Screenshots ``dashboard-1366.png``, ``dashboard-390.png``."""
-    from tests.test_web_browser import CHROMIUM, CHROMIUM_FLAGS, SCREENS, _require_browser
+    from tests.test_web_browser import CHROMIUM, CHROMIUM_FLAGS, SCREENS, _require_browser, serving
 
     sync_api = _require_browser()
-    with _live(create_app(status_archive.settings, WebSettings())) as base:
+    with serving(create_app(status_archive.settings, WebSettings())) as base:
         playwright = sync_api.sync_playwright().start()
         try:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)

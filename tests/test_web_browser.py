@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,39 +87,31 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def live_server(digitised: DigitisedArchive, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    _require_browser()
+@contextmanager
+def serving(app: object, name: str = "uvicorn") -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free 127.0.0.1 port (its base URL) until the block ends."""
     import uvicorn
 
-    root = tmp_path_factory.mktemp("web-browser") / "archive"
-    shutil.copytree(digitised.archive, root)
-    settings = Settings(archive=root)
-    add_user(settings, "luutru", PASSWORD, "archivist", clearance=1)
-    add_user(settings, ADMIN, ADMIN_PASSWORD, "admin", clearance=3)
-    app = create_app(settings, WebSettings())
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[arg-type]
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
-    report = digitised.report["documents"]
-    assert isinstance(report, list)
-    ids = {str(d["source"]): str(d["id"]) for d in report if d["id"]}
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", ids=ids)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def chromium(live_server: LiveServer) -> Iterator[Any]:
-    """One headless Chromium for the module's tests."""
+@contextmanager
+def launched_chromium() -> Iterator[Any]:
+    """A headless Chromium (Debian's, through Playwright) until the block ends."""
     sync_api = _require_browser()
     playwright = sync_api.sync_playwright().start()
     try:
@@ -129,6 +122,28 @@ def chromium(live_server: LiveServer) -> Iterator[Any]:
             browser.close()
     finally:
         playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def live_server(digitised: DigitisedArchive, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    _require_browser()
+    root = tmp_path_factory.mktemp("web-browser") / "archive"
+    shutil.copytree(digitised.archive, root)
+    settings = Settings(archive=root)
+    add_user(settings, "luutru", PASSWORD, "archivist", clearance=1)
+    add_user(settings, ADMIN, ADMIN_PASSWORD, "admin", clearance=3)
+    report = digitised.report["documents"]
+    assert isinstance(report, list)
+    ids = {str(d["source"]): str(d["id"]) for d in report if d["id"]}
+    with serving(create_app(settings, WebSettings())) as url:
+        yield LiveServer(url=url, ids=ids)
+
+
+@pytest.fixture(scope="module")
+def chromium(live_server: LiveServer) -> Iterator[Any]:
+    """One headless Chromium for the module's tests."""
+    with launched_chromium() as browser:
+        yield browser
 
 
 # Layout facts of the page as rendered: the layout viewport, how wide the document is, and every visible element

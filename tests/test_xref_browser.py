@@ -6,8 +6,6 @@ Both pages must fit the screen (``test_web_browser.check_fits``); screenshots ``
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,15 +15,14 @@ from interfaces.web import create_app
 from interfaces.web.config import WebSettings
 from tests.conftest import XrefArchive
 from tests.test_web_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     SCREENS,
     LiveServer,
-    _free_port,
     _require_browser,
     artifacts_dir,
     check_fits,
+    launched_chromium,
     log_in,
+    serving,
 )
 from tests.test_xref_web import PASSWORD, copy_with_users
 
@@ -33,38 +30,15 @@ from tests.test_xref_web import PASSWORD, copy_with_users
 @pytest.fixture(scope="module")
 def xref_server(xref_archive: XrefArchive, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     _require_browser()
-    import uvicorn
-
     settings = copy_with_users(xref_archive.archive, tmp_path_factory.mktemp("xref-browser") / "archive")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, WebSettings()), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="uvicorn-xref", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", ids=xref_archive.ids)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(settings, WebSettings()), "uvicorn-xref") as url:
+        yield LiveServer(url=url, ids=xref_archive.ids)
 
 
 @pytest.fixture(scope="module")
 def browser(xref_server: LiveServer) -> Iterator[Any]:
-    sync_api = _require_browser()
-    playwright = sync_api.sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-    finally:
-        playwright.stop()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 @pytest.mark.parametrize("screen", list(SCREENS))

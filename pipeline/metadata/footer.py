@@ -17,11 +17,11 @@ from .vocab import AUTHORITY_PREFIXES, COLLECTIVE_BODIES, DEGREES, RANKS, SIGNER
 
 _RECIPIENTS_RE = re.compile(r"^[\W_]{0,3}n?\w{0,2}i\s*nh\w{0,2}n\b")
 _APPENDIX_RE = re.compile(r"^\W{0,2}phu\s*luc\b")
-_BULLETS = ("-", "\u2013", "\u2014", "+", "\u2022", "*")
+BULLETS = ("-", "\u2013", "\u2014", "+", "\u2022", "*")
 _AUTHORITY_RE = re.compile(r"^(?P<a>t|k)\s*(?P<s>[/.\\|]?)\s*(?P<b>uq|m|t|l)(?P<s2>[.:]?)(?P<rest>.*)$")
 _MAX_RECIPIENTS = 25
 _MAX_SKIPPED = 4  # noise lines tolerated inside the recipient list
-_NEXT_GAP = 2.6  # max distance between two recipient lines, in word heights
+NEXT_GAP = 2.6  # max distance between two recipient lines, in word heights
 _NOISE_CONF = 0.5  # a line read below this mean confidence is seal or signature ink, not a printed title
 _RIGHT_BLOCK = 0.4  # a line starting right of this share of the page width belongs to the signature column
 _SNAP = 80.0  # similarity (0 to 100) needed to replace an OCR'd title by a known one
@@ -49,7 +49,7 @@ def _is_recipients_head(text: str) -> bool:
     if not m:
         return False
     rest = text[m.end() :].strip()
-    if rest and not rest.startswith(":") and not rest.startswith(_BULLETS) and sum(ch.isalpha() for ch in rest) > 2:
+    if rest and not rest.startswith(":") and not rest.startswith(BULLETS) and sum(ch.isalpha() for ch in rest) > 2:
         return False
     colon = rest.startswith(":")
     if not folded.lstrip("._-~' ").startswith("n"):
@@ -87,7 +87,7 @@ def _recipient_lines(page: PageLines, anchor: Line) -> list[Line]:
         out: list[Line] = []
         prev_y = anchor.yc
         for ln in page.by_y(lines):
-            if ln.yc - prev_y > _NEXT_GAP * page.line_height:
+            if ln.yc - prev_y > NEXT_GAP * page.line_height:
                 break
             out.append(ln)
             prev_y = ln.yc
@@ -99,7 +99,7 @@ def _inline_first(anchor: Line) -> str | None:
     """A first recipient written on the ``Nơi nhận:`` line itself (``Nơi nhận: - Như trên;``)."""
     m = _RECIPIENTS_RE.match(fold(anchor.text))
     rest = anchor.text[m.end() :].lstrip(" :") if m else ""
-    return rest if rest.startswith(_BULLETS) else None
+    return rest if rest.startswith(BULLETS) else None
 
 
 def _is_junk_word(word: str) -> bool:
@@ -142,7 +142,7 @@ def _drop_trailing_junk(text: str) -> str:
 
 
 def _clean_item(text: str, lexicon: Lexicon) -> str:
-    text = text.strip().lstrip("".join(_BULLETS) + " ").rstrip(" ,;.:")
+    text = text.strip().lstrip("".join(BULLETS) + " ").rstrip(" ,;.:")
     return mend_purposes(canonical_words(fix_place_names(lexicon.fix(text))))
 
 
@@ -170,13 +170,13 @@ def normal_bullet(text: str) -> str:
 
 def _next_item(items: list[str], text: str) -> str | None:
     """What ``text`` does to the list: "add", "join" (wrapped item), "skip" (noise), or None (the list ended)."""
-    bullet = text.startswith(_BULLETS)
+    bullet = text.startswith(BULLETS)
     if not bullet and items and items[-1].rstrip().endswith(",") and not _is_noise_line(text):
         return "join"  # the item goes on after its comma: "Văn phòng UBNDTP: CVP," / "PCVP ..., Phòng KGVX;"
     if not bullet and (upper_ratio(text) > 0.7 or _is_noise_line(text)):
         return "skip"  # a signature line or seal debris interleaved by the OCR
     if bullet:
-        body = text.lstrip("".join(_BULLETS) + " _")
+        body = text.lstrip("".join(BULLETS) + " _")
         if items and _ends_list(items[-1]) and (not body or is_person_name(body)):
             return None  # the signer's name read with a dash after the last recipient
         return "add"
@@ -247,7 +247,7 @@ def _text_signature_lines(lines: tuple[Line, ...]) -> list[Line]:
     out: list[Line] = []
     list_ended = False
     for ln in lines:
-        bullet = ln.text.startswith(_BULLETS)
+        bullet = ln.text.startswith(BULLETS)
         if ln.column == Column.RIGHT or not (bullet or ln.text[:1].islower()):
             out.append(ln)
         elif bullet and list_ended and is_person_name(ln.text):

@@ -15,16 +15,14 @@ import re
 
 from schemas.text import fold
 
-from .footer import document_pages, normal_bullet, read_recipients
+from .footer import BULLETS, NEXT_GAP, document_pages, normal_bullet, read_recipients
 from .found import Found
 from .layout import Column, Line, PageLines
 from .repair import Lexicon
 
 UNHEADED_CERTAINTY = 0.6  # below the review threshold once OCR confidence is counted: an archivist checks it
 _LUU_RE = re.compile(r"^-\s*luu\s*[:;.,]?\s*(?:vt|v\.t|van\s*thu|vp\w*|van\s*phong)\b")
-_BULLETS = ("-", "\u2013", "\u2014", "+", "\u2022", "*")
 _MAX_RIGHT = 0.6  # a recipients line ends before this share of the page width
-_NEXT_GAP = 2.6  # max distance between two lines of the block, in line heights
 _MAX_ITEMS = 25
 
 
@@ -42,9 +40,9 @@ def _block(page: PageLines, last: Line) -> list[Line]:
     left = [ln for ln in page.by_y() if _left(page, ln) and ln.yc < last.yc]
     block = [last]
     for ln in reversed(left):
-        if block[0].yc - ln.yc > _NEXT_GAP * page.line_height or len(block) >= _MAX_ITEMS:
+        if block[0].yc - ln.yc > NEXT_GAP * page.line_height or len(block) >= _MAX_ITEMS:
             break
-        if not normal_bullet(ln.text.strip()).startswith(_BULLETS):
+        if not normal_bullet(ln.text.strip()).startswith(BULLETS):
             break
         block.insert(0, ln)
     return block
