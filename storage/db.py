@@ -1,0 +1,169 @@
+"""One small database port over SQLite (the embedded default) and PostgreSQL (``SOHOA_DATABASE_URL``).
+
+The stores that several hosts must share (catalog, batch registry and work queue, accounts and corrections, audit
+trail) write their SQL once, in SQLite's spelling with ``?`` placeholders, and run it through a ``Database``:
+
+    db = open_database("postgresql://sohoa@db:5432/sohoa")      # or open_database(Path("archive/catalog.sqlite"))
+    with db.transaction():                                       # BEGIN IMMEDIATE / BEGIN … COMMIT, ROLLBACK on error
+        db.execute("INSERT INTO t (a, b) VALUES (?, ?)", (1, "x"))
+    rows = db.execute("SELECT a FROM t WHERE b = ?", ("x",)).fetchall()
+
+``Database.dialect`` tells the few places that differ (DDL, upserts, ``RETURNING``, ``FOR UPDATE SKIP LOCKED``)
+which spelling to use. Both implementations hold one connection guarded by a re-entrant lock, so a store object is
+safe to share between threads of one process, as the SQLite stores always were; processes and hosts are kept apart
+by the database itself (SQLite's file lock, PostgreSQL's row locks).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+class Rows(Protocol):
+    """What ``execute`` returns: a DB-API cursor (both drivers' cursors satisfy this)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Database(Protocol):
+    dialect: Dialect
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> Rows: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None: ...
+
+    def transaction(self) -> Any:
+        """A context manager: one write transaction, committed on exit, rolled back if the block raises.
+
+        Re-entrant: a transaction opened inside another joins it (only the outermost commits)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def is_database_url(spec: str) -> bool:
+    return spec.startswith(("postgresql://", "postgres://"))
+
+
+def open_database(target: Path | str) -> Database:
+    """A PostgreSQL database for a ``postgresql://`` URL, else the SQLite file at the path ``target``."""
+    if isinstance(target, str) and is_database_url(target):
+        return PostgresDatabase(target)
+    return SqliteDatabase(Path(target))
+
+
+class SqliteDatabase:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.lock = threading.RLock()
+        self.conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
+        self._depth = 0
+        with self.lock:
+            self.conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> Rows:
+        with self.lock:
+            return self.conn.execute(sql, tuple(args))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self.lock:
+            self.conn.executemany(sql, [tuple(r) for r in rows])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+_QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"])*\"|\?|%")
+
+
+def to_pyformat(sql: str) -> str:
+    """SQLite's ``?`` placeholders as psycopg's ``%s``; a literal ``%`` doubled (psycopg reads ``%`` everywhere)."""
+    def swap(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        return token.replace("%", "%%")
+    return _QUOTED_OR_MARK.sub(swap, sql)
+
+
+class PostgresDatabase:
+    dialect: Dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        import psycopg  # only when a PostgreSQL URL is configured
+
+        self.url = url
+        self.lock = threading.RLock()
+        self.conn = psycopg.connect(url, autocommit=True)
+        self._depth = 0
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> Rows:
+        with self.lock:
+            return self.conn.execute(to_pyformat(sql), tuple(args))  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self.lock, self.conn.cursor() as cur:
+            cur.executemany(to_pyformat(sql), [tuple(r) for r in rows])  # type: ignore[arg-type]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                with self.conn.transaction():
+                    yield
+            finally:
+                self._depth = 0
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
