@@ -142,3 +142,30 @@ def _signed_name(title: str, name_line: str) -> OcrPage:
     return page([*HEADER, (440, 370, "V/v kiểm tra xe", 0.95), (800, 400, "Đề nghị các đơn vị thực hiện./.", 0.95),
                  (1000, 300, "Nơi nhận:", 0.95), (1000, 1500, title, 0.9), (1060, 300, "- Như trên;", 0.95),
                  (1400, 1400, name_line, 0.95)])
+
+
+def _signed_for(authority: str, title_line: str) -> OcrPage:
+    return page([*HEADER, (440, 370, "V/v kiểm tra xe", 0.95), (800, 400, "Đề nghị các đơn vị thực hiện./.", 0.95),
+                 (1000, 300, "Nơi nhận:", 0.95), (1000, 1500, authority, 0.9), (1060, 300, "- Như trên;", 0.95),
+                 (1060, 1500, title_line, 0.9), (1400, 1400, "Lê Văn Nam", 0.95)])
+
+
+@pytest.mark.parametrize(("read", "title"), [("ZfƯONDRHÒNG KẾ TOÁN", "TRƯỞNG PHÒNG KẾ TOÁN"),
+                                             ("TRUONGB4N TỔ CHỨC", "TRƯỞNG BAN TỔ CHỨC"),
+                                             ("'V|ỤTRƯỞNG PHÁP CHẾ", "VỤ TRƯỞNG PHÁP CHẾ")])
+def test_a_delegated_signers_garbled_title_is_read_as_a_unit_heads_with_its_unit(read: str, title: str) -> None:
+    """Under ``TL. GIÁM ĐỐC`` the signer heads a unit (NĐ 30): a title whose first words the ink garbled is the
+    closest unit-head title, the unit kept as printed, at a certainty low enough to be reviewed."""
+    md = extract_metadata([_signed_for("TL. GIÁM ĐỐC", read)])
+    assert md.signer_title == title
+    assert md.evidence["signer_title"].confidence < 0.7
+
+
+@pytest.mark.parametrize("read", ["U TRƯỞNG", "TRƯỜNG", "X2 TRƯỜNG", "Xz QĐ AB"])
+def test_a_delegated_signers_title_fragment_is_not_made_a_title(read: str) -> None:
+    """Half of every word of the title must have been read: ``U TRƯỞNG`` is not ``VỤ TRƯỞNG``."""
+    assert extract_metadata([_signed_for("TL. GIÁM ĐỐC", read)]).signer_title is None
+
+
+def test_without_a_delegation_a_garbled_title_stays_unread() -> None:
+    assert extract_metadata([_signed_for("KT. GIÁM ĐỐC", "ZfƯONDRHÒNG KẾ TOÁN")]).signer_title != "TRƯỞNG PHÒNG KẾ TOÁN"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from schemas.text import fold
 
+from .delegate import DELEGATE_PREFIXES, delegate_title
 from .found import Found
 from .fuzzy import matched_shares, ratio
 from .layout import Column, Line, PageLines, upper_ratio
@@ -462,6 +463,10 @@ def _title_found(
     title = _title_from_lines(title_lines[:2], deputy) if title_lines else None
     if title:
         return Found(title[0], tuple(title_lines[:1]), title[1])
+    delegated = delegate_title(title_lines[0].text) if title_lines and authority and (
+        authority[0] in DELEGATE_PREFIXES) else None
+    if delegated:
+        return Found(delegated[0], tuple(title_lines[:1]), 0.6)
     if deputy and auth_found is not None:
         return Found(deputy[0], auth_found.lines, 0.4)
     return _title_inside(block or [])
