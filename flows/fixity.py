@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from flows.audit import anchor_in_store, archive_of_store
+from flows.database_backup import DUMPS
 from flows.pdf_text import fixity_files
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem, FixityReport
@@ -177,7 +178,7 @@ def verify_store(
         doc_id = doc_id_of(key)
         if doc_id is not None:
             by_doc[doc_id].append(key)
-        elif not key.startswith("audit/"):
+        elif not key.startswith(("audit/", DUMPS)):  # database dumps: flows.database_backup
             report.problems.append(FixityProblem(kind="unexpected", key=key, detail="ngoài cấu trúc kho"))
     chosen = sorted(by_doc)
     if sample is not None and sample < len(chosen):
