@@ -68,8 +68,11 @@ def test_prefect_server_and_sohoa_services_point_at_postgres() -> None:
     prefect_db = _env(services["prefect-server"])["PREFECT_API_DATABASE_CONNECTION_URL"]
     assert re.fullmatch(r"postgresql\+asyncpg://prefect:\$\{PREFECT_DB_PASSWORD:\?[^}]+\}@postgres:5432/prefect",
                         prefect_db), prefect_db
+    auth = r"\$\{PREFECT_API_AUTH_STRING:\?[^}]+\}"
+    assert re.fullmatch(auth, _env(services["prefect-server"])["PREFECT_SERVER_API_AUTH_STRING"])
     for name in SOHOA_SERVICES:
         env = _env(services[name])
+        assert re.fullmatch(auth, env["PREFECT_API_AUTH_STRING"]), name  # the API is never open
         assert re.fullmatch(r"postgresql://sohoa:\$\{SOHOA_DB_PASSWORD:\?[^}]+\}@postgres:5432/sohoa",
                             env["SOHOA_DATABASE_URL"]), (name, env.get("SOHOA_DATABASE_URL"))
         known = {f"SOHOA_{field.upper()}" for field in Settings.model_fields}
@@ -80,12 +83,12 @@ def test_secrets_come_from_env_and_env_example_names_them_all() -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     for service in _compose()["services"].values():
         for key, value in _env(service).items():
-            if re.search(r"PASSWORD|SECRET", key) or ("://" in value and "@" in value):
+            if re.search(r"PASSWORD|SECRET|AUTH", key) or ("://" in value and "@" in value):
                 assert REQUIRED.search(value), (key, value)  # never a literal secret in the file
     example = {line.split("=", 1)[0] for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
                if "=" in line and not line.startswith("#")}
     assert set(REQUIRED.findall(text)) <= example, set(REQUIRED.findall(text)) - example
-    assert {"POSTGRES_PASSWORD", "SOHOA_DB_PASSWORD", "PREFECT_DB_PASSWORD"} <= example
+    assert {"POSTGRES_PASSWORD", "SOHOA_DB_PASSWORD", "PREFECT_DB_PASSWORD", "PREFECT_API_AUTH_STRING"} <= example
 
 
 def test_the_sohoa_image_has_pg_dump_for_backups() -> None:

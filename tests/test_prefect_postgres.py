@@ -1,7 +1,8 @@
 """Prefect's server on PostgreSQL (issue 23), started without Docker by ``tests/tools/prefect_server.py``.
 
 A real ``prefect server start`` keeps its state in a database of the session's real PostgreSQL cluster (its tables
-are there, no SQLite file is made); ``sohoa serve --work-pool`` registers the scheduled deployments in a process
+are there, no SQLite file is made) and asks for HTTP basic auth as docker-compose sets it (health probes stay open);
+``sohoa serve --work-pool`` registers the scheduled deployments in a process
 work pool on it; two real ``prefect worker start`` processes play two hosts (own folders, own Prefect homes, no
 shared environment). One is SIGKILLed with everything it started; the server keeps answering, and a
 ``fixity_audit`` run triggered afterwards completes on the other host, recorded as COMPLETED in PostgreSQL.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from tests.tools.postgres import PostgresServer
 from tests.tools.prefect_server import BIN, PrefectServer, PrefectWorkers, clean_environment
 
 POOL = "pg-pool"
+AUTH = "sohoa:khoa-kiem-thu-42"  # the API's basic auth, as docker-compose sets it
 AUDIT = "fixity_audit/fixity-audit"
 PREFECT_TABLES = {"alembic_version", "flow", "flow_run", "deployment", "work_pool", "worker", "log"}
 
@@ -54,10 +57,19 @@ def _healthy(api_url: str) -> bool:
         return resp.status == 200
 
 
+def _status_without_auth(api_url: str) -> int:
+    try:
+        with urllib.request.urlopen(f"{api_url}/work_pools/{POOL}", timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def _register(api_url: str, archive: Path, folder: Path) -> None:
     """``sohoa serve --work-pool POOL``: the pool and the scheduled deployments, as docker-compose's deploy does."""
     folder.mkdir(parents=True, exist_ok=True)
-    env = clean_environment(folder / "prefect-home", PREFECT_API_URL=api_url, SOHOA_ARCHIVE=str(archive),
+    env = clean_environment(folder / "prefect-home", PREFECT_API_URL=api_url, PREFECT_API_AUTH_STRING=AUTH,
+                            SOHOA_ARCHIVE=str(archive),
                             SOHOA_PREFECT_HOME=str(folder / "prefect-home"))
     done = subprocess.run([str(BIN / "sohoa"), "serve", "--work-pool", POOL], env=env, cwd=folder,
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
@@ -76,11 +88,12 @@ def test_prefect_server_on_postgres_runs_a_flow_through_a_worker_and_survives_a_
     archive = tmp_path / "archive"
     archive.mkdir()
     hosts = tmp_path / "hosts"
-    with PrefectServer(url, tmp_path / "server") as server:
+    with PrefectServer(url, tmp_path / "server", auth_string=AUTH) as server:
         assert _tables(url) >= PREFECT_TABLES, sorted(_tables(url))  # the migrations ran in PostgreSQL
         assert not [p for p in (tmp_path / "server").rglob("*.db")]  # and no SQLite database was made
         _register(server.api_url, archive, tmp_path / "deploy")
-        with PrefectWorkers(server.api_url, POOL, hosts) as workers:
+        assert _status_without_auth(server.api_url) == 401 and _healthy(server.api_url)  # probes stay open
+        with PrefectWorkers(server.api_url, POOL, hosts, auth_string=AUTH) as workers:
             doomed = workers.start("host-a", _host_env(archive, hosts / "host-a"))
             survivor = workers.start("host-b", _host_env(archive, hosts / "host-b"))
             _wait_for_workers(url, {"host-a", "host-b"})
@@ -91,9 +104,9 @@ def test_prefect_server_on_postgres_runs_a_flow_through_a_worker_and_survives_a_
             assert server.process is not None and server.process.poll() is None and _healthy(server.api_url)
 
             from prefect.deployments import run_deployment
-            from prefect.settings import PREFECT_API_URL, temporary_settings
+            from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_API_AUTH_STRING: AUTH}):
                 run = run_deployment(AUDIT, parameters={"archive": str(archive), "sample": None},
                                      timeout=180, poll_interval=1, as_subflow=False)
             assert run.state is not None and run.state.is_completed(), (run.state, survivor.log_text()[-4000:])

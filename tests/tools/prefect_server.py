@@ -1,8 +1,8 @@
 """A Prefect server on PostgreSQL and Prefect process workers, started without Docker, for tests.
 
     url = postgres.create_database("prefect_t1")               # the ``postgres`` fixture (tests/tools/postgres.py)
-    with PrefectServer(url, tmp_path / "server") as server:    # ``prefect server start`` on a free loopback port
-        with PrefectWorkers(server.api_url, "pool", tmp_path / "hosts") as workers:
+    with PrefectServer(url, tmp_path / "server", auth_string="u:pw") as server:  # ``prefect server start``
+        with PrefectWorkers(server.api_url, "pool", tmp_path / "hosts", auth_string="u:pw") as workers:
             workers.start("host-a", {"SOHOA_ARCHIVE": ...})  # ``prefect worker start --pool pool --type process``
             workers.start("host-b")
             workers.kill("host-a")                             # SIGKILL: the host is gone, its flow runs too
@@ -95,8 +95,10 @@ def stop_group(proc: subprocess.Popen[bytes], sig: int, grace_s: float) -> bool:
 class PrefectServer:
     """``prefect server start`` on 127.0.0.1:<free port> with its database in PostgreSQL ``database_url``."""
 
-    def __init__(self, database_url: str, folder: Path, *, timeout_s: float = START_TIMEOUT_S) -> None:
+    def __init__(self, database_url: str, folder: Path, *, auth_string: str | None = None,
+                 timeout_s: float = START_TIMEOUT_S) -> None:
         self.database_url = database_url
+        self.auth_string = auth_string  # "user:password": HTTP basic auth on the API, as docker-compose sets it
         self.folder = folder
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
@@ -106,7 +108,10 @@ class PrefectServer:
         self.stopped_cleanly: bool | None = None
 
     def environment(self) -> dict[str, str]:
-        return clean_environment(self.folder / "prefect-home", **{DATABASE_SETTING: asyncpg_url(self.database_url)})
+        extra = {DATABASE_SETTING: asyncpg_url(self.database_url)}
+        if self.auth_string:
+            extra["PREFECT_SERVER_API_AUTH_STRING"] = self.auth_string
+        return clean_environment(self.folder / "prefect-home", **extra)
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -149,12 +154,14 @@ class Worker:
 class PrefectWorkers:
     """Process workers of work pool ``pool`` on the server at ``api_url``, each in ``base/<name>``."""
 
-    def __init__(self, api_url: str, pool: str, base: Path) -> None:
-        self.api_url, self.pool, self.base = api_url, pool, base
+    def __init__(self, api_url: str, pool: str, base: Path, *, auth_string: str | None = None) -> None:
+        self.api_url, self.pool, self.base, self.auth_string = api_url, pool, base, auth_string
         self.workers: dict[str, Worker] = {}
 
     def environment(self, name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         folder = self.base / name
+        if self.auth_string:
+            extra = {"PREFECT_API_AUTH_STRING": self.auth_string, **(extra or {})}
         return clean_environment(folder / "prefect-home", PREFECT_API_URL=self.api_url,
                                  PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5",
                                  **(extra or {}))
