@@ -1,8 +1,9 @@
 """The shared database in every backup: ``sohoa backup`` with ``SOHOA_DATABASE_URL`` set writes a
-``pg_dump --format=custom`` of it into the backup's store, as ``database/<UTC time>.dump``, with its SHA-256 recorded
-like every other object's (``ObjectStore.put_file`` verifies it). The objects are the record of the documents, but
-accounts, access grants, the batch queue and the audit trail live only in the database: without a dump a backup
-could not bring them back. Restore with ``pg_restore --clean --if-exists --dbname=… FILE``.
+``pg_dump --format=custom`` of it into the backup's store, as ``database/<UTC time>.dump``, verified on the way in
+(``ObjectStore.put_file``) and sealed like a manifest: its SHA-256 goes to ``<key>.sha256`` beside it (the directory
+store keeps no checksum of its own), which ``sohoa verify`` checks (``dump_problems``). The objects are the record
+of the documents, but accounts, access grants, the batch queue and the audit trail live only in the database:
+without a dump a backup could not bring them back. Restore with ``pg_restore --clean --if-exists --dbname=… FILE``.
 
 The password never appears on a command line (``ps`` shows those to every user of the host): it is taken out of the
 URL and given to ``pg_dump`` in its environment (``PGPASSWORD``); ``--no-password`` keeps it from ever prompting.
@@ -20,17 +21,19 @@ from pathlib import Path
 from flows.prefect_env import child_environment
 from schemas.checksums import sha256_file
 from schemas.errors import ConfigError, ToolMissingError
-from schemas.fixity import DatabaseDump
+from schemas.fixity import DatabaseDump, FixityProblem
 from schemas.settings import Settings
-from storage.objects import ObjectStore
+from storage.objects import ObjectMissing, ObjectStore
 
 DUMPS = "database/"  # the store's folder for database dumps (not part of any document)
+DUMP_SUFFIX = ".dump"
+SEAL_SUFFIX = ".sha256"
 _INSTALL_HINT = ("cài gói postgresql-client (apt-get install postgresql-client) cùng phiên bản chính với máy chủ "
                  "PostgreSQL, hoặc đặt SOHOA_PG_DUMP tới đường dẫn của pg_dump, rồi chạy lại sohoa backup")
 
 
 def dump_key(at: datetime) -> str:
-    return f"{DUMPS}{at.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}.dump"
+    return f"{DUMPS}{at.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}{DUMP_SUFFIX}"
 
 
 def require_pg_dump(settings: Settings) -> str:
@@ -78,4 +81,28 @@ def dump_database(settings: Settings, target: ObjectStore) -> DatabaseDump | Non
         sha256 = sha256_file(out)
         size = out.stat().st_size
         target.put_file(key, out, sha256)
+    target.put_bytes(key + SEAL_SUFFIX, sha256.encode("ascii"))  # the seal last: a dump without one is unfinished
     return DatabaseDump(key=key, sha256=sha256, bytes=size)
+
+
+def dump_problems(store: ObjectStore, keys: list[str]) -> list[FixityProblem]:
+    """The database dumps among ``keys`` (a store's ``database/`` objects) that no longer match their seal, have
+    none, or are gone while their seal is there; and any other object there (unexpected)."""
+    present = set(keys)
+    out: list[FixityProblem] = []
+    for key in sorted(k for k in keys if k.endswith(DUMP_SUFFIX)):
+        try:
+            sealed = store.get_bytes(key + SEAL_SUFFIX).decode("ascii", "replace").strip()
+            actual = store.sha256(key)
+        except ObjectMissing:
+            out.append(FixityProblem(kind="missing", key=key + SEAL_SUFFIX,
+                                     detail="bản sao cơ sở dữ liệu chưa niêm phong (sao lưu bị dừng giữa chừng?)"))
+            continue
+        if sealed != actual:
+            out.append(FixityProblem(kind="changed", key=key,
+                                     detail="bản sao cơ sở dữ liệu (pg_dump) không khớp mã kiểm tra — dùng bản khác"))
+    out += [FixityProblem(kind="missing", key=k[: -len(SEAL_SUFFIX)], detail="mất bản sao cơ sở dữ liệu")
+            for k in sorted(present) if k.endswith(DUMP_SUFFIX + SEAL_SUFFIX) and k[: -len(SEAL_SUFFIX)] not in present]
+    out += [FixityProblem(kind="unexpected", key=k, detail="ngoài cấu trúc kho")
+            for k in sorted(present) if not k.endswith((DUMP_SUFFIX, DUMP_SUFFIX + SEAL_SUFFIX))]
+    return out

@@ -53,9 +53,10 @@ def test_backup_writes_a_pg_dump_that_pg_restore_reads(
     dump = report["database_dump"]
     assert isinstance(dump, dict) and str(dump["key"]).startswith(DUMPS) and str(dump["key"]).endswith(".dump")
     store = DirectoryObjectStore(target / "objects")
-    assert [k for k in store.list(DUMPS)] == [dump["key"]]
-    path = target / "objects" / str(dump["key"])
-    assert sha256_file(path) == dump["sha256"] == store.recorded_sha256(str(dump["key"]))
+    key = str(dump["key"])
+    assert list(store.list(DUMPS)) == [key, key + ".sha256"]  # the dump and its seal
+    path = target / "objects" / key
+    assert sha256_file(path) == dump["sha256"] == store.get_bytes(key + ".sha256").decode("ascii")
     assert path.stat().st_size == dump["bytes"] and f"Cơ sở dữ liệu: {dump['key']}" in err
 
     listing = subprocess.run([_pg("pg_restore", postgres), "--list", str(path)], capture_output=True, text=True)
@@ -66,13 +67,39 @@ def test_backup_writes_a_pg_dump_that_pg_restore_reads(
     assert done.returncode == 0, done.stderr
     with psycopg.connect(restored) as conn:
         assert conn.execute("SELECT body FROM marker").fetchall() == [(ROW,)]
-    assert main(["verify", "--store", str(target)]) == 0  # a dump is part of the backup's layout, not "unexpected"
+    assert main(["verify", "--store", str(target)]) == 0  # a sealed dump is part of the layout, not "unexpected"
     log = [json.loads(line) for line in (archive / "backup-log.jsonl").read_text(encoding="utf-8").splitlines()]
     assert log[-1]["database_dump"] == dump["key"]
 
     code, second, err = _backup(capsys, archive, target)  # every backup dumps again, beside the earlier dumps
     assert code == 0 and second["database_dump"]["key"] != dump["key"]  # type: ignore[index]
-    assert len(list(store.list(DUMPS))) == 2
+    assert len(list(store.list(DUMPS))) == 4
+
+
+def test_verify_finds_a_changed_unsealed_or_lost_dump(
+    postgres: PostgresServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOHOA_DATABASE_URL", _database(postgres, f"vf_{tmp_path.name}".lower()))
+    monkeypatch.setenv("SOHOA_PG_DUMP", _pg("pg_dump", postgres))
+    target = tmp_path / "backup"
+    keys = []
+    for _ in range(3):
+        code, report, err = _backup(capsys, tmp_path / "archive", target)
+        assert code == 0, err
+        keys.append(str(report["database_dump"]["key"]))  # type: ignore[index]
+    objects = target / "objects"
+    data = bytearray((objects / keys[0]).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (objects / keys[0]).write_bytes(bytes(data))
+    (objects / (keys[1] + ".sha256")).unlink()
+    (objects / keys[2]).unlink()
+    (objects / "database" / "notes.txt").write_text("không thuộc bản sao nào", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["verify", "--store", str(target), "--json"]) == 7
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert {(p["kind"], p["key"]) for p in problems} == {
+        ("changed", keys[0]), ("missing", keys[1] + ".sha256"), ("missing", keys[2]),
+        ("unexpected", "database/notes.txt")}
 
 
 def test_the_password_reaches_pg_dump_only_through_its_environment(
