@@ -1,23 +1,29 @@
 """``sohoa backup`` with ``SOHOA_DATABASE_URL``: a ``pg_dump --format=custom`` of the shared database goes into the
-backup (``database/<time>.dump``, checksum recorded), read back by ``pg_restore`` from the session's real PostgreSQL
-cluster; the password reaches pg_dump only through its environment; a missing or failing pg_dump stops the backup
-with its exit code and a Vietnamese fix-it message. With SQLite files (no URL) a backup writes no dump."""
+backup (``database/<time>.dump`` and its seal ``….sha256``; a directory or a real S3 bucket), read back by
+``pg_restore`` from the session's real PostgreSQL cluster, checked by ``sohoa verify``; the password reaches pg_dump
+only through its environment; a missing or failing pg_dump stops the backup with its exit code and a Vietnamese
+fix-it message. With SQLite files (no URL) a backup writes no dump."""
 
 from __future__ import annotations
 
 import json
 import stat
 import subprocess
+import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from flows.database_backup import DUMPS, split_password
+from flows.wiring import store_from_spec
 from interfaces.cli import main
 from schemas.checksums import sha256_file
+from schemas.settings import Settings
 from storage.objects import DirectoryObjectStore
+from tests.test_preservation_s3 import use_s3
 from tests.tools.postgres import PostgresServer
+from tests.tools.seaweed import SeaweedServer
 
 ROW = "Nghị quyết số 15-NQ/TU — Thành ủy Đà Nẵng"
 
@@ -30,7 +36,8 @@ def _database(postgres: PostgresServer, name: str) -> str:
     return url
 
 
-def _backup(capsys: pytest.CaptureFixture[str], archive: Path, target: Path) -> tuple[int, dict[str, object], str]:
+def _backup(capsys: pytest.CaptureFixture[str], archive: Path, target: Path | str
+            ) -> tuple[int, dict[str, object], str]:
     capsys.readouterr()
     code = main(["backup", "--archive", str(archive), "--to", str(target), "--json"])
     captured = capsys.readouterr()
@@ -159,3 +166,27 @@ def test_without_a_database_url_a_backup_writes_no_dump(
     code, report, err = _backup(capsys, tmp_path / "archive", tmp_path / "backup")
     assert code == 0 and report["database_dump"] is None, err
     assert not (tmp_path / "backup" / "objects" / "database").exists()
+
+
+def test_a_dump_goes_to_an_s3_backup_and_verifies_there(
+    postgres: PostgresServer, seaweed: SeaweedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix = f"pg-{uuid.uuid4().hex[:8]}"
+    use_s3(monkeypatch, seaweed, prefix)
+    monkeypatch.setenv("SOHOA_OBJECT_STORE", "directory")  # source: the embedded archive; target: the bucket
+    monkeypatch.setenv("SOHOA_DATABASE_URL", _database(postgres, f"s3_{tmp_path.name}".lower()))
+    monkeypatch.setenv("SOHOA_PG_DUMP", _pg("pg_dump", postgres))
+    spec = f"s3://sohoa/{prefix}"
+    code, report, err = _backup(capsys, tmp_path / "archive", spec)
+    assert code == 0, err
+    key = str(report["database_dump"]["key"])  # type: ignore[index]
+    store = store_from_spec(spec, Settings())
+    assert list(store.list(DUMPS)) == [key, key + ".sha256"]
+    copy = tmp_path / "copy.dump"
+    store.get_file(key, copy)
+    listing = subprocess.run([_pg("pg_restore", postgres), "--list", str(copy)], capture_output=True, text=True)
+    assert listing.returncode == 0 and "TABLE public marker" in listing.stdout, listing.stderr
+    assert main(["verify", "--store", spec]) == 0
+    store.delete(key + ".sha256")
+    assert main(["verify", "--store", spec]) == 7
