@@ -1,5 +1,6 @@
 # sohoa image (docker-compose services deploy, worker, web; and the CLI): tesseract with the Vietnamese model,
-# poppler, ghostscript, qpdf, and the project with its runtime dependencies only (the web app's FastAPI/uvicorn/
+# poppler, ghostscript, qpdf, PostgreSQL's client tools (pg_dump for `sohoa backup`; bookworm's 15, the server's
+# major), and the project with its runtime dependencies only (the web app's FastAPI/uvicorn/
 # Jinja2 are among them; its templates and static files are package data). No browser: Chromium and Playwright are
 # test tools (the `dev` extra) and are not installed here.
 FROM python:3.11.11-slim-bookworm
@@ -13,7 +14,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 
 RUN apt-get update -q \
  && apt-get install -y -q --no-install-recommends tesseract-ocr tesseract-ocr-vie poppler-utils ghostscript \
-      qpdf unpaper pngquant fonts-dejavu-core \
+      qpdf unpaper pngquant fonts-dejavu-core postgresql-client \
  && rm -rf /var/lib/apt/lists/*
 
 # installed from a throw-away copy: at run time every import comes from site-packages, whatever the directory

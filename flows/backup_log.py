@@ -31,6 +31,7 @@ class BackupEntry(BaseModel):
     bytes_copied: int = 0
     problem_documents: list[str] = Field(default_factory=list)  # documents with an object not copied
     store_problems: int = 0  # problems naming no document (objects outside any document)
+    database_dump: str | None = None  # the key of the database's pg_dump in the target (SOHOA_DATABASE_URL)
 
 
 def record_backup(archive: Path, report: BackupReport) -> BackupEntry:
@@ -40,7 +41,8 @@ def record_backup(archive: Path, report: BackupReport) -> BackupEntry:
         objects_seen=report.objects_seen, objects_copied=report.objects_copied,
         objects_repaired=report.objects_repaired, bytes_copied=report.bytes_copied,
         problem_documents=sorted({p.document for p in report.problems if p.document}),
-        store_problems=sum(1 for p in report.problems if not p.document))
+        store_problems=sum(1 for p in report.problems if not p.document),
+        database_dump=report.database_dump.key if report.database_dump else None)
     append_entry(archive / BACKUP_LOG, entry)
     return entry
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from flows.audit import anchor_in_store, archive_of_store
+from flows.database_backup import DUMPS, dump_problems
 from flows.pdf_text import fixity_files
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem, FixityReport
@@ -173,12 +174,17 @@ def verify_store(
     else the embedded store's)."""
     report = FixityReport(store=store.describe(), started_at=now_iso(), sample=sample)
     by_doc: dict[str, list[str]] = defaultdict(list)
+    dumps: list[str] = []  # database dumps written by backups (flows.database_backup)
     for key in store.list(""):
         doc_id = doc_id_of(key)
         if doc_id is not None:
             by_doc[doc_id].append(key)
+        elif key.startswith(DUMPS):
+            dumps.append(key)
         elif not key.startswith("audit/"):
             report.problems.append(FixityProblem(kind="unexpected", key=key, detail="ngoài cấu trúc kho"))
+    if sample is None:
+        report.problems += dump_problems(store, dumps)
     chosen = sorted(by_doc)
     if sample is not None and sample < len(chosen):
         chosen = sorted((rng or random.Random()).sample(chosen, sample))

@@ -32,6 +32,14 @@ class FixityReport(BaseModel):
         return not self.problems
 
 
+class DatabaseDump(BaseModel):
+    """The ``pg_dump --format=custom`` of the shared database a backup wrote into its target store."""
+
+    key: str  # database/<UTC time>.dump
+    sha256: str
+    bytes: int
+
+
 class BackupReport(BaseModel):
     source: str
     target: str
@@ -42,6 +50,7 @@ class BackupReport(BaseModel):
     objects_repaired: int = 0  # damaged target objects replaced by verified copies (a restore)
     bytes_copied: int = 0
     problems: list[FixityProblem] = Field(default_factory=list)  # objects not copied, and why
+    database_dump: DatabaseDump | None = None  # with SOHOA_DATABASE_URL: the database, dumped before the objects
 
     @property
     def ok(self) -> bool:

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, description="SOHOA_DATABASE_URL: postgresql://… for a shared PostgreSQL; None: SQLite files."
     )
+    # `sohoa backup` with a database_url adds `pg_dump --format=custom` of it to the backup (its major version must be
+    # at least the server's); a name looked up on PATH, or a path
+    pg_dump: str = Field(default="pg_dump", description="SOHOA_PG_DUMP: the pg_dump program backups run.")
 
     # Elasticsearch search index (SOHOA_SEARCH_INDEX=elasticsearch)
     es_url: str = "http://localhost:9200"

@@ -86,9 +86,12 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
     if target.describe() == source.describe():
         raise ConfigError("Kho đích trùng với kho nguồn", fix="chọn --to ở một ổ đĩa hoặc máy chủ khác")
     from flows.corrections import migrate_legacy
+    from flows.database_backup import dump_database
 
+    dump = dump_database(settings, target)  # SOHOA_DATABASE_URL: the shared database first (exit 4/5 if it fails)
     migrate_legacy(settings, source)  # corrections an earlier version kept in web.sqlite3 travel with the backup
     report = backup_store(source, target, audit_archive=settings.archive_path())
+    report.database_dump = dump
     from flows.backup_log import record_backup
 
     record_backup(settings.archive_path(), report)  # the last backup, for `sohoa status` and the dashboard
@@ -96,6 +99,8 @@ def cmd_backup(args: argparse.Namespace) -> ExitCode:
         print_json(report.model_dump(mode="json"))
     sys.stderr.write(f"Sao lưu {source.describe()} → {target.describe()}: {report.objects_seen} đối tượng, "
                      f"đã chép {report.objects_copied} ({report.bytes_copied / 1e6:.1f} MB)\n")
+    if dump is not None:
+        sys.stderr.write(f"Cơ sở dữ liệu: {dump.key} ({dump.bytes / 1e6:.1f} MB, pg_dump)\n")
     if report.ok:
         return ExitCode.OK
     sys.stderr.write(f"{len(report.problems)} đối tượng không sao lưu được:\n")
