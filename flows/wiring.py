@@ -293,7 +293,10 @@ def open_file_records(settings: Settings) -> SqliteFileRecords:
 
 
 def open_accounts_db(settings: Settings) -> WebDb:
-    """The archive's accounts database (users, roles, sessions of the web app and the CLI)."""
+    """The archive's accounts database (users, roles, sessions of the web app and the CLI, corrections' legacy
+    table, approval and access requests): in PostgreSQL with ``SOHOA_DATABASE_URL``, else ``ARCHIVE/web.sqlite3``."""
+    if settings.database_url is not None:
+        return WebDb(settings.database_url.get_secret_value())
     return WebDb(web_db_path(settings.archive_path()))
 
 
