@@ -48,6 +48,11 @@ def database_of(archive: Path) -> str | None:
     return TRAIL_DATABASES.get(archive.resolve())
 
 
+def unreadable_trail() -> tuple[type[Exception], ...]:
+    """What opening or reading a trail raises when there is none, or it cannot be read (either database)."""
+    return (AuditLogMissing, *driver_errors())
+
+
 def open_trail(archive: Path, key: bytes | None, *, create: bool = False, **anchoring: Any) -> AuditLog:
     """The trail of the archive in ``archive``: its tables where ``trail_database`` put them, its anchor file
     beside the archive. ``create=False``: nothing is created (``AuditLogMissing``)."""
@@ -91,7 +96,7 @@ def archive_of_store(store: ObjectStore) -> Path | None:
 def _head_of(archive: Path) -> tuple[AuditLog, Anchor] | None:
     try:
         log = open_trail(archive, None)
-    except (AuditLogMissing, *driver_errors()):
+    except unreadable_trail():
         return None
     try:
         head = log.head()

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Protocol
 
 from flows.audit import ANCHOR_FILE, AUDIT_FILE, STORE_ANCHOR, archive_of_store
-from flows.audit_anchor import database_of, open_trail
+from flows.audit_anchor import database_of, open_trail, unreadable_trail
 from flows.correction_records import CORRECTION_ACTION, Change, Correction, Edit, VersionConflict, corrected, unreadable
 from flows.pdf_text import with_current_pdfa
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem
 from schemas.settings import Settings
-from storage.audit import Anchor, AuditLogMissing, trail_exists
+from storage.audit import Anchor, trail_exists
 from storage.db import driver_errors
 from storage.layout import CORRECTIONS, correction_key, correction_of, corrections_prefix
 from storage.objects import ImmutableObjectError, ObjectMissing, ObjectStore
@@ -86,7 +86,7 @@ class AuditedCorrections:
             return True  # nothing says the store belongs to another chain: fail closed
         try:
             trail = open_trail(self.archive, None)
-        except (AuditLogMissing, *driver_errors()):
+        except unreadable_trail():
             return True
         try:
             return trail.hash_at(anchor.seq) == anchor.last
@@ -98,7 +98,7 @@ class AuditedCorrections:
     def _read(self, target: str | None) -> dict[str, dict[int, str]]:
         try:
             trail = open_trail(self.archive, None)
-        except (AuditLogMissing, *driver_errors()):
+        except unreadable_trail():
             return {}
         out: dict[str, dict[int, str]] = {}
         try:

@@ -10,7 +10,7 @@ time filters compare ISO strings.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,11 +39,11 @@ class TrailDb:
                 self._sqlite.execute("PRAGMA journal_mode=WAL")
                 self._sqlite.execute("PRAGMA synchronous=FULL")
 
-    def execute(self, sql: str, args: tuple[object, ...] | list[object] = ()) -> Any:
+    def execute(self, sql: str, args: Sequence[object] = ()) -> Any:
         if self._pg is not None:
             return self._pg.execute(sql, args)
         assert self._sqlite is not None
-        return self._sqlite.execute(sql, args)
+        return self._sqlite.execute(sql, tuple(args))
 
     def create(self, schema: str) -> None:
         """The tables and indexes of ``schema`` where missing (on PostgreSQL under the append lock: two hosts
