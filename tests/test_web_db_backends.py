@@ -9,11 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from flows import access_requests
 from flows.account_rules import AccountError
 from flows.accounts import Accounts, LoginThrottled, hash_password
 from flows.approval_requests import HOLDERS, close_request, insert_request, pending, request_by_id
+from flows.wiring import open_accounts_db
+from schemas.errors import ConfigError
+from schemas.settings import Settings
 from storage.accounts_db import WebDb
 from storage.db import IntegrityError
 from tests.tools.postgres import PostgresServer
@@ -214,3 +218,27 @@ def test_the_cap_on_pending_requests_holds_for_writers_on_several_hosts(target: 
     assert outcomes.count("ok") == access_requests.MAX_PENDING
     with db.connect() as conn:
         assert conn.execute("SELECT count(*) FROM access_requests WHERE state = 'pending'").fetchone()[0] == 20
+
+
+def test_one_setting_switches_where_the_accounts_live(tmp_path: Path, postgres: PostgresServer) -> None:
+    url = SecretStr(postgres.create_database(f"switch_{tmp_path.name[-24:].lower()}"))
+    host_a = open_accounts_db(Settings(archive=tmp_path / "may-a", database_url=url))
+    host_b = open_accounts_db(Settings(archive=tmp_path / "may-b", database_url=url))
+    embedded = open_accounts_db(Settings(archive=tmp_path / "may-c"))
+    try:
+        assert (host_a.dialect, embedded.dialect) == ("postgres", "sqlite")
+        Accounts(host_a).create_user("chung", PASSWORD, "staff")
+        found = Accounts(host_b).find_user("chung")  # another host sees the same accounts
+        assert found is not None and found.username == "chung"
+        assert Accounts(embedded).find_user("chung") is None
+        assert not (tmp_path / "may-a" / "web.sqlite3").exists() and (tmp_path / "may-c" / "web.sqlite3").is_file()
+    finally:
+        for db in (host_a, host_b, embedded):
+            db.close()
+
+
+def test_an_unreachable_database_is_a_config_error_without_the_password(tmp_path: Path) -> None:
+    settings = Settings(archive=tmp_path / "kho", database_url=SecretStr("postgresql://sohoa:bi-mat@127.0.0.1:1/x"))
+    with pytest.raises(ConfigError) as error:
+        open_accounts_db(settings)
+    assert "bi-mat" not in str(error.value) and "SOHOA_DATABASE_URL" in str(error.value.fix)
