@@ -133,3 +133,20 @@ def test_sohoa_audit_verify_reads_the_configured_trail(tmp_path: Path, database:
         db.close()
     tampered = verify_audit(settings)
     assert not tampered.ok and {p["kind"] for p in tampered.problems} >= {"modified"}
+
+
+def test_dropped_tables_are_found(tmp_path: Path, database: str | None) -> None:
+    settings = Settings(archive=tmp_path / "kho", database_url=SecretStr(database) if database else None)
+    record(settings, "search", details={"query": "q"}, actor="lan")
+    target = database if database is not None else settings.archive_path() / AUDIT_FILE
+    db = open_database(target)
+    try:
+        db.execute("DROP TABLE audit_head")
+        assert {p["kind"] for p in verify_audit(settings).problems} >= {"dropped"}
+        db.execute("DROP TABLE audit_entries")
+        db.execute("DROP TABLE audit_store_anchor")
+    finally:
+        db.close()
+    wiped = verify_audit(settings)  # SQLite: tables gone from the file; PostgreSQL: no trail in the database
+    assert not wiped.ok and {p["kind"] for p in wiped.problems} & {"dropped", "missing"}
+    assert trail_exists(settings.archive_path() / AUDIT_FILE, database=database)  # the anchor file remains
