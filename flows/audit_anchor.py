@@ -21,6 +21,9 @@ ANCHOR_FILE = "audit.anchor"
 STORE_ANCHOR = "audit/anchor.json"  # the head as of the last fixity run or backup, in the object store
 RESTORE_FIX = ("khôi phục audit.sqlite3 cùng audit.anchor (và audit.key) từ bản sao lưu thư mục kho, rồi chạy lại "
                "`sohoa audit verify`; báo ngay cho người phụ trách an ninh: nhật ký kiểm soát đã bị can thiệp")
+PG_RESTORE_FIX = ("khôi phục các bảng audit_entries, audit_head của cơ sở dữ liệu SOHOA_DATABASE_URL từ bản sao lưu "
+                  "PostgreSQL (pg_dump) cùng audit.anchor (và audit.key), rồi chạy lại `sohoa audit verify`; báo ngay "
+                  "cho người phụ trách an ninh: nhật ký kiểm soát đã bị can thiệp")
 INIT_FIX = ("khôi phục audit.sqlite3 cùng audit.anchor và audit.key từ bản sao lưu thư mục kho rồi chạy "
             "`sohoa audit verify`; báo ngay cho người phụ trách an ninh. Chỉ khi sự cố đã được xác nhận và nhật ký "
             "cũ không khôi phục được, người phụ trách khởi tạo lại có ghi nhận: "

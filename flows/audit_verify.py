@@ -15,6 +15,7 @@ from flows.audit_anchor import (
     AUDIT_FILE,
     INIT_ACTION,
     INIT_FIX,
+    PG_RESTORE_FIX,
     RESTORE_FIX,
     STORE_ANCHOR,
     archive_object_store,
@@ -49,6 +50,7 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
     chain's), and its late start is the recorded incident. Creates nothing."""
     root = settings.archive_path()
     db, path, database = root / AUDIT_FILE, key_file(settings), trail_database(settings)
+    restore = RESTORE_FIX if database is None else PG_RESTORE_FIX
     result = AuditVerification(entries=0)
     anchors: list[Anchor] = []
     archive_store = archive_object_store(settings)
@@ -61,7 +63,7 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
             store_anchor_missing = store_anchor_missing or store is archive_store
             continue
         except ValueError:
-            result.add("anchor", f"bản ghi neo trong {where} không đọc được: bị sửa", fix=RESTORE_FIX)
+            result.add("anchor", f"bản ghi neo trong {where} không đọc được: bị sửa", fix=restore)
     documents = documents_in_catalog(root)
     key: bytes | None = None
     key_problem: str | None = None
@@ -77,7 +79,7 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
         result.add("key", f"khóa nhật ký {path}: {key_problem}; không kiểm được mã băm các mục", fix=key_fix(path))
     if database is None and not db.is_file():
         result.add("missing", f"mất tệp nhật ký {db}" + (f" (kho có {documents} văn bản)" if documents else ""),
-                   fix=RESTORE_FIX)
+                   fix=restore)
         return result
     try:
         log = open_trail(root, key)
@@ -92,17 +94,17 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
             log.close()
     except AuditLogMissing:  # PostgreSQL: no table of the trail at all
         result.add("missing", "mất các bảng nhật ký trong PostgreSQL (SOHOA_DATABASE_URL)"
-                   + (f" (kho có {documents} văn bản)" if documents else ""), fix=RESTORE_FIX)
+                   + (f" (kho có {documents} văn bản)" if documents else ""), fix=restore)
         return result
     except driver_errors() as exc:
         result.add("unreadable", f"không đọc được {db.name if database is None else 'nhật ký'}: {exc}",
-                   fix=RESTORE_FIX)
+                   fix=restore)
         return result
     result.entries, result.anchors = checked.entries, checked.anchors
-    result.problems += [p if "fix" in p else p | {"fix": RESTORE_FIX} for p in checked.problems]
+    result.problems += [p if "fix" in p else p | {"fix": restore} for p in checked.problems]
     if documents and not checked.entries:
         result.add("wiped", f"kho có {documents} văn bản nhưng nhật ký kiểm soát không còn mục nào: nhật ký bị xóa",
-                   fix=RESTORE_FIX)
+                   fix=restore)
     if first is not None and first.action != INIT_ACTION:
         _check_start(result, root, archive_store, first)
     if store_anchor_missing and archive_store is not None:
@@ -111,7 +113,7 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
             [f"nhật ký ghi đã neo vào kho ở mục {noted}"] if noted is not None else [])
         if reasons:
             result.add("anchor", f"mất bản ghi neo {STORE_ANCHOR} trong kho {archive_store.describe()} dù "
-                                 f"{' và '.join(reasons)}: bản ghi neo bị xóa", fix=RESTORE_FIX)
+                                 f"{' và '.join(reasons)}: bản ghi neo bị xóa", fix=restore)
     return result
 
 

@@ -149,4 +149,6 @@ def test_dropped_tables_are_found(tmp_path: Path, database: str | None) -> None:
         db.close()
     wiped = verify_audit(settings)  # SQLite: tables gone from the file; PostgreSQL: no trail in the database
     assert not wiped.ok and {p["kind"] for p in wiped.problems} & {"dropped", "missing"}
+    fixes = {str(p.get("fix")) for p in wiped.problems}  # the fix-it hint names where the trail is restored from
+    assert all(("pg_dump" in fix) == (database is not None) for fix in fixes), fixes
     assert trail_exists(settings.archive_path() / AUDIT_FILE, database=database)  # the anchor file remains
