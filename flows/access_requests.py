@@ -25,7 +25,6 @@ Times are ISO-8601 UTC strings; every function that depends on the time takes ``
 from __future__ import annotations
 
 import re
-import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from flows.access import Levels, Principal, level_of_metadata, visible_items
 from flows.accounts import User, credential_holders
 from schemas.settings import Settings
 from storage.accounts_db import WebDb
+from storage.db_conn import Connection
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 30
@@ -242,7 +242,7 @@ def candidates(settings: Settings, request: AccessRequest, principal: Principal)
     return found[:MAX_CANDIDATES]
 
 
-def _pending_for_decision(conn: sqlite3.Connection, approver: User, request_id: int) -> AccessRequest:
+def _pending_for_decision(conn: Connection, approver: User, request_id: int) -> AccessRequest:
     row = conn.execute(f"SELECT {_COLUMNS} FROM access_requests WHERE id = ?", (request_id,)).fetchone()
     request = None if row is None else _request(row)
     if request is None or request.state != "pending":

@@ -18,7 +18,6 @@ import ipaddress
 import math
 import re
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +47,8 @@ from flows.account_rules import (
 )
 from schemas.settings import Settings
 from storage.accounts_db import WebDb
+from storage.db import IntegrityError
+from storage.db_conn import Connection
 
 _hasher = PasswordHasher()
 
@@ -94,7 +95,7 @@ def local_operator() -> str:
         return "cli:unknown"
 
 
-def credential_holders(conn: sqlite3.Connection, username: str) -> frozenset[str]:
+def credential_holders(conn: Connection, username: str) -> frozenset[str]:
     """Who ever held a credential of the account, as recorded (table ``credential_holders``, append-only): who
     created it (chose its first password), who ever set its password, who was ever shown one of its API tokens,
     revoked or not. A later reset, or the user changing their own password, adds a holder and removes no one.
@@ -108,7 +109,7 @@ def credential_holders(conn: sqlite3.Connection, username: str) -> frozenset[str
     return frozenset(str(r[0]) for r in rows if r[0])
 
 
-def record_holder(conn: sqlite3.Connection, user_id: int, holder: str | None, how: str) -> None:
+def record_holder(conn: Connection, user_id: int, holder: str | None, how: str) -> None:
     """Add ``holder`` to the history of who held a credential of the account (nothing when unknown)."""
     if holder:
         conn.execute("INSERT INTO credential_holders(user_id, holder, at, how) VALUES (?,?,?,?)",
@@ -177,7 +178,7 @@ class Accounts:
                     "password_set_by) VALUES (?,?,?,?,1,?,?,?)",
                     (name, password_hash, role, clearance, _now_iso(), created_by, created_by))
                 record_holder(conn, int(cast(int, cursor.lastrowid)), created_by, "create")
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             raise AccountError(f"Tài khoản {name} đã tồn tại") from exc
         user = self.find_user(name)
         assert user is not None
@@ -189,7 +190,7 @@ class Accounts:
                                (normalise_username(username),)).fetchone()
         return None if row is None else _user(row)
 
-    def _user_by_id(self, conn: sqlite3.Connection, user_id: int) -> User | None:
+    def _user_by_id(self, conn: Connection, user_id: int) -> User | None:
         row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
         return None if row is None else _user(row)
 
@@ -286,7 +287,7 @@ class Accounts:
                 conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (_hasher.hash(password), row[0]))
         return _user(row[:6])
 
-    def _wait(self, conn: sqlite3.Connection, where: str, params: tuple[str, ...], limit: int, now: float) -> int:
+    def _wait(self, conn: Connection, where: str, params: tuple[str, ...], limit: int, now: float) -> int:
         """Seconds until fewer than ``limit`` recent failures match ``where``; 0 when there are fewer already."""
         count = int(conn.execute(f"SELECT count(*) FROM login_failures WHERE {where}", params).fetchone()[0])
         if count < limit:

@@ -6,7 +6,6 @@ see. The rule itself: ``flows.approvals``.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
@@ -15,6 +14,7 @@ from flows.access import TOP_LEVEL, Levels, visible_items
 from flows.accounts import ROLE_LABELS, User, credential_holders
 from schemas.search import SECRECY_LEVELS
 from storage.accounts_db import WebDb
+from storage.db_conn import Connection
 
 CLASSIFICATION = "metadata.classification"
 KINDS = ("declassify", "account", "create", "token", "password")
@@ -102,12 +102,12 @@ def request_of_row(row: tuple[object, ...]) -> ApprovalRequest:
                            decided_at=None if row[9] is None else str(row[9]), note=str(row[10]))
 
 
-def request_by_id(conn: sqlite3.Connection, request_id: int) -> ApprovalRequest | None:
+def request_by_id(conn: Connection, request_id: int) -> ApprovalRequest | None:
     row = conn.execute(f"SELECT {REQUEST_COLUMNS} FROM approval_requests WHERE id = ?", (request_id,)).fetchone()
     return None if row is None else request_of_row(row)
 
 
-def insert_request(conn: sqlite3.Connection, kind: str, target: str, payload: dict[str, object], level: int,
+def insert_request(conn: Connection, kind: str, target: str, payload: dict[str, object], level: int,
                    requested_by: str) -> int:
     payload = {**payload, HOLDERS: sorted(credential_holders(conn, requested_by))}  # a later reset hides nothing
     cursor = conn.execute(
@@ -116,7 +116,7 @@ def insert_request(conn: sqlite3.Connection, kind: str, target: str, payload: di
     return int(cast(int, cursor.lastrowid))
 
 
-def close_request(conn: sqlite3.Connection, request: ApprovalRequest, state: str, by: str, note: str = "") -> bool:
+def close_request(conn: Connection, request: ApprovalRequest, state: str, by: str, note: str = "") -> bool:
     """Decide a pending request (its secrets are dropped); False when it was no longer pending."""
     cursor = conn.execute(
         "UPDATE approval_requests SET state = ?, decided_by = ?, decided_at = ?, note = ?, payload = ? "

@@ -31,7 +31,6 @@ The request records and their table: ``flows.approval_requests`` (public names r
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -74,6 +73,7 @@ from flows.approval_requests import (
 from schemas.errors import NotFoundError
 from storage.accounts_db import WebDb
 from storage.audit import AuditLog
+from storage.db_conn import Connection
 
 Change = tuple[str, object, object]  # field, before, after (``apply_changes``)
 
@@ -162,7 +162,7 @@ def _check_approver(request: ApprovalRequest, approver: User, level: int) -> Non
         raise ApprovalError("Mức mật của bạn thấp hơn mức yêu cầu này cấp: cần quản trị viên có mức mật đủ cao")
 
 
-def _check_control(conn: sqlite3.Connection, request: ApprovalRequest, approver: User) -> None:
+def _check_control(conn: Connection, request: ApprovalRequest, approver: User) -> None:
     """Refuse an approver who holds (or held when the request was made) a credential of the requester, or one of
     whose credentials the requester holds: they may be one person at two keyboards."""
     recorded = request.payload.get(HOLDERS)
@@ -191,7 +191,7 @@ def _widens_target(request: ApprovalRequest) -> bool:
     return request.kind == "token" or (request.kind == "account" and _widening(request.payload))
 
 
-def _check_target_control(conn: sqlite3.Connection, request: ApprovalRequest, approver: User) -> None:
+def _check_target_control(conn: Connection, request: ApprovalRequest, approver: User) -> None:
     """Refuse to widen an account whose credentials the approver holds (they would approve their own key), or the
     requester holds (they came to hold one since the request: ``StaleRequest``)."""
     if not _widens_target(request):

@@ -53,7 +53,9 @@ from flows.audit_anchor import (
     documents_in_catalog,
     key_file,
     key_fix,
+    open_trail,
     read_entries,
+    trail_database,
 )
 from flows.audit_verify import verify_audit
 from flows.audit_views import (
@@ -98,11 +100,12 @@ def open_audit(settings: Settings) -> AuditLog:
     alone): then the new chain's first entry (``audit.start``) records what was found."""
     root = settings.archive_path()
     db, anchor, path = root / AUDIT_FILE, root / ANCHOR_FILE, key_file(settings)
+    database = trail_database(settings)
     key: bytes | None
     try:
         key = load_key(path)
     except AuditKeyMissing as exc:
-        if trail_exists(db, anchor):
+        if trail_exists(db, anchor, database=database):
             raise AuditTrailError(f"Mất khóa nhật ký kiểm soát {path} trong khi nhật ký đã có mục: không ghi được "
                                   "nhật ký, thao tác không được thực hiện", fix=key_fix(path)) from exc
         key = None
@@ -110,10 +113,10 @@ def open_audit(settings: Settings) -> AuditLog:
         raise AuditTrailError(f"Khóa nhật ký kiểm soát không dùng được ({exc.reason}): không ghi được nhật ký, "
                               "thao tác không được thực hiện", fix=key_fix(path)) from exc
     started_beside: list[str] | None = None
-    if not has_entries(db):
+    if not has_entries(db, database=database):
         evidence = past_trail_evidence(settings)
         if evidence:
-            if key is not None or settings.audit_key_file is not None or trail_exists(db, anchor):
+            if key is not None or settings.audit_key_file is not None or trail_exists(db, anchor, database=database):
                 raise AuditTrailError(
                     "Nhật ký kiểm soát không còn mục nào trong khi kho có dấu vết của nhật ký cũ ("
                     + "; ".join(evidence) + "): nhật ký đã bị xóa hoặc thay. Không bắt đầu chuỗi mới: thao tác "
@@ -122,8 +125,8 @@ def open_audit(settings: Settings) -> AuditLog:
     if key is None:
         key = load_or_create_key(path)
     KEY_FILES[root] = path
-    log = open_audit_log(db, key, anchor=anchor, store_anchor=_store_anchoring(settings),
-                   store_every=settings.audit_anchor_every, store_seconds=settings.audit_anchor_every_s)
+    log = open_trail(root, key, create=True, store_anchor=_store_anchoring(settings),
+                     store_every=settings.audit_anchor_every, store_seconds=settings.audit_anchor_every_s)
     if started_beside is not None:
         try:
             log.append(actor=cli_actor(), source=cli_source(), action=START_ACTION,
@@ -150,7 +153,7 @@ def past_trail_evidence(settings: Settings) -> list[str]:
     nothing; empty for a brand-new archive."""
     root = settings.archive_path()
     found: list[str] = []
-    if trail_exists(root / AUDIT_FILE, root / ANCHOR_FILE):
+    if trail_exists(root / AUDIT_FILE, root / ANCHOR_FILE, database=trail_database(settings)):
         found.append("phần còn lại của nhật ký cũ (audit.anchor hoặc bản ghi đầu chuỗi)")
     if documents_in_catalog(root):
         found.append("danh mục đã có văn bản (catalog.sqlite)")
@@ -192,6 +195,10 @@ def init_trail(settings: Settings, incident: str, *, actor: str) -> AuditEntry:
     incident = " ".join(incident.split())
     if not incident:
         raise ConfigError("Cần ghi rõ sự cố (--incident)", fix="vd. --incident \"Biên bản số 12/BB: mất nhật ký\"")
+    if trail_database(settings) is not None:
+        raise ConfigError("Khởi tạo lại nhật ký kiểm soát nằm trong PostgreSQL chưa được hỗ trợ",
+                          fix="đổi tên các bảng audit_entries, audit_head, audit_store_anchor (và chỉ mục của chúng) "
+                              "trong cơ sở dữ liệu SOHOA_DATABASE_URL để lưu lại, rồi chạy lại lệnh")
     if has_entries(db):
         first = next(iter(read_entries(settings, limit=1)), None)
         if first is None or first.action != START_ACTION:

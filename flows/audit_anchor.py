@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from flows.wiring import open_audit_log
 from schemas.settings import Settings
 from storage.audit import Anchor, AuditEntry, AuditKeyError, AuditLog, AuditLogMissing, anchor_verifies, load_key
+from storage.db import driver_errors
 from storage.objects import DirectoryObjectStore, ObjectMissing, ObjectStore
 
 AUDIT_FILE = "audit.sqlite3"
@@ -19,6 +21,9 @@ ANCHOR_FILE = "audit.anchor"
 STORE_ANCHOR = "audit/anchor.json"  # the head as of the last fixity run or backup, in the object store
 RESTORE_FIX = ("khôi phục audit.sqlite3 cùng audit.anchor (và audit.key) từ bản sao lưu thư mục kho, rồi chạy lại "
                "`sohoa audit verify`; báo ngay cho người phụ trách an ninh: nhật ký kiểm soát đã bị can thiệp")
+PG_RESTORE_FIX = ("khôi phục các bảng audit_entries, audit_head của cơ sở dữ liệu SOHOA_DATABASE_URL từ bản sao lưu "
+                  "PostgreSQL (pg_dump) cùng audit.anchor (và audit.key), rồi chạy lại `sohoa audit verify`; báo ngay "
+                  "cho người phụ trách an ninh: nhật ký kiểm soát đã bị can thiệp")
 INIT_FIX = ("khôi phục audit.sqlite3 cùng audit.anchor và audit.key từ bản sao lưu thư mục kho rồi chạy "
             "`sohoa audit verify`; báo ngay cho người phụ trách an ninh. Chỉ khi sự cố đã được xác nhận và nhật ký "
             "cũ không khôi phục được, người phụ trách khởi tạo lại có ghi nhận: "
@@ -26,6 +31,36 @@ INIT_FIX = ("khôi phục audit.sqlite3 cùng audit.anchor và audit.key từ b�
 INIT_ACTION = "audit.init"  # the first entry of a chain re-initialised after a confirmed incident
 START_ACTION = "audit.start"  # the first entry of a chain started beside an archive's data without its trail
 KEY_FILES: dict[Path, Path] = {}  # archive -> its key file, as the settings of this process gave it
+# archive -> the PostgreSQL URL its trail's tables live in (SOHOA_DATABASE_URL), as the settings of this process gave
+# it (``trail_database``); an archive not in it keeps its trail in ``audit.sqlite3``
+TRAIL_DATABASES: dict[Path, str] = {}
+
+
+def trail_database(settings: Settings) -> str | None:
+    """The PostgreSQL URL of the archive's trail (``None``: the SQLite file), noted for the calls that only know
+    the archive's folder (``open_trail``)."""
+    root = settings.archive_path().resolve()
+    if settings.database_url is None:
+        TRAIL_DATABASES.pop(root, None)
+        return None
+    TRAIL_DATABASES[root] = settings.database_url.get_secret_value()
+    return TRAIL_DATABASES[root]
+
+
+def database_of(archive: Path) -> str | None:
+    return TRAIL_DATABASES.get(archive.resolve())
+
+
+def unreadable_trail() -> tuple[type[Exception], ...]:
+    """What opening or reading a trail raises when there is none, or it cannot be read (either database)."""
+    return (AuditLogMissing, *driver_errors())
+
+
+def open_trail(archive: Path, key: bytes | None, *, create: bool = False, **anchoring: Any) -> AuditLog:
+    """The trail of the archive in ``archive``: its tables where ``trail_database`` put them, its anchor file
+    beside the archive. ``create=False``: nothing is created (``AuditLogMissing``)."""
+    return open_audit_log(archive / AUDIT_FILE, key, create=create, anchor=archive / ANCHOR_FILE,
+                          database=database_of(archive), **anchoring)
 
 
 def key_file(settings: Settings) -> Path:
@@ -41,8 +76,9 @@ def read_entries(settings: Settings, **filters: object) -> list[AuditEntry]:
     """Entries of the archive's trail (``AuditLog.entries`` filters), read without creating anything (no key is
     needed to read; a missing database has no entries)."""
     root = settings.archive_path()
+    trail_database(settings)
     try:
-        log = open_audit_log(root / AUDIT_FILE, None, create=False, anchor=root / ANCHOR_FILE)
+        log = open_trail(root, None)
     except AuditLogMissing:
         return []
     try:
@@ -62,12 +98,12 @@ def archive_of_store(store: ObjectStore) -> Path | None:
 
 def _head_of(archive: Path) -> tuple[AuditLog, Anchor] | None:
     try:
-        log = open_audit_log(archive / AUDIT_FILE, None, create=False, anchor=archive / ANCHOR_FILE)
-    except (AuditLogMissing, sqlite3.Error):
+        log = open_trail(archive, None)
+    except unreadable_trail():
         return None
     try:
         head = log.head()
-    except sqlite3.Error:
+    except driver_errors():
         head = None
     if head is None:
         log.close()
@@ -99,7 +135,7 @@ def anchor_in_store(archive: Path, store: ObjectStore) -> str:
                 return "unchanged"
         store.put_bytes(STORE_ANCHOR, (head.to_json() + "\n").encode("ascii"))
         return "written"
-    except sqlite3.Error:
+    except driver_errors():
         return "none"
     finally:
         log.close()

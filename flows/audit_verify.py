@@ -15,16 +15,28 @@ from flows.audit_anchor import (
     AUDIT_FILE,
     INIT_ACTION,
     INIT_FIX,
+    PG_RESTORE_FIX,
     RESTORE_FIX,
     STORE_ANCHOR,
     archive_object_store,
     documents_in_catalog,
     key_file,
     key_fix,
+    open_trail,
+    trail_database,
 )
-from flows.wiring import open_audit_log
 from schemas.settings import Settings
-from storage.audit import Anchor, AuditEntry, AuditKeyError, AuditKeyMissing, AuditVerification, load_key
+from storage.audit import (
+    Anchor,
+    AuditEntry,
+    AuditKeyError,
+    AuditKeyMissing,
+    AuditLogMissing,
+    AuditVerification,
+    load_key,
+    trail_exists,
+)
+from storage.db import driver_errors
 from storage.layout import FIXITY_REPORTS
 from storage.objects import ObjectMissing, ObjectStore
 
@@ -37,7 +49,8 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
     ``sohoa audit init`` is compared only with the anchors its key verifies (the others are the superseded
     chain's), and its late start is the recorded incident. Creates nothing."""
     root = settings.archive_path()
-    db, path = root / AUDIT_FILE, key_file(settings)
+    db, path, database = root / AUDIT_FILE, key_file(settings), trail_database(settings)
+    restore = RESTORE_FIX if database is None else PG_RESTORE_FIX
     result = AuditVerification(entries=0)
     anchors: list[Anchor] = []
     archive_store = archive_object_store(settings)
@@ -50,7 +63,7 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
             store_anchor_missing = store_anchor_missing or store is archive_store
             continue
         except ValueError:
-            result.add("anchor", f"bản ghi neo trong {where} không đọc được: bị sửa", fix=RESTORE_FIX)
+            result.add("anchor", f"bản ghi neo trong {where} không đọc được: bị sửa", fix=restore)
     documents = documents_in_catalog(root)
     key: bytes | None = None
     key_problem: str | None = None
@@ -58,17 +71,18 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
         key = load_key(path)
     except AuditKeyError as exc:
         key_problem = exc.reason
-        if isinstance(exc, AuditKeyMissing) and not (db.exists() or (root / ANCHOR_FILE).exists() or anchors
+        stored = db.exists() if database is None else trail_exists(db, root / ANCHOR_FILE, database=database)
+        if isinstance(exc, AuditKeyMissing) and not (stored or (root / ANCHOR_FILE).exists() or anchors
                                                      or result.problems or documents):
             return result  # a brand-new archive: no trail yet, nothing to verify
     if key_problem is not None:
         result.add("key", f"khóa nhật ký {path}: {key_problem}; không kiểm được mã băm các mục", fix=key_fix(path))
-    if not db.is_file():
+    if database is None and not db.is_file():
         result.add("missing", f"mất tệp nhật ký {db}" + (f" (kho có {documents} văn bản)" if documents else ""),
-                   fix=RESTORE_FIX)
+                   fix=restore)
         return result
     try:
-        log = open_audit_log(db, key, create=False, anchor=root / ANCHOR_FILE)
+        log = open_trail(root, key)
         try:
             first = next(log.entries(limit=1), None)
             if first is not None and first.action == INIT_ACTION and key is not None:
@@ -78,14 +92,19 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
             noted = log.store_anchored()
         finally:
             log.close()
-    except sqlite3.DatabaseError as exc:
-        result.add("unreadable", f"không đọc được {db.name}: {exc}", fix=RESTORE_FIX)
+    except AuditLogMissing:  # PostgreSQL: no table of the trail at all
+        result.add("missing", "mất các bảng nhật ký trong PostgreSQL (SOHOA_DATABASE_URL)"
+                   + (f" (kho có {documents} văn bản)" if documents else ""), fix=restore)
+        return result
+    except driver_errors() as exc:
+        result.add("unreadable", f"không đọc được {db.name if database is None else 'nhật ký'}: {exc}",
+                   fix=restore)
         return result
     result.entries, result.anchors = checked.entries, checked.anchors
-    result.problems += [p if "fix" in p else p | {"fix": RESTORE_FIX} for p in checked.problems]
+    result.problems += [p if "fix" in p else p | {"fix": restore} for p in checked.problems]
     if documents and not checked.entries:
         result.add("wiped", f"kho có {documents} văn bản nhưng nhật ký kiểm soát không còn mục nào: nhật ký bị xóa",
-                   fix=RESTORE_FIX)
+                   fix=restore)
     if first is not None and first.action != INIT_ACTION:
         _check_start(result, root, archive_store, first)
     if store_anchor_missing and archive_store is not None:
@@ -94,7 +113,7 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
             [f"nhật ký ghi đã neo vào kho ở mục {noted}"] if noted is not None else [])
         if reasons:
             result.add("anchor", f"mất bản ghi neo {STORE_ANCHOR} trong kho {archive_store.describe()} dù "
-                                 f"{' và '.join(reasons)}: bản ghi neo bị xóa", fix=RESTORE_FIX)
+                                 f"{' và '.join(reasons)}: bản ghi neo bị xóa", fix=restore)
     return result
 
 

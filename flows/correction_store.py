@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,13 +15,14 @@ from pathlib import Path
 from typing import Protocol
 
 from flows.audit import ANCHOR_FILE, AUDIT_FILE, STORE_ANCHOR, archive_of_store
+from flows.audit_anchor import database_of, open_trail, unreadable_trail
 from flows.correction_records import CORRECTION_ACTION, Change, Correction, Edit, VersionConflict, corrected, unreadable
 from flows.pdf_text import with_current_pdfa
-from flows.wiring import open_audit_log
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem
 from schemas.settings import Settings
-from storage.audit import Anchor, AuditLogMissing
+from storage.audit import Anchor, trail_exists
+from storage.db import driver_errors
 from storage.layout import CORRECTIONS, correction_key, correction_of, corrections_prefix
 from storage.objects import ImmutableObjectError, ObjectMissing, ObjectStore
 
@@ -55,6 +55,9 @@ class AuditedCorrections:
     @property
     def available(self) -> bool:
         """Whether the archive has an audit trail: then every correction in the store must be recorded in it."""
+        database = database_of(self.archive)
+        if database is not None:
+            return trail_exists(self.archive / AUDIT_FILE, self.archive / ANCHOR_FILE, database=database)
         if (self.archive / AUDIT_FILE).exists():
             return True
         try:
@@ -82,20 +85,20 @@ class AuditedCorrections:
         if anchor is None:
             return True  # nothing says the store belongs to another chain: fail closed
         try:
-            trail = open_audit_log(self.archive / AUDIT_FILE, None, create=False, anchor=self.archive / ANCHOR_FILE)
-        except (AuditLogMissing, sqlite3.Error):
+            trail = open_trail(self.archive, None)
+        except unreadable_trail():
             return True
         try:
             return trail.hash_at(anchor.seq) == anchor.last
-        except sqlite3.Error:
+        except driver_errors():
             return True
         finally:
             trail.close()
 
     def _read(self, target: str | None) -> dict[str, dict[int, str]]:
         try:
-            trail = open_audit_log(self.archive / AUDIT_FILE, None, create=False, anchor=self.archive / ANCHOR_FILE)
-        except (AuditLogMissing, sqlite3.Error):
+            trail = open_trail(self.archive, None)
+        except unreadable_trail():
             return {}
         out: dict[str, dict[int, str]] = {}
         try:
@@ -103,7 +106,7 @@ class AuditedCorrections:
                 version, digest = entry.details.get("version"), entry.details.get("sha256")
                 if isinstance(version, int) and version >= 1:
                     out.setdefault(entry.target, {})[version] = digest if isinstance(digest, str) else ""
-        except sqlite3.Error:  # an unreadable trail is reported by sohoa audit verify
+        except driver_errors():  # an unreadable trail is reported by sohoa audit verify
             return out
         finally:
             trail.close()

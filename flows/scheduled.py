@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
+from flows.audit_anchor import trail_database
 from flows.batches import nightly_cron, nightly_digitisation
 from flows.fixity import verify_store
 from flows.wiring import build_object_store, build_search_index, open_existing_catalog
@@ -44,6 +45,7 @@ def fixity_audit(archive: str | None = None, sample: int | None = None) -> Fixit
     """Recompute the checksum of every stored object (or of a random ``sample`` of documents) of ``archive``
     (default: from the environment, ``SOHOA_ARCHIVE``)."""
     settings = Settings(archive=Path(archive)) if archive else Settings()
+    trail_database(settings)  # the corrections and the head are checked against the trail where it lives
     store = build_object_store(settings)
     catalog = open_existing_catalog(settings)
     try:

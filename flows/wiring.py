@@ -33,6 +33,7 @@ from storage.accounts_db import WebDb, web_db_path
 from storage.audit import AuditLog
 from storage.batches import BatchRegistry
 from storage.catalog import IndexWriter, SqliteCatalog
+from storage.db import driver_errors
 from storage.files import SqliteFileRecords
 from storage.objects import DirectoryObjectStore, ObjectStore, remove_leftovers
 from storage.search_index import SearchIndex
@@ -293,7 +294,15 @@ def open_file_records(settings: Settings) -> SqliteFileRecords:
 
 
 def open_accounts_db(settings: Settings) -> WebDb:
-    """The archive's accounts database (users, roles, sessions of the web app and the CLI)."""
+    """The archive's accounts database (users, roles, sessions of the web app and the CLI, corrections' legacy
+    table, approval and access requests): in PostgreSQL with ``SOHOA_DATABASE_URL``, else ``ARCHIVE/web.sqlite3``."""
+    if settings.database_url is not None:
+        try:
+            return WebDb(settings.database_url.get_secret_value())
+        except driver_errors() as exc:  # the URL (and its password) is not repeated: the driver names the host
+            raise ConfigError(f"Không mở được cơ sở dữ liệu tài khoản trong PostgreSQL: {exc}",
+                              fix="kiểm tra SOHOA_DATABASE_URL (máy chủ, cổng, người dùng, mật khẩu) và máy chủ "
+                                  "PostgreSQL đang chạy") from exc
     return WebDb(web_db_path(settings.archive_path()))
 
 
@@ -303,9 +312,11 @@ def open_accounts_db_at(path: Path) -> WebDb:
 
 
 def open_audit_log(path: Path, key: bytes | None, *, create: bool = True, anchor: Path | None = None,
-                   **anchoring: Any) -> AuditLog:
-    """The audit trail database at ``path`` (``flows.audit`` decides the key, the anchors and when to create)."""
-    return AuditLog(path, key, create=create, anchor=anchor, **anchoring)
+                   database: str | None = None, **anchoring: Any) -> AuditLog:
+    """The audit trail database at ``path``, or in the PostgreSQL ``database`` (``SOHOA_DATABASE_URL``; the
+    anchor file stays at ``anchor``). ``flows.audit`` decides the key, the anchors, the database and when to
+    create."""
+    return AuditLog(path, key, create=create, anchor=anchor, database=database, **anchoring)
 
 
 def settings_key(settings: Settings) -> str:

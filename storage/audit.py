@@ -24,7 +24,9 @@ found.
 The key lives in a separate file (``audit.key``, mode 0600; ``SOHOA_AUDIT_KEY_FILE`` may put it on another
 volume), so whoever can edit the database but cannot read the key cannot forge a consistent chain. Only a
 brand-new trail creates a key (``load_or_create_key``); verifying loads it (``load_key``) and never creates one.
-Appends take SQLite's write lock (``BEGIN IMMEDIATE``), so CLI runs and web workers can log concurrently.
+Appends take SQLite's write lock (``BEGIN IMMEDIATE``), so CLI runs and web workers can log concurrently. With
+``SOHOA_DATABASE_URL`` the tables live in PostgreSQL instead (``storage.audit_db``: appends serialised by an
+advisory lock, so several hosts extend one chain); the key and the anchor file stay where they are.
 
 Actor, source, action and target are stored with control and format characters escaped (``\\x1b``, ``\\u2028``),
 so a login name cannot carry a line break or a terminal escape into anything that shows the trail.
@@ -41,7 +43,6 @@ import itertools
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 import unicodedata
@@ -51,7 +52,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from storage.audit_anchor import ANCHOR_SUFFIX, Anchor, AnchorCheck, anchor_verifies, head_payload, same_mac
+from storage.audit_db import TrailDb
 from storage.audit_keys import MIN_KEY_BYTES, AuditKeyError, AuditKeyMissing, load_key, load_or_create_key
+from storage.db import driver_errors
 
 log = logging.getLogger("sohoa.audit")
 
@@ -135,36 +138,38 @@ class AuditLogMissing(FileNotFoundError):
     """The audit database does not exist (opening it to read never creates it)."""
 
 
-def trail_exists(path: Path, anchor: Path | None = None) -> bool:
+def trail_exists(path: Path, anchor: Path | None = None, *, database: str | None = None) -> bool:
     """Whether an audit trail was ever started here: the database has entries or a head (or its tables are
-    gone, which only tampering does), or the anchor file has lines. Used to refuse minting a new key."""
+    gone, which only tampering does), or the anchor file has lines. Used to refuse minting a new key.
+    ``database``: the PostgreSQL URL the tables live in (``None``: the SQLite file ``path``)."""
     anchor = anchor or path.with_suffix(ANCHOR_SUFFIX)
     try:
         if anchor.stat().st_size > 0:
             return True
     except FileNotFoundError:
         pass
-    if not path.exists():
+    if not database and not path.exists():
         return False
-    db = sqlite3.connect(path, timeout=30.0)
+    db = TrailDb(path, database, create=False)
     try:
-        return any(db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in _TABLES)
-    except sqlite3.OperationalError:  # a table was dropped
-        return True
+        present = db.tables()
+        if database and not present.intersection(_TABLES):
+            return False  # a PostgreSQL database the trail was never created in
+        return any(t not in present or db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in _TABLES)
     finally:
         db.close()
 
 
-def has_entries(path: Path) -> bool:
+def has_entries(path: Path, *, database: str | None = None) -> bool:
     """Whether the database holds at least one chain entry (an append would not start a new chain). Creates
     nothing; a missing database or a dropped table has none."""
-    if not path.is_file():
+    if not database and not path.is_file():
         return False
-    db = sqlite3.connect(path, timeout=30.0)
+    db = TrailDb(path, database, create=False)
     try:
+        if "audit_entries" not in db.tables():
+            return False
         return db.execute("SELECT 1 FROM audit_entries LIMIT 1").fetchone() is not None
-    except sqlite3.OperationalError:
-        return False
     finally:
         db.close()
 
@@ -185,11 +190,13 @@ class AuditLog:
     since the head was last written to the object store (by any process: noted in ``audit_store_anchor``); it
     writes the head there and returns whether there was a store to write to. A failure is logged, never the
     append's: it is tried again ``store_seconds`` later.
+
+    ``database``: a PostgreSQL URL holding the tables (``path`` then only names the trail in messages).
     """
 
     def __init__(self, path: Path, key: bytes | None, *, create: bool = True, anchor: Path | None = None,
                  store_anchor: Callable[[], bool] | None = None, store_every: int = 50,
-                 store_seconds: float = 300.0) -> None:
+                 store_seconds: float = 300.0, database: str | None = None) -> None:
         self.path = path
         self.anchor_path = anchor or path.with_suffix(ANCHOR_SUFFIX)
         self._key = key
@@ -202,18 +209,19 @@ class AuditLog:
             if key is None:
                 raise ValueError("appending needs the audit key")
             path.parent.mkdir(parents=True, exist_ok=True)
-        elif not path.is_file():
+        elif not database and not path.is_file():
             raise AuditLogMissing(str(path))
-        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db = TrailDb(path, database, create=create)
         try:
             if create:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
-                self._db.executescript(_SCHEMA)
-            present = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                self._db.create(_SCHEMA)
+            present = self._db.tables()
         except BaseException:
             self._db.close()
             raise
+        if database and not create and not present.intersection(_TABLES):
+            self._db.close()
+            raise AuditLogMissing(f"{path.name} (PostgreSQL)")
         self.missing_tables = [t for t in _TABLES if t not in present]
 
     def close(self) -> None:
@@ -242,19 +250,16 @@ class AuditLog:
         body = json.dumps(details or {}, ensure_ascii=False, sort_keys=True)
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._db.write():  # the head is read under the lock: one appender at a time, on every host
                 row = self._db.execute("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
                 digest = self._mac(_canonical(seq, at, actor, source, action, target, body, prev))
                 head_mac = self._head_mac(seq, digest)
                 self._db.execute("INSERT INTO audit_entries VALUES (?,?,?,?,?,?,?,?,?)",
                                  (seq, at, actor, source, action, target, body, prev, digest))
-                self._db.execute("INSERT OR REPLACE INTO audit_head VALUES (1, ?, ?, ?)", (seq, digest, head_mac))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("INSERT INTO audit_head VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                                 "count = excluded.count, last = excluded.last, mac = excluded.mac",
+                                 (seq, digest, head_mac))
             due = self._store_anchor is not None and self._store_anchor_due(seq)
         self._write_anchor(Anchor(seq=seq, last=digest, mac=head_mac, at=at))
         if due:
@@ -266,7 +271,7 @@ class AuditLog:
             return False
         try:
             row = self._db.execute("SELECT seq, at FROM audit_store_anchor WHERE id = 1").fetchone()
-        except sqlite3.OperationalError:  # an older database opened without its schema: write it
+        except driver_errors():  # an older database opened without its schema: write it
             return True
         if row is None or seq - int(row[0]) >= self._store_every or seq < int(row[0]):
             return True
@@ -287,9 +292,10 @@ class AuditLog:
             return
         try:
             with self._lock:
-                self._db.execute("INSERT OR REPLACE INTO audit_store_anchor VALUES (1, ?, ?)",
+                self._db.execute("INSERT INTO audit_store_anchor VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                                 "seq = excluded.seq, at = excluded.at",
                                  (seq, datetime.now(UTC).isoformat(timespec="seconds")))
-        except sqlite3.Error as exc:  # only the schedule of the next store write is lost
+        except driver_errors() as exc:  # only the schedule of the next store write is lost
             log.warning("could not note the store anchor: %s", exc)
 
     def store_anchored(self) -> int | None:
@@ -297,7 +303,7 @@ class AuditLog:
         or a database without the note)."""
         try:
             row = self._db.execute("SELECT seq FROM audit_store_anchor WHERE id = 1").fetchone()
-        except sqlite3.OperationalError:
+        except driver_errors():
             return None
         return int(row[0]) if row else None
 
@@ -392,7 +398,8 @@ class AuditLog:
             result.add("dropped", f"mất bảng {table} trong {self.path.name}: nhật ký bị xóa")
         prev, expected_seq, count = GENESIS, 1, 0
         rows = [] if "audit_entries" in self.missing_tables else self._db.execute(
-            "SELECT seq, at, actor, source, action, target, details, prev, hash FROM audit_entries ORDER BY rowid")
+            "SELECT seq, at, actor, source, action, target, details, prev, hash FROM audit_entries "
+            f"ORDER BY {self._db.order_of_insertion}")
         for seq, at, actor, source, action, target, details, stored_prev, digest in rows:
             count += 1
             if seq != expected_seq:

@@ -167,3 +167,29 @@ class PostgresDatabase:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+
+class DatabaseError(Exception):
+    """Either driver's error (``sqlite3.Error``, ``psycopg.Error``) as one class: see ``neutral_errors``."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint was violated (a duplicate key, a failed CHECK or foreign key), on either backend."""
+
+
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The base error classes of the drivers in use (psycopg's only once it was imported), for ``except``."""
+    import sys
+
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.Error)
+
+
+@contextmanager
+def neutral_errors() -> Iterator[None]:
+    """Either driver's errors raised in the block as ``IntegrityError`` / ``DatabaseError`` (the cause kept)."""
+    try:
+        yield
+    except driver_errors() as exc:
+        integrity = isinstance(exc, sqlite3.IntegrityError) or str(getattr(exc, "sqlstate", "") or "").startswith("23")
+        raise (IntegrityError if integrity else DatabaseError)(str(exc)) from exc
