@@ -284,3 +284,28 @@ def test_two_processes_share_a_queue_and_one_killed_mid_claim_loses_only_its_lea
         finished = registry.queue.finished_by(batch)
         assert sorted(finished) == sources and finished[held] == "B"
         assert registry.queue.claim(batch, worker="C", now_s=time.time() + 1e6, until_s=time.time() + 2e6) is None
+
+
+def test_the_flows_join_a_live_run_and_take_over_one_whose_lease_ran_out(target: str, tmp_path: Path) -> None:
+    from flows.batches.running import claimed_run
+    from flows.batches.schedule import this_runner
+    from flows.wiring import close_all, open_batch_registry
+    from schemas.settings import Settings
+
+    url = target if target.startswith("postgresql://") else None
+    settings = Settings(archive=tmp_path / "archive", database_url=url, lease_s=LEASE)  # type: ignore[arg-type]
+    tz = ZoneInfo(settings.timezone)
+    try:
+        with open_batch_registry(settings) as registry:
+            batch = running_batch(registry, ["a.tif"], runner="elsewhere:9f2c")  # its workers are on another host
+            assert registry.queue.claim(batch, worker="elsewhere:9f2c", now_s=T0, until_s=T0 + LEASE) is not None
+            joined = claimed_run(settings, registry, batch, lambda: datetime.fromtimestamp(T0 + 60, tz), window=None)
+            assert joined is not None and not joined.opener and joined.record.runner == "elsewhere:9f2c"
+            assert joined.claim() is None  # a.tif is still elsewhere's: its lease lives
+            later = datetime.fromtimestamp(T0 + LEASE + 1, tz)  # nobody renewed: the run and a.tif are free
+            taken = claimed_run(settings, registry, batch, lambda: later, window=None)
+            assert taken is not None and taken.opener and taken.record.runner == this_runner()
+            claim = taken.claim()
+            assert claim is not None and claim.source == "a.tif" and claim.attempts == 2
+    finally:
+        close_all()
