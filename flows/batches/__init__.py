@@ -180,7 +180,8 @@ def run_now(settings: Settings, batch_id: str, *, clock: Clock | None = None) ->
         if run is None:
             record = require_batch(registry, batch_id)
             raise ConfigError(f"Lô {batch_id} không chạy được lúc này ({STATE_LABELS[record.state]})",
-                              fix="xem `sohoa batch show`; lô đang chạy ở tiến trình khác thì chờ hoặc hủy")
+                              fix=f"xem `sohoa batch show {batch_id}`; lô đã kết thúc thì chạy lại bằng "
+                                  f"`sohoa batch retry {batch_id} --when now`")
         try:
             plan = plan_batch(run.record, services) if run.opener else remaining_plan(run)
         except Exception as exc:
