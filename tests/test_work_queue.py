@@ -309,3 +309,47 @@ def test_the_flows_join_a_live_run_and_take_over_one_whose_lease_ran_out(target:
             assert claim is not None and claim.source == "a.tif" and claim.attempts == 2
     finally:
         close_all()
+
+
+def test_the_registry_contract_holds_on_both_databases(connect: Opener) -> None:
+    from schemas.reasons import ReasonCode, reason
+
+    registry = connect()
+    record = BatchRecord(id="lo-20261127-ab12", folder="/scans/a", schedule="tonight", state="queued",
+                         created_at="2026-11-27T09:00:00+07:00", only_sources=["a.tif", "ả.tif"])
+    assert registry.add(record) and not registry.add(record)  # ids are unique
+    assert registry.add(record.model_copy(update={"id": "lo-20261127-cd34", "created_at": "2026-11-27T08:00:00+07:00",
+                                                  "only_sources": None}))
+    assert [r.id for r in registry.batches()] == ["lo-20261127-ab12", "lo-20261127-cd34"]  # creation order
+    assert [r.id for r in registry.batches(states=("running",))] == []
+    assert registry.get(record.id) == record and registry.get("lo-none") is None
+    assert registry.claim(record.id, runner="h:1", now="t1", from_states=("queued",), lease_until=T0 + LEASE)
+    assert not connect().claim(record.id, runner="h:2", now="t1", from_states=("queued",))  # one winner
+    assert not registry.cancel(record.id, now="t1", from_states=("queued",))
+    assert not registry.cancel_requested(record.id)
+    assert registry.request_cancel(record.id) and registry.cancel_requested(record.id)
+    registry.record_outcome(record.id, "a.tif", doc_id=None, now="t2",
+                            failure=reason(ReasonCode.DOCUMENT_REJECTED, detail="a.tif: tệp rỗng"))
+    registry.record_outcome(record.id, "ả.tif", doc_id="d2", now="t2", held=[reason(ReasonCode.UNKNOWN_FAILURE)])
+    outcomes = registry.outcomes(record.id)
+    assert outcomes["a.tif"].failure is not None and outcomes["ả.tif"].held and outcomes["ả.tif"].doc_id == "d2"
+    registry.record_outcome(record.id, "a.tif", doc_id="abc", now="t3")  # the retry stored it
+    stored = registry.outcomes(record.id)["a.tif"]
+    assert stored.doc_id == "abc" and stored.failure is None
+    assert not registry.finish(record.id, runner="h:2", state="done", summary=BatchSummary(), now="t3",
+                               next_due_at=None)  # not its run
+    assert registry.finish(record.id, runner="h:1", state="partial", summary=BatchSummary(documents=2, pending=1),
+                           now="t3", next_due_at="2026-11-28T22:00:00+07:00", only_sources=["ả.tif"])
+    done = connect().get(record.id)
+    assert done is not None and done.state == "partial" and not done.cancel_requested and done.runner is None
+    assert done.summary == BatchSummary(documents=2, pending=1) and done.only_sources == ["ả.tif"]
+    assert done.next_due_at == "2026-11-28T22:00:00+07:00" and done.finished_at == "t3"
+    assert registry.requeue(record.id, only_sources=None, next_due_at=None, from_states=("partial",))
+    assert registry.cancel(record.id, now="t4", from_states=("queued",))
+    assert not registry.requeue(record.id, only_sources=None, next_due_at=None, from_states=("queued",))
+    assert registry.acquire_lease("nightly", holder="h:1", now="t")
+    assert not registry.acquire_lease("nightly", holder="h:2", now="t")
+    assert registry.acquire_lease("nightly", holder="h:2", now="t", stale_holder="h:1")
+    assert registry.lease_holder("nightly") == "h:2"
+    registry.release_lease("nightly", holder="h:2")
+    assert registry.lease_holder("nightly") is None
