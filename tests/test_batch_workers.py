@@ -1,6 +1,10 @@
 """Two ``sohoa batch run`` processes started at once on one archive share its batch through the work queue: each
 document is claimed once and digitised once, and the batch's outcome is recorded once — with the registry in the
-archive's SQLite catalog file, and in a real PostgreSQL (``SOHOA_DATABASE_URL``). Real processes, real OCR."""
+archive's SQLite catalog file, and in a real PostgreSQL (``SOHOA_DATABASE_URL``). Real processes, real OCR.
+
+How the documents split between the two depends on which Prefect starts first (often the first process does all
+five): what is asserted is what must hold whatever the timing. That claims of concurrent workers are disjoint and
+that a worker joins a live run is shown deterministically in ``tests/test_work_queue.py``."""
 
 from __future__ import annotations
 
