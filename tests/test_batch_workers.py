@@ -3,8 +3,10 @@ document is claimed once and digitised once, and the batch's outcome is recorded
 archive's SQLite catalog file, and in a real PostgreSQL (``SOHOA_DATABASE_URL``). Real processes, real OCR.
 
 How the documents split between the two depends on which Prefect starts first (often the first process does all
-five): what is asserted is what must hold whatever the timing. That claims of concurrent workers are disjoint and
-that a worker joins a live run is shown deterministically in ``tests/test_work_queue.py``."""
+five): what is asserted is what must hold whatever the timing. The second test is deterministic: a ``sohoa batch
+run`` joins the run another host opened, takes over the document that host's dead worker claimed, digitises the
+rest and records the batch's outcome. That claims of concurrent workers are disjoint is shown in
+``tests/test_work_queue.py``."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -68,4 +71,49 @@ def test_two_batch_run_processes_started_at_once_do_each_document_once(
         assert sorted(attempts) == sorted(p.name for p in batch.iterdir())
         assert set(attempts.values()) == {1}  # no document was claimed twice
         assert len(registry.queue.finished_by(batch_id)) == 5
+    assert catalogued(archive) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_batch_run_joins_another_hosts_run_takes_over_its_dead_claim_and_records_the_outcome(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "SOHOA_"))}
+    env |= {"SOHOA_OBJECT_STORE": "directory", "SOHOA_WORKERS": "1", "PREFECT_HOME": str(tmp_path / "prefect")}
+    url = None
+    if backend == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database(f"join_{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:16]}")
+        env["SOHOA_DATABASE_URL"] = url
+        monkeypatch.setenv("SOHOA_DATABASE_URL", url)
+    archive, batch = tmp_path / "archive", tmp_path / "lo-chung"
+    batch.mkdir()
+    shutil.copy(SAMPLE_BATCH / "nq_01.png", batch / "a_nq.png")
+    add_bad_files(batch)
+    assert main(["batch", "add", str(batch), "--when", "tonight", "--archive", str(archive), "--json"]) == 0
+    batch_id = str(json.loads(capsys.readouterr().out)["id"])
+    sources = sorted(p.name for p in batch.iterdir())
+    # another host opened the run (its lease lives for ten minutes) and claimed the first document, then died:
+    # its claim's lease has already run out
+    now = time.time()
+    with BatchRegistry(open_database(url) if url else archive / "catalog.sqlite") as registry:
+        assert registry.claim(batch_id, runner="host-b:dead", now="t", from_states=("queued",), lease_until=now + 600)
+        registry.queue.enqueue(batch_id, sources)
+        held = registry.queue.claim(batch_id, worker="host-b:dead", now_s=now, until_s=now - 1)
+        assert held is not None and held.source == "a_nq.png"
+
+    run = subprocess.run([str(SOHOA), "batch", "run", batch_id, "--archive", str(archive), "--json"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == ExitCode.SOME_FAILED, run.stderr[-3000:]  # the four broken files
+    assert json.loads(run.stdout)["state"] == "failed"
+    with BatchRegistry(open_database(url) if url else archive / "catalog.sqlite") as registry:
+        record = registry.get(batch_id)
+        assert record is not None and record.state == "failed" and record.summary is not None
+        assert (record.summary.done + record.summary.needs_review, record.summary.failed) == (1, 4)
+        assert record.summary.pages == 1 and record.runner is None  # the joiner recorded the host's run
+        assert registry.queue.attempts(batch_id) == {s: 2 if s == "a_nq.png" else 1 for s in sources}
+        workers = set(registry.queue.finished_by(batch_id).values())
+        assert len(workers) == 1 and "host-b:dead" not in workers  # all done by the joining process
     assert catalogued(archive) == 1
