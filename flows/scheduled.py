@@ -3,8 +3,9 @@
 The audit's summary is published as a Prefect artifact, and a run that finds problems ends Failed, so the
 Prefect UI shows it in red. The nightly digitisation (``flows.batches.nightly_digitisation``) runs every 15 minutes
 inside the night window (``SOHOA_NIGHT_WINDOW``; the cron is derived from it by ``flows.batches.nightly_cron``):
-a run outside the window, or one that finds another nightly run working, ends at once without doing anything, so
-batches queued during the night start within 15 minutes and a run that crashed is taken over by the next one.
+a run outside the window, or one that finds another nightly run working on the same host, ends at once without
+doing anything, so batches queued during the night start within 15 minutes and a run that crashed is taken over by
+the next one once its lease has run out (runs on other hosts share the batches' documents: ``flows.batches``).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from storage.accounts_db import WebDb, web_db_path
 from storage.audit import AuditLog
 from storage.batches import BatchRegistry
 from storage.catalog import IndexWriter, SqliteCatalog
-from storage.db import driver_errors
+from storage.db import driver_errors, open_database
 from storage.files import SqliteFileRecords
 from storage.objects import DirectoryObjectStore, ObjectStore, remove_leftovers
 from storage.search_index import SearchIndex
@@ -284,8 +284,18 @@ def open_archive_catalog(settings: Settings) -> SqliteCatalog:
 
 
 def open_batch_registry(settings: Settings) -> BatchRegistry:
-    """The archive's batch registry (its tables live in the catalog database)."""
-    return BatchRegistry(_archive_root(settings) / CATALOG_FILE)
+    """The archive's batch registry and work queue (their tables live in the catalog database: the archive's
+    ``catalog.sqlite``, or the shared PostgreSQL of ``SOHOA_DATABASE_URL``)."""
+    path = _archive_root(settings) / CATALOG_FILE
+    if settings.database_url is None:
+        return BatchRegistry(path)
+    try:
+        db = open_database(settings.database_url.get_secret_value())
+    except Exception as exc:  # the URL (and its password) stays out of the message
+        raise ConfigError(f"Không kết nối được cơ sở dữ liệu dùng chung ({type(exc).__name__})",
+                          fix="kiểm tra SOHOA_DATABASE_URL (máy chủ, cổng, tên, mật khẩu) và máy chủ PostgreSQL"
+                          ) from None
+    return BatchRegistry(db, path=path)
 
 
 def open_file_records(settings: Settings) -> SqliteFileRecords:

@@ -217,6 +217,12 @@ class Settings(BaseSettings):
     # document is started outside this window
     night_window: Annotated[NightWindow, NoDecode, BeforeValidator(_night_window)] = NightWindow(
         start=time(22, 0), end=time(6, 0))
+    # the shared work queue of batch runs (several processes, several hosts): a worker holds a document it claimed
+    # (and the batch run it works on) for lease_s seconds, renewed every heartbeat_s (default lease_s / 4); a
+    # worker that stops renewing (dead process, lost host) loses them once the lease has run out
+    lease_s: float = Field(default=120.0, ge=5.0, description="SOHOA_LEASE_S: seconds a claim lives unrenewed.")
+    heartbeat_s: float | None = Field(
+        default=None, gt=0.0, description="SOHOA_HEARTBEAT_S: seconds between renewals; None: lease_s / 4.")
 
     # backups (`sohoa backup --to s3://bucket/prefix`): another S3 server; unset fields reuse the s3_* values
     backup_s3_endpoint: str | None = None
@@ -257,6 +263,11 @@ class Settings(BaseSettings):
     def trusted_proxy_list(self) -> list[str]:
         """The configured proxies (addresses or networks); empty when no proxy is trusted."""
         return [item for item in self.trusted_proxies.split(",") if item]
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        """Seconds between two renewals of a worker's leases (at most half a lease, so one missed beat is harmless)."""
+        return min(self.heartbeat_s or self.lease_s / 4, self.lease_s / 2)
 
     def archive_path(self) -> Path:
         return self.archive.expanduser().resolve()

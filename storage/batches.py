@@ -8,15 +8,17 @@ id), why a document failed (failed documents never reach the catalog) and why on
 catalog, it is operational state, not part of the preserved record (``sohoa reindex`` rebuilds the catalog, never
 these tables).
 
-Every state change is one conditional UPDATE, so a cancel and a nightly run racing for the same batch cannot both
-win. Times are ISO 8601 strings with their UTC offset, given by the caller (the clock belongs to the flows).
+The tables live in SQLite (the catalog file, the embedded default) or in PostgreSQL (``SOHOA_DATABASE_URL``): one
+class, the same SQL through ``storage.db``. Every state change is one conditional UPDATE, so a cancel and a nightly
+run racing for the same batch cannot both win. A running batch carries a run lease (``lease_until``) renewed by
+the workers on it; its documents are shared out through the work queue (``storage.work_queue``). Liveness is lease
+expiry only, never a process id. Times are ISO 8601 strings with their UTC offset, lease times seconds since the
+epoch, all given by the caller (the clock belongs to the flows).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -24,6 +26,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from schemas.reasons import Reason, StoredReason, codes_json, from_legacy_joined, from_legacy_text, stored_reasons
+from storage.db import Database, SqliteDatabase
+from storage.work_queue import WorkQueue
 
 BatchState = Literal["queued", "running", "done", "failed", "cancelled", "partial"]
 STATES: tuple[BatchState, ...] = ("queued", "running", "done", "failed", "cancelled", "partial")
@@ -45,7 +49,9 @@ CREATE TABLE IF NOT EXISTS batches (
     next_due_at TEXT,
     runner TEXT,
     summary TEXT,
-    error TEXT
+    error TEXT,
+    lease_until REAL,
+    queue_ready INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS batches_by_state ON batches(state);
 CREATE TABLE IF NOT EXISTS batch_documents (
@@ -61,7 +67,8 @@ CREATE TABLE IF NOT EXISTS batch_documents (
 CREATE TABLE IF NOT EXISTS batch_leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
-    acquired_at TEXT NOT NULL
+    acquired_at TEXT NOT NULL,
+    expires_at REAL
 );
 """
 
@@ -98,7 +105,8 @@ class BatchRecord(BaseModel):
     started_at: str | None = None  # start of the last run
     finished_at: str | None = None  # end of the last run
     next_due_at: str | None = None  # not before this time (cron, retry); None: whenever its schedule allows
-    runner: str | None = None  # "host:pid" of the process running it
+    runner: str | None = None  # the worker that opened the running run ("host:token"); others may join it
+    lease_until: float | None = None  # running: the run is alive until then (epoch s), renewed by its workers
     summary: BatchSummary | None = None
     error: str | None = None  # a run-level failure (e.g. the folder disappeared)
 
@@ -140,50 +148,86 @@ def _outcome(source: str, doc_id: str | None, error: str | None, reasons: str | 
 
 
 _COLUMNS = ("id, folder, file_code, fonds, title, schedule, state, cancel_requested, only_sources, created_at, "
-            "started_at, finished_at, next_due_at, runner, summary, error")
+            "started_at, finished_at, next_due_at, runner, summary, error, lease_until")
 
 
 def _record(row: tuple[object, ...]) -> BatchRecord:
     (id_, folder, file_code, fonds, title, schedule, state, cancel, only, created, started, finished, due, runner,
-     summary, error) = row
+     summary, error, lease_until) = row
     return BatchRecord(
         id=str(id_), folder=str(folder), file_code=file_code, fonds=fonds, title=title,  # type: ignore[arg-type]
         schedule=str(schedule), state=state, cancel_requested=bool(cancel),  # type: ignore[arg-type]
         only_sources=json.loads(str(only)) if only is not None else None, created_at=str(created),
         started_at=started, finished_at=finished, next_due_at=due, runner=runner,  # type: ignore[arg-type]
         summary=BatchSummary.model_validate_json(str(summary)) if summary is not None else None,
-        error=error,  # type: ignore[arg-type]
+        error=error, lease_until=float(lease_until) if lease_until is not None else None,  # type: ignore[arg-type]
     )
 
 
+def _ddl(dialect: str) -> list[str]:
+    """The registry's tables in the database's spelling: on PostgreSQL 8-byte floats, and a creation-order column
+    (SQLite has its ``rowid``)."""
+    statements = [s for s in _SCHEMA.split(";") if s.strip()]
+    if dialect == "postgres":
+        statements = [s.replace(" REAL", " DOUBLE PRECISION") for s in statements]
+        statements[0] = statements[0].replace("id TEXT PRIMARY KEY,",
+                                              "id TEXT PRIMARY KEY,\n    seq BIGINT GENERATED ALWAYS AS IDENTITY,")
+    return statements
+
+
+_ADDED_COLUMNS = (  # columns later versions added to SQLite registries made before them
+    ("batch_documents", "reasons", "TEXT"), ("batch_documents", "held", "INTEGER NOT NULL DEFAULT 0"),
+    ("batches", "lease_until", "REAL"), ("batches", "queue_ready", "INTEGER NOT NULL DEFAULT 0"),
+    ("batch_leases", "expires_at", "REAL"),
+)
+_SCHEMA_LOCK = 230_001  # PostgreSQL advisory lock: concurrent CREATE TABLE IF NOT EXISTS may otherwise collide
+
+
+def _in_states(states: tuple[str, ...]) -> str:
+    return f"state IN ({', '.join('?' * len(states))})" if states else "0 = 1"
+
+
+def _takeover(stale_runner: str | None, expired_before: float | None) -> tuple[str, list[object]]:
+    """SQL (and arguments) also matching a batch left running by ``stale_runner``, or whose run lease expired."""
+    sql = ""
+    args: list[object] = []
+    if stale_runner is not None:
+        sql += " OR (state = 'running' AND runner = ?)"
+        args.append(stale_runner)
+    if expired_before is not None:
+        sql += " OR (state = 'running' AND (lease_until IS NULL OR lease_until < ?))"
+        args.append(expired_before)
+    return sql, args
+
+
 class BatchRegistry:
-    """The batch tables of the catalog database at ``path`` (its own connection; thread-safe)."""
+    """The batch tables of the catalog database and its work queue (``queue``), on one connection (thread-safe).
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")  # as the catalog: readers never wait for a writer
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(_SCHEMA)
-            self._add_reason_columns()
+    ``target``: the catalog's SQLite file (the embedded default), or an open ``storage.db.Database`` (PostgreSQL,
+    ``SOHOA_DATABASE_URL``), closed with the registry; ``path`` then names the archive's catalog for messages."""
 
-    def _add_reason_columns(self) -> None:
-        """Registries made before reasons were codes get the ``reasons`` and ``held`` columns."""
-        have = {str(r[1]) for r in self._conn.execute("PRAGMA table_info(batch_documents)")}
-        for column, kind in (("reasons", "TEXT"), ("held", "INTEGER NOT NULL DEFAULT 0")):
+    def __init__(self, target: Path | Database, *, path: Path | None = None) -> None:
+        self.db: Database = SqliteDatabase(target) if isinstance(target, Path) else target
+        self.path = target if isinstance(target, Path) else (path or Path("catalog.sqlite"))
+        with self.db.transaction():
+            if self.db.dialect == "postgres":
+                self.db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+            for statement in _ddl(self.db.dialect):
+                self.db.execute(statement)
+            if self.db.dialect == "sqlite":
+                self._add_columns()
+            self.queue = WorkQueue(self.db)
+
+    def _add_columns(self) -> None:
+        """SQLite registries made by earlier versions get the columns added since (inside the schema's write
+        transaction, so two processes cannot both add one)."""
+        for table, column, kind in _ADDED_COLUMNS:
+            have = {str(r[1]) for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()}
             if column not in have:
-                try:
-                    self._conn.execute(f"ALTER TABLE batch_documents ADD COLUMN {column} {kind}")
-                except sqlite3.OperationalError as exc:  # another process added it meanwhile
-                    if "duplicate column" not in str(exc):
-                        raise
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.db.close()
 
     def __enter__(self) -> BatchRegistry:
         return self
@@ -192,30 +236,23 @@ class BatchRegistry:
         self.close()
 
     def _update(self, sql: str, args: Iterable[object]) -> int:
-        with self._lock:
-            return int(self._conn.execute(sql, tuple(args)).rowcount)
+        return int(self.db.execute(sql, tuple(args)).rowcount)
 
     # --- batches -------------------------------------------------------------------------------------------------
 
     def add(self, record: BatchRecord) -> bool:
         """Insert a new batch; False when its id is taken (the caller draws another)."""
-        try:
-            with self._lock:
-                self._conn.execute(
-                    f"INSERT INTO batches ({_COLUMNS}) VALUES ({', '.join('?' * 16)})",
-                    (record.id, record.folder, record.file_code, record.fonds, record.title, record.schedule,
-                     record.state, int(record.cancel_requested),
-                     json.dumps(record.only_sources, ensure_ascii=False) if record.only_sources is not None
-                     else None, record.created_at, record.started_at, record.finished_at, record.next_due_at,
-                     record.runner, record.summary.model_dump_json() if record.summary else None, record.error),
-                )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return self._update(
+            f"INSERT INTO batches ({_COLUMNS}) VALUES ({', '.join('?' * 17)}) ON CONFLICT (id) DO NOTHING",
+            (record.id, record.folder, record.file_code, record.fonds, record.title, record.schedule,
+             record.state, int(record.cancel_requested),
+             json.dumps(record.only_sources, ensure_ascii=False) if record.only_sources is not None
+             else None, record.created_at, record.started_at, record.finished_at, record.next_due_at,
+             record.runner, record.summary.model_dump_json() if record.summary else None, record.error,
+             record.lease_until)) == 1
 
     def get(self, batch_id: str) -> BatchRecord | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
         return None if row is None else _record(row)
 
     def batches(self, *, states: Iterable[BatchState] | None = None) -> list[BatchRecord]:
@@ -224,69 +261,76 @@ class BatchRegistry:
         args: tuple[str, ...] = ()
         if states is not None:
             args = tuple(states)
-            sql += f" WHERE state IN ({', '.join('?' * len(args))})"
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY rowid", args).fetchall()  # creation order
+            sql += f" WHERE {_in_states(args)}"
+        order = "rowid" if self.db.dialect == "sqlite" else "seq"  # creation order
+        rows = self.db.execute(f"{sql} ORDER BY {order}", args).fetchall()
         return [_record(row) for row in rows]
 
     def claim(self, batch_id: str, *, runner: str, now: str, from_states: Iterable[BatchState],
-              stale_runner: str | None = None) -> bool:
-        """Mark the batch running for ``runner`` if it is in one of ``from_states`` (or running for
-        ``stale_runner``, a process known to be gone). True when this caller won the batch."""
+              stale_runner: str | None = None, expired_before: float | None = None,
+              lease_until: float | None = None) -> bool:
+        """Open a run of the batch for ``runner`` (state ``running``, run lease until ``lease_until``) if it is in
+        one of ``from_states``, or running for ``stale_runner``, or running under a lease that ended before
+        ``expired_before`` (its workers are gone: taken over, its queue kept). True when this caller won it.
+        A fresh run starts with an empty queue, not ready until its opener fills it (``queue.enqueue``)."""
         states = tuple(from_states)
-        sql = (f"UPDATE batches SET state = 'running', runner = ?, started_at = ?, finished_at = NULL, error = NULL "
-               f"WHERE id = ? AND (state IN ({', '.join('?' * len(states))})")
-        args: list[object] = [runner, now, batch_id, *states]
-        if stale_runner is not None:
-            sql += " OR (state = 'running' AND runner = ?)"
-            args.append(stale_runner)
-        return self._update(sql + ")", args) == 1
+        more, extra = _takeover(stale_runner, expired_before)
+        with self.db.transaction():
+            row = self.db.execute("SELECT state FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            won = self._update(
+                "UPDATE batches SET state = 'running', runner = ?, started_at = ?, finished_at = NULL, error = NULL, "
+                "lease_until = ?, queue_ready = CASE WHEN state = 'running' THEN queue_ready ELSE 0 END "
+                f"WHERE id = ? AND ({_in_states(states)}{more})",
+                [runner, now, lease_until, batch_id, *states, *extra]) == 1
+            if won and row is not None and row[0] != "running":
+                self.queue.clear(batch_id)
+        return won
 
     def finish(self, batch_id: str, *, runner: str, state: BatchState, summary: BatchSummary, now: str,
                next_due_at: str | None, error: str | None = None, only_sources: list[str] | None = None) -> bool:
         """End ``runner``'s run of the batch: its new state, summary, next due time and the scope of its next
-        run (``only_sources``; None: every document). A cancel request is used up."""
+        run (``only_sources``; None: every document). A cancel request is used up. The run's queue stays as a
+        record of who did what until the next run opens (a batch that is not running hands out nothing)."""
         return self._update(
-            "UPDATE batches SET state = ?, summary = ?, finished_at = ?, next_due_at = ?, error = ?, runner = NULL, "
-            "only_sources = ?, cancel_requested = 0 WHERE id = ? AND state = 'running' AND runner = ?",
+            "UPDATE batches SET state = ?, summary = ?, finished_at = ?, next_due_at = ?, error = ?, "
+            "runner = NULL, lease_until = NULL, queue_ready = 0, only_sources = ?, cancel_requested = 0 "
+            "WHERE id = ? AND state = 'running' AND runner = ?",
             (state, summary.model_dump_json(), now, next_due_at, error,
              json.dumps(only_sources, ensure_ascii=False) if only_sources is not None else None, batch_id,
              runner)) == 1
 
     def cancel(self, batch_id: str, *, now: str, from_states: Iterable[BatchState],
-               stale_runner: str | None = None) -> bool:
-        """Cancel a batch that is not running (or whose runner is gone). True when it was cancelled."""
+               stale_runner: str | None = None, expired_before: float | None = None) -> bool:
+        """Cancel a batch that is not running (or whose run is gone: ``stale_runner``, ``expired_before`` as for
+        ``claim``). True when it was cancelled."""
         states = tuple(from_states)
-        sql = (f"UPDATE batches SET state = 'cancelled', finished_at = ?, runner = NULL, cancel_requested = 0 "
-               f"WHERE id = ? AND (state IN ({', '.join('?' * len(states))})")
-        args: list[object] = [now, batch_id, *states]
-        if stale_runner is not None:
-            sql += " OR (state = 'running' AND runner = ?)"
-            args.append(stale_runner)
-        return self._update(sql + ")", args) == 1
+        more, extra = _takeover(stale_runner, expired_before)
+        return self._update(
+            "UPDATE batches SET state = 'cancelled', finished_at = ?, runner = NULL, lease_until = NULL, "
+            f"queue_ready = 0, cancel_requested = 0 WHERE id = ? AND ({_in_states(states)}{more})",
+            [now, batch_id, *states, *extra]) == 1
 
     def request_cancel(self, batch_id: str) -> bool:
-        """Ask the process running the batch to start no new document. True when the batch is running."""
+        """Ask the workers running the batch to start no new document. True when the batch is running."""
         return self._update("UPDATE batches SET cancel_requested = 1 WHERE id = ? AND state = 'running'",
                             (batch_id,)) == 1
 
     def cancel_requested(self, batch_id: str) -> bool:
-        with self._lock:
-            row = self._conn.execute("SELECT cancel_requested FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        row = self.db.execute("SELECT cancel_requested FROM batches WHERE id = ?", (batch_id,)).fetchone()
         return bool(row and row[0])
 
     def requeue(self, batch_id: str, *, only_sources: list[str] | None, next_due_at: str | None,
-                from_states: Iterable[BatchState], stale_runner: str | None = None) -> bool:
+                from_states: Iterable[BatchState], stale_runner: str | None = None,
+                expired_before: float | None = None) -> bool:
         """Queue the batch again (retry), optionally limited to ``only_sources``. True when it was queued."""
         states = tuple(from_states)
-        sql = (f"UPDATE batches SET state = 'queued', only_sources = ?, next_due_at = ?, runner = NULL, "
-               f"cancel_requested = 0, error = NULL WHERE id = ? AND (state IN ({', '.join('?' * len(states))})")
-        args: list[object] = [json.dumps(only_sources, ensure_ascii=False) if only_sources is not None else None,
-                              next_due_at, batch_id, *states]
-        if stale_runner is not None:
-            sql += " OR (state = 'running' AND runner = ?)"
-            args.append(stale_runner)
-        return self._update(sql + ")", args) == 1
+        more, extra = _takeover(stale_runner, expired_before)
+        return self._update(
+            "UPDATE batches SET state = 'queued', only_sources = ?, next_due_at = ?, runner = NULL, "
+            "lease_until = NULL, queue_ready = 0, cancel_requested = 0, error = NULL "
+            f"WHERE id = ? AND ({_in_states(states)}{more})",
+            [json.dumps(only_sources, ensure_ascii=False) if only_sources is not None else None,
+             next_due_at, batch_id, *states, *extra]) == 1
 
     # --- documents of a batch ------------------------------------------------------------------------------------
 
@@ -304,37 +348,33 @@ class BatchRegistry:
 
     def outcomes(self, batch_id: str) -> dict[str, DocumentOutcome]:
         """The documents of the batch some run attempted, by source."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT source, doc_id, error, reasons, held, updated_at FROM batch_documents WHERE batch_id = ?",
-                (batch_id,)).fetchall()
+        rows = self.db.execute(
+            "SELECT source, doc_id, error, reasons, held, updated_at FROM batch_documents WHERE batch_id = ?",
+            (batch_id,)).fetchall()
         return {str(r[0]): _outcome(str(r[0]), r[1], r[2], r[3], int(r[4] or 0), str(r[5])) for r in rows}
 
-    # --- leases (one nightly run at a time) ----------------------------------------------------------------------
+    # --- named leases ----------------------------------------------------------------------------------------------
 
-    def acquire_lease(self, name: str, *, holder: str, now: str, stale_holder: str | None = None) -> bool:
-        """Take the lease ``name`` if nobody holds it (or its holder is ``stale_holder``, known to be gone)."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._conn.execute("SELECT holder FROM batch_leases WHERE name = ?", (name,)).fetchone()
-                free = row is None or row[0] in (holder, stale_holder)
-                if free:
-                    self._conn.execute("INSERT OR REPLACE INTO batch_leases (name, holder, acquired_at) "
-                                       "VALUES (?,?,?)", (name, holder, now))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        return free
+    def acquire_lease(self, name: str, *, holder: str, now: str, stale_holder: str | None = None,
+                      expires_at: float | None = None, now_s: float | None = None) -> bool:
+        """Take (or renew) the lease ``name`` until ``expires_at`` if nobody holds it, ``holder`` does, its holder
+        is ``stale_holder`` (known to be gone) or its expiry is before ``now_s``. One statement: two takers never
+        both win."""
+        return self._update(
+            "INSERT INTO batch_leases (name, holder, acquired_at, expires_at) VALUES (?,?,?,?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at, "
+            "expires_at = excluded.expires_at WHERE batch_leases.holder = ? OR batch_leases.holder = ? "
+            "OR batch_leases.expires_at < ?",
+            (name, holder, now, expires_at, holder, stale_holder, now_s)) == 1
 
-    def lease_holder(self, name: str) -> str | None:
-        with self._lock:
-            row = self._conn.execute("SELECT holder FROM batch_leases WHERE name = ?", (name,)).fetchone()
-        return None if row is None else str(row[0])
+    def lease_holder(self, name: str, *, now_s: float | None = None) -> str | None:
+        """Who holds the lease (None: nobody, or its expiry is before ``now_s``)."""
+        row = self.db.execute("SELECT holder, expires_at FROM batch_leases WHERE name = ?", (name,)).fetchone()
+        if row is None or (now_s is not None and row[1] is not None and float(row[1]) < now_s):
+            return None
+        return str(row[0])
 
     def release_lease(self, name: str, *, holder: str) -> None:
         self._update("DELETE FROM batch_leases WHERE name = ? AND holder = ?", (name, holder))
-
 
 __all__ = ["STATES", "BatchRecord", "BatchRegistry", "BatchState", "BatchSummary", "DocumentOutcome"]

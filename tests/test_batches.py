@@ -99,8 +99,8 @@ def test_schedules_and_due_batches() -> None:
         return BatchRecord(id="lo-x", folder="/x", schedule=schedule, state=state,  # type: ignore[arg-type]
                            created_at=at(9).isoformat(), next_due_at=due.isoformat() if due else None, runner=runner)
 
-    def due(r: BatchRecord, now: datetime, alive: bool = True) -> bool:
-        return is_due(r, now, NIGHT, "Asia/Ho_Chi_Minh", lambda _runner: alive)
+    def due(r: BatchRecord, now: datetime) -> bool:
+        return is_due(r, now, NIGHT, "Asia/Ho_Chi_Minh")
 
     tonight = record("tonight", "queued")
     assert due(tonight, at(22, 15)) and due(tonight, at(3, day=28)) and not due(tonight, at(21, 45))
@@ -113,7 +113,7 @@ def test_schedules_and_due_batches() -> None:
     assert due(record("0 23 * * 5", "done", due=at(23)), at(23, 30))  # cron batches recur
     assert not due(record("0 23 * * 5", "done", due=at(23, day=28)), at(23, 30))
     running = record("tonight", "running", runner="host:1")
-    assert not due(running, at(23)) and due(running, at(23), alive=False)  # its process is gone: take it over
+    assert due(running, at(23)) and not due(running, at(12))  # in the window: join its queue (or take it over)
 
 
 # --- the registry -------------------------------------------------------------------------------------------------
@@ -352,11 +352,14 @@ def test_cancel_of_a_running_batch_starts_no_new_document(
     assert fires.hour == 23 and fires > datetime.now(TZ)
     requests: list[str] = []
 
+    run_time = fires + timedelta(minutes=30)
+
     def clock() -> datetime:  # an operator cancels while the first two documents are being processed
         with BatchRegistry(archive / "catalog.sqlite") as registry:
             if registry.outcomes(str(queued["id"])) and not requests:
-                requests.append(cancel_batch(settings, str(queued["id"]))[1])
-        return fires + timedelta(minutes=30)
+                # the operator's clock is the run's (a lease is judged on one clock)
+                requests.append(cancel_batch(settings, str(queued["id"]), clock=lambda: run_time)[1])
+        return run_time
 
     assert nightly_digitisation(str(archive), clock=lambda: fires - timedelta(minutes=30)) == []  # not yet
     (run,) = nightly_digitisation(str(archive), clock=clock)

@@ -12,13 +12,16 @@ The nightly run (``nightly_digitisation``, deployed by ``sohoa serve`` every 15 
 due batches in creation order and digitises them document by document (up to ``workers + 1`` documents in flight,
 their pages in the shared OCR pool). Before each document starts it checks the window (``SOHOA_NIGHT_WINDOW``,
 default 22:00-06:00) and the batch's cancel request: once the window has closed no new document is started, the
-documents in flight finish, and the batch stays ``partial`` for the next night. One nightly run works at a time
-(a lease in the registry); a later scheduled run that finds the lease held ends at once.
+documents in flight finish, and the batch stays ``partial`` for the next night. One nightly run works at a time on
+each host (a lease in the registry, ``nightly:HOST``, renewed while it runs and void once it has run out); a later
+scheduled run on the same host that finds it held ends at once. Nightly runs of several hosts (and ``now`` runs)
+share the documents of the same batches through the registry's work queue (``flows.batches.running``): each
+document is digitised by one of them.
 
 States: queued → running → done (every document done or needing review) | failed (some documents failed:
 ``sohoa batch retry ID --failed-only``) | partial (documents left for the next window) | cancelled.
 
-The package, by job: ``schedule`` (cron, the window, runner liveness), ``status`` (documents' statuses, counts,
+The package, by job: ``schedule`` (cron, the window, run leases), ``status`` (documents' statuses, counts,
 labels), ``commands`` (add / list / show / cancel / retry), ``running`` (plan, execute and record a claimed batch),
 ``report`` (markdown artifacts); this module holds the Prefect flows (their deployment entrypoint,
 ``flows.batches.nightly_digitisation``, is registered in work pools, so it stays here) and ``run_now``.
@@ -48,16 +51,24 @@ from flows.batches.commands import (
     visible_statuses,
 )
 from flows.batches.report import batch_markdown, night_markdown
-from flows.batches.running import claimed_run, finish_run, plan_batch, run_claimed
+from flows.batches.running import (
+    claimed_run,
+    finish_run,
+    heartbeat,
+    open_queue,
+    plan_batch,
+    remaining_plan,
+    run_claimed,
+)
 from flows.batches.schedule import (
     NIGHTLY_EVERY_MIN,
     Clock,
     is_due,
     iso,
+    lease_expired,
     next_fire,
     nightly_cron,
     parse_schedule,
-    runner_alive,
     system_clock,
     this_runner,
     window_open,
@@ -75,9 +86,12 @@ from flows.digitise import page_total
 from flows.wiring import Services, open_batch_registry, services_for
 from schemas.errors import ConfigError
 from schemas.settings import Settings
-from storage.batches import BatchRecord
+from storage.batches import BatchRecord, BatchRegistry, BatchState
 
-NIGHTLY_LEASE = "nightly"
+# a batch that ended is run again by `sohoa batch retry` only: a process started together with another one, but
+# late, must not start a second run of what the first one just did
+RUNS_NOW_FROM: tuple[BatchState, ...] = ("queued", "partial")
+NIGHTLY_LEASE = "nightly"  # one nightly run per host: the lease is named "nightly:HOST"
 
 
 @flow(name="batch_digitisation", flow_run_name="{batch_id}", log_prints=False, validate_parameters=False)
@@ -85,48 +99,62 @@ def batch_digitisation(settings: Settings, batch_id: str, clock: Clock | None = 
     """Digitise one registered batch now (no window), document by document; publishes the batch's summary."""
     clock = clock or system_clock(settings.timezone)
     with open_batch_registry(settings) as registry:
-        run = claimed_run(settings, registry, batch_id, clock, window=None)
-        if run is None:
-            raise ConfigError(f"Lô {batch_id} đang do một tiến trình khác chạy", fix="xem `sohoa batch show`")
+        run = claimed_run(settings, registry, batch_id, clock, window=None, from_states=RUNS_NOW_FROM)
+        if run is None:  # its run ended meanwhile (the other workers did the rest): nothing left to do
+            return require_batch(registry, batch_id)
         return run_claimed(run)
 
 
 @flow(name="nightly_digitisation", log_prints=False, validate_parameters=False)
 def nightly_digitisation(archive: str | None = None, clock: Clock | None = None) -> list[BatchRecord]:
     """Digitise the due batches of ``archive`` (default: ``SOHOA_ARCHIVE``) in creation order while the nightly
-    window (``SOHOA_NIGHT_WINDOW``) is open; publishes a summary artifact. ``clock`` is for tests."""
+    window (``SOHOA_NIGHT_WINDOW``) is open, sharing their documents with the workers of other hosts; publishes a
+    summary artifact. ``clock`` is for tests."""
     settings = Settings(archive=Path(archive)) if archive else Settings()
     clock = clock or system_clock(settings.timezone)
     window, tz = settings.night_window, settings.timezone
     log = get_run_logger()
     me = this_runner()
+    lease = f"{NIGHTLY_LEASE}:{me.rpartition(':')[0]}"
     ran: list[BatchRecord] = []
+
+    def hold() -> bool:
+        now = clock()
+        return registry.acquire_lease(lease, holder=me, now=iso(now, tz), now_s=now.timestamp(),
+                                      expires_at=now.timestamp() + settings.lease_s)
+
     with open_batch_registry(settings) as registry:
-        holder = registry.lease_holder(NIGHTLY_LEASE)
-        stale = holder if holder is not None and not runner_alive(holder) else None
-        if not registry.acquire_lease(NIGHTLY_LEASE, holder=me, now=iso(clock(), tz), stale_holder=stale):
-            log.info("Một lượt chạy đêm khác đang làm việc (%s): lượt này không làm gì", holder)
+        if not hold():
+            log.info("Một lượt chạy đêm khác của máy này đang làm việc (%s): lượt này không làm gì",
+                     registry.lease_holder(lease))
             return ran
         try:
-            if not window_open(window, clock(), tz):
-                log.info("Ngoài khung giờ đêm %s: không bắt đầu lô nào", window)
-            tried: set[str] = set()
-            while True:
-                now = clock()
-                due = [r for r in registry.batches()
-                       if r.id not in tried and is_due(r, now, window, tz, runner_alive)]
-                if not due:
-                    break
-                tried.add(due[0].id)
-                run = claimed_run(settings, registry, due[0].id, clock, window=window)
-                if run is not None:
-                    ran.append(run_claimed(run))
+            with heartbeat(settings.heartbeat_interval_s, hold, lease):
+                if not window_open(window, clock(), tz):
+                    log.info("Ngoài khung giờ đêm %s: không bắt đầu lô nào", window)
+                ran = _nightly_batches(settings, registry, clock)
             create_markdown_artifact(key="nightly-digitisation",
                                      markdown=night_markdown(ran, window, iso(clock(), tz)),
                                      description="sohoa: số hóa ban đêm")
         finally:
-            registry.release_lease(NIGHTLY_LEASE, holder=me)
+            registry.release_lease(lease, holder=me)
     return ran
+
+
+def _nightly_batches(settings: Settings, registry: BatchRegistry, clock: Clock) -> list[BatchRecord]:
+    """Each due batch once, in creation order: opened, joined or taken over, its claimed documents digitised."""
+    ran: list[BatchRecord] = []
+    tried: set[str] = set()
+    while True:
+        now = clock()
+        due = [r for r in registry.batches()
+               if r.id not in tried and is_due(r, now, settings.night_window, settings.timezone)]
+        if not due:
+            return ran
+        tried.add(due[0].id)
+        run = claimed_run(settings, registry, due[0].id, clock, window=settings.night_window)
+        if run is not None:
+            ran.append(run_claimed(run))
 
 
 def _drain_prefetched(services: Services) -> None:
@@ -148,18 +176,19 @@ def run_now(settings: Settings, batch_id: str, *, clock: Clock | None = None) ->
     clock = clock or system_clock(settings.timezone)
     services = services_for(settings)
     with open_batch_registry(settings) as registry:
-        run = claimed_run(settings, registry, batch_id, clock, window=None)
+        run = claimed_run(settings, registry, batch_id, clock, window=None, from_states=RUNS_NOW_FROM)
         if run is None:
             record = require_batch(registry, batch_id)
             raise ConfigError(f"Lô {batch_id} không chạy được lúc này ({STATE_LABELS[record.state]})",
-                              fix="xem `sohoa batch show`; lô đang chạy ở tiến trình khác thì chờ hoặc hủy")
+                              fix=f"xem `sohoa batch show {batch_id}`; lô đã kết thúc thì chạy lại bằng "
+                                  f"`sohoa batch retry {batch_id} --when now`")
         try:
-            plan = plan_batch(run.record, services)
+            plan = plan_batch(run.record, services) if run.opener else remaining_plan(run)
         except Exception as exc:
             return finish_run(run, error=str(exc))
-        if not plan.todo:  # everything is archived already: no orchestrator needed
-            for result in plan.skipped:
-                run.note(result)
+        if run.opener:  # filled now: workers of other processes may start on it while Prefect starts here
+            open_queue(run, plan)
+        if not plan.todo:  # everything is archived (or taken by other workers) already: no orchestrator needed
             return finish_run(run)
         services.progress.start(len(plan.todo), page_total(plan.todo, settings))
         try:
@@ -169,6 +198,7 @@ def run_now(settings: Settings, batch_id: str, *, clock: Clock | None = None) ->
         except BaseException as exc:
             record = require_batch(registry, batch_id)
             if record.state == "running" and record.runner == run.runner:  # the flow did not get to record it
+                # (this worker opened the run; a worker that joined it leaves it to the others)
                 run.stopped = "cancel" if isinstance(exc, KeyboardInterrupt) else None
                 finish_run(run, error=None if run.stopped else f"{type(exc).__name__}: {exc}")
             raise
@@ -177,9 +207,36 @@ def run_now(settings: Settings, batch_id: str, *, clock: Clock | None = None) ->
 
 
 __all__ = [
-    "DOC_LABELS", "NIGHTLY_EVERY_MIN", "NIGHTLY_LEASE", "STATE_LABELS", "Clock", "DocumentStatus",
-    "add_batch", "batch_details", "batch_digitisation", "batch_markdown", "batch_view", "cancel_batch",
-    "document_statuses", "is_due", "iso", "list_batches", "new_batch_id", "next_fire", "night_markdown",
-    "nightly_cron", "nightly_digitisation", "parse_schedule", "retry_batch", "run_now", "runner_alive", "runs_now",
-    "summarise", "system_clock", "this_runner", "visible_batches", "visible_statuses", "window_open",
+    "DOC_LABELS",
+    "NIGHTLY_EVERY_MIN",
+    "NIGHTLY_LEASE",
+    "STATE_LABELS",
+    "Clock",
+    "DocumentStatus",
+    "add_batch",
+    "batch_details",
+    "batch_digitisation",
+    "batch_markdown",
+    "batch_view",
+    "cancel_batch",
+    "document_statuses",
+    "is_due",
+    "iso",
+    "lease_expired",
+    "list_batches",
+    "new_batch_id",
+    "next_fire",
+    "night_markdown",
+    "nightly_cron",
+    "nightly_digitisation",
+    "parse_schedule",
+    "retry_batch",
+    "run_now",
+    "runs_now",
+    "summarise",
+    "system_clock",
+    "this_runner",
+    "visible_batches",
+    "visible_statuses",
+    "window_open",
 ]

@@ -20,7 +20,7 @@ from flows.access import (
     visible_reasons,
     visible_status,
 )
-from flows.batches.schedule import Clock, iso, next_fire, parse_schedule, stale_runner, system_clock
+from flows.batches.schedule import Clock, iso, lease_expired, next_fire, parse_schedule, system_clock
 from flows.batches.status import (
     STATE_LABELS,
     DocumentStatus,
@@ -81,7 +81,7 @@ def add_batch(settings: Settings, folder: Path, *, when: str = "now", file_code:
     with open_batch_registry(settings) as registry:
         for other in registry.batches():
             recurring = other.schedule not in ("now", "tonight") and other.state in ("done", "failed")
-            if other.folder == str(folder) and (other.state in _ACTIVE or recurring) and stale_runner(other) is None:
+            if other.folder == str(folder) and (other.state in _ACTIVE or recurring) and not lease_expired(other, now):
                 raise ConfigError(f"Thư mục này đã có lô {other.id} ({STATE_LABELS[other.state]})",
                                   fix=f"xem `sohoa batch show {other.id}`, hoặc `sohoa batch cancel {other.id}` "
                                       "trước khi thêm lại")
@@ -192,10 +192,11 @@ def cancel_batch(settings: Settings, batch_id: str, *, clock: Clock | None = Non
     clock = clock or system_clock(settings.timezone)
     with open_batch_registry(settings) as registry:
         record = require_batch(registry, batch_id)
-        now = iso(clock(), settings.timezone)
+        moment = clock()
+        now = iso(moment, settings.timezone)
         recurring: tuple[BatchState, ...] = ("done", "failed") if record.schedule not in ("now", "tonight") else ()
         if registry.cancel(record.id, now=now, from_states=("queued", "partial", *recurring),
-                           stale_runner=stale_runner(record)):
+                           expired_before=moment.timestamp()):  # a run whose workers are gone: cancelled at once
             return require_batch(registry, record.id), "cancelled"
         if registry.request_cancel(record.id):
             return require_batch(registry, record.id), "requested"
@@ -215,8 +216,8 @@ def retry_batch(settings: Settings, batch_id: str, *, failed_only: bool = False,
                           fix="lịch cron là của lô; dùng --when now hoặc --when tonight")
     with open_batch_registry(settings) as registry:
         record = require_batch(registry, batch_id)
-        stale = stale_runner(record)
-        if record.state == "running" and stale is None:
+        moment = clock()
+        if record.state == "running" and not lease_expired(record, moment):
             raise ConfigError(f"Lô {record.id} đang chạy ({record.runner})",
                               fix=f"chờ lô chạy xong, hoặc `sohoa batch cancel {record.id}` rồi chạy lại")
         only: list[str] | None = None
@@ -238,10 +239,10 @@ def retry_batch(settings: Settings, batch_id: str, *, failed_only: bool = False,
                                   fix="khôi phục thư mục lô về chỗ cũ, hoặc thêm lô mới bằng `sohoa batch add`")
             scope = len(discover_documents(folder))
         schedule = (when or record.schedule).lower()
-        due = iso(clock(), settings.timezone) if schedule != "tonight" else None
+        due = iso(moment, settings.timezone) if schedule != "tonight" else None
         if not registry.requeue(record.id, only_sources=only, next_due_at=due,
                                 from_states=("queued", "done", "failed", "cancelled", "partial"),
-                                stale_runner=stale):
+                                expired_before=moment.timestamp()):
             raise ConfigError(f"Lô {record.id} vừa bắt đầu chạy", fix="xem `sohoa batch show` rồi thử lại")
         return require_batch(registry, record.id), scope
 

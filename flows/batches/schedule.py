@@ -1,14 +1,15 @@
-"""Time, schedules and the nightly window of batches, and the liveness of the process running one.
+"""Time, schedules and the nightly window of batches, and the liveness of a batch run.
 
 A batch's schedule is ``now``, ``tonight`` or a 5-field cron expression in ``SOHOA_TIMEZONE`` (Prefect's own cron
 engine reads it). The nightly deployment fires every ``NIGHTLY_EVERY_MIN`` minutes inside the window
-(``nightly_cron``). A runner is ``host:pid``; a batch left ``running`` by a process of this machine that is gone is
-stale (``stale_runner``) and may be taken over.
+(``nightly_cron``). A worker is ``host:token`` (a random token per process: ``this_runner``); a running batch is
+alive while its run lease (``BatchRecord.lease_until``, renewed by its workers' heartbeats) has not run out. A batch
+whose lease ran out is stale (``stale_runner``) and may be taken over, on any host: no process id is ever looked at.
 """
 
 from __future__ import annotations
 
-import os
+import secrets
 import socket
 from collections.abc import Callable
 from datetime import datetime
@@ -64,17 +65,17 @@ def window_open(window: NightWindow, now: datetime, timezone: str) -> bool:
     return window.contains(now.astimezone(ZoneInfo(timezone)).time())
 
 
-def is_due(record: BatchRecord, now: datetime, window: NightWindow, timezone: str,
-           alive: Callable[[str], bool]) -> bool:
+def is_due(record: BatchRecord, now: datetime, window: NightWindow, timezone: str) -> bool:
     """Whether a nightly run at ``now`` should take ``record`` (the window must be open).
 
     Queued and partial batches are due (not before their ``next_due_at``); so are cron batches that finished
-    (done or failed) once their cron has fired again; and a batch left ``running`` by a process that is gone.
+    (done or failed) once their cron has fired again; and running batches: a worker joins their queue (or takes
+    the run over when its lease has run out).
     """
     if not window_open(window, now, timezone):
         return False
     if record.state == "running":
-        return record.runner is not None and not alive(record.runner)
+        return True
     recurring = record.schedule not in ("now", "tonight") and record.state in ("done", "failed")
     if record.state not in ("queued", "partial") and not recurring:
         return False
@@ -104,27 +105,26 @@ def _ranges(values: list[int]) -> str:
 # --- runners --------------------------------------------------------------------------------------------------------
 
 
+_TOKEN = secrets.token_hex(6)  # this process, among the workers of every host
+
+
 def this_runner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process as a worker of the shared queue: ``host:token`` (never a process id: pids mean nothing on
+    another machine, and are reused)."""
+    return f"{socket.gethostname()}:{_TOKEN}"
 
 
-def runner_alive(runner: str) -> bool:
-    """False only when ``runner`` (``host:pid``) is a process of this machine that no longer exists."""
-    host, _, pid = runner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's process: we cannot tell, so assume it runs
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+def lease_expired(record: BatchRecord, now: datetime | None = None) -> bool:
+    """Whether ``record`` is running under a run lease that has run out at ``now`` (default: the system clock).
+    A running batch without a lease was left by a version before leases: nobody renews it, so it has run out."""
+    if record.state != "running":
         return False
-    except PermissionError:
-        return True
-    return True
+    moment = now.timestamp() if now is not None else datetime.now().timestamp()
+    return record.lease_until is None or record.lease_until < moment
 
 
-def stale_runner(record: BatchRecord) -> str | None:
-    """The runner of a batch left ``running`` by a process that is gone (else None)."""
-    if record.state == "running" and record.runner is not None and not runner_alive(record.runner):
-        return record.runner
+def stale_runner(record: BatchRecord, now: datetime | None = None) -> str | None:
+    """The runner of a batch left ``running`` by workers that are gone (its lease ran out; else None)."""
+    if lease_expired(record, now):
+        return record.runner or ""
     return None
-

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from flows.batches.schedule import stale_runner
+from flows.batches.schedule import lease_expired
 from pipeline.load import discover_documents
 from schemas.errors import NotFoundError, SohoaError
 from schemas.reasons import StoredReason, describe, describe_all
@@ -98,6 +98,6 @@ def batch_view(record: BatchRecord) -> dict[str, object]:
     """A batch as the ``--json`` output of ``sohoa batch`` shows it."""
     data = record.model_dump(mode="json")
     data["name"] = record.name
-    data["interrupted"] = stale_runner(record) is not None  # left running by a process that is gone
+    data["interrupted"] = lease_expired(record)  # left running by workers that are gone (its lease ran out)
     return data
 

@@ -1,4 +1,4 @@
-"""Queued batches: ``sohoa batch add|list|show|retry|cancel`` and ``sohoa serve`` (the scheduled runs)."""
+"""Queued batches: ``sohoa batch add|list|show|run|retry|cancel`` and ``sohoa serve`` (the scheduled runs)."""
 
 from __future__ import annotations
 
@@ -211,6 +211,16 @@ def cmd_batch_retry(args: argparse.Namespace) -> ExitCode:
 
 
 @access_rule(Rule.LISTING)
+def cmd_batch_run(args: argparse.Namespace) -> ExitCode:
+    """Digitise a registered batch now in this process, whatever its schedule: it opens the batch's run, or joins
+    the run under way in another process or on another host (they share its documents: each is done once)."""
+    settings = _batch_settings(args)
+    audit_action(settings, args, "batch.run", args.id)
+    sys.stderr.write(f"Chạy lô {args.id} (cùng các tiến trình khác đang chạy lô này, nếu có)\n")
+    return _run_batch_now(settings, args.id, args)
+
+
+@access_rule(Rule.LISTING)
 def cmd_batch_cancel(args: argparse.Namespace) -> ExitCode:
     settings = _batch_settings(args)
     from flows.batches import STATE_LABELS, batch_details, cancel_batch
@@ -285,13 +295,17 @@ def _register_batch(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     lr.add_argument("--failed-only", action="store_true", help="chỉ chạy lại các văn bản bị lỗi")
     lr.add_argument("--when", choices=("now", "tonight"), help="mặc định: theo lịch của lô (cron: lượt đêm tới)")
     lot_commands.append((lr, cmd_batch_retry))
+    lu = lot_sub.add_parser("run", help="chạy ngay một lô đã thêm; nhiều máy/tiến trình cùng chạy thì chia nhau "
+                                        "các văn bản")
+    lu.add_argument("id", metavar="ID")
+    lot_commands.append((lu, cmd_batch_run))
     lc = lot_sub.add_parser("cancel", help="hủy lô đang chờ; lô đang chạy: không bắt đầu văn bản mới")
     lc.add_argument("id", metavar="ID")
     lot_commands.append((lc, cmd_batch_cancel))
     for parser, func in lot_commands:
         parser.add_argument("--archive", help=ARCHIVE_HELP)
         parser.add_argument("--json", action="store_true", help="xuất JSON")
-        if func in (cmd_batch_add, cmd_batch_retry):
+        if func in (cmd_batch_add, cmd_batch_retry, cmd_batch_run):
             parser.add_argument("--workers", type=int, help="số tiến trình OCR song song (mặc định: số nhân CPU)")
             parser.add_argument("--verbose", action="store_true", help="in nhật ký chi tiết của Prefect")
         parser.set_defaults(func=func)
