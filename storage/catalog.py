@@ -147,6 +147,12 @@ _UPSERT = (f"INSERT INTO documents ({', '.join(_UPSERT_COLUMNS)}) VALUES ({', '.
 _SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
+def ddl(statement: str, dialect: str) -> str:
+    """A table's DDL in ``dialect``: in PostgreSQL every TEXT column compares byte-wise (``COLLATE "C"``) as in
+    SQLite, whatever the database's locale, so ``ORDER BY`` and the ISO-time comparisons give the same answers."""
+    return statement.replace(" TEXT", ' TEXT COLLATE "C"') if dialect == "postgres" else statement
+
+
 def catalog_exists(target: Path | str) -> bool:
     """Whether the catalog at ``target`` (a SQLite file's path or a PostgreSQL URL) exists; creates nothing."""
     if isinstance(target, Path):
@@ -197,7 +203,7 @@ class Catalog:
             if self._db.dialect == "postgres":
                 self._db.execute(_SCHEMA_LOCK)
             for statement in _SCHEMA:
-                self._db.execute(statement)
+                self._db.execute(ddl(statement, self._db.dialect))
             self._migrate()
             self._db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
                              (str(SCHEMA_VERSION),))
@@ -216,7 +222,7 @@ class Catalog:
         have = self._columns("documents")
         missing = [(name, kind) for name, kind in (*_FILING_COLUMNS, (_DIGITISED_COLUMN, "TEXT")) if name not in have]
         for name, kind in missing:
-            self._db.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
+            self._db.execute(ddl(f"ALTER TABLE documents ADD COLUMN {name} {kind}", self._db.dialect))
         filing = {name for name, _ in _FILING_COLUMNS}
         if filing & {name for name, _ in missing} and self._db.execute("SELECT count(*) FROM documents").fetchone()[0]:
             self._db.execute(_SET_META, (FILING_PENDING, "1"))

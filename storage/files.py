@@ -15,6 +15,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from storage.catalog import ddl
 from storage.db import Database, open_database
 
 _SCHEMA = """
@@ -78,7 +79,7 @@ class DatabaseFileRecords:
         with self._db.transaction():
             if self._db.dialect == "postgres":
                 self._db.execute(_SCHEMA_LOCK)
-            self._db.execute(_SCHEMA)
+            self._db.execute(ddl(_SCHEMA, self._db.dialect))
 
     def close(self) -> None:
         self._db.close()

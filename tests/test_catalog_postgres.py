@@ -1,0 +1,195 @@
+"""The catalog in PostgreSQL through the composition root (``SOHOA_DATABASE_URL``): the one switch, the settings it
+cannot go with (the embedded search index), and a whole digitisation run with the catalog in a real PostgreSQL and
+the search index in the Elasticsearch stand-in, then ``sohoa search`` and ``sohoa show`` finding the documents."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sqlite3
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.wiring import (
+    archive_has_catalog,
+    build_search_index,
+    catalog_target,
+    open_archive_catalog,
+    open_catalog,
+    open_existing_catalog,
+    open_file_records,
+)
+from interfaces.cli import main
+from schemas.errors import ConfigError, ExitCode, NotFoundError
+from schemas.settings import Settings
+from storage.files import FileRecord
+from tests.conftest import SAMPLE_BATCH, catalogued, sample_expected
+from tests.tools.postgres import PostgresServer
+
+
+def _settings(archive: Path, url: str, search_index: str = "elasticsearch") -> Settings:
+    return Settings(archive=archive, database_url=url, search_index=search_index)  # type: ignore[arg-type]
+
+
+def test_without_a_url_the_catalog_is_the_archive_file(tmp_path: Path) -> None:
+    settings = Settings(archive=tmp_path / "kho")  # type: ignore[call-arg]
+    assert catalog_target(settings) == tmp_path / "kho" / "catalog.sqlite"
+    assert archive_has_catalog(settings) is False and open_existing_catalog(settings) is None
+    open_catalog(settings).close()
+    assert (tmp_path / "kho" / "catalog.sqlite").is_file() and archive_has_catalog(settings) is True
+
+
+def test_a_url_puts_catalog_and_records_in_postgres(postgres: PostgresServer, tmp_path: Path) -> None:
+    url = postgres.create_database(f"wire_{tmp_path.name[-24:].lower()}")
+    settings = _settings(tmp_path / "kho", url)
+    assert catalog_target(settings) == url
+    assert archive_has_catalog(settings) is False and open_existing_catalog(settings) is None
+    with pytest.raises(NotFoundError):
+        open_archive_catalog(settings)
+    catalog = open_catalog(settings)
+    try:
+        assert catalog.dialect == "postgres" and catalog.indexer is None
+    finally:
+        catalog.close()
+    records = open_file_records(settings)
+    try:
+        records.save(FileRecord(file_code="H.1", title="Hồ sơ trong PostgreSQL"))
+    finally:
+        records.close()
+    assert archive_has_catalog(settings) is True
+    reader = open_archive_catalog(settings)
+    reader.close()
+    assert not (tmp_path / "kho" / "catalog.sqlite").exists()  # nothing of the catalog in the archive folder
+    with __import__("psycopg").connect(url) as conn:
+        assert conn.execute("SELECT title FROM ho_so").fetchall() == [("Hồ sơ trong PostgreSQL",)]
+
+
+def test_text_columns_compare_bytewise_in_postgres_as_in_sqlite(postgres: PostgresServer, tmp_path: Path) -> None:
+    """Orderings (entries, filed, hồ sơ) and ISO-time comparisons must not depend on the server's locale."""
+    url = postgres.create_database(f"coll_{tmp_path.name[-24:].lower()}")
+    settings = _settings(tmp_path / "kho", url)
+    open_catalog(settings).close()
+    open_file_records(settings).close()
+    with __import__("psycopg").connect(url) as conn:
+        rows = conn.execute("SELECT table_name, column_name, collation_name FROM information_schema.columns "
+                            "WHERE table_schema = current_schema() AND data_type = 'text'").fetchall()
+    assert {(t, c) for t, c, _ in rows} >= {("documents", "source"), ("documents", "file_code"), ("ho_so", "title")}
+    assert {coll for _, _, coll in rows} == {"C"}
+
+
+def _vietnamese(error: ConfigError) -> None:
+    assert str(error) == unicodedata.normalize("NFC", str(error)) and error.fix
+    assert error.fix == unicodedata.normalize("NFC", error.fix)
+
+
+def test_a_url_with_the_embedded_search_index_is_a_config_error(postgres: PostgresServer, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    url = postgres.create_database(f"wire_{tmp_path.name[-24:].lower()}")
+    settings = _settings(tmp_path / "kho", url, search_index="sqlite")
+    for build in (open_catalog, open_existing_catalog, open_file_records, build_search_index, catalog_target):
+        with pytest.raises(ConfigError) as caught:
+            build(settings)  # type: ignore[operator]
+        assert "SOHOA_SEARCH_INDEX=elasticsearch" in str(caught.value.fix)
+        _vietnamese(caught.value)
+    monkeypatch.setenv("SOHOA_DATABASE_URL", url)
+    monkeypatch.setenv("SOHOA_SEARCH_INDEX", "sqlite")
+    assert main(["status", "--archive", str(tmp_path / "kho")]) == ExitCode.CONFIG
+    assert main(["search", "nghi quyet", "--archive", str(tmp_path / "kho")]) == ExitCode.CONFIG
+    with __import__("psycopg").connect(url) as conn:  # and nothing was created there
+        assert conn.execute("SELECT to_regclass('documents')").fetchone() == (None,)
+
+
+def test_a_url_that_is_not_postgres_or_unreachable_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        catalog_target(_settings(tmp_path, "mysql://sohoa@localhost/sohoa"))
+    _vietnamese(caught.value)
+    assert not list(tmp_path.iterdir())  # no file named after the URL
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    with pytest.raises(ConfigError) as caught:
+        open_catalog(_settings(tmp_path, f"postgresql://sohoa:mat-khau-bi-mat@127.0.0.1:{port}/sohoa"))
+    _vietnamese(caught.value)
+    assert "mat-khau-bi-mat" not in str(caught.value) + str(caught.value.fix)  # the password is never shown
+
+
+# --- end to end --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PostgresArchive:
+    archive: Path
+    url: str
+    report: dict[str, Any]
+    exit_code: int
+
+
+@pytest.fixture(scope="module")
+def pg_archive(prefect_api: None, postgres: PostgresServer, osmem: Any,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresArchive]:
+    """The bundled sample batch digitised through the CLI with the catalog in PostgreSQL and the search index in
+    the Elasticsearch stand-in; the settings stay in the environment for the module's tests."""
+    from storage import search_es
+
+    root = tmp_path_factory.mktemp("pg-e2e")
+    batch, archive, report = root / "batch", root / "archive", root / "report.json"
+    shutil.copytree(SAMPLE_BATCH, batch)
+    url = postgres.create_database("catalog_e2e")
+    plain_init = search_es.ElasticsearchIndex.__init__
+
+    def init(self: object, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("node_class", osmem.node_class)  # the stand-in's content-type quirk (test only)
+        plain_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(search_es.ElasticsearchIndex, "__init__", init)
+        patch.setenv("SOHOA_DATABASE_URL", url)
+        patch.setenv("SOHOA_SEARCH_INDEX", "elasticsearch")
+        patch.setenv("SOHOA_ES_URL", osmem.url)
+        patch.setenv("SOHOA_ES_INDEX", "sohoa-catalog-e2e")
+        code = main(["digitise", str(batch), "--archive", str(archive), "--report", str(report), "--quiet"])
+        yield PostgresArchive(archive=archive, url=url, report=json.loads(report.read_text(encoding="utf-8")),
+                              exit_code=code)
+
+
+def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert main(list(args)) == 0
+    return dict(json.loads(capsys.readouterr().out))
+
+
+@pytest.mark.slow
+def test_digitise_catalogues_into_postgres_and_search_and_show_find_the_documents(
+    pg_archive: PostgresArchive, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert pg_archive.exit_code == 0, pg_archive.report
+    expected = sample_expected()
+    docs = {d["source"]: d for d in pg_archive.report["documents"]}
+    assert all(docs[str(e["source"])]["status"] in ("done", "needs_review") for e in expected)
+    assert catalogued(pg_archive.archive, pg_archive.url) == len(expected)
+    sqlite_file = pg_archive.archive / "catalog.sqlite"  # the batch registry may still live there: never documents
+    if sqlite_file.exists():
+        with sqlite3.connect(f"file:{sqlite_file}?mode=ro", uri=True) as conn:
+            assert conn.execute("SELECT name FROM sqlite_master WHERE name IN ('documents', 'search_fts')").fetchall() \
+                == []
+    archive = str(pg_archive.archive)
+    for exp in expected:
+        doc_id = str(docs[str(exp["source"])]["id"])
+        number = f"{exp['code_number']}-{exp['code_notation']}"
+        found = _cli_json(capsys, "search", number, "--archive", archive, "--json")
+        assert found["hits"] and found["hits"][0]["id"] == doc_id, (number, found)
+        shown = _cli_json(capsys, "show", doc_id, "--archive", archive, "--json")
+        assert shown["id"] == doc_id and shown["source"] == exp["source"]
+        assert [p["number"] for p in shown["pages"]] == list(range(1, int(exp["pages"]) + 1))
+    again = pg_archive.archive.parent / "again.json"  # a second run finds them done in PostgreSQL: no new OCR
+    assert main(["digitise", str(pg_archive.archive.parent / "batch"), "--archive", archive, "--report",
+                 str(again), "--quiet"]) == 0
+    rerun = json.loads(again.read_text(encoding="utf-8"))
+    assert rerun["pages_processed"] == 0 and all(d["skipped"] for d in rerun["documents"])
+    assert catalogued(pg_archive.archive, pg_archive.url) == len(expected)
