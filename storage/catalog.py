@@ -1,6 +1,7 @@
 """The catalog: the metadata of every stored document, in one database: the SQLite file ``ARCHIVE/catalog.sqlite``
 (WAL; the embedded default) or, with ``SOHOA_DATABASE_URL``, a PostgreSQL database several hosts share. Its SQL is
-written once (``storage.db``); the dialects differ only where the SQL does (``_dialect_sql``).
+written once (``storage.db``); the dialects differ only where the SQL does (``ddl``, the JSON lookup of
+``find_same_identity``, the row lock of ``claim_identity``, the column listing of ``_migrate``).
 
 The catalog knows no search backend. The composition root (``flows.wiring``) gives it an ``IndexWriter`` when the
 search index lives in the same database (the embedded FTS5 index, ``storage.search_sqlite.SqliteIndexWriter``):
@@ -177,11 +178,15 @@ class Catalog:
                              "index documents in an external search index (Elasticsearch)")
         self.path: Path | None = Path(target) if self._db.dialect == "sqlite" else None  # None: in PostgreSQL
         self.indexer = indexer
-        if isinstance(self._db, SqliteDatabase):
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._set_up()
-        if indexer is not None:
-            indexer.prepare(self._sqlite().conn)
+        try:
+            if isinstance(self._db, SqliteDatabase):
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._set_up()
+            if indexer is not None:
+                indexer.prepare(self._sqlite().conn)
+        except BaseException:
+            self._db.close()
+            raise
 
     @property
     def dialect(self) -> str:

@@ -193,3 +193,25 @@ def test_digitise_catalogues_into_postgres_and_search_and_show_find_the_document
     rerun = json.loads(again.read_text(encoding="utf-8"))
     assert rerun["pages_processed"] == 0 and all(d["skipped"] for d in rerun["documents"])
     assert catalogued(pg_archive.archive, pg_archive.url) == len(expected)
+
+
+def test_the_audit_sees_the_documents_of_a_postgres_catalog(postgres: PostgresServer, tmp_path: Path) -> None:
+    """The audit's "an archive with documents but no trail" and "trail began after the first document" checks read
+    the catalog where it is: in PostgreSQL, not an absent catalog.sqlite (which would hide a wiped trail)."""
+    from flows.audit_anchor import catalog_facts, documents_in_catalog
+    from tests.test_catalog_contract import _key, _manifest
+
+    url = postgres.create_database(f"audit_{tmp_path.name[-24:].lower()}")
+    settings = _settings(tmp_path / "kho", url)
+    assert catalog_facts(settings) == (0, None)
+    with __import__("psycopg").connect(url) as conn:  # reading created nothing
+        assert conn.execute("SELECT to_regclass('documents')").fetchone() == (None,)
+    catalog = open_catalog(settings)
+    try:
+        catalog.commit_document(_manifest("aaa"), _key("aaa"))
+        first = catalog.first_catalogued()
+    finally:
+        catalog.close()
+    assert documents_in_catalog(settings) == 1 and first is not None
+    assert catalog_facts(settings) == (1, first)
+    assert documents_in_catalog(Settings(archive=tmp_path / "kho")) == 0  # type: ignore[call-arg]  # the SQLite one
