@@ -9,8 +9,6 @@ import shutil
 import socket
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +35,12 @@ def _settings(archive: Path, url: str, search_index: str = "elasticsearch") -> S
     return Settings(archive=archive, database_url=url, search_index=search_index)  # type: ignore[arg-type]
 
 
+def _sqlite_settings(archive: Path) -> Settings:
+    return Settings(archive=archive, database_url=None, search_index="sqlite")  # whatever the environment says
+
+
 def test_without_a_url_the_catalog_is_the_archive_file(tmp_path: Path) -> None:
-    settings = Settings(archive=tmp_path / "kho")  # type: ignore[call-arg]
+    settings = _sqlite_settings(tmp_path / "kho")
     assert catalog_target(settings) == tmp_path / "kho" / "catalog.sqlite"
     assert archive_has_catalog(settings) is False and open_existing_catalog(settings) is None
     open_catalog(settings).close()
@@ -122,22 +124,12 @@ def test_a_url_that_is_not_postgres_or_unreachable_is_a_config_error(tmp_path: P
 # --- end to end --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class PostgresArchive:
-    archive: Path
-    url: str
-    report: dict[str, Any]
-    exit_code: int
-
-
-@pytest.fixture(scope="module")
-def pg_archive(prefect_api: None, postgres: PostgresServer, osmem: Any,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresArchive]:
+def _digitise_into_postgres(postgres: PostgresServer, osmem: Any, root: Path,
+                            patch: pytest.MonkeyPatch) -> tuple[Path, str, dict[str, Any], int]:
     """The bundled sample batch digitised through the CLI with the catalog in PostgreSQL and the search index in
-    the Elasticsearch stand-in; the settings stay in the environment for the module's tests."""
+    the Elasticsearch stand-in; the settings stay in ``patch``'s environment for the rest of the test."""
     from storage import search_es
 
-    root = tmp_path_factory.mktemp("pg-e2e")
     batch, archive, report = root / "batch", root / "archive", root / "report.json"
     shutil.copytree(SAMPLE_BATCH, batch)
     url = postgres.create_database("catalog_e2e")
@@ -147,15 +139,13 @@ def pg_archive(prefect_api: None, postgres: PostgresServer, osmem: Any,
         kwargs.setdefault("node_class", osmem.node_class)  # the stand-in's content-type quirk (test only)
         plain_init(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(search_es.ElasticsearchIndex, "__init__", init)
-        patch.setenv("SOHOA_DATABASE_URL", url)
-        patch.setenv("SOHOA_SEARCH_INDEX", "elasticsearch")
-        patch.setenv("SOHOA_ES_URL", osmem.url)
-        patch.setenv("SOHOA_ES_INDEX", "sohoa-catalog-e2e")
-        code = main(["digitise", str(batch), "--archive", str(archive), "--report", str(report), "--quiet"])
-        yield PostgresArchive(archive=archive, url=url, report=json.loads(report.read_text(encoding="utf-8")),
-                              exit_code=code)
+    patch.setattr(search_es.ElasticsearchIndex, "__init__", init)
+    patch.setenv("SOHOA_DATABASE_URL", url)
+    patch.setenv("SOHOA_SEARCH_INDEX", "elasticsearch")
+    patch.setenv("SOHOA_ES_URL", osmem.url)
+    patch.setenv("SOHOA_ES_INDEX", "sohoa-catalog-e2e")
+    code = main(["digitise", str(batch), "--archive", str(archive), "--report", str(report), "--quiet"])
+    return archive, url, json.loads(report.read_text(encoding="utf-8")), code
 
 
 def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
@@ -166,19 +156,21 @@ def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_digitise_catalogues_into_postgres_and_search_and_show_find_the_documents(
-    pg_archive: PostgresArchive, capsys: pytest.CaptureFixture[str]
+    prefect_api: None, postgres: PostgresServer, osmem: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert pg_archive.exit_code == 0, pg_archive.report
+    archive_dir, url, report, code = _digitise_into_postgres(postgres, osmem, tmp_path, monkeypatch)
+    assert code == 0, report
     expected = sample_expected()
-    docs = {d["source"]: d for d in pg_archive.report["documents"]}
+    docs = {d["source"]: d for d in report["documents"]}
     assert all(docs[str(e["source"])]["status"] in ("done", "needs_review") for e in expected)
-    assert catalogued(pg_archive.archive, pg_archive.url) == len(expected)
-    sqlite_file = pg_archive.archive / "catalog.sqlite"  # the batch registry may still live there: never documents
+    assert catalogued(archive_dir, url) == len(expected)
+    sqlite_file = archive_dir / "catalog.sqlite"  # the batch registry may still live there: never documents
     if sqlite_file.exists():
         with sqlite3.connect(f"file:{sqlite_file}?mode=ro", uri=True) as conn:
             assert conn.execute("SELECT name FROM sqlite_master WHERE name IN ('documents', 'search_fts')").fetchall() \
                 == []
-    archive = str(pg_archive.archive)
+    archive = str(archive_dir)
     for exp in expected:
         doc_id = str(docs[str(exp["source"])]["id"])
         number = f"{exp['code_number']}-{exp['code_notation']}"
@@ -187,12 +179,12 @@ def test_digitise_catalogues_into_postgres_and_search_and_show_find_the_document
         shown = _cli_json(capsys, "show", doc_id, "--archive", archive, "--json")
         assert shown["id"] == doc_id and shown["source"] == exp["source"]
         assert [p["number"] for p in shown["pages"]] == list(range(1, int(exp["pages"]) + 1))
-    again = pg_archive.archive.parent / "again.json"  # a second run finds them done in PostgreSQL: no new OCR
-    assert main(["digitise", str(pg_archive.archive.parent / "batch"), "--archive", archive, "--report",
+    again = tmp_path / "again.json"  # a second run finds them done in PostgreSQL: no new OCR
+    assert main(["digitise", str(tmp_path / "batch"), "--archive", archive, "--report",
                  str(again), "--quiet"]) == 0
     rerun = json.loads(again.read_text(encoding="utf-8"))
     assert rerun["pages_processed"] == 0 and all(d["skipped"] for d in rerun["documents"])
-    assert catalogued(pg_archive.archive, pg_archive.url) == len(expected)
+    assert catalogued(archive_dir, url) == len(expected)
 
 
 def test_the_audit_sees_the_documents_of_a_postgres_catalog(postgres: PostgresServer, tmp_path: Path) -> None:
@@ -214,4 +206,4 @@ def test_the_audit_sees_the_documents_of_a_postgres_catalog(postgres: PostgresSe
         catalog.close()
     assert documents_in_catalog(settings) == 1 and first is not None
     assert catalog_facts(settings) == (1, first)
-    assert documents_in_catalog(Settings(archive=tmp_path / "kho")) == 0  # type: ignore[call-arg]  # the SQLite one
+    assert documents_in_catalog(_sqlite_settings(tmp_path / "kho")) == 0  # the archive's own file: none
