@@ -155,7 +155,7 @@ def past_trail_evidence(settings: Settings) -> list[str]:
     found: list[str] = []
     if trail_exists(root / AUDIT_FILE, root / ANCHOR_FILE, database=trail_database(settings)):
         found.append("phần còn lại của nhật ký cũ (audit.anchor hoặc bản ghi đầu chuỗi)")
-    if documents_in_catalog(root):
+    if documents_in_catalog(settings):
         found.append("danh mục đã có văn bản (catalog.sqlite)")
     store = archive_object_store(settings)
     if store is not None:

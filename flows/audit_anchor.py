@@ -176,17 +176,35 @@ def archive_object_store(settings: Settings) -> ObjectStore | None:
     return build_object_store(settings)
 
 
-def documents_in_catalog(root: Path) -> int:
-    """Documents in the archive's catalog (0 when there is none), read without creating or changing it."""
+def catalog_facts(settings: Settings) -> tuple[int, str | None]:
+    """The documents in the archive's catalog and when its oldest row was written ((0, None) when there is no
+    catalog), read without creating or changing it: the SQLite file, or the PostgreSQL database of
+    ``SOHOA_DATABASE_URL``."""
     from flows.wiring import CATALOG_FILE
+    from storage.catalog import Catalog, catalog_exists
 
-    path = root / CATALOG_FILE
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+        if not catalog_exists(url):
+            return 0, None
+        catalog = Catalog(url)  # metadata only: no search index is opened
+        try:
+            return catalog.count(), catalog.first_catalogued()
+        finally:
+            catalog.close()
+    path = settings.archive_path() / CATALOG_FILE
     if not path.is_file():
-        return 0
+        return 0, None
     db = sqlite3.connect(path, timeout=30.0)
     try:
-        return int(db.execute("SELECT count(*) FROM documents").fetchone()[0])
+        row = db.execute("SELECT count(*), min(updated_at) FROM documents").fetchone()
+        return int(row[0]), None if row[1] is None else str(row[1])
     except sqlite3.Error:
-        return 0
+        return 0, None
     finally:
         db.close()
+
+
+def documents_in_catalog(settings: Settings) -> int:
+    """Documents in the archive's catalog (0 when there is none), read without creating or changing it."""
+    return catalog_facts(settings)[0]

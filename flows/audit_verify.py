@@ -5,10 +5,8 @@ a missing key, database or table, a wiped or late-started trail, a missing store
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 from flows.audit_anchor import (
     ANCHOR_FILE,
@@ -19,6 +17,7 @@ from flows.audit_anchor import (
     RESTORE_FIX,
     STORE_ANCHOR,
     archive_object_store,
+    catalog_facts,
     documents_in_catalog,
     key_file,
     key_fix,
@@ -64,7 +63,7 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
             continue
         except ValueError:
             result.add("anchor", f"bản ghi neo trong {where} không đọc được: bị sửa", fix=restore)
-    documents = documents_in_catalog(root)
+    documents = documents_in_catalog(settings)
     key: bytes | None = None
     key_problem: str | None = None
     try:
@@ -106,7 +105,7 @@ def verify_audit(settings: Settings, stores: Sequence[ObjectStore] = ()) -> Audi
         result.add("wiped", f"kho có {documents} văn bản nhưng nhật ký kiểm soát không còn mục nào: nhật ký bị xóa",
                    fix=restore)
     if first is not None and first.action != INIT_ACTION:
-        _check_start(result, root, archive_store, first)
+        _check_start(result, settings, archive_store, first)
     if store_anchor_missing and archive_store is not None:
         reasons = (["kho có báo cáo kiểm tra toàn vẹn"] if next(archive_store.list(FIXITY_REPORTS), None) else []) + (
             ["nhật ký ghi đã sao lưu"] if backed_up else []) + (
@@ -125,23 +124,13 @@ def _floor_seconds(text: str) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).replace(microsecond=0)
 
 
-def _archive_began(root: Path, store: ObjectStore | None) -> list[tuple[datetime, str]]:
+def _archive_began(settings: Settings, store: ObjectStore | None) -> list[tuple[datetime, str]]:
     """When the archive's history shows activity at the latest: its oldest catalog row, its first kept fixity
     report (``audit/fixity/<time>.json``)."""
-    from flows.wiring import CATALOG_FILE
-
     found: list[tuple[datetime, str]] = []
-    path = root / CATALOG_FILE
-    if path.is_file():
-        db = sqlite3.connect(path, timeout=30.0)
-        try:
-            row = db.execute("SELECT min(updated_at) FROM documents").fetchone()
-        except sqlite3.Error:
-            row = None
-        finally:
-            db.close()
-        if row and row[0] and (moment := _floor_seconds(str(row[0]))) is not None:
-            found.append((moment, "văn bản đầu tiên trong danh mục"))
+    oldest = catalog_facts(settings)[1]
+    if oldest and (moment := _floor_seconds(oldest)) is not None:
+        found.append((moment, "văn bản đầu tiên trong danh mục"))
     if store is not None:
         report = next(store.list(FIXITY_REPORTS), None)
         if report is not None:
@@ -154,13 +143,14 @@ def _archive_began(root: Path, store: ObjectStore | None) -> list[tuple[datetime
     return found
 
 
-def _check_start(result: AuditVerification, root: Path, store: ObjectStore | None, first: AuditEntry) -> None:
+def _check_start(result: AuditVerification, settings: Settings, store: ObjectStore | None,
+                 first: AuditEntry) -> None:
     """A trail that began after the archive's history did: the trail before it was wiped or replaced (every
     digitisation and fixity run is recorded before it happens)."""
     began = _floor_seconds(first.at)
     if began is None:
         return
-    for moment, what in _archive_began(root, store):
+    for moment, what in _archive_began(settings, store):
         if moment < began:
             result.add("late_start", f"mục đầu tiên của nhật ký ({began:%Y-%m-%d %H:%M:%S} UTC) muộn hơn {what} "
                                      f"({moment:%Y-%m-%d %H:%M:%S} UTC): phần nhật ký trước đó đã bị xóa hoặc thay",

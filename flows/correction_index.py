@@ -18,11 +18,11 @@ from flows import pdf_text
 from flows.correction_records import CorrectionsUnreadable, ReindexPending, corrected
 from flows.correction_store import CorrectionStore, corrections_of, writing
 from flows.preservation import stored_manifests
-from flows.wiring import CATALOG_FILE, build_object_store, build_search_index, open_catalog
+from flows.wiring import archive_has_catalog, build_object_store, build_search_index, open_catalog
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem, ReindexReport
 from schemas.settings import Settings
-from storage.catalog import SqliteCatalog
+from storage.catalog import Catalog
 from storage.layout import corrections_prefix
 from storage.objects import ObjectMissing, ObjectStore
 from storage.search_index import SearchIndex, entry_of
@@ -32,7 +32,7 @@ PENDING_DIR = "work/reindex-pending"  # documents taken out of the index until t
 REINDEX_RETRY_DELAYS_S: tuple[float, ...] = (0.5, 2.0)  # waits between the attempts to re-index a correction
 
 
-def _open_catalog(settings: Settings) -> SqliteCatalog:
+def _open_catalog(settings: Settings) -> Catalog:
     return open_catalog(settings)
 
 
@@ -109,7 +109,7 @@ def hide_document(settings: Settings, doc_id: str) -> None:
                 index.close()
         except Exception as exc:  # the catalog still goes: fewer readers find it
             failed = exc
-    if (settings.archive_path() / CATALOG_FILE).exists():
+    if archive_has_catalog(settings):
         catalog = _open_catalog(settings)
         try:
             catalog.remove_document(doc_id)
@@ -140,8 +140,8 @@ def reindex_or_hide(settings: Settings, manifest: DocumentManifest, manifest_key
     assert last is not None
     mark_pending(archive, manifest.id, manifest_key, f"{type(last).__name__}: {last}")
     saved = f"Đã lưu chỉnh sửa (bản {version}) của văn bản {manifest.id} nhưng chưa cập nhật được chỉ mục ({last})"
-    fix = ("khởi động lại ứng dụng web hoặc chạy sohoa reindex; nếu lỗi lặp lại, kiểm tra catalog.sqlite (đang bị "
-           "khóa?) hoặc Elasticsearch")
+    fix = ("khởi động lại ứng dụng web hoặc chạy sohoa reindex; nếu lỗi lặp lại, kiểm tra cơ sở dữ liệu danh mục "
+           "(catalog.sqlite hoặc PostgreSQL: đang bị khóa?) hoặc Elasticsearch")
     try:
         hide_document(settings, manifest.id)
     except Exception as exc:
@@ -203,7 +203,7 @@ def reapply(settings: Settings, store: ObjectStore, doc_ids: Iterable[str] | Non
     port = corrections_of(store, archive)
     edited = sorted(port.documents() if doc_ids is None else set(doc_ids))
     waiting = pending_reindex(archive) if doc_ids is None else {}
-    if not (edited or waiting) or not (archive / CATALOG_FILE).exists():
+    if not (edited or waiting) or not archive_has_catalog(settings):
         return 0
     count = 0
     catalog = _open_catalog(settings)
@@ -226,7 +226,7 @@ def reapply(settings: Settings, store: ObjectStore, doc_ids: Iterable[str] | Non
     return count
 
 
-def rebuild_index(store: ObjectStore, catalog: SqliteCatalog, external: SearchIndex | None = None, *,
+def rebuild_index(store: ObjectStore, catalog: Catalog, external: SearchIndex | None = None, *,
                   archive: Path | None = None) -> ReindexReport:
     """``flows.preservation.rebuild_index`` with the corrections applied: the catalog and index are rebuilt from
     the stored manifests AND their corrections, in one transaction. A document whose corrections cannot be read

@@ -263,7 +263,7 @@ def _catalogue(manifest: DocumentManifest, services: Services) -> None:
     between leaves it to be completed by the next run, never catalogued without being searchable."""
     if services.external_index is not None:
         services.external_index.upsert([entry_of(manifest)])
-    faults.arm_index(services.settings, services.catalog._conn)
+    faults.arm_index(services.settings, services.catalog.sqlite_connection)
     services.catalog.commit_document(manifest, manifest_key(manifest.id))
 
 

@@ -34,7 +34,7 @@ from schemas.metadata import CLASSIFICATIONS
 from schemas.reasons import describe_all
 from schemas.search import SearchFilters
 from schemas.settings import Settings
-from storage.catalog import CatalogEntry, SqliteCatalog
+from storage.catalog import Catalog, CatalogEntry
 
 Format = Literal["csv", "xlsx"]
 Cell = str | int | date | None
@@ -195,7 +195,7 @@ def matching_ids(settings: Settings, query: str, *, principal: Principal, batch:
     return list(dict.fromkeys(ids))
 
 
-def _select(settings: Settings, catalog: SqliteCatalog, *, query: str | None, batch: str | None,
+def _select(settings: Settings, catalog: Catalog, *, query: str | None, batch: str | None,
             principal: Principal) -> list[CatalogEntry]:
     """The catalog entries to export, as ``principal`` may see them: documents above their clearance left out,
     review reasons naming such a document withheld (``flows.access``)."""

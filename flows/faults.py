@@ -50,9 +50,10 @@ def hit(settings: Settings, point: str) -> None:
 
 
 def arm_index(settings: Settings, connection: object) -> None:
-    """For the ``index`` point: count every search-index write on ``connection`` (a ``sqlite3.Connection``)."""
+    """For the ``index`` point: count every search-index write on ``connection`` (a ``sqlite3.Connection``; None:
+    the catalog is in PostgreSQL, with no embedded index to count)."""
     wanted = target(settings)
-    if wanted is None or wanted[0] != "index" or id(connection) in _armed:
+    if connection is None or wanted is None or wanted[0] != "index" or id(connection) in _armed:
         return
     _armed.add(id(connection))
 

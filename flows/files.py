@@ -49,7 +49,7 @@ from flows.wiring import build_object_store, open_batch_registry, open_file_reco
 from schemas.document import DocumentManifest
 from schemas.errors import NotFoundError
 from schemas.settings import Settings
-from storage.catalog import CatalogEntry, SqliteCatalog
+from storage.catalog import Catalog, CatalogEntry
 from storage.files import FileRecord
 from storage.layout import pdfa_name
 from storage.objects import ObjectMissing
@@ -139,7 +139,7 @@ def fonds_label(name: str | None) -> str:
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
-def ensure_filing(settings: Settings, catalog: SqliteCatalog) -> None:
+def ensure_filing(settings: Settings, catalog: Catalog) -> None:
     """Fill the hồ sơ columns of catalog rows written before they existed, from the stored manifests with their
     corrections (once per archive; ``sohoa reindex`` does the same)."""
     if not catalog.filing_pending():
@@ -158,7 +158,7 @@ def ensure_filing(settings: Settings, catalog: SqliteCatalog) -> None:
     catalog.fill_filing(filing)
 
 
-def visible_filed(settings: Settings, catalog: SqliteCatalog, principal: Principal,
+def visible_filed(settings: Settings, catalog: Catalog, principal: Principal,
                   file_code: str | None = None) -> list[CatalogEntry]:
     """Every catalogued document filed in a hồ sơ (``file_code``: in that one) that ``principal`` may see, with
     the review reasons and status they may read (``flows.access``)."""

@@ -27,7 +27,7 @@ from flows.database_backup import DUMPS, dump_problems
 from flows.pdf_text import fixity_files
 from schemas.document import DocumentManifest
 from schemas.fixity import FixityProblem, FixityReport
-from storage.catalog import SqliteCatalog
+from storage.catalog import Catalog
 from storage.layout import FIXITY_REPORTS, MANIFEST, MANIFEST_SEAL, doc_id_of, prefix_of, seal_of
 from storage.objects import ObjectMissing, ObjectStore, StoreUnavailable
 from storage.search_index import SearchIndex
@@ -163,7 +163,7 @@ def _index_problems(store_docs: set[str], indexed: set[str]) -> list[FixityProbl
 
 
 def verify_store(
-    store: ObjectStore, *, catalog: SqliteCatalog | None = None, external: SearchIndex | None = None,
+    store: ObjectStore, *, catalog: Catalog | None = None, external: SearchIndex | None = None,
     sample: int | None = None,
     rng: random.Random | None = None, keep_report: bool = True, seal_missing: bool = False,
     audit_archive: Path | None = None,
@@ -202,7 +202,8 @@ def verify_store(
         if external is not None:  # Elasticsearch must hold the same documents as the catalog
             report.problems += [p.model_copy(update={"detail": f"Elasticsearch: {p.detail}"})
                                 for p in _index_problems(stored, external.ids())]
-    archive = audit_archive or (catalog.path.parent if catalog is not None else archive_of_store(store))
+    archive = audit_archive or (catalog.path.parent if catalog is not None and catalog.path is not None
+                                else archive_of_store(store))
     if archive is not None:  # corrections the archive's audit trail recorded must still be in the store as written
         from flows.corrections import audit_problems
 

@@ -39,7 +39,7 @@ from schemas.document import DocumentManifest
 from schemas.errors import SohoaError
 from schemas.reasons import Reason
 from schemas.settings import Settings
-from storage.catalog import SqliteCatalog
+from storage.catalog import Catalog
 from storage.layout import DOCUMENTS, MANIFEST_SEAL, doc_id_of, manifest_key, prefix_of
 from storage.objects import ObjectMissing, ObjectStore
 
@@ -128,7 +128,7 @@ def store_levels(store: ObjectStore) -> Levels:
     return level
 
 
-def archive_levels(store: ObjectStore, catalog: SqliteCatalog | None) -> Levels:
+def archive_levels(store: ObjectStore, catalog: Catalog | None) -> Levels:
     """A document's secrecy level as the archive knows it: the highest of the store's (``store_levels``) and the
     catalog's; ``None`` when neither knows the document."""
     stored = store_levels(store)

@@ -26,7 +26,7 @@ from flows.pdf_text import fixity_files
 from schemas.checksums import sha256_file
 from schemas.document import DocumentManifest
 from schemas.fixity import BackupReport, FixityProblem, ReindexReport
-from storage.catalog import SqliteCatalog
+from storage.catalog import Catalog
 from storage.layout import MANIFEST, MANIFEST_SEAL, doc_id_of, manifest_key, prefix_of
 from storage.objects import ImmutableObjectError, ObjectMissing, ObjectStore
 from storage.search_index import SearchIndex, entry_of
@@ -131,7 +131,7 @@ def stored_manifests(store: ObjectStore, problems: list[FixityProblem]) -> Itera
             yield manifest, manifest_key(doc_id)
 
 
-def rebuild_index(store: ObjectStore, catalog: SqliteCatalog, external: SearchIndex | None = None) -> ReindexReport:
+def rebuild_index(store: ObjectStore, catalog: Catalog, external: SearchIndex | None = None) -> ReindexReport:
     """Replace the catalog and search index with what the store's manifests say (one SQLite transaction). With an
     external index (Elasticsearch) it is rebuilt first, behind its alias, from the same manifests."""
     started = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flows.access import TOP_LEVEL, Principal, catalog_levels, local_operator
-from flows.wiring import CATALOG_FILE, build_object_store, build_search_index, catalog_path
+from flows.wiring import archive_has_catalog, build_object_store, build_search_index, catalog_path
 from flows.wiring import open_archive_catalog as open_catalog  # read paths: the archive must exist
 from schemas.document import SearchResult
 from schemas.errors import NotFoundError
@@ -25,7 +25,7 @@ def show_document(settings: Settings, doc_id: str, principal: Principal | None =
     from flows.review import load_document
 
     store = build_object_store(settings)
-    if catalog_path(settings).exists():  # corrections an earlier version kept in web.sqlite3: into the store, once
+    if archive_has_catalog(settings):  # corrections an earlier version kept in web.sqlite3: into the store, once
         migrate_legacy(settings, store)
     view = load_document(settings, store, doc_id.strip(), principal or local_operator("sohoa"))
     if principal is not None:
@@ -65,7 +65,7 @@ def show_document(settings: Settings, doc_id: str, principal: Principal | None =
 
 def open_search_index(settings: Settings) -> SearchIndex:
     """The archive's search index (``flows.wiring.build_search_index``); the embedded one needs an archive."""
-    if settings.search_index == "sqlite" and not (settings.archive_path() / CATALOG_FILE).exists():
+    if settings.search_index == "sqlite" and settings.database_url is None and not catalog_path(settings).exists():
         root = settings.archive_path()
         raise NotFoundError(f"Chưa có kho lưu trữ tại {root}", fix="chạy sohoa digitise trước, hoặc chọn --archive")
     return build_search_index(settings)

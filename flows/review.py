@@ -4,7 +4,7 @@ Used by the web app (the review queue, the correction form, the admin's approval
 other interface: nothing here knows about requests or pages.
 
 A correction is a versioned record in the object store (``flows.corrections``); the catalog row and the index
-entries of a corrected document are rewritten through the path the pipeline uses (``SqliteCatalog.commit_document``,
+entries of a corrected document are rewritten through the path the pipeline uses (``Catalog.commit_document``,
 preceded by an upsert into Elasticsearch when that backend is on), fed with the corrected manifest; the stored
 manifest is never rewritten. A re-index that keeps failing takes the document out of the catalog and index
 (``flows.corrections.reindex_or_hide``). ``resync`` re-applies every correction (``sohoa reindex`` applies them too,

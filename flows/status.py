@@ -48,7 +48,7 @@ from schemas.fixity import FixityReport
 from schemas.reasons import Reason
 from schemas.settings import Settings
 from storage.batches import BatchRegistry
-from storage.catalog import SqliteCatalog
+from storage.catalog import Catalog
 from storage.layout import FIXITY_REPORTS
 from storage.objects import ObjectMissing, ObjectStore
 
@@ -151,7 +151,7 @@ def archive_status(settings: Settings, principal: Principal, *, now: datetime | 
     return status
 
 
-def _nights(status: ArchiveStatus, catalog: SqliteCatalog, principal: Principal, now: datetime,
+def _nights(status: ArchiveStatus, catalog: Catalog, principal: Principal, now: datetime,
             zone: ZoneInfo) -> None:
     last = night_of(now, zone)
     first = last - timedelta(days=NIGHTS - 1)
@@ -178,7 +178,7 @@ def _counts(reason_lists: list[list[Reason]]) -> list[ReasonCount]:
     return [ReasonCount(code=code, documents=n) for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def _backlog(status: ArchiveStatus, catalog: SqliteCatalog, principal: Principal, levels: Levels) -> None:
+def _backlog(status: ArchiveStatus, catalog: Catalog, principal: Principal, levels: Levels) -> None:
     backlog: list[list[Reason]] = []
     for entry in catalog.entries():
         if not principal.may_see(entry.metadata.get("classification")):
@@ -193,7 +193,7 @@ def _backlog(status: ArchiveStatus, catalog: SqliteCatalog, principal: Principal
     status.review_reasons = _counts(backlog)
 
 
-def _failures(status: ArchiveStatus, settings: Settings, registry: BatchRegistry, catalog: SqliteCatalog,
+def _failures(status: ArchiveStatus, settings: Settings, registry: BatchRegistry, catalog: Catalog,
               principal: Principal) -> None:
     """Standing failures and held documents of every registered batch (their latest outcome), as the batch
     pages count them for the principal (``flows.batches.visible_statuses``)."""
@@ -215,7 +215,7 @@ def _failures(status: ArchiveStatus, settings: Settings, registry: BatchRegistry
     status.held, status.held_reasons = len(held), _counts(held)
 
 
-def _runs(settings: Settings, registry: BatchRegistry, catalog: SqliteCatalog, principal: Principal) -> list[RunRate]:
+def _runs(settings: Settings, registry: BatchRegistry, catalog: Catalog, principal: Principal) -> list[RunRate]:
     """The latest finished runs that OCR'd pages (registry batches and ``sohoa digitise`` runs, ``flows.run_log``),
     newest first; for a restricted principal only those whose documents they may all see."""
     from flows.batches import DocumentStatus, document_statuses, visible_statuses

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
@@ -32,15 +33,16 @@ from schemas.settings import Settings
 from storage.accounts_db import WebDb, web_db_path
 from storage.audit import AuditLog
 from storage.batches import BatchRegistry
-from storage.catalog import IndexWriter, SqliteCatalog
-from storage.db import driver_errors, open_database
-from storage.files import SqliteFileRecords
+from storage.catalog import Catalog, IndexWriter, catalog_exists
+from storage.db import is_database_url, open_database
+from storage.files import DatabaseFileRecords
 from storage.objects import DirectoryObjectStore, ObjectStore, remove_leftovers
 from storage.search_index import SearchIndex
 
 OBJECTS_DIR = "objects"
 CATALOG_FILE = "catalog.sqlite"
 NAME_FONT_FILE = "LiberationSerif-Bold.ttf"  # metric-compatible with Times New Roman Bold (fonts-liberation2)
+T = TypeVar("T")
 FONT_DIRS = (Path("/usr/share/fonts/truetype/liberation2"), Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 
 
@@ -49,7 +51,7 @@ class Services:
     settings: Settings
     root: Path
     store: ObjectStore
-    catalog: SqliteCatalog
+    catalog: Catalog
     engine: OcrEngine
     page_pool: ThreadPoolExecutor
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
@@ -135,7 +137,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         root=root,
         store=build_object_store(settings),
-        catalog=SqliteCatalog(root / CATALOG_FILE, indexer=catalog_indexer(settings)),
+        catalog=_reaching_database(lambda: Catalog(catalog_target(settings), indexer=catalog_indexer(settings))),
         engine=engine,
         page_pool=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="page"),
         page_slots=threading.BoundedSemaphore(settings.workers * 2),
@@ -235,13 +237,14 @@ def build_search_index(settings: Settings) -> SearchIndex:
         )
     from storage.search_sqlite import SqliteSearchIndex
 
+    _embedded_index_needs_sqlite(settings)
     return SqliteSearchIndex(settings.archive_path() / CATALOG_FILE)
 
 
 def catalog_indexer(settings: Settings) -> IndexWriter | None:
     """What the catalog writes with a document's row, in the same transaction: the embedded FTS5 index's rows,
     or nothing when the search index is Elasticsearch (no FTS rows: it is written apart, by ``upsert``). Every
-    catalog is built with it (``SqliteCatalog(path, indexer=catalog_indexer(settings))``)."""
+    catalog is built with it (``Catalog(catalog_target(settings), indexer=catalog_indexer(settings))``)."""
     if settings.search_index == "elasticsearch":
         return None
     from storage.search_sqlite import SqliteIndexWriter
@@ -260,21 +263,72 @@ def _archive_root(settings: Settings) -> Path:
 
 
 def catalog_path(settings: Settings) -> Path:
+    """The embedded catalog's file (``catalog_target`` says where the catalog really is)."""
     return settings.archive_path() / CATALOG_FILE
 
 
-def open_catalog(settings: Settings) -> SqliteCatalog:
+_DATABASE_FIX = "đặt SOHOA_SEARCH_INDEX=elasticsearch (cùng SOHOA_ES_URL), hoặc bỏ SOHOA_DATABASE_URL để dùng SQLite"
+
+
+def _embedded_index_needs_sqlite(settings: Settings) -> None:
+    """The embedded search index (FTS5) lives in ``catalog.sqlite`` and is written in the catalog's transactions:
+    a catalog in PostgreSQL cannot carry it, and searching the archive folder's file would find nothing."""
+    if settings.database_url is not None and settings.search_index == "sqlite":
+        raise ConfigError("SOHOA_DATABASE_URL đưa danh mục vào PostgreSQL, nhưng chỉ mục tìm kiếm nhúng (SQLite) "
+                          "chỉ nằm được trong catalog.sqlite của kho", fix=_DATABASE_FIX)
+
+
+def catalog_target(settings: Settings) -> Path | str:
+    """Where the catalog (and the hồ sơ records) live: the PostgreSQL URL of ``SOHOA_DATABASE_URL``, else the
+    file ``ARCHIVE/catalog.sqlite``. ``ConfigError`` for a URL that is not PostgreSQL's, or one set together with
+    the embedded search index."""
+    if settings.database_url is None:
+        return catalog_path(settings)
+    url = settings.database_url.get_secret_value()
+    if not is_database_url(url):
+        raise ConfigError("SOHOA_DATABASE_URL không phải địa chỉ PostgreSQL",
+                          fix="dùng dạng postgresql://NGƯỜI_DÙNG@MÁY:5432/CSDL, hoặc bỏ trống để dùng SQLite")
+    _embedded_index_needs_sqlite(settings)
+    return url
+
+
+def _reaching_database(action: Callable[[], T]) -> T:
+    """``action`` (opening a store in the shared database), a PostgreSQL that cannot be reached being a
+    ``ConfigError`` (the driver's message names host and port, never the password)."""
+    try:
+        return action()
+    except Exception as exc:
+        import psycopg  # a PostgreSQL error can only come with a database URL, where psycopg is in use
+
+        if not isinstance(exc, psycopg.OperationalError):
+            raise
+        raise ConfigError(f"Không kết nối được cơ sở dữ liệu PostgreSQL dùng chung: {exc}",
+                          fix="kiểm tra SOHOA_DATABASE_URL (máy, cổng, tên CSDL, người dùng) và máy chủ PostgreSQL") \
+            from exc
+
+
+def archive_has_catalog(settings: Settings) -> bool:
+    """Whether the archive has a catalog yet (the file, or the tables in PostgreSQL); creates nothing."""
+    target = catalog_target(settings)
+    return _reaching_database(lambda: catalog_exists(target))
+
+
+def open_catalog(settings: Settings) -> Catalog:
     """The archive's catalog (created with the archive folder when missing)."""
-    return SqliteCatalog(_archive_root(settings) / CATALOG_FILE, indexer=catalog_indexer(settings))
+    target = catalog_target(settings)
+    if isinstance(target, Path):
+        _archive_root(settings)
+    return _reaching_database(lambda: Catalog(target, indexer=catalog_indexer(settings)))
 
 
-def open_existing_catalog(settings: Settings) -> SqliteCatalog | None:
+def open_existing_catalog(settings: Settings) -> Catalog | None:
     """The archive's catalog, or None when the archive has none yet (nothing is created)."""
-    path = catalog_path(settings)
-    return SqliteCatalog(path, indexer=catalog_indexer(settings)) if path.exists() else None
+    if not archive_has_catalog(settings):
+        return None
+    return _reaching_database(lambda: Catalog(catalog_target(settings), indexer=catalog_indexer(settings)))
 
 
-def open_archive_catalog(settings: Settings) -> SqliteCatalog:
+def open_archive_catalog(settings: Settings) -> Catalog:
     """The catalog of an archive that must exist already (read paths): ``NotFoundError`` otherwise."""
     catalog = open_existing_catalog(settings)
     if catalog is None:
@@ -287,32 +341,26 @@ def open_batch_registry(settings: Settings) -> BatchRegistry:
     """The archive's batch registry and work queue (their tables live in the catalog database: the archive's
     ``catalog.sqlite``, or the shared PostgreSQL of ``SOHOA_DATABASE_URL``)."""
     path = _archive_root(settings) / CATALOG_FILE
-    if settings.database_url is None:
+    target = catalog_target(settings)
+    if isinstance(target, Path):
         return BatchRegistry(path)
-    try:
-        db = open_database(settings.database_url.get_secret_value())
-    except Exception as exc:  # the URL (and its password) stays out of the message
-        raise ConfigError(f"Không kết nối được cơ sở dữ liệu dùng chung ({type(exc).__name__})",
-                          fix="kiểm tra SOHOA_DATABASE_URL (máy chủ, cổng, tên, mật khẩu) và máy chủ PostgreSQL"
-                          ) from None
-    return BatchRegistry(db, path=path)
+    return _reaching_database(lambda: BatchRegistry(open_database(target), path=path))
 
 
-def open_file_records(settings: Settings) -> SqliteFileRecords:
+def open_file_records(settings: Settings) -> DatabaseFileRecords:
     """The archive's hồ sơ records (their table lives in the catalog database)."""
-    return SqliteFileRecords(_archive_root(settings) / CATALOG_FILE)
+    target = catalog_target(settings)
+    if isinstance(target, Path):
+        _archive_root(settings)
+    return _reaching_database(lambda: DatabaseFileRecords(target))
 
 
 def open_accounts_db(settings: Settings) -> WebDb:
     """The archive's accounts database (users, roles, sessions of the web app and the CLI, corrections' legacy
     table, approval and access requests): in PostgreSQL with ``SOHOA_DATABASE_URL``, else ``ARCHIVE/web.sqlite3``."""
     if settings.database_url is not None:
-        try:
-            return WebDb(settings.database_url.get_secret_value())
-        except driver_errors() as exc:  # the URL (and its password) is not repeated: the driver names the host
-            raise ConfigError(f"Không mở được cơ sở dữ liệu tài khoản trong PostgreSQL: {exc}",
-                              fix="kiểm tra SOHOA_DATABASE_URL (máy chủ, cổng, người dùng, mật khẩu) và máy chủ "
-                                  "PostgreSQL đang chạy") from exc
+        target = catalog_target(settings)
+        return _reaching_database(lambda: WebDb(str(target)))
     return WebDb(web_db_path(settings.archive_path()))
 
 

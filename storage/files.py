@@ -1,7 +1,8 @@
 """Hồ sơ records: the TT 05/2025 file-level fields an archivist sets for a hồ sơ (mã hồ sơ, tiêu đề, phông,
 thời gian bắt đầu/kết thúc, thời hạn bảo quản, ngôn ngữ, ghi chú), in the archive's catalog database.
 
-Like the batch registry, the table lives in ``catalog.sqlite`` and is created with ``IF NOT EXISTS``, so older
+Like the batch registry, the table lives in the catalog's database (``catalog.sqlite``, or the PostgreSQL database
+of ``SOHOA_DATABASE_URL``; one SQL through ``storage.db``) and is created with ``IF NOT EXISTS``, so older
 archives keep working; it is not rebuilt by ``sohoa reindex`` (which rewrites the catalog's own table only).
 Which documents a hồ sơ holds is NOT stored here: that is each document's ``file_code`` / ``sequence`` (its
 manifest, with the archivists' corrections applied; the catalog's columns). ``FileRecords`` is the port.
@@ -9,12 +10,13 @@ manifest, with the archivists' corrections applied; the catalog's columns). ``Fi
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel
+
+from storage.catalog import ddl
+from storage.db import Database, open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ho_so (
@@ -30,8 +32,8 @@ CREATE TABLE IF NOT EXISTS ho_so (
     created_at TEXT NOT NULL,
     updated_by TEXT NOT NULL,
     updated_at TEXT NOT NULL
-);
-"""
+)"""
+_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('sohoa:ho_so schema'))"  # concurrent creators wait
 
 
 class FileRecord(BaseModel):
@@ -68,33 +70,34 @@ class FileRecords(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteFileRecords:
-    """Hồ sơ records in the table ``ho_so`` of the SQLite file ``path`` (the archive's ``catalog.sqlite``)."""
+class DatabaseFileRecords:
+    """Hồ sơ records in the table ``ho_so`` of the catalog's database: the SQLite file at ``target`` (the
+    archive's ``catalog.sqlite``) or the PostgreSQL database of a ``postgresql://`` URL."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(_SCHEMA)
+    def __init__(self, target: Path | str) -> None:
+        self._db: Database = open_database(target)
+        with self._db.transaction():
+            if self._db.dialect == "postgres":
+                self._db.execute(_SCHEMA_LOCK)
+            self._db.execute(ddl(_SCHEMA, self._db.dialect))
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def get(self, file_code: str) -> FileRecord | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM ho_so WHERE file_code = ?",
-                                     (file_code,)).fetchone()
+        row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM ho_so WHERE file_code = ?", (file_code,)).fetchone()
         return None if row is None else FileRecord(**dict(zip(_COLUMNS, row, strict=True)))
 
     def all(self) -> list[FileRecord]:
-        with self._lock:
-            rows = self._conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM ho_so ORDER BY file_code").fetchall()
+        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM ho_so ORDER BY file_code").fetchall()
         return [FileRecord(**dict(zip(_COLUMNS, row, strict=True))) for row in rows]
 
     def save(self, record: FileRecord) -> None:
         values = record.model_dump()
-        with self._lock:
-            self._conn.execute(f"INSERT OR REPLACE INTO ho_so ({', '.join(_COLUMNS)}) "
-                               f"VALUES ({', '.join('?' for _ in _COLUMNS)})", [values[c] for c in _COLUMNS])
+        self._db.execute(_SAVE, [values[c] for c in _COLUMNS])
+
+
+_SAVE = (f"INSERT INTO ho_so ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+         "ON CONFLICT (file_code) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:]))
+
+SqliteFileRecords = DatabaseFileRecords  # the name callers knew when the records were in SQLite only

@@ -56,8 +56,16 @@ class DigitisedArchive:
         return dict(json.loads(self.report_path.read_text(encoding="utf-8")))
 
 
-def catalogued(archive: Path) -> int:
-    """Documents in an archive's catalog, read like another process would (read-only; 0 before it exists)."""
+def catalogued(archive: Path, database_url: str | None = None) -> int:
+    """Documents in an archive's catalog, read like another process would (read-only; 0 before it exists): the
+    archive's ``catalog.sqlite``, or the PostgreSQL database ``database_url`` (``SOHOA_DATABASE_URL``)."""
+    if database_url is not None:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            if conn.execute("SELECT to_regclass('documents')").fetchone()[0] is None:  # type: ignore[index]
+                return 0
+            return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])  # type: ignore[index]
     db = archive / "catalog.sqlite"
     if not db.exists():
         return 0

@@ -86,12 +86,14 @@ def test_a_failed_commit_leaves_neither_catalog_row_nor_index_rows(catalog: Sqli
     def explode(*_: object) -> None:
         raise Boom
 
-    catalog._conn.create_function("explode", 0, explode)
-    catalog._conn.execute("CREATE TEMP TRIGGER t AFTER INSERT ON search_text BEGIN SELECT explode(); END")
+    conn = catalog.sqlite_connection
+    assert conn is not None
+    conn.create_function("explode", 0, explode)
+    conn.execute("CREATE TEMP TRIGGER t AFTER INSERT ON search_text BEGIN SELECT explode(); END")
     with pytest.raises(sqlite3.OperationalError):
         catalog.commit_document(_manifest("ddd", "Thông báo chuyển đổi số"), "documents/ddd/document.json")
     assert catalog.get("ddd") is None and ids(index, "chuyen doi so") == []
-    catalog._conn.execute("DROP TRIGGER t")
+    conn.execute("DROP TRIGGER t")
     catalog.commit_document(_manifest("ddd", "Thông báo chuyển đổi số"), "documents/ddd/document.json")
     assert catalog.get("ddd") is not None and ids(index, "chuyen doi so") == ["ddd"]
 

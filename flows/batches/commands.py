@@ -36,7 +36,7 @@ from schemas.errors import ConfigError
 from schemas.reasons import Reason
 from schemas.settings import Settings
 from storage.batches import BatchRecord, BatchState, BatchSummary
-from storage.catalog import SqliteCatalog
+from storage.catalog import Catalog
 from storage.objects import ObjectStore
 
 _ACTIVE: tuple[BatchState, ...] = ("queued", "running", "partial")
@@ -112,7 +112,7 @@ def visible_batches(settings: Settings, principal: Principal | None) -> list[dic
     return [batch_details(settings, r.id, principal) for r in records]
 
 
-def _status_level(status: DocumentStatus, catalog: SqliteCatalog, store: ObjectStore) -> int:
+def _status_level(status: DocumentStatus, catalog: Catalog, store: ObjectStore) -> int:
     """The secrecy level of a batch document: from the catalog when it is archived, from its intake record when
     it was held (unknown: the top level); failed and pending documents were never read (level 0)."""
     if status.status in ("done", "needs_review") and status.id:
@@ -125,7 +125,7 @@ def _status_level(status: DocumentStatus, catalog: SqliteCatalog, store: ObjectS
     return level_of_metadata(entry.metadata) if entry is not None else 0
 
 
-def visible_statuses(settings: Settings, statuses: list[DocumentStatus], catalog: SqliteCatalog,
+def visible_statuses(settings: Settings, statuses: list[DocumentStatus], catalog: Catalog,
                      principal: Principal | None) -> list[DocumentStatus]:
     """The batch documents ``principal`` may see (``flows.access``): a classified document above their clearance
     is left out entirely (source, id, status and its place in the counts)."""

@@ -13,7 +13,7 @@ from pipeline.load import discover_documents
 from schemas.errors import NotFoundError, SohoaError
 from schemas.reasons import StoredReason, describe, describe_all
 from storage.batches import BatchRecord, BatchRegistry, BatchSummary
-from storage.catalog import SqliteCatalog
+from storage.catalog import Catalog
 
 StopReason = Literal["window", "cancel"]
 
@@ -57,7 +57,7 @@ class DocumentStatus(BaseModel):
         return describe_all(self.review_reason_codes)
 
 
-def document_statuses(record: BatchRecord, registry: BatchRegistry, catalog: SqliteCatalog) -> list[DocumentStatus]:
+def document_statuses(record: BatchRecord, registry: BatchRegistry, catalog: Catalog) -> list[DocumentStatus]:
     """Every document of the batch folder (plus any a run attempted that has left it), its status read from the
     catalog (done, needs_review) or the registry (failed, with the reason); ``pending`` when not attempted."""
     outcomes = registry.outcomes(record.id)

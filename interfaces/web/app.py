@@ -83,7 +83,9 @@ def _open_state(settings: Settings, web: WebSettings) -> WebState:
     except AccountError as exc:  # e.g. a common password: say which setting, never start without an admin
         raise ConfigError(f"SOHOA_ADMIN_PASSWORD / SOHOA_ADMIN_USER: {exc}",
                           fix="đặt mật khẩu khác cho tài khoản quản trị đầu tiên rồi khởi động lại") from exc
-    if (settings.archive_path() / "catalog.sqlite").exists():
+    from flows.wiring import archive_has_catalog
+
+    if archive_has_catalog(settings):
         resync(state)
     return state
 
