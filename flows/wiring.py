@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -35,7 +35,11 @@ from storage.batches import BatchRegistry
 from storage.catalog import IndexWriter, SqliteCatalog
 from storage.files import SqliteFileRecords
 from storage.objects import DirectoryObjectStore, ObjectStore, remove_leftovers
+from storage.scratch import private_root, remove_expired
 from storage.search_index import SearchIndex
+
+if TYPE_CHECKING:
+    from storage.objects_s3 import S3ObjectStore
 
 OBJECTS_DIR = "objects"
 CATALOG_FILE = "catalog.sqlite"
@@ -68,7 +72,8 @@ class Services:
 
     @property
     def work_dir(self) -> Path:
-        return self.root / "work"
+        """Local scratch of per-document work folders (``storage.scratch``), never the archive folder."""
+        return self.settings.scratch_path()
 
     def close(self) -> None:
         self.page_pool.shutdown(wait=True)
@@ -125,10 +130,10 @@ def build_services(settings: Settings) -> Services:
     root = settings.archive_path()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        (root / "work").mkdir(exist_ok=True)
-        remove_leftovers(root / "work")  # scratch folders of runs that crashed (kill -9, power loss)
+        remove_leftovers(root / "work")  # an earlier version's scratch folder in the archive: its crash leftovers
     except OSError as exc:
         raise ConfigError(f"Không tạo được thư mục kho lưu trữ {root}: {exc}", fix="chọn --archive khác") from exc
+    remove_expired(private_root(settings.scratch_path()), lease_s=settings.scratch_lease_s)  # crashed runs' folders
     engine = build_engine(settings)
     return Services(
         settings=settings,
@@ -172,11 +177,14 @@ def build_engine(settings: Settings) -> OcrEngine:
                            user_words=words, user_patterns=patterns)
 
 
-def _s3_store(settings: Settings, *, bucket: str, prefix: str, backup: bool = False) -> ObjectStore:
+def _s3_store(settings: Settings, *, bucket: str, prefix: str, backup: bool = False, inbox: bool = False
+              ) -> S3ObjectStore:
     from storage.objects_s3 import S3ObjectStore
 
+    group = "backup_" if backup else "inbox_" if inbox else None
+
     def pick(name: str) -> object:
-        value = getattr(settings, f"backup_s3_{name}", None) if backup else None
+        value = getattr(settings, f"{group}s3_{name}", None) if group else None
         return getattr(settings, f"s3_{name}") if value is None else value
 
     secret = pick("secret_key")
@@ -192,6 +200,7 @@ def _s3_store(settings: Settings, *, bucket: str, prefix: str, backup: bool = Fa
         retries=settings.s3_retries,
         backoff_s=settings.s3_backoff_s,
         timeout_s=settings.s3_timeout_s,
+        create_bucket=not inbox,  # an inbox is read, never created
     )
 
 
@@ -216,6 +225,12 @@ def store_from_spec(spec: str, settings: Settings) -> ObjectStore:
     if "://" in spec:
         raise ConfigError(f"Không hỗ trợ kho {spec}", fix="dùng một thư mục hoặc s3://BUCKET/THƯ_MỤC")
     return DirectoryObjectStore(Path(spec).expanduser().resolve() / OBJECTS_DIR)
+
+
+def inbox_store(settings: Settings, *, bucket: str, prefix: str) -> S3ObjectStore:
+    """The S3 inbox a batch ``s3://bucket/prefix/`` is read from (``flows.inbox``): endpoint and keys from the
+    inbox_s3_* settings, else the s3_* ones; the bucket is never created."""
+    return _s3_store(settings, bucket=bucket, prefix=prefix, inbox=True)
 
 
 def build_search_index(settings: Settings) -> SearchIndex:

@@ -64,6 +64,8 @@ DEFAULT_PART_SIZE = 16 << 20  # objects up to this size go in one PUT (verified 
 SHA256_META = "x-amz-meta-sha256"
 CONNECT_TIMEOUT_S = 5.0
 
+KeySizes = list[tuple[str, int]]  # (key, size in bytes)
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _AUTH_CODES = frozenset(
     {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken", "ExpiredToken", "InvalidSecurity"}
@@ -378,6 +380,24 @@ class S3ObjectStore:
         keys = [name[len(self.prefix):] for name in names]
         # same order as DirectoryObjectStore (path components), whatever order the server lists in
         return iter(sorted(keys, key=lambda k: k.split("/")))
+
+    def list_sizes(self, prefix: str) -> KeySizes:
+        """Keys under ``prefix`` with their sizes in bytes, from the listing alone (nothing is read), in ``list``
+        order (an S3 inbox checks its size limits before downloading a byte)."""
+        folder = prefix.strip("/")
+        folder = f"{safe_key(folder)}/" if folder else ""
+
+        def op() -> KeySizes:
+            names = self._client.list_objects(self.bucket, prefix=self.prefix + folder, recursive=True)
+            return [(o.object_name, int(o.size or 0)) for o in names
+                    if o.object_name and not o.is_dir and not o.object_name.endswith("/")]
+
+        found = [(name[len(self.prefix):], size) for name, size in self._call("liệt kê", prefix or None, op)]
+        return sorted(found, key=lambda item: item[0].split("/"))
+
+    def bucket_exists(self) -> bool:
+        """Whether the bucket is there (a store built with ``create_bucket=False`` does not create it)."""
+        return bool(self._call("đọc thông tin", None, lambda: self._client.bucket_exists(self.bucket)))
 
     def delete(self, key: str) -> None:
         name = self._name(key)

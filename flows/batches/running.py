@@ -17,8 +17,9 @@ from flows.batches.report import batch_markdown
 from flows.batches.schedule import Clock, iso, next_fire, stale_runner, this_runner, window_open
 from flows.batches.status import StopReason, document_statuses, require_batch, summarise
 from flows.digitise import compact_search_index, document_tasks, task_result
+from flows.inbox import batch_documents, is_inbox
 from flows.wiring import Services, services_for
-from pipeline.load import discover_documents, document_id
+from pipeline.load import document_id
 from schemas.document import DocumentResult, DocumentSource
 from schemas.errors import ConfigError
 from schemas.reasons import ReasonCode, reason
@@ -35,15 +36,18 @@ class BatchPlan:
 def plan_batch(record: BatchRecord, services: Services) -> BatchPlan:
     """The documents of the batch (or of its retry scope) not yet in the archive."""
     folder = Path(record.folder)
-    if not folder.is_dir():
+    if not is_inbox(record.folder) and not folder.is_dir():
         raise ConfigError(f"Không tìm thấy thư mục lô: {folder}",
                           fix="khôi phục thư mục lô về chỗ cũ rồi `sohoa batch retry`")
-    docs = discover_documents(folder)
+    docs = batch_documents(record.folder, services.settings)  # a folder, or an S3 inbox prefix (``flows.inbox``)
     if record.only_sources is not None:
         wanted = set(record.only_sources)
         docs = [d for d in docs if d.source in wanted]
     plan = BatchPlan(todo=[])
     for doc in docs:
+        if doc.inbox is not None and not doc.files:  # an S3 inbox document: its task downloads, hashes, skips it
+            plan.todo.append(doc)
+            continue
         try:
             doc_id = document_id(services.identity_of(doc))
         except Exception:  # unreadable, not a regular file, a limit: the document task reports why
