@@ -29,7 +29,7 @@ from schemas.document import BatchInfo, DocumentSource, RemoteFile
 from schemas.errors import ConfigError, LimitExceededError, UnsupportedFileError
 from schemas.settings import Settings
 from schemas.text import natural_key
-from storage.objects import ObjectMissing
+from storage.objects import ObjectMissing, ObjectTooLarge
 from storage.scratch import new_work_dir
 
 if TYPE_CHECKING:
@@ -201,7 +201,11 @@ def fetched(doc: DocumentSource, settings: Settings, limits: Limits) -> Iterator
             if batch not in dest.parents:  # names were checked when listed; never write outside the folder
                 raise UnsupportedFileError(f"{item.key}: tên đối tượng không hợp lệ", fix="đổi tên đối tượng")
             dest.parent.mkdir(exist_ok=True)
-            store.get_file(item.key, dest)
+            try:
+                store.get_file(item.key, dest, max_bytes=limits.max_file_bytes)
+            except ObjectTooLarge as exc:  # replaced by a larger object since it was listed
+                raise LimitExceededError(f"{item.key}: tệp vượt giới hạn {limits.max_file_bytes / 2**20:.1f} MB "
+                                         "(đã dừng tải về)", fix="tách tài liệu hoặc tăng SOHOA_MAX_FILE_MB") from exc
             files.append(dest)
         if doc.kind == "folder" and not files:
             (batch / doc.source).mkdir()

@@ -278,7 +278,7 @@ class Settings(BaseSettings):
         return self.archive.expanduser().resolve()
 
     def scratch_path(self) -> Path:
-        """Where per-document work files go: ``scratch_dir``, else a folder under the system temp dir."""
+        """Where per-document work files go: ``scratch_dir``, else a folder of this user's under the system temp dir."""
         if self.scratch_dir is not None:
             return self.scratch_dir.expanduser().resolve()
-        return Path(tempfile.gettempdir()).resolve() / "sohoa-scratch"
+        return Path(tempfile.gettempdir()).resolve() / f"sohoa-scratch-{os.getuid()}"  # one per user

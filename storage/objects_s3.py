@@ -49,6 +49,7 @@ from storage.objects import (
     ChecksumMismatch,
     ImmutableObjectError,
     ObjectMissing,
+    ObjectTooLarge,
     StoreAccessDenied,
     StoreUnavailable,
     safe_key,
@@ -344,13 +345,23 @@ class S3ObjectStore:
 
         return self._call("đọc", key, op)
 
-    def get_file(self, key: str, dest: Path) -> None:
+    def get_file(self, key: str, dest: Path, *, max_bytes: int | None = None) -> None:
+        """``ObjectStore.get_file``; with ``max_bytes``, the download stops with ``ObjectTooLarge`` (nothing left at
+        ``dest``) as soon as more bytes arrive (an inbox object replaced by a larger one after it was listed)."""
         name = self._name(key)
         part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
 
         def op() -> None:
+            written = 0
             with part.open("wb") as f:
-                self._stream(name, f.write)
+                def sink(chunk: bytes) -> None:
+                    nonlocal written
+                    written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        raise ObjectTooLarge(f"{key}: more than {max_bytes} bytes")
+                    f.write(chunk)
+
+                self._stream(name, sink)
 
         try:
             self._call("tải về", key, op)

@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,9 +36,9 @@ from tests.conftest import SAMPLE_BATCH, DigitisedArchive
 from tests.tools.seaweed import SeaweedServer
 
 # what a digitise run with the S3 object store may leave in the archive folder: the embedded databases (catalog
-# and its WAL, the audit trail and its key) and the hand-run log; never scratch ("work") nor objects
-ARCHIVE_FOLDER_ALLOWED = {"catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "audit.sqlite",
-                          "audit.sqlite-wal", "audit.sqlite-shm", "audit.key", "runs.jsonl"}
+# and its WAL, the audit trail, its key and local anchor) and the hand-run log; never scratch ("work") nor objects
+ARCHIVE_FOLDER_ALLOWED = {"catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "audit.sqlite3",
+                          "audit.sqlite3-wal", "audit.sqlite3-shm", "audit.key", "audit.anchor", "run-log.jsonl"}
 
 
 def use_servers(monkeypatch: pytest.MonkeyPatch, server: SeaweedServer, tmp_path: Path, **extra: str) -> Path:
@@ -90,9 +91,9 @@ class Downloads:
         self.names: list[str] = []
         real = S3ObjectStore.get_file
 
-        def spy(store: S3ObjectStore, key: str, dest: Path) -> None:
+        def spy(store: S3ObjectStore, key: str, dest: Path, **kw: Any) -> None:
             self.names.append(f"{store.bucket}/{store.prefix}{key}")
-            real(store, key, dest)
+            real(store, key, dest, **kw)
 
         monkeypatch.setattr(S3ObjectStore, "get_file", spy)
 
@@ -158,6 +159,13 @@ def test_a_fetched_document_is_checked_before_download_and_removed_after(
     with pytest.raises(LimitExceededError, match=too_long), fetched(docs["cv_04"], settings, Limits(max_pages=1)):
         pass
     assert len(downloads.names) == 2 and not any(scratch.iterdir())
+    # replaced by a larger object after the listing (275 kB listed, under the limit): the download stops at the limit
+    larger = os.urandom(500_000)
+    seaweed.minio().put_object(bucket, "lo/nq_01.png", io.BytesIO(larger), len(larger))
+    with pytest.raises(LimitExceededError, match=r"nq_01\.png: tệp vượt giới hạn .* \(đã dừng tải về\)"), \
+            fetched(docs["nq_01.png"], settings, Limits(max_file_bytes=300_000)):
+        pass
+    assert not any(scratch.iterdir())
 
 
 def test_a_missing_bucket_or_prefix_is_a_clear_error(
