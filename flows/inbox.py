@@ -16,6 +16,7 @@ and removed after. Nothing is ever written into a batch source.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 S3_SCHEME = "s3://"
 BATCH_FILE = "batch.toml"
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's bucket names (no user:password@, no host)
 MAX_BATCH_FILE_BYTES = 1 << 20  # a batch.toml is a few lines: a larger object is refused, never downloaded
 
 
@@ -63,7 +65,7 @@ def is_inbox(spec: str | Path) -> bool:
 def parse_inbox(spec: str) -> InboxPrefix:
     bucket, _, prefix = spec[len(S3_SCHEME):].partition("/")
     prefix = prefix.strip("/")
-    if not bucket or any(part in ("", ".", "..") for part in (prefix.split("/") if prefix else [])):
+    if not _BUCKET.fullmatch(bucket) or any(part in ("", ".", "..") for part in (prefix.split("/") if prefix else [])):
         raise ConfigError(f"Địa chỉ lô không hợp lệ: {spec}", fix="dùng s3://BUCKET/THƯ_MỤC/ (vd. s3://inbox/lo-01/)")
     return InboxPrefix(bucket, prefix)
 

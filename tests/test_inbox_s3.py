@@ -187,8 +187,9 @@ def test_a_missing_bucket_or_prefix_is_a_clear_error(
         assert f"Không có tệp nào dưới s3://{bucket}/khong-co/" in err and "kiểm tra lại địa chỉ lô" in err
     assert main(["digitise", "s3:///lo/", "--archive", str(archive)]) == 4
     assert "Địa chỉ lô không hợp lệ" in capsys.readouterr().err
-    with pytest.raises(ConfigError):
-        parse_inbox(f"s3://{bucket}/a/../b")
+    for bad in (f"s3://{bucket}/a/../b", f"s3://{bucket}/a//b", "s3://key:secret@host/lo/", "s3://Hoa/lo/"):
+        with pytest.raises(ConfigError, match="Địa chỉ lô không hợp lệ"):
+            parse_inbox(bad)
 
 
 # --- local scratch ---------------------------------------------------------------------------------------------
