@@ -46,6 +46,9 @@ def page_total(docs: list[DocumentSource], settings: Settings | None = None) -> 
     limits = limits_of(settings) if settings is not None else Limits()
     total = 0
     for doc in docs:
+        if doc.inbox is not None and not doc.files:  # an S3 inbox document, not downloaded: what its listing tells
+            total += len(doc.remote) if doc.kind == "folder" else 1  # (a PDF or TIFF counts one page here)
+            continue
         try:
             total += count_pages(doc, limits)
         except Exception:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from flows.digitise import page_total
 from flows.inbox import batch_documents, fetched, is_inbox, parse_inbox
 from interfaces.cli import main
 from pipeline.load import Limits
@@ -130,6 +131,7 @@ def test_an_inbox_prefix_lists_the_documents_a_folder_would(
     assert [d.source for d in remote] == ["bc_03.pdf", "cv_04", "kh_02.tif", "nq_01.png", "qd_05.jpg", "tt_06"]
     assert {d.inbox for d in remote} == {f"s3://{bucket}/{prefix}/"} and all(not d.files for d in remote)
     assert remote[3].origin == f"s3://{bucket}/{prefix}/nq_01.png"
+    assert page_total(remote) == 7  # from the listing alone: cv_04's 3 pages, one per file (nothing downloaded)
     sizes = {f.key: f.bytes for d in remote for f in d.remote}
     assert sizes["kh_02.tif"] == (SAMPLE_BATCH / "kh_02.tif").stat().st_size
 
