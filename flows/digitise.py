@@ -11,7 +11,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -19,9 +18,10 @@ from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture
 
 from flows.document import _catalogue, digitise_document, limits_of, load_manifest
+from flows.inbox import batch_documents, batch_info, batch_label, batch_name
 from flows.prefect_env import quiet_dask_logging
 from flows.wiring import Services, services_for
-from pipeline.load import Limits, count_pages, discover_documents, read_batch_info
+from pipeline.load import Limits, count_pages
 from schemas.document import BatchReport, DocumentResult, DocumentSource
 from schemas.reasons import ReasonCode, processing_error, reason
 from schemas.settings import Settings
@@ -46,6 +46,9 @@ def page_total(docs: list[DocumentSource], settings: Settings | None = None) -> 
     limits = limits_of(settings) if settings is not None else Limits()
     total = 0
     for doc in docs:
+        if doc.inbox is not None and not doc.files:  # an S3 inbox document, not downloaded: what its listing tells
+            total += len(doc.remote) if doc.kind == "folder" else 1  # (a PDF or TIFF counts one page here)
+            continue
         try:
             total += count_pages(doc, limits)
         except Exception:
@@ -147,26 +150,27 @@ def compact_search_index(services: Services, added: int) -> None:
 
 @flow(name="digitise_batch", log_prints=False, validate_parameters=False)
 def digitise_batch(batch_dir: str, settings: Settings | None = None, file_code: str | None = None) -> BatchReport:
-    """Digitise a batch folder into the archive named by ``settings`` (default: from the environment).
+    """Digitise a batch folder, or an S3 inbox prefix ``s3://bucket/prefix/`` (``flows.inbox``), into the archive
+    named by ``settings`` (default: from the environment).
 
     ``file_code`` (mã hồ sơ; default: ``batch.toml``'s) names the PDF/As ``<mã hồ sơ>.<số thứ tự>.pdf``.
     """
     settings = settings or Settings()
     services = services_for(settings)
-    batch = Path(batch_dir).resolve()
-    docs = discover_documents(batch)
-    file_code = file_code or read_batch_info(batch).file_code
+    docs = batch_documents(batch_dir, settings)  # a folder, or an S3 inbox prefix (``flows.inbox``)
+    file_code = file_code or batch_info(batch_dir, settings).file_code
+    name = batch_name(batch_dir)
     if services.progress.pages_total == 0:  # the CLI counted them already; a deployment run has not
         services.progress.set_totals(len(docs), page_total(docs, settings))
     started = time.monotonic()
     with document_tasks(settings) as submit:
-        futures = [submit(doc, batch.name, file_code) for doc in docs]
+        futures = [submit(doc, name, file_code) for doc in docs]
         results = [task_result(f, doc, settings) for f, doc in zip(futures, docs, strict=True)]
     processed = sum(r.pages for r in results if not r.skipped and r.status != "failed")
     compact_search_index(services, sum(1 for r in results if not r.skipped and r.status != "failed"))
     elapsed = time.monotonic() - started
     return BatchReport(
-        batch=str(batch),
+        batch=batch_label(batch_dir),
         documents=results,
         pages_per_minute=round(60.0 * processed / elapsed, 2) if processed and elapsed > 0 else 0.0,
         elapsed_s=round(elapsed, 2),

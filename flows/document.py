@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import shutil
 import threading
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from flows import faults
+from flows.inbox import fetched
 from flows.intake import approvals_of, held_reasons, quarantine, quarantined, record_copy
 from flows.page_ocr import PageOutput, read_page, warning_reasons
 from flows.wiring import Services, software_version
@@ -40,6 +40,7 @@ from schemas.reasons import Reason, ReasonCode, processing_error, reason
 from schemas.settings import Settings
 from storage.layout import manifest_key, pdfa_name, prefix_of, seal_key, seal_of
 from storage.objects import ObjectStore, StoreUnavailable
+from storage.scratch import new_work_dir, renew
 from storage.search_index import entry_of
 
 log = logging.getLogger("sohoa.document")
@@ -104,6 +105,7 @@ def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutpu
     try:
         return read_page(page, work, services)
     finally:
+        renew(work)  # the work folder's lease: its owner is alive (``storage.scratch``)
         memory_budget(services.settings).release(page.admitted)
         services.page_slots.release()
         services.progress.page_done()
@@ -236,7 +238,7 @@ def _build_and_store(
         sequence=sequence,
     )
     if intake.outcome in ("register", "register_pending"):  # before the manifest: a re-run after a crash
-        record_copy(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=metadata,
+        record_copy(services.store, doc_id=doc_id, source=doc.origin, batch=batch, metadata=metadata,
                     pages=len(pages), approvals=approvals, approved=intake.outcome == "register")
     store_manifest(manifest, services.store)
     return manifest
@@ -273,11 +275,8 @@ def _result(manifest: DocumentManifest, *, skipped: bool) -> DocumentResult:
 
 
 def _new_work_dir(doc_id: str, services: Services) -> Path:
-    """A private scratch folder; its name carries our process id so a crashed run's leftovers can be found."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
-    work = services.work_dir / f"{doc_id}.{os.getpid()}.{stamp}"
-    work.mkdir(parents=True)
-    return work
+    """A private folder in the local scratch (``storage.scratch``: leased, a crashed run's leftovers are found)."""
+    return new_work_dir(services.work_dir, doc_id)
 
 
 def prefetch_pages(
@@ -294,6 +293,8 @@ def prefetch_pages(
     for doc in docs:
         if budget <= 0 or (stop is not None and stop.is_set()):
             return
+        if doc.inbox is not None and not doc.files:  # not downloaded yet: its own task fetches it
+            continue
         try:
             identity = services.identity_of(doc)
             doc_id = document_id(identity)
@@ -317,7 +318,34 @@ def prefetch_pages(
 def digitise_document(
     doc: DocumentSource, batch: str, services: Services, file_code: str | None = None
 ) -> DocumentResult:
-    """Digitise one document; never raises for a bad document (it becomes a failed result)."""
+    """Digitise one document; never raises for a bad document (it becomes a failed result). A document of an S3
+    inbox is downloaded into local scratch first (its size limits checked before), and removed after."""
+    if doc.inbox is None or doc.files:
+        return _digitise(doc, batch, services, file_code)
+    try:
+        with fetched(doc, services.settings, limits_of(services.settings)) as local:
+            return _digitise(local, batch, services, file_code)
+    except Exception as exc:  # the download failed (``_digitise`` never raises)
+        services.progress.document_done()
+        return _failure(doc, None, exc)
+
+
+def _failure(doc: DocumentSource, doc_id: str | None, exc: Exception) -> DocumentResult:
+    """The failed result of a document that raised ``exc``."""
+    if isinstance(exc, DocumentError):
+        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
+                              failure_code=reason(ReasonCode.DOCUMENT_REJECTED, detail=str(exc),
+                                                  error=type(exc).__name__))
+    if isinstance(exc, StoreUnavailable):  # nothing was catalogued; what was stored is kept and reused on a re-run
+        log.error("document %s: object store unavailable: %s", doc.source, exc)
+        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
+                              failure_code=reason(ReasonCode.STORE_UNAVAILABLE, source=doc.source, detail=str(exc)))
+    log.error("document %s failed:\n%s", doc.source, traceback.format_exc())
+    return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
+                          failure_code=processing_error(doc.source, exc))
+
+
+def _digitise(doc: DocumentSource, batch: str, services: Services, file_code: str | None) -> DocumentResult:
     doc_id: str | None = None
     work: Path | None = None
     try:
@@ -356,33 +384,21 @@ def digitise_document(
         manifest = _build_and_store(doc, doc_id, identity, batch, work, outputs, services, file_code, approvals)
         faults.hit(services.settings, "catalog")
         if held is not None:  # approved since it was stopped: the quarantine record says so
-            quarantine(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=manifest.metadata,
+            quarantine(services.store, doc_id=doc_id, source=doc.origin, batch=batch, metadata=manifest.metadata,
                        reasons=held_reasons(held), released=True)
         _catalogue(manifest, services)
         services.progress.document_done()
         return _result(manifest, skipped=False)
     except Quarantined as stop:
         assert doc_id is not None
-        quarantine(services.store, doc_id=doc_id, source=doc.source, batch=batch, metadata=stop.metadata,
+        quarantine(services.store, doc_id=doc_id, source=doc.origin, batch=batch, metadata=stop.metadata,
                    reasons=stop.reasons)
         services.progress.document_done()
         return DocumentResult(source=doc.source, id=doc_id, status="quarantined", pages=0,
                               review_reason_codes=stop.reasons)
-    except DocumentError as exc:
+    except Exception as exc:  # a bad document, the store down, any fault: this document fails, the batch goes on
         services.progress.document_done()
-        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
-                              failure_code=reason(ReasonCode.DOCUMENT_REJECTED, detail=str(exc),
-                                                  error=type(exc).__name__))
-    except StoreUnavailable as exc:  # nothing was catalogued; what was stored is kept and reused on a re-run
-        log.error("document %s: object store unavailable: %s", doc.source, exc)
-        services.progress.document_done()
-        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
-                              failure_code=reason(ReasonCode.STORE_UNAVAILABLE, source=doc.source, detail=str(exc)))
-    except Exception as exc:  # an unexpected fault fails this document only; the batch goes on
-        log.error("document %s failed:\n%s", doc.source, traceback.format_exc())
-        services.progress.document_done()
-        return DocumentResult(source=doc.source, id=doc_id, status="failed", pages=0,
-                              failure_code=processing_error(doc.source, exc))
+        return _failure(doc, doc_id, exc)
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)

@@ -23,6 +23,7 @@ from schemas.document import BatchInfo, DocumentSource
 from schemas.errors import ConfigError
 from schemas.metadata import DocumentMetadata
 from schemas.reasons import Reason, codes_json, from_legacy_joined, stored_reasons
+from schemas.settings import Settings
 from storage.layout import COPY_REGISTER, QUARANTINE
 from storage.objects import ObjectMissing, ObjectStore
 
@@ -41,10 +42,17 @@ def batch_dir_of(doc: DocumentSource) -> Path:
     return first.parent if doc.kind == "file" else first.parent.parent
 
 
-def check_batch(batch_dir: Path, file_code: str | None, *, where: str = "--file-code") -> None:
-    """A mã hồ sơ given on the command line, the folder's ``batch.toml``: either broken stops a run before any work."""
+def check_batch(batch_dir: Path | str, file_code: str | None, settings: Settings | None = None, *,
+                where: str = "--file-code") -> None:
+    """A mã hồ sơ given on the command line, the batch's ``batch.toml`` (a folder's, or an S3 inbox prefix's with
+    ``settings``: a missing bucket or empty prefix too): any broken stops a run before any work."""
     check_file_code(file_code, where=where)
-    read_batch_info(batch_dir)
+    if isinstance(batch_dir, Path) or settings is None:
+        read_batch_info(Path(batch_dir))
+        return
+    from flows.inbox import batch_info
+
+    batch_info(batch_dir, settings)
 
 
 def approvals_of(doc: DocumentSource) -> BatchInfo:

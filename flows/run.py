@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.document import digitise_document, prefetch_pages
+from flows.inbox import batch_documents, batch_label, batch_name
 from flows.local_api import LocalPrefectApi
 from flows.prefect_env import configured_api_url, startup_timeout_s
 from flows.wiring import Services, services_for
-from pipeline.load import discover_documents, document_id
+from pipeline.load import document_id
 from schemas.document import BatchReport, DocumentSource
 from schemas.settings import Settings
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 def _already_archived(docs: list[DocumentSource], services: Services) -> bool:
     """True when every document of the batch is already in the archive (a re-run with nothing to do)."""
     for doc in docs:
+        if doc.inbox is not None and not doc.files:  # an S3 inbox document is hashed once downloaded, in its task
+            return False
         try:
             doc_id = document_id(services.identity_of(doc))
         except Exception:  # unreadable, not a regular file...: its document task reports it
@@ -40,10 +43,10 @@ def _already_archived(docs: list[DocumentSource], services: Services) -> bool:
     return True
 
 
-def _report_without_flow(batch_dir: Path, docs: list[DocumentSource], services: Services) -> BatchReport:
+def _report_without_flow(batch_dir: Path | str, docs: list[DocumentSource], services: Services) -> BatchReport:
     """Nothing to digitise: report every document as skipped without starting the orchestrator."""
-    results = [digitise_document(doc, batch_dir.resolve().name, services) for doc in docs]
-    return BatchReport(batch=str(batch_dir.resolve()), documents=results, pages_per_minute=0.0, elapsed_s=0.0,
+    results = [digitise_document(doc, batch_name(batch_dir), services) for doc in docs]
+    return BatchReport(batch=batch_label(batch_dir), documents=results, pages_per_minute=0.0, elapsed_s=0.0,
                        pages_processed=0)
 
 
@@ -85,12 +88,12 @@ def prefect_ready(settings: Settings, services: Services, docs: list[DocumentSou
         yield ThreadPoolTaskRunner(max_workers=settings.workers + 1)
 
 
-def run_digitise(batch_dir: Path, settings: Settings, *, file_code: str | None = None) -> BatchReport:
-    """Digitise ``batch_dir`` through the ``digitise_batch`` flow (one document task per worker, plus one; or on
-    Dask, ``settings.task_runner``)."""
+def run_digitise(batch_dir: Path | str, settings: Settings, *, file_code: str | None = None) -> BatchReport:
+    """Digitise ``batch_dir`` (a folder, or an S3 inbox prefix ``s3://bucket/prefix/``: ``flows.inbox``) through
+    the ``digitise_batch`` flow (one document task per worker, plus one; or on Dask, ``settings.task_runner``)."""
     started = time.monotonic()
     services = services_for(settings)
-    docs = discover_documents(batch_dir.resolve())
+    docs = batch_documents(batch_dir, settings)
     services.progress.start(len(docs), 0)
     if _already_archived(docs, services):
         return _report_without_flow(batch_dir, docs, services)

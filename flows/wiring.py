@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
@@ -37,7 +37,11 @@ from storage.catalog import Catalog, IndexWriter, catalog_exists
 from storage.db import is_database_url, open_database
 from storage.files import DatabaseFileRecords
 from storage.objects import DirectoryObjectStore, ObjectStore, remove_leftovers
+from storage.scratch import private_root, remove_expired
 from storage.search_index import SearchIndex
+
+if TYPE_CHECKING:
+    from storage.objects_s3 import S3ObjectStore
 
 OBJECTS_DIR = "objects"
 CATALOG_FILE = "catalog.sqlite"
@@ -71,7 +75,8 @@ class Services:
 
     @property
     def work_dir(self) -> Path:
-        return self.root / "work"
+        """Local scratch of per-document work folders (``storage.scratch``), never the archive folder."""
+        return self.settings.scratch_path()
 
     def close(self) -> None:
         self.page_pool.shutdown(wait=True)
@@ -128,10 +133,10 @@ def build_services(settings: Settings) -> Services:
     root = settings.archive_path()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        (root / "work").mkdir(exist_ok=True)
-        remove_leftovers(root / "work")  # scratch folders of runs that crashed (kill -9, power loss)
+        remove_leftovers(root / "work")  # an earlier version's scratch folder in the archive: its crash leftovers
     except OSError as exc:
         raise ConfigError(f"Không tạo được thư mục kho lưu trữ {root}: {exc}", fix="chọn --archive khác") from exc
+    remove_expired(private_root(settings.scratch_path()), lease_s=settings.scratch_lease_s)  # crashed runs' folders
     engine = build_engine(settings)
     return Services(
         settings=settings,
@@ -175,11 +180,14 @@ def build_engine(settings: Settings) -> OcrEngine:
                            user_words=words, user_patterns=patterns)
 
 
-def _s3_store(settings: Settings, *, bucket: str, prefix: str, backup: bool = False) -> ObjectStore:
+def _s3_store(settings: Settings, *, bucket: str, prefix: str, backup: bool = False, inbox: bool = False
+              ) -> S3ObjectStore:
     from storage.objects_s3 import S3ObjectStore
 
+    group = "backup_" if backup else "inbox_" if inbox else None
+
     def pick(name: str) -> object:
-        value = getattr(settings, f"backup_s3_{name}", None) if backup else None
+        value = getattr(settings, f"{group}s3_{name}", None) if group else None
         return getattr(settings, f"s3_{name}") if value is None else value
 
     secret = pick("secret_key")
@@ -195,6 +203,7 @@ def _s3_store(settings: Settings, *, bucket: str, prefix: str, backup: bool = Fa
         retries=settings.s3_retries,
         backoff_s=settings.s3_backoff_s,
         timeout_s=settings.s3_timeout_s,
+        create_bucket=not inbox,  # an inbox is read, never created
     )
 
 
@@ -219,6 +228,12 @@ def store_from_spec(spec: str, settings: Settings) -> ObjectStore:
     if "://" in spec:
         raise ConfigError(f"Không hỗ trợ kho {spec}", fix="dùng một thư mục hoặc s3://BUCKET/THƯ_MỤC")
     return DirectoryObjectStore(Path(spec).expanduser().resolve() / OBJECTS_DIR)
+
+
+def inbox_store(settings: Settings, *, bucket: str, prefix: str) -> S3ObjectStore:
+    """The S3 inbox a batch ``s3://bucket/prefix/`` is read from (``flows.inbox``): endpoint and keys from the
+    inbox_s3_* settings, else the s3_* ones; the bucket is never created."""
+    return _s3_store(settings, bucket=bucket, prefix=prefix, inbox=True)
 
 
 def build_search_index(settings: Settings) -> SearchIndex:
@@ -282,13 +297,21 @@ def catalog_target(settings: Settings) -> Path | str:
     """Where the catalog (and the hồ sơ records) live: the PostgreSQL URL of ``SOHOA_DATABASE_URL``, else the
     file ``ARCHIVE/catalog.sqlite``. ``ConfigError`` for a URL that is not PostgreSQL's, or one set together with
     the embedded search index."""
-    if settings.database_url is None:
+    url = shared_database_url(settings)
+    if url is None:
         return catalog_path(settings)
+    _embedded_index_needs_sqlite(settings)
+    return url
+
+
+def shared_database_url(settings: Settings) -> str | None:
+    """The PostgreSQL URL of ``SOHOA_DATABASE_URL`` (None: the SQLite files); ``ConfigError`` for another scheme."""
+    if settings.database_url is None:
+        return None
     url = settings.database_url.get_secret_value()
     if not is_database_url(url):
         raise ConfigError("SOHOA_DATABASE_URL không phải địa chỉ PostgreSQL",
                           fix="dùng dạng postgresql://NGƯỜI_DÙNG@MÁY:5432/CSDL, hoặc bỏ trống để dùng SQLite")
-    _embedded_index_needs_sqlite(settings)
     return url
 
 
@@ -341,10 +364,10 @@ def open_batch_registry(settings: Settings) -> BatchRegistry:
     """The archive's batch registry and work queue (their tables live in the catalog database: the archive's
     ``catalog.sqlite``, or the shared PostgreSQL of ``SOHOA_DATABASE_URL``)."""
     path = _archive_root(settings) / CATALOG_FILE
-    target = catalog_target(settings)
-    if isinstance(target, Path):
+    url = shared_database_url(settings)
+    if url is None:
         return BatchRegistry(path)
-    return _reaching_database(lambda: BatchRegistry(open_database(target), path=path))
+    return _reaching_database(lambda: BatchRegistry(open_database(url), path=path))
 
 
 def open_file_records(settings: Settings) -> DatabaseFileRecords:
@@ -358,9 +381,9 @@ def open_file_records(settings: Settings) -> DatabaseFileRecords:
 def open_accounts_db(settings: Settings) -> WebDb:
     """The archive's accounts database (users, roles, sessions of the web app and the CLI, corrections' legacy
     table, approval and access requests): in PostgreSQL with ``SOHOA_DATABASE_URL``, else ``ARCHIVE/web.sqlite3``."""
-    if settings.database_url is not None:
-        target = catalog_target(settings)
-        return _reaching_database(lambda: WebDb(str(target)))
+    url = shared_database_url(settings)
+    if url is not None:
+        return _reaching_database(lambda: WebDb(url))
     return WebDb(web_db_path(settings.archive_path()))
 
 

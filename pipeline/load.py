@@ -93,15 +93,20 @@ def read_batch_info(batch_dir: Path) -> BatchInfo:
     path = batch_dir / BATCH_FILE
     if not path.is_file():
         return BatchInfo()
+    return parse_batch_info(path.read_bytes(), where=str(path))
+
+
+def parse_batch_info(data: bytes, *, where: str) -> BatchInfo:
+    """A ``batch.toml``'s bytes (``where``: the file or object it came from, for the message) as ``BatchInfo``."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        table = data.get("ho_so", data)
+        table = tomllib.loads(data.decode("utf-8"))
+        table = table.get("ho_so", table)
         keys = ("file_code", "title", "order", "approval_ref", "approved_by", "top_secret_approval_ref")
         info = BatchInfo.model_validate({k: table[k] for k in keys if k in table})
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{path}: không đọc được thông tin hồ sơ ({exc})",
+        raise ConfigError(f"{where}: không đọc được thông tin hồ sơ ({exc})",
                           fix="sửa batch.toml (TOML, UTF-8: file_code, title, order)") from exc
-    check_file_code(info.file_code, where=str(path))
+    check_file_code(info.file_code, where=where)
     return info
 
 

@@ -17,13 +17,30 @@ PAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
 DOCUMENT_SUFFIXES = (".pdf", *PAGE_SUFFIXES)
 
 
+class RemoteFile(BaseModel):
+    """An object of an S3 inbox batch (``flows.inbox``), as listed: its key under the batch prefix and its size."""
+
+    key: str  # "name.pdf", or "folder/page.png" for a page of a folder document
+    bytes: int
+
+
 class DocumentSource(BaseModel):
-    """One document of a batch: a single file, or a folder of page images in natural name order."""
+    """One document of a batch: a single file, or a folder of page images in natural name order.
+
+    A document of an S3 inbox batch (``inbox`` set) is listed with its ``remote`` objects and no ``files``; it is
+    downloaded into local scratch just before it is digitised (``flows.inbox.fetched``), which gives it ``files``."""
 
     source: str  # path relative to the batch folder, "/" separated
     kind: Literal["file", "folder"]
     files: list[Path]  # absolute paths; one for a file document, the pages in order for a folder
     sequence: int | None = None  # số thứ tự in the hồ sơ (1-based), from batch order
+    inbox: str | None = None  # the S3 batch it is read from, "s3://bucket/prefix/"; None: a local batch folder
+    remote: list[RemoteFile] = Field(default_factory=list)  # objects still to download, in page order
+
+    @property
+    def origin(self) -> str:
+        """Where the document was read from, for registers and reports: ``s3://bucket/prefix/name`` or its name."""
+        return f"{self.inbox}{self.source}" if self.inbox else self.source
 
 
 class BatchInfo(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import tempfile
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -230,6 +231,24 @@ class Settings(BaseSettings):
     backup_s3_secret_key: SecretStr | None = None
     backup_s3_secure: bool | None = None
 
+    # batches read from an S3 "inbox" (`sohoa digitise s3://bucket/prefix/`): another S3 server or other keys;
+    # unset fields reuse the s3_* values
+    inbox_s3_endpoint: str | None = None
+    inbox_s3_access_key: str | None = None
+    inbox_s3_secret_key: SecretStr | None = None
+    inbox_s3_secure: bool | None = None
+
+    # local scratch space of a worker (per-document work files, originals downloaded from an S3 inbox): never the
+    # archive folder; None: <system temp dir>/sohoa-scratch. A leftover of a crashed run is removed when its
+    # process is gone (same host) or its lease has not been renewed for scratch_lease_s (any host)
+    scratch_dir: Path | None = Field(
+        default=None, description="SOHOA_SCRATCH_DIR: local folder for per-document work files (None: system temp)."
+    )
+    scratch_lease_s: float = Field(
+        default=6 * 3600.0, gt=0.0, description="SOHOA_SCRATCH_LEASE_S: a work folder not renewed for this long "
+                                                "(no page finished in it) is a crash leftover."
+    )
+
     # the web app (`sohoa web`)
     admin_user: str = "admin"
     admin_password: SecretStr | None = Field(
@@ -271,3 +290,9 @@ class Settings(BaseSettings):
 
     def archive_path(self) -> Path:
         return self.archive.expanduser().resolve()
+
+    def scratch_path(self) -> Path:
+        """Where per-document work files go: ``scratch_dir``, else a folder of this user's under the system temp dir."""
+        if self.scratch_dir is not None:
+            return self.scratch_dir.expanduser().resolve()
+        return Path(tempfile.gettempdir()).resolve() / f"sohoa-scratch-{os.getuid()}"  # one per user

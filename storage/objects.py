@@ -69,6 +69,10 @@ class ImmutableObjectError(OSError):
     """A put would change an original (originals are written once and never modified)."""
 
 
+class ObjectTooLarge(OSError):
+    """A download stopped: the object is larger than the caller allowed (``S3ObjectStore.get_file(max_bytes=…)``)."""
+
+
 class StoreUnavailable(OSError):
     """The store cannot be reached (after retries); the operation may succeed later."""
 

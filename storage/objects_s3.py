@@ -49,6 +49,7 @@ from storage.objects import (
     ChecksumMismatch,
     ImmutableObjectError,
     ObjectMissing,
+    ObjectTooLarge,
     StoreAccessDenied,
     StoreUnavailable,
     safe_key,
@@ -63,6 +64,8 @@ MIN_PART_SIZE = 5 << 20  # S3's minimum multipart part
 DEFAULT_PART_SIZE = 16 << 20  # objects up to this size go in one PUT (verified by ETag), larger ones in parts
 SHA256_META = "x-amz-meta-sha256"
 CONNECT_TIMEOUT_S = 5.0
+
+KeySizes = list[tuple[str, int]]  # (key, size in bytes)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _AUTH_CODES = frozenset(
@@ -342,13 +345,23 @@ class S3ObjectStore:
 
         return self._call("đọc", key, op)
 
-    def get_file(self, key: str, dest: Path) -> None:
+    def get_file(self, key: str, dest: Path, *, max_bytes: int | None = None) -> None:
+        """``ObjectStore.get_file``; with ``max_bytes``, the download stops with ``ObjectTooLarge`` (nothing left at
+        ``dest``) as soon as more bytes arrive (an inbox object replaced by a larger one after it was listed)."""
         name = self._name(key)
         part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
 
         def op() -> None:
+            written = 0
             with part.open("wb") as f:
-                self._stream(name, f.write)
+                def sink(chunk: bytes) -> None:
+                    nonlocal written
+                    written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        raise ObjectTooLarge(f"{key}: more than {max_bytes} bytes")
+                    f.write(chunk)
+
+                self._stream(name, sink)
 
         try:
             self._call("tải về", key, op)
@@ -378,6 +391,24 @@ class S3ObjectStore:
         keys = [name[len(self.prefix):] for name in names]
         # same order as DirectoryObjectStore (path components), whatever order the server lists in
         return iter(sorted(keys, key=lambda k: k.split("/")))
+
+    def list_sizes(self, prefix: str) -> KeySizes:
+        """Keys under ``prefix`` with their sizes in bytes, from the listing alone (nothing is read), in ``list``
+        order (an S3 inbox checks its size limits before downloading a byte)."""
+        folder = prefix.strip("/")
+        folder = f"{safe_key(folder)}/" if folder else ""
+
+        def op() -> KeySizes:
+            names = self._client.list_objects(self.bucket, prefix=self.prefix + folder, recursive=True)
+            return [(o.object_name, int(o.size or 0)) for o in names
+                    if o.object_name and not o.is_dir and not o.object_name.endswith("/")]
+
+        found = [(name[len(self.prefix):], size) for name, size in self._call("liệt kê", prefix or None, op)]
+        return sorted(found, key=lambda item: item[0].split("/"))
+
+    def bucket_exists(self) -> bool:
+        """Whether the bucket is there (a store built with ``create_bucket=False`` does not create it)."""
+        return bool(self._call("đọc thông tin", None, lambda: self._client.bucket_exists(self.bucket)))
 
     def delete(self, key: str) -> None:
         name = self._name(key)

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ from tests.tools.seaweed import SeaweedServer, weed_binary
 
 for _key, _value in OFFLINE_DEFAULTS.items():  # the test harness's Prefect server stays offline too
     os.environ.setdefault(_key, _value)
+# this session's own local scratch (per-document work folders): tests that find it empty after a run are not
+# confused by another session's runs on the same machine
+os.environ.setdefault("SOHOA_SCRATCH_DIR", tempfile.mkdtemp(prefix="sohoa-test-scratch-"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_BATCH = FIXTURES / "sample_batch"

@@ -46,8 +46,7 @@ def _manifests_not_catalogued(archive: Path) -> set[str]:
     return stored - listed
 
 
-def _scratch(archive: Path) -> list[Path]:
-    work = archive / "work"
+def _scratch(work: Path) -> list[Path]:
     return [p for d in work.iterdir() for p in ([d, *d.rglob("*")] if d.is_dir() else [d])] if work.is_dir() else []
 
 
@@ -70,7 +69,9 @@ def test_kill_9_at_a_named_point_then_rerun_completes_exactly_once(point: str, t
         shutil.copy(SAMPLE_BATCH / name, batch / name)
     archive = tmp_path / "archive"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "SOHOA_"))}
-    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "SOHOA_OBJECT_STORE": "directory"}
+    scratch = tmp_path / "scratch"  # the run's local scratch (SOHOA_SCRATCH_DIR), outside the archive
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "SOHOA_OBJECT_STORE": "directory",
+            "SOHOA_SCRATCH_DIR": str(scratch)}
     cmd = [str(SOHOA), "digitise", str(batch), "--archive", str(archive), "--workers", "1", "--quiet"]
     run = subprocess.Popen(cmd, env={**env, "SOHOA_FAULT_KILL_AT": point}, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -80,11 +81,11 @@ def test_kill_9_at_a_named_point_then_rerun_completes_exactly_once(point: str, t
     assert before < len(DOCUMENTS)
     evidence = POINTS[point]
     if evidence == "scratch":
-        assert any(p.suffix == ".pgm" for p in _scratch(archive))
+        assert any(p.suffix == ".pgm" for p in _scratch(scratch))
     elif evidence == "objects":
         assert _stored_without_manifest(archive)
     elif evidence == "pdf":
-        assert any(p.name == "document.pdf" for p in _scratch(archive))
+        assert any(p.name == "document.pdf" for p in _scratch(scratch))
     else:
         assert _manifests_not_catalogued(archive)
     deadline = time.monotonic() + 60  # its children (tesseract, Prefect's local API) must not linger
@@ -104,5 +105,6 @@ def test_kill_9_at_a_named_point_then_rerun_completes_exactly_once(point: str, t
     with sqlite3.connect(archive / "catalog.sqlite") as conn:
         assert conn.execute("SELECT count(DISTINCT source) FROM documents").fetchone()[0] == len(DOCUMENTS)
     assert main(["verify", "--archive", str(archive)]) == 0  # no missing, unexpected or orphan objects or entries
-    assert not list((archive / "work").iterdir())  # the crashed run's scratch folders are gone
+    assert not list(scratch.iterdir())  # the crashed run's scratch folders are gone (its process is dead)
+    assert not (archive / "work").exists()  # nothing of it was ever in the archive
     assert not list((archive / "objects" / ".incoming").iterdir())  # and its half-written objects

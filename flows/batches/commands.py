@@ -29,9 +29,10 @@ from flows.batches.status import (
     require_batch,
     summarise,
 )
+from flows.inbox import batch_documents, batch_info, batch_label, batch_toml, is_inbox
 from flows.intake import quarantined
 from flows.wiring import build_object_store, open_batch_registry, open_catalog
-from pipeline.load import BATCH_FILE, check_file_code, discover_documents, read_batch_info
+from pipeline.load import check_file_code
 from schemas.errors import ConfigError
 from schemas.reasons import Reason
 from schemas.settings import Settings
@@ -42,12 +43,11 @@ from storage.objects import ObjectStore
 _ACTIVE: tuple[BatchState, ...] = ("queued", "running", "partial")
 
 
-def _toml_fonds(folder: Path) -> str | None:
+def _toml_fonds(text: bytes | None) -> str | None:
     """``fonds`` (phông lưu trữ) from ``batch.toml`` (top level or ``[ho_so]``); read_batch_info checked the file."""
-    path = folder / BATCH_FILE
-    if not path.is_file():
+    if text is None:
         return None
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = tomllib.loads(text.decode("utf-8"))
     value = data.get("ho_so", data).get("fonds", data.get("fonds"))
     return str(value) if value else None
 
@@ -57,21 +57,23 @@ def new_batch_id(now: datetime, timezone: str) -> str:
     return f"lo-{now.astimezone(ZoneInfo(timezone)):%Y%m%d}-{secrets.token_hex(2)}"
 
 
-def add_batch(settings: Settings, folder: Path, *, when: str = "now", file_code: str | None = None,
+def add_batch(settings: Settings, folder: Path | str, *, when: str = "now", file_code: str | None = None,
               fonds: str | None = None, title: str | None = None, clock: Clock | None = None,
               before_register: Callable[[str], object] | None = None) -> BatchRecord:
-    """Register a batch folder (queued). ``batch.toml`` gives defaults for the hồ sơ code, title and fonds.
+    """Register a batch folder, or an S3 inbox prefix ``s3://bucket/prefix/`` (``flows.inbox``), queued.
+    ``batch.toml`` gives defaults for the hồ sơ code, title and fonds.
 
     ``before_register(schedule)`` runs once the folder and options are checked, before anything is recorded
     (the CLI checks the OCR tools there for a batch it is about to run)."""
     clock = clock or system_clock(settings.timezone)
-    folder = folder.expanduser().resolve()
-    if not folder.is_dir():
-        raise ConfigError(f"Không tìm thấy thư mục lô: {folder}", fix="kiểm tra lại đường dẫn DIR")
+    folder = batch_label(folder) if is_inbox(folder) else Path(folder).expanduser().resolve()
+    if isinstance(folder, Path) and not folder.is_dir():
+        raise ConfigError(f"Không tìm thấy thư mục lô: {folder}",
+                          fix="kiểm tra lại đường dẫn DIR (một thư mục, hoặc s3://BUCKET/THƯ_MỤC/)")
     schedule = parse_schedule(when)
     check_file_code(file_code, where="--file-code")
-    info = read_batch_info(folder)  # a broken batch.toml stops here
-    docs = discover_documents(folder)
+    info = batch_info(folder, settings)  # a broken batch.toml (a missing inbox prefix) stops here
+    docs = batch_documents(folder, settings)
     if not docs:
         raise ConfigError(f"Thư mục lô không có văn bản nào: {folder}",
                           fix="đặt vào đó các tệp quét (PDF, TIFF, JPEG, PNG) hoặc thư mục ảnh trang")
@@ -92,7 +94,8 @@ def add_batch(settings: Settings, folder: Path, *, when: str = "now", file_code:
             due = iso(next_fire(schedule, now.astimezone(ZoneInfo(settings.timezone))), settings.timezone)
         while True:
             record = BatchRecord(id=new_batch_id(now, settings.timezone), folder=str(folder),
-                                 file_code=file_code or info.file_code, fonds=fonds or _toml_fonds(folder),
+                                 file_code=file_code or info.file_code,
+                                 fonds=fonds or _toml_fonds(batch_toml(folder, settings)),
                                  title=title or info.title, schedule=schedule, state="queued",
                                  created_at=iso(now, settings.timezone), next_due_at=due)
             if registry.add(record):
@@ -180,7 +183,7 @@ def batch_details(settings: Settings, batch_id: str, principal: Principal | None
     data["documents"] = [s.model_dump(mode="json") for s in statuses]
     data["failures"] = [{"source": s.source, "error": s.error} for s in statuses if s.status == "failed"]
     data["needs_review"] = counts.needs_review
-    data["folder_missing"] = not Path(record.folder).is_dir()
+    data["folder_missing"] = not is_inbox(record.folder) and not Path(record.folder).is_dir()
     return data
 
 
@@ -234,10 +237,10 @@ def retry_batch(settings: Settings, batch_id: str, *, failed_only: bool = False,
                 return record, 0
         else:
             folder = Path(record.folder)
-            if not folder.is_dir():
+            if not is_inbox(record.folder) and not folder.is_dir():
                 raise ConfigError(f"Không tìm thấy thư mục lô: {folder}",
                                   fix="khôi phục thư mục lô về chỗ cũ, hoặc thêm lô mới bằng `sohoa batch add`")
-            scope = len(discover_documents(folder))
+            scope = len(batch_documents(record.folder, settings))
         schedule = (when or record.schedule).lower()
         due = iso(moment, settings.timezone) if schedule != "tonight" else None
         if not registry.requeue(record.id, only_sources=only, next_due_at=due,

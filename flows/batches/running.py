@@ -29,8 +29,9 @@ from flows.batches.report import batch_markdown
 from flows.batches.schedule import Clock, iso, next_fire, this_runner, window_open
 from flows.batches.status import StopReason, document_statuses, require_batch, summarise
 from flows.digitise import compact_search_index, document_tasks, task_result
+from flows.inbox import batch_documents, is_inbox
 from flows.wiring import Services, services_for
-from pipeline.load import discover_documents, document_id
+from pipeline.load import document_id
 from schemas.document import DocumentResult, DocumentSource
 from schemas.errors import ConfigError
 from schemas.reasons import ReasonCode, reason
@@ -49,7 +50,10 @@ class BatchPlan:
 
 def archived(doc: DocumentSource, services: Services) -> DocumentResult | None:
     """The document as already archived (a skipped result), or None when it still has to be digitised (also when
-    it cannot be read: the document task reports why)."""
+    it cannot be read: the document task reports why; an S3 inbox document not downloaded yet: its task downloads,
+    hashes and skips it)."""
+    if doc.inbox is not None and not doc.files:
+        return None
     try:
         doc_id = document_id(services.identity_of(doc))
     except Exception:
@@ -61,12 +65,12 @@ def archived(doc: DocumentSource, services: Services) -> DocumentResult | None:
                           pages=entry.pages, review_reason_codes=entry.review_reasons, skipped=True)
 
 
-def _batch_documents(record: BatchRecord) -> list[DocumentSource]:
+def _batch_documents(record: BatchRecord, services: Services) -> list[DocumentSource]:
     folder = Path(record.folder)
-    if not folder.is_dir():
+    if not is_inbox(record.folder) and not folder.is_dir():
         raise ConfigError(f"Không tìm thấy thư mục lô: {folder}",
                           fix="khôi phục thư mục lô về chỗ cũ rồi `sohoa batch retry`")
-    docs = discover_documents(folder)
+    docs = batch_documents(record.folder, services.settings)  # a folder, or an S3 inbox prefix (``flows.inbox``)
     if record.only_sources is not None:
         wanted = set(record.only_sources)
         docs = [d for d in docs if d.source in wanted]
@@ -76,7 +80,7 @@ def _batch_documents(record: BatchRecord) -> list[DocumentSource]:
 def plan_batch(record: BatchRecord, services: Services) -> BatchPlan:
     """The documents of the batch (or of its retry scope) not yet in the archive."""
     plan = BatchPlan(todo=[])
-    for doc in _batch_documents(record):
+    for doc in _batch_documents(record, services):
         done = archived(doc, services)
         if done is None:
             plan.todo.append(doc)
@@ -88,7 +92,7 @@ def plan_batch(record: BatchRecord, services: Services) -> BatchPlan:
 def remaining_plan(run: BatchRun) -> BatchPlan:
     """What is left in the queue of a run this worker joined (another worker planned it)."""
     left = set(run.registry.queue.unfinished(run.record.id))
-    return BatchPlan(todo=[d for d in _batch_documents(run.record) if d.source in left])
+    return BatchPlan(todo=[d for d in _batch_documents(run.record, run.services) if d.source in left])
 
 
 @dataclass
@@ -195,7 +199,7 @@ def execute(run: BatchRun) -> None:
     ``document_tasks``), at most ``workers + 1`` at a time, claiming each one only while the batch may go on
     (window open, no cancel request). Other workers claim from the same queue. Must run inside a flow."""
     file_code = run.record.file_code
-    docs = {d.source: d for d in _batch_documents(run.record)}
+    docs = {d.source: d for d in _batch_documents(run.record, run.services)}
     in_flight: dict[PrefectFuture[DocumentResult], tuple[DocumentSource, Claim]] = {}
 
     def reap_one() -> None:

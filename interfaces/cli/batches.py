@@ -87,7 +87,10 @@ def cmd_batch_add(args: argparse.Namespace) -> ExitCode:
 
             _ = services_for(settings).engine.languages()
 
-    record = add_batch(settings, Path(args.dir), when=args.when, file_code=args.file_code, fonds=args.fonds,
+    from flows.inbox import is_inbox
+
+    source: Path | str = args.dir if is_inbox(args.dir) else Path(args.dir)  # a folder, or s3://BUCKET/PREFIX/
+    record = add_batch(settings, source, when=args.when, file_code=args.file_code, fonds=args.fonds,
                        title=args.title, before_register=check_tools)
     audit_action(settings, args, "batch.add", record.id, {"folder": str(record.folder), "when": record.schedule})
     sys.stderr.write(f"Đã thêm lô {record.id}: {record.folder} — {_when_label(record.schedule, settings)}\n")
@@ -277,7 +280,7 @@ def _register_batch(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     lot = sub.add_parser("batch", help="quản lý các lô số hóa: thêm, xếp lịch (đêm nay, cron), xem, chạy lại, hủy")
     lot_sub = lot.add_subparsers(dest="batch_command", required=True)
     la = lot_sub.add_parser("add", help="thêm một thư mục lô: chạy ngay, đêm nay hoặc theo lịch cron")
-    la.add_argument("dir", metavar="DIR")
+    la.add_argument("dir", metavar="DIR", help="thư mục lô, hoặc s3://BUCKET/THƯ_MỤC/ (hộp thư S3)")
     la.add_argument("--when", default="now", metavar="now|tonight|CRON",
                     help="now: chạy ngay (mặc định); tonight: trong khung giờ đêm ($SOHOA_NIGHT_WINDOW); "
                          "hoặc biểu thức cron 5 trường, vd. \"0 22 * * 6\"")

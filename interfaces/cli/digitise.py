@@ -1,4 +1,4 @@
-"""``sohoa digitise BATCH_DIR``: digitise one batch folder in this process."""
+"""``sohoa digitise BATCH_DIR``: digitise one batch folder (or S3 inbox prefix ``s3://…``) in this process."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ from schemas.errors import ConfigError, ExitCode
 @access_rule(Rule.OPERATOR)
 def cmd_digitise(args: argparse.Namespace) -> ExitCode:
     settings = settings_of(args)
-    batch = Path(args.batch_dir)
-    if not batch.is_dir():
-        raise ConfigError(f"Không tìm thấy thư mục lô: {batch}", fix="kiểm tra lại đường dẫn BATCH_DIR")
+    from flows.inbox import batch_label, is_inbox
+
+    batch: Path | str = args.batch_dir if is_inbox(args.batch_dir) else Path(args.batch_dir)
+    if isinstance(batch, Path) and not batch.is_dir():
+        raise ConfigError(f"Không tìm thấy thư mục lô: {batch}",
+                          fix="kiểm tra lại đường dẫn BATCH_DIR (một thư mục, hoặc s3://BUCKET/THƯ_MỤC/)")
     from flows.intake import check_batch
 
-    check_batch(batch, args.file_code, where="--file-code")  # a broken batch.toml stops here, before any work
+    check_batch(batch, args.file_code, settings, where="--file-code")  # a broken batch.toml, a missing prefix...
     from flows.prefect_env import configure_prefect
 
     configure_prefect(settings.prefect_home, verbose=args.verbose)
@@ -31,7 +34,7 @@ def cmd_digitise(args: argparse.Namespace) -> ExitCode:
 
     services = services_for(settings)
     _ = services.engine.languages()  # a missing tesseract or model stops here, before any work
-    audit_action(settings, args, "batch.digitise", str(batch.resolve()), {"file_code": args.file_code})
+    audit_action(settings, args, "batch.digitise", batch_label(batch), {"file_code": args.file_code})
     try:
         with progress_line(services.progress.render, shown=not args.quiet):
             report = run_digitise(batch, settings, file_code=args.file_code)
@@ -72,7 +75,7 @@ def _print_summary(report: BatchReport) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     d = sub.add_parser("digitise", aliases=["digitize"], help="số hóa một lô tài liệu quét")
-    d.add_argument("batch_dir", metavar="BATCH_DIR")
+    d.add_argument("batch_dir", metavar="BATCH_DIR", help="thư mục lô, hoặc s3://BUCKET/THƯ_MỤC/ (hộp thư S3)")
     d.add_argument("--archive", help=ARCHIVE_HELP)
     d.add_argument("--report", help="ghi báo cáo JSON vào tệp này")
     d.add_argument("--workers", type=int, help="số tiến trình OCR song song (mặc định: số nhân CPU)")
