@@ -156,6 +156,7 @@ def test_counts_do_not_drift_through_updates_deletes_and_rebuilds(index: SearchI
     check(index, docs)
     index.delete(sorted(docs)[-1:])  # the newest one gone: its serial is not given again
     del docs[sorted(docs)[-1]]
+    check(index, docs)  # a deletion alone (counts of the same requests are kept between searches)
     docs["after"] = make_entry(rng, "after")
     index.upsert([docs["after"]])
     check(index, docs)
@@ -236,7 +237,7 @@ def test_embedded_column_store_says_when_it_does_not_hold_a_match(tmp_path: Path
     index.upsert([make_entry(rng, f"d{n}") for n in range(5)])
     conn = sqlite3.connect(tmp_path / "index.sqlite")
     try:
-        state = FacetColumns().current(conn)
+        state, _ = FacetColumns().current(conn)
         held = np.asarray([r[0] for r in conn.execute("SELECT docid FROM search_docs")], dtype=np.int64)
         counted = count_facets(state, held, SearchFilters())
         assert counted is not None and counted[0] == 5

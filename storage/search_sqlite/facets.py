@@ -39,6 +39,7 @@ FACET_VALUES = 100  # values per facet, most frequent first
 CODED = ("type_name", "organ_name", "classification", "batch", "file_code")  # text columns, as codes
 _NONE = -1  # code of NULL; year and day use it too (a NULL never passes a range filter)
 GROWTH = 1.5  # the arrays grow by this factor when a serial does not fit
+RESULTS_KEPT = 256  # counts of recent requests kept per file (the web page asks again for every page of hits)
 
 
 @dataclass
@@ -76,6 +77,22 @@ class FacetColumns:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state: _State | None = None
+        self._results_lock = threading.Lock()
+        self._results: OrderedDict[tuple[object, ...], tuple[int, dict[str, list[FacetCount]]]] = OrderedDict()
+
+    def cached(self, key: tuple[object, ...]) -> tuple[int, dict[str, list[FacetCount]]] | None:
+        """The counts of an identical request on an identical index (``key``: see ``query._facets``)."""
+        with self._results_lock:
+            found = self._results.get(key)
+            if found is not None:
+                self._results.move_to_end(key)
+        return None if found is None else (found[0], {name: list(v) for name, v in found[1].items()})
+
+    def remember(self, key: tuple[object, ...], counted: tuple[int, dict[str, list[FacetCount]]]) -> None:
+        with self._results_lock:
+            self._results[key] = (counted[0], {name: list(v) for name, v in counted[1].items()})
+            while len(self._results) > RESULTS_KEPT:
+                self._results.popitem(last=False)
 
     @classmethod
     def for_file(cls, path: Path) -> FacetColumns:
@@ -90,14 +107,19 @@ class FacetColumns:
                 cls._registry.popitem(last=False)
             return columns
 
-    def current(self, conn: sqlite3.Connection) -> _State:
-        """The arrays, holding every document of ``conn``'s snapshot (call inside its read transaction)."""
-        generation, top = conn.execute(
+    def current(self, conn: sqlite3.Connection) -> tuple[_State, tuple[str, ...] | None]:
+        """The arrays, holding every document of ``conn``'s snapshot (call inside its read transaction), and
+        what identifies the snapshot's documents (``None`` if nothing does): its generation, the last serial
+        given, the count of deletions and the highest docid; every write changes one of them (``write``)."""
+        generation, top, given, deleted = conn.execute(
             "SELECT ifnull((SELECT value FROM meta WHERE key = 'search_generation'), ''), "
-            "ifnull((SELECT max(docid) FROM search_docs), 0)").fetchone()
+            "ifnull((SELECT max(docid) FROM search_docs), 0), "
+            "ifnull((SELECT value FROM meta WHERE key = 'search_serial'), ''), "
+            "ifnull((SELECT value FROM meta WHERE key = 'search_deleted'), '')").fetchone()
+        snapshot = (str(generation), str(given), str(deleted), str(top)) if generation else None
         state = self._state
         if state is not None and state.generation == generation and state.loaded >= top:
-            return state
+            return state, snapshot
         with self._lock:
             state = self._state
             if state is None or state.generation != generation or not generation:
@@ -105,7 +127,7 @@ class FacetColumns:
             if state.loaded < top:
                 state = _load(conn, state)
             self._state = state
-            return state
+            return state, snapshot
 
 
 def _load(conn: sqlite3.Connection, state: _State) -> _State:

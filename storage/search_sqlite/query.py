@@ -400,14 +400,21 @@ def _facets(conn: sqlite3.Connection, request: SearchRequest, scope: _Scope, mat
     """The number of in-scope matches of ``match`` (every visible document when ``None``: browsing) and their
     facet counts: on the column store when there is one and it holds them, else grouped in SQL."""
     if columns is not None:
-        state = columns.current(conn)
+        state, snapshot = columns.current(conn)
         args: list[object] = []
         if match is None:  # the docid's low bits are its level: the clearance is checked on the docid
             visible = "" if scope.clearance >= MAX_LEVEL else f" WHERE (docid & {LEVEL_MASK}) <= {scope.clearance}"
             rowids = f"SELECT docid AS rowid FROM search_docs{visible}"
         else:
             rowids, args = match.rowids(scope.visible)
-        counted = count_facets(state, matched_docids(conn, rowids, args), request.filters)
+        # the same matches (SQL and its parameters, the clearance in them) and filters on the same documents
+        key = None if snapshot is None else (snapshot, scope.clearance, rowids, repr(args),
+                                             request.filters.model_dump_json())
+        counted = None if key is None else columns.cached(key)
+        if counted is None:
+            counted = count_facets(state, matched_docids(conn, rowids, args), request.filters)
+            if counted is not None and key is not None:
+                columns.remember(key, counted)
         if counted is not None:
             return counted
     if match is None:

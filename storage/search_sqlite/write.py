@@ -131,6 +131,8 @@ def _delete_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         conn.executemany("INSERT INTO search_pairs(search_pairs, rowid, pairs) VALUES ('delete', ?, ?)",
                          [(docid, pairs) for docid, _, _, pairs in values if docid not in pending])
         conn.executemany("DELETE FROM search_docs WHERE docid = ?", [(r[0],) for r in old])
+        conn.execute("INSERT INTO meta(key, value) VALUES ('search_deleted', '1') ON CONFLICT(key) DO UPDATE "
+                     "SET value = CAST(value AS INTEGER) + 1")  # counted: facets.FacetColumns keys on it
         conn.executemany("DELETE FROM search_text WHERE docid = ?", [(r[0],) for r in old])
 
 
