@@ -217,7 +217,7 @@ def test_embedded_column_store_agrees_with_grouping_in_sql(tmp_path: Path) -> No
                                 SearchFilters(batch=["lo-1", "lo-3"], classification=["Tối mật"])):
                     request = SearchRequest(query=query, clearance=clearance, facets=True, filters=filters)
                     by_sql = run_search(conn, request)
-                    by_columns = run_search(conn, request, columns=FacetColumns())
+                    by_columns = run_search(conn, request, columns=FacetColumns(load_after=0))
                     assert (by_sql.total, by_sql.facets) == (by_columns.total, by_columns.facets)
     finally:
         conn.close()
@@ -237,7 +237,8 @@ def test_embedded_column_store_says_when_it_does_not_hold_a_match(tmp_path: Path
     index.upsert([make_entry(rng, f"d{n}") for n in range(5)])
     conn = sqlite3.connect(tmp_path / "index.sqlite")
     try:
-        state, _ = FacetColumns().current(conn)
+        state, _ = FacetColumns(load_after=0).current(conn)
+        assert state is not None
         held = np.asarray([r[0] for r in conn.execute("SELECT docid FROM search_docs")], dtype=np.int64)
         counted = count_facets(state, held, SearchFilters())
         assert counted is not None and counted[0] == 5

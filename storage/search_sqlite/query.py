@@ -411,12 +411,18 @@ def _facets(conn: sqlite3.Connection, request: SearchRequest, scope: _Scope, mat
         key = None if snapshot is None else (snapshot, scope.clearance, rowids, repr(args),
                                              request.filters.model_dump_json())
         counted = None if key is None else columns.cached(key)
-        if counted is None:
+        if counted is None and state is not None:
             counted = count_facets(state, matched_docids(conn, rowids, args), request.filters)
-            if counted is not None and key is not None:
-                columns.remember(key, counted)
-        if counted is not None:
-            return counted
+        if counted is None:
+            counted = _sql_facets(conn, scope, match)
+        if key is not None:
+            columns.remember(key, counted)
+        return counted
+    return _sql_facets(conn, scope, match)
+
+
+def _sql_facets(conn: sqlite3.Connection, scope: _Scope, match: _Match | None
+                ) -> tuple[int, dict[str, list[FacetCount]]]:
     if match is None:
         return sql_facets(conn, f"search_docs d{_browse_condition(scope)}", scope.args)
     return sql_facets(conn, *scope.matches(match, joined=True))
