@@ -89,6 +89,12 @@ eval-search: deps venv
 bench-search: venv
 	$(BIN)/python tests/bench/bench_search.py --pages 100000 --clients 4 $(BENCH_SEARCH_ARGS)
 
+.PHONY: bench-search-1m
+# search at archive scale: 1,000,000 pages indexed in bulk (several GB in /tmp, removed after), every query kind
+# with and without facets on 1 and 4 clients (wall and CPU ms), the web search page's server time; ~1 h on 2 cores
+bench-search-1m: venv
+	$(BIN)/python tests/bench/bench_search_scale.py --pages 1000000 --clients 4 $(BENCH_SEARCH_1M_ARGS)
+
 .PHONY: bench-web
 # web latency on the dev corpus: search page p50/p95/p99 per query kind and document page, server time (3 rounds);
 # reuses $(SEARCH_ARCHIVE) (a copy of it) once eval-search has digitised it, else digitises the dev batch (~2 min)

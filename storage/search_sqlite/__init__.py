@@ -6,7 +6,9 @@ Modules by job:
 - ``tokens``: a document's folded columns, exact words and word-pair tokens;
 - ``write``: creating (or migrating) the tables, and a document's rows, inside a caller's transaction;
 - ``compaction``: merging FTS5 segments;
-- ``query``: query planning, ranking, facets (``run_search``);
+- ``query``: query planning, ranking (``run_search``);
+- ``facets``: exact facet counts on a column store of every document's facet values (``FacetColumns``), or
+  grouped in SQL;
 - ``snippets``: snippets and highlights of hits;
 - ``port``: the adapters ``SqliteSearchIndex`` (``storage.search_index.SearchIndex``: searches) and
   ``SqliteIndexWriter`` (``storage.catalog.IndexWriter``: a document's index rows in the catalog's transaction).

@@ -16,6 +16,7 @@ from pathlib import Path
 from schemas.document import SearchResult
 from schemas.search import IndexEntry, SearchRequest
 from storage.search_sqlite.compaction import compact, optimize
+from storage.search_sqlite.facets import FacetColumns
 from storage.search_sqlite.query import Probes, run_search
 from storage.search_sqlite.write import clear, create_schema, delete_entries, write_entries
 from storage.sqlite_tx import write_transaction
@@ -85,6 +86,7 @@ class SqliteSearchIndex:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
+        self._columns = FacetColumns.for_file(path)  # facet values of every document, shared in this process
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -125,7 +127,7 @@ class SqliteSearchIndex:
         conn = self._reader()
         conn.execute("BEGIN")  # one snapshot: total, hits and facets agree while a writer commits
         try:
-            return run_search(conn, request, self._local.probes)
+            return run_search(conn, request, self._local.probes, self._columns)
         finally:
             conn.execute("COMMIT")
 

@@ -35,8 +35,9 @@ from itertools import pairwise
 
 from schemas.document import SearchResult
 from schemas.query import ParsedQuery, parse_query
-from schemas.search import FACET_FIELDS, FacetCount, SearchRequest
+from schemas.search import FacetCount, SearchRequest
 from schemas.text import fold_fast, nfc
+from storage.search_sqlite.facets import FacetColumns, count_facets, empty_facets, matched_docids, sql_facets
 from storage.search_sqlite.schema import LEVEL_MASK, MAX_LEVEL
 from storage.search_sqlite.snippets import _fetch_hits, _phrase_pattern
 from storage.search_sqlite.tokens import _ASCII_WORD, _LENGTHS, pair_token
@@ -46,11 +47,8 @@ BM25 = "bm25(search_fts, " + ", ".join(map(str, WEIGHTS)) + ")"
 RANK_DF = 2000  # bm25 scores an item only if at most this many visible documents hold it
 HEAD_K = 200  # common items: the most documents a heading tier lists before the other matches
 COUNT_EXACT = 1000  # every item common: matches counted up to this, estimated above it (like a search engine)
-FACET_VALUES = 100  # values per facet, most frequent first
 MAX_CODE_TIER = 50  # documents with the số/ký hiệu a query looks up, ranked first
 CODE_TIER_BONUS = 1000.0  # added to the score of a document whose số/ký hiệu the query looks up
-_FACET_COLUMNS = {"type_name": "type_name", "year": "year", "organ_name": "organ_name",
-                  "classification": "classification", "batch": "batch", "file_code": "file_code"}
 _SORT_SQL = {
     "date_desc": "ifnull(d.issued_date, '') DESC, d.id",
     "date_asc": "ifnull(d.issued_date, '~'), d.id",
@@ -239,22 +237,24 @@ def _result(conn: sqlite3.Connection, request: SearchRequest, total: int, order:
 
 
 
-def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes | None = None) -> SearchResult:
+def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes | None = None,
+               columns: FacetColumns | None = None) -> SearchResult:
     """Run ``request`` on ``conn`` (a read transaction is the caller's; ``probes``: what earlier searches on
-    ``conn`` learned, if kept)."""
+    ``conn`` learned, if kept; ``columns``: the index's facet column store, if kept: facets are grouped in SQL
+    without it)."""
     query = parse_query(request.query)
     scope = _Scope(request)
     if not query.raw.strip():  # no query: browse
-        return _browse(conn, request, scope)
+        return _browse(conn, request, scope, columns)
     items = _items(query)
     if not items:  # text with no word in it ("***"): nothing to find
-        return SearchResult(total=0, hits=[], facets=_empty_facets() if request.facets else {})
+        return SearchResult(total=0, hits=[], facets=empty_facets() if request.facets else {})
     version, pending = conn.execute("SELECT (SELECT data_version FROM pragma_data_version()), "
                                     "(SELECT min(docid) FROM search_pairs_pending)").fetchone()
     cache = probes or Probes()
     known = cache.at(int(version))
     match = _Match(items, pending)
-    counted, facets = _facets(conn, *scope.matches(match, joined=True)) if request.facets else (None, {})
+    counted, facets = _facets(conn, request, scope, match, columns) if request.facets else (None, {})
     wanted = query.all_tokens()
     if request.sort in _SORT_SQL:
         total = counted if counted is not None else _count(conn, scope, match)
@@ -395,13 +395,54 @@ def _code_condition(scope: _Scope, query: ParsedQuery) -> tuple[str, list[object
             f"LIMIT {MAX_CODE_TIER})"), [*args, *scope.args]
 
 
-def _browse(conn: sqlite3.Connection, request: SearchRequest, scope: _Scope) -> SearchResult:
-    """An empty query: every visible document that passes the filters, newest first (or as sorted)."""
+def _facets(conn: sqlite3.Connection, request: SearchRequest, scope: _Scope, match: _Match | None,
+            columns: FacetColumns | None) -> tuple[int, dict[str, list[FacetCount]]]:
+    """The number of in-scope matches of ``match`` (every visible document when ``None``: browsing) and their
+    facet counts: on the column store when there is one and it holds them, else grouped in SQL."""
+    if columns is not None:
+        state, snapshot = columns.current(conn)
+        args: list[object] = []
+        if match is None:  # the docid's low bits are its level: the clearance is checked on the docid
+            visible = "" if scope.clearance >= MAX_LEVEL else f" WHERE (docid & {LEVEL_MASK}) <= {scope.clearance}"
+            rowids = f"SELECT docid AS rowid FROM search_docs{visible}"
+        else:
+            rowids, args = match.rowids(scope.visible)
+        # the same matches (SQL and its parameters, the clearance in them) and filters on the same documents
+        key = None if snapshot is None else (snapshot, scope.clearance, rowids, repr(args),
+                                             request.filters.model_dump_json())
+        counted = None if key is None else columns.cached(key)
+        if counted is None and state is not None:
+            counted = count_facets(state, matched_docids(conn, rowids, args), request.filters)
+        if counted is None:
+            counted = _sql_facets(conn, scope, match)
+        if key is not None:
+            columns.remember(key, counted)
+        return counted
+    return _sql_facets(conn, scope, match)
+
+
+def _sql_facets(conn: sqlite3.Connection, scope: _Scope, match: _Match | None
+                ) -> tuple[int, dict[str, list[FacetCount]]]:
+    if match is None:
+        return sql_facets(conn, f"search_docs d{_browse_condition(scope)}", scope.args)
+    return sql_facets(conn, *scope.matches(match, joined=True))
+
+
+def _browse_condition(scope: _Scope) -> str:
     conds = ([f"d.level <= {scope.clearance}"] if scope.clearance < MAX_LEVEL else []) + (
         [scope.where] if scope.where else [])
-    cond = " WHERE " + " AND ".join(conds) if conds else ""
-    total = int(conn.execute(f"SELECT count(*) FROM search_docs d{cond}", scope.args).fetchone()[0])
-    facets = _facets(conn, f"search_docs d{cond}", scope.args)[1] if request.facets else {}
+    return " WHERE " + " AND ".join(conds) if conds else ""
+
+
+def _browse(conn: sqlite3.Connection, request: SearchRequest, scope: _Scope,
+            columns: FacetColumns | None) -> SearchResult:
+    """An empty query: every visible document that passes the filters, newest first (or as sorted)."""
+    cond = _browse_condition(scope)
+    if request.facets:
+        total, facets = _facets(conn, request, scope, None, columns)
+    else:
+        total = int(conn.execute(f"SELECT count(*) FROM search_docs d{cond}", scope.args).fetchone()[0])
+        facets = {}
     if request.limit == 0 or request.offset >= total:
         return SearchResult(total=total, hits=[], facets=facets)
     order = _SORT_SQL["date_asc" if request.sort == "date_asc" else "date_desc"]
@@ -409,25 +450,3 @@ def _browse(conn: sqlite3.Connection, request: SearchRequest, scope: _Scope) -> 
                         [*scope.args, request.limit, request.offset]).fetchall()
     return SearchResult(total=total, hits=_fetch_hits(conn, [(int(r[0]), 0.0) for r in rows], set()),
                         facets=facets)
-
-
-def _empty_facets() -> dict[str, list[FacetCount]]:
-    return {name: [] for name in FACET_FIELDS}
-
-
-def _facets(conn: sqlite3.Connection, source: str, args: list[object]) -> tuple[int, dict[str, list[FacetCount]]]:
-    """The number of documents ``FROM source`` selects (``search_docs d``) and the value counts of every facet
-    over all of them, not one page: one statement, the matches materialised once and grouped per facet."""
-    groups = " UNION ALL ".join(
-        f"SELECT {n} AS n, {column} AS v, count(*) AS c FROM m WHERE {column} IS NOT NULL GROUP BY {column}"
-        for n, column in enumerate(_FACET_COLUMNS[name] for name in FACET_FIELDS))
-    total, rows = conn.execute(
-        "WITH m AS MATERIALIZED (SELECT d.type_name, d.year, d.organ_name, d.classification, d.batch, "
-        f"d.file_code FROM {source}) SELECT (SELECT count(*) FROM m), "
-        f"(SELECT json_group_array(json_array(n, v, c)) FROM ({groups}))", args).fetchone()
-    out: dict[str, list[tuple[str, int]]] = {name: [] for name in FACET_FIELDS}
-    for n, value, count in json.loads(rows):
-        out[FACET_FIELDS[n]].append((str(value), int(count)))
-    return int(total), {name: [FacetCount(value=v, count=c) for v, c in sorted(values, key=lambda vc: (-vc[1], vc[0]))
-                               [:FACET_VALUES]] for name, values in out.items()}
-

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 
 from schemas.query import code_key
@@ -30,13 +31,16 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the index tables; an index of an older layout is migrated to this one (in one transaction)."""
     conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    if _layout(conn) == LAYOUT:
+    if _layout(conn) == LAYOUT and _generation(conn):
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
         if _layout(conn) != LAYOUT:  # another process may have migrated it meanwhile
             _migrate(conn)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_layout', ?)", (LAYOUT,))
+            _new_generation(conn)
+        if not _generation(conn):  # an index of this layout written before generations were kept
+            _new_generation(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -46,6 +50,16 @@ def create_schema(conn: sqlite3.Connection) -> None:
 def _layout(conn: sqlite3.Connection) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = 'search_layout'").fetchone()
     return None if row is None else str(row[0])
+
+
+def _generation(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'search_generation'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _new_generation(conn: sqlite3.Connection) -> None:
+    """Begin a new generation of the index's documents (``facets.FacetColumns`` reads them all again)."""
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_generation', ?)", (uuid.uuid4().hex,))
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -117,6 +131,8 @@ def _delete_rows(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         conn.executemany("INSERT INTO search_pairs(search_pairs, rowid, pairs) VALUES ('delete', ?, ?)",
                          [(docid, pairs) for docid, _, _, pairs in values if docid not in pending])
         conn.executemany("DELETE FROM search_docs WHERE docid = ?", [(r[0],) for r in old])
+        conn.execute("INSERT INTO meta(key, value) VALUES ('search_deleted', '1') ON CONFLICT(key) DO UPDATE "
+                     "SET value = CAST(value AS INTEGER) + 1")  # counted: facets.FacetColumns keys on it
         conn.executemany("DELETE FROM search_text WHERE docid = ?", [(r[0],) for r in old])
 
 
@@ -163,8 +179,7 @@ def flush_pairs(conn: sqlite3.Connection, at_least: int | None = None) -> None:
 def _write_batch(conn: sqlite3.Connection, entries: list[IndexEntry]) -> int:
     latest = {e.id: e for e in entries}  # the last of two entries with one id wins
     _delete_rows(conn, list(latest))
-    top = conn.execute("SELECT max(docid) FROM search_docs").fetchone()[0]
-    serial = (int(top) >> LEVEL_BITS) + 1 if top is not None else 1
+    serial = _next_serial(conn)
     docs, texts, fts, head, pairs = [], [], [], [], []
     for e in latest.values():
         level = min(max(e.secrecy_level, 0), MAX_LEVEL)
@@ -188,8 +203,19 @@ def _write_batch(conn: sqlite3.Connection, entries: list[IndexEntry]) -> int:
     conn.executemany("INSERT INTO search_fts(rowid, code, title, body, exact) VALUES (?, ?, ?, ?, ?)", fts)
     conn.executemany("INSERT INTO search_head(rowid, code, title, exact) VALUES (?, ?, ?, ?)", head)
     conn.executemany("INSERT INTO search_pairs_pending(docid, pairs) VALUES (?, ?)", pairs)
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_serial', ?)", (str(serial - 1),))
     flush_pairs(conn)
     return len(docs)
+
+
+def _next_serial(conn: sqlite3.Connection) -> int:
+    """The serial of the next document: above every one ever given (``meta``'s ``search_serial``), not only
+    above the documents held: a docid is never given twice, so what ``facets.FacetColumns`` read for one stays
+    true (an index written before that key was kept starts from its highest docid)."""
+    top, given = conn.execute(
+        "SELECT (SELECT max(docid) FROM search_docs), "
+        "(SELECT value FROM meta WHERE key = 'search_serial')").fetchone()
+    return max((int(top) >> LEVEL_BITS) if top is not None else 0, int(given) if given is not None else 0) + 1
 
 
 def delete_entries(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
@@ -198,11 +224,12 @@ def delete_entries(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
 
 
 def clear(conn: sqlite3.Connection) -> None:
-    """Remove every index row (inside the caller's write transaction)."""
+    """Remove every index row (inside the caller's write transaction). A new generation begins (see
+    ``facets.FacetColumns``); serials go on from where they were."""
     conn.execute("INSERT INTO search_fts(search_fts) VALUES ('delete-all')")
     conn.execute("INSERT INTO search_head(search_head) VALUES ('delete-all')")
     conn.execute("INSERT INTO search_pairs(search_pairs) VALUES ('delete-all')")
     conn.execute("DELETE FROM search_pairs_pending")
     conn.execute("DELETE FROM search_docs")
     conn.execute("DELETE FROM search_text")
-
+    _new_generation(conn)

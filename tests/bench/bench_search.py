@@ -19,7 +19,8 @@ for comparison only (code at the end of this file).
 
 Reports: indexing pages/s (time inside the engine's write calls; generation excluded and shown apart), index
 size, then p50/p95/p99 ms and mean hit count per query kind with N concurrent clients, throughput, peak RSS.
-``--pages 2000`` is a quick check (seconds).
+``--pages 2000`` is a quick check (seconds). ``--pages 1000000 --bulk`` (or ``make bench-search-1m``): the
+archive-scale run of ``bench_search_scale.py`` (bulk indexing only; facets on and off; the web search page).
 """
 
 from __future__ import annotations
@@ -507,7 +508,18 @@ def main() -> int:
     ap.add_argument("--no-bulk", action="store_true",
                     help="fts5: skip indexing the same pages again in bulk (as `sohoa reindex` does)")
     ap.add_argument("--json", help="also write the numbers to this file")
+    ap.add_argument("--bulk", action="store_true",
+                    help="fts5: index in bulk only and measure queries with and without facets, on 1 and 4 "
+                         "clients, and the web search page (bench_search_scale.py; for --pages 1000000: one "
+                         "transaction per document would take hours)")
     args = ap.parse_args()
+    if args.bulk:
+        from bench_search_scale import main as scale_main
+
+        return scale_main(["--pages", str(args.pages), "--clients", str(args.clients),
+                           "--queries-per-kind", str(args.queries_per_kind), "--corpus", str(args.corpus),
+                           "--seed", str(args.seed), *(["--dir", str(args.dir)] if args.dir else []),
+                           *(["--json", args.json] if args.json else [])])
 
     if not (args.corpus / "gt").is_dir():
         print(f"corpus not found: {args.corpus} (needs gt/*.gt.txt and meta/*.json); pass --corpus DIR",
