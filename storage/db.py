@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from schemas.errors import ConfigError
+
 Dialect = Literal["sqlite", "postgres"]
 
 
@@ -136,7 +138,12 @@ class PostgresDatabase:
 
         self.url = url
         self.lock = threading.RLock()
-        self.conn = psycopg.connect(url, autocommit=True)
+        try:
+            self.conn = psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError as exc:  # psycopg names host, port, user and database; never the password
+            raise ConfigError(f"Không kết nối được cơ sở dữ liệu PostgreSQL dùng chung: {exc}",
+                              fix="kiểm tra SOHOA_DATABASE_URL (máy, cổng, tên CSDL, người dùng, mật khẩu) và máy "
+                                  "chủ PostgreSQL") from exc
         self._depth = 0
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> Rows:

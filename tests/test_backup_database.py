@@ -149,13 +149,29 @@ def test_a_missing_pg_dump_stops_the_backup_before_any_copy(
 def test_a_failing_pg_dump_stops_the_backup_with_its_error(
     postgres: PostgresServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SOHOA_DATABASE_URL", _database(postgres, f"fail_{tmp_path.name}".lower()))
+    failing = tmp_path / "pg_dump"  # a pg_dump that cannot dump (as for a lost connection or a refused role)
+    failing.write_text("#!/bin/sh\necho 'pg_dump: error: query failed: permission denied for table marker' >&2\n"
+                       "exit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("SOHOA_PG_DUMP", str(failing))
+    code, _, err = _backup(capsys, tmp_path / "archive", tmp_path / "backup")
+    assert code == 4
+    assert "pg_dump không sao lưu được cơ sở dữ liệu" in err and "permission denied" in err
+    assert "kiểm tra SOHOA_DATABASE_URL" in err
+    assert not (tmp_path / "backup" / "objects" / "database").exists()
+
+
+def test_an_unreachable_database_stops_the_backup_before_anything(
+    postgres: PostgresServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SOHOA_DATABASE_URL", postgres.url(f"absent_{tmp_path.name}".lower()))  # never created
     monkeypatch.setenv("SOHOA_PG_DUMP", _pg("pg_dump", postgres))
     code, _, err = _backup(capsys, tmp_path / "archive", tmp_path / "backup")
     assert code == 4
-    assert "pg_dump không sao lưu được cơ sở dữ liệu" in err and "does not exist" in err
-    assert "kiểm tra SOHOA_DATABASE_URL" in err
-    assert not (tmp_path / "backup" / "objects" / "database").exists()
+    assert "Không kết nối được cơ sở dữ liệu PostgreSQL" in err and "does not exist" in err
+    assert "kiểm tra SOHOA_DATABASE_URL" in err and "Traceback" not in err
+    assert not (tmp_path / "backup" / "objects").exists()
 
 
 def test_without_a_database_url_a_backup_writes_no_dump(

@@ -293,7 +293,9 @@ def test_the_flows_join_a_live_run_and_take_over_one_whose_lease_ran_out(target:
     from schemas.settings import Settings
 
     url = target if target.startswith("postgresql://") else None
-    settings = Settings(archive=tmp_path / "archive", database_url=url, lease_s=LEASE)  # type: ignore[arg-type]
+    index = "elasticsearch" if url else "sqlite"  # a catalog in PostgreSQL needs a server index (never reached here)
+    settings = Settings(archive=tmp_path / "archive", database_url=url, lease_s=LEASE,  # type: ignore[arg-type]
+                        search_index=index, es_url="http://127.0.0.1:9")
     tz = ZoneInfo(settings.timezone)
     try:
         with open_batch_registry(settings) as registry:
