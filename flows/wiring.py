@@ -137,6 +137,9 @@ def build_services(settings: Settings) -> Services:
     except OSError as exc:
         raise ConfigError(f"Không tạo được thư mục kho lưu trữ {root}: {exc}", fix="chọn --archive khác") from exc
     remove_expired(private_root(settings.scratch_path()), lease_s=settings.scratch_lease_s)  # crashed runs' folders
+    from flows.audit_anchor import trail_database  # (deferred: flows.audit_anchor builds on this module)
+
+    trail_database(settings)  # corrections read with the store are checked against the trail where it lives
     engine = build_engine(settings)
     return Services(
         settings=settings,

@@ -152,3 +152,23 @@ def test_dropped_tables_are_found(tmp_path: Path, database: str | None) -> None:
     fixes = {str(p.get("fix")) for p in wiped.problems}  # the fix-it hint names where the trail is restored from
     assert all(("pg_dump" in fix) == (database is not None) for fix in fixes), fixes
     assert trail_exists(settings.archive_path() / AUDIT_FILE, database=database)  # the anchor file remains
+
+
+def test_a_process_that_only_builds_services_knows_where_the_trail_lives(postgres: PostgresServer,
+                                                                          tmp_path: Path) -> None:
+    """A worker that never appended still checks corrections read from the store against the trail in
+    PostgreSQL (``AuditedCorrections`` only knows the archive's folder): building the services notes the URL."""
+    from flows import audit_anchor
+    from flows.wiring import build_services
+    from schemas.settings import Settings
+
+    url = postgres.create_database(f"svc_{tmp_path.name}".lower())
+    archive = tmp_path / "archive"
+    settings = Settings(archive=archive, database_url=url, search_index="elasticsearch",  # type: ignore[arg-type]
+                        es_url="http://127.0.0.1:9")
+    audit_anchor.TRAIL_DATABASES.pop(archive.resolve(), None)
+    services = build_services(settings)
+    try:
+        assert audit_anchor.database_of(archive) == url
+    finally:
+        services.close()
