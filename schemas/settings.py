@@ -293,6 +293,6 @@ class Settings(BaseSettings):
 
     def scratch_path(self) -> Path:
         """Where per-document work files go: ``scratch_dir``, else a folder of this user's under the system temp dir."""
-        if self.scratch_dir is not None:
-            return self.scratch_dir.expanduser().resolve()
+        if self.scratch_dir is not None:  # not resolved: a symbolic link put at its name is seen, and refused
+            return Path(os.path.abspath(self.scratch_dir.expanduser()))  # (``storage.scratch.private_root``)
         return Path(tempfile.gettempdir()).resolve() / f"sohoa-scratch-{os.getuid()}"  # one per user

@@ -128,6 +128,20 @@ def to_pyformat(sql: str) -> str:
     return _QUOTED_OR_MARK.sub(swap, sql)
 
 
+_PASSWORDS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:([^/?#]*)@|[?&]password=([^&#]*)")
+
+
+def redact_password(text: str, url: str) -> str:
+    """``text`` (a driver's or a tool's message about ``url``) with the URL's password, as written and as decoded,
+    replaced by ``***``, whatever libpq made of the URL (it quotes the password, or the whole URL, it cannot parse)."""
+    from urllib.parse import unquote
+
+    hidden = {part for found in _PASSWORDS.finditer(url) for part in found.groups() if part}
+    for secret in sorted(hidden | {unquote(p) for p in hidden}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 class PostgresDatabase:
     dialect: Dialect = "postgres"
 
@@ -136,7 +150,10 @@ class PostgresDatabase:
 
         self.url = url
         self.lock = threading.RLock()
-        self.conn = psycopg.connect(url, autocommit=True)
+        try:
+            self.conn = psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:  # libpq quotes a URL it cannot parse, password included: never shown
+            raise psycopg.OperationalError(redact_password(str(exc), url)) from None
         self._depth = 0
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> Rows:

@@ -1,0 +1,71 @@
+"""Outside security review (attack3) of the PostgreSQL backends, the S3 inbox's local scratch and the facet cache:
+each test shows one finding and stays as its regression test."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from schemas.errors import ConfigError
+from schemas.settings import Settings
+from storage.scratch import private_root, remove_expired
+
+SECRET = "Tr0ng%zzBi-Mat"  # a password with a '%' not followed by two hex digits, as pasted into the URL
+
+
+def _whole_error(exc: BaseException) -> str:
+    """Everything a traceback of ``exc`` prints (its message and every chained cause), as a log would keep it."""
+    return "".join(traceback.format_exception(exc))
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://sohoa:{SECRET}@127.0.0.1:1/sohoa",  # libpq: invalid percent-encoded token: "<password>"
+    f"postgresql://sohoa:{SECRET}@[::1/sohoa",  # libpq quotes the whole URI (an unclosed IPv6 bracket)
+])
+def test_database_url_error_never_shows_the_password(tmp_path: Path, url: str) -> None:
+    """A SOHOA_DATABASE_URL libpq cannot parse is reported without the password: the driver's message quotes the
+    password (or the whole URL), and it used to escape as a raw psycopg.ProgrammingError (a traceback on the
+    console, in Prefect's logs of a scheduled run)."""
+    from flows.wiring import open_batch_registry, open_catalog
+
+    settings = Settings(archive=tmp_path / "archive", database_url=SecretStr(url), search_index="elasticsearch")
+    for opener in (open_catalog, open_batch_registry):
+        with pytest.raises(ConfigError) as caught:
+            opener(settings)
+        assert "Bi-Mat" not in _whole_error(caught.value)
+
+
+def test_database_backup_url_error_never_shows_the_password(tmp_path: Path) -> None:
+    """``sohoa backup``'s pg_dump step splits the password out of the same URL: its parse error hid nothing."""
+    from flows.database_backup import split_password
+
+    with pytest.raises(ConfigError) as caught:
+        split_password(f"postgresql://sohoa:{SECRET}@127.0.0.1:5432/sohoa")
+    assert "Bi-Mat" not in _whole_error(caught.value)
+
+
+def test_scratch_dir_symlink_is_refused_not_followed(tmp_path: Path) -> None:
+    """SOHOA_SCRATCH_DIR under a shared folder (/tmp, /scratch): another local user plants a symbolic link at its
+    name pointing to a folder of the service account (here: the archive). ``scratch_path`` resolved the link, so
+    the "refused when it is a symbolic link" check never saw it, and the start-up clean-up (``remove_expired``)
+    deleted everything in the target older than the lease: the archive's catalog and objects."""
+    archive = tmp_path / "archive"
+    (archive / "objects").mkdir(parents=True)
+    (archive / "catalog.sqlite").write_bytes(b"catalog")
+    old = time.time() - 7 * 86400
+    for entry in (archive / "objects", archive / "catalog.sqlite"):
+        os.utime(entry, (old, old))
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    planted = shared / "sohoa-scratch"
+    planted.symlink_to(archive, target_is_directory=True)
+
+    settings = Settings(archive=archive, scratch_dir=planted)
+    with pytest.raises(ConfigError):
+        remove_expired(private_root(settings.scratch_path()), lease_s=settings.scratch_lease_s)
+    assert (archive / "catalog.sqlite").exists() and (archive / "objects").is_dir()
