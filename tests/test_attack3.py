@@ -4,6 +4,7 @@ each test shows one finding and stays as its regression test."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import traceback
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from schemas.errors import ConfigError
+from schemas.search import IndexEntry, SearchRequest
 from schemas.settings import Settings
 from storage.scratch import private_root, remove_expired
 
@@ -69,3 +71,38 @@ def test_scratch_dir_symlink_is_refused_not_followed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         remove_expired(private_root(settings.scratch_path()), lease_s=settings.scratch_lease_s)
     assert (archive / "catalog.sqlite").exists() and (archive / "objects").is_dir()
+
+
+def _entry(doc_id: str, organ: str, level: int) -> IndexEntry:
+    classification = {0: None, 1: "Mật", 2: "Tối mật", 3: "Tuyệt mật"}[level]
+    metadata = {"code_number": "1", "code_notation": "NQ/TU", "type_name": "Nghị quyết", "issued_date": "2001-05-02",
+                "organ_name": organ, "subject": "về công tác", "signer": None, "classification": classification}
+    return IndexEntry(id=doc_id, source=f"{doc_id}.pdf", batch="lo-1", status="done", metadata=metadata,
+                      text="VĂN BẢN zabor kết thúc.", issued_date="2001-05-02", year=2001, secrecy_level=level)
+
+
+def test_facet_columns_never_count_a_docid_with_another_documents_values(tmp_path: Path) -> None:
+    """The column store trusts that a serial (``docid >> LEVEL_BITS``) is never given twice in a generation. The
+    catalog file brought back in place from a copy (``cp backup/catalog.sqlite archive/``, SQLite's backup API:
+    same inode, same generation, an older ``search_serial``) while the web app runs gives the next document the
+    serial of one written after the copy: the arrays still held that one's values, so an unclassified document
+    was counted with the facet values (organ, type, hồ sơ) of a Tuyệt mật one, at clearance 0."""
+    from storage.search_sqlite import SqliteSearchIndex
+
+    path, copy = tmp_path / "catalog.sqlite", tmp_path / "copy.sqlite"
+    index = SqliteSearchIndex(path)
+    try:
+        index.upsert([_entry("cong-khai", "Văn phòng Thành ủy", 0)])
+        with sqlite3.connect(path) as live, sqlite3.connect(copy) as saved:
+            live.backup(saved)
+        index.upsert([_entry("tuyet-mat", "Ban Nội chính mật", 3)])
+        for _ in range(2):  # the second request with facets reads the arrays (the first is counted in SQL)
+            index.search(SearchRequest(query="zabor", clearance=3, facets=True))
+        with sqlite3.connect(copy) as saved, sqlite3.connect(path) as live:
+            saved.backup(live)  # back in place: the same file
+        index.upsert([_entry("moi", "Quận ủy Hải Châu", 0)])
+        result = index.search(SearchRequest(query="zabor", clearance=0, facets=True))
+        organs = {f.value for f in result.facets["organ_name"]}
+        assert "Ban Nội chính mật" not in organs
+    finally:
+        index.close()
