@@ -106,3 +106,20 @@ def test_facet_columns_never_count_a_docid_with_another_documents_values(tmp_pat
         assert "Ban Nội chính mật" not in organs
     finally:
         index.close()
+
+
+@pytest.mark.parametrize("where", ["archive", "archive/work", "."])
+def test_scratch_dir_over_the_archive_is_refused(tmp_path: Path, where: str) -> None:
+    """SOHOA_SCRATCH_DIR set to the archive folder, a folder in it or its parent (a slip in an .env file): the
+    start-up clean-up took every entry there older than the lease for a crashed run's leftovers and deleted it
+    (the catalog, the objects, the audit trail). The README says "never the archive folder": now it is refused."""
+    archive = tmp_path / "archive"
+    (archive / "objects").mkdir(parents=True)
+    (archive / "catalog.sqlite").write_bytes(b"catalog")
+    old = time.time() - 7 * 86400
+    for entry in (archive / "objects", archive / "catalog.sqlite", archive):
+        os.utime(entry, (old, old))
+    settings = Settings(archive=archive, scratch_dir=tmp_path / where)
+    with pytest.raises(ConfigError):
+        remove_expired(private_root(settings.scratch_path()), lease_s=settings.scratch_lease_s)
+    assert (archive / "catalog.sqlite").exists() and (archive / "objects").is_dir()
