@@ -23,6 +23,7 @@ from schemas.checksums import sha256_file
 from schemas.errors import ConfigError, ToolMissingError
 from schemas.fixity import DatabaseDump, FixityProblem
 from schemas.settings import Settings
+from storage.db import redact_password
 from storage.objects import ObjectMissing, ObjectStore
 
 DUMPS = "database/"  # the store's folder for database dumps (not part of any document)
@@ -47,9 +48,15 @@ def require_pg_dump(settings: Settings) -> str:
 
 def split_password(url: str) -> tuple[str, str | None]:
     """A libpq connection string without the password, and the password (None when the URL has none)."""
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    params = conninfo_to_dict(url)
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error as exc:  # libpq quotes the password (or the whole URL) it cannot parse
+        raise ConfigError(f"SOHOA_DATABASE_URL không đọc được: {redact_password(str(exc).strip(), url)}",
+                          fix="sửa SOHOA_DATABASE_URL (ký tự đặc biệt trong mật khẩu viết dạng %XX, vd. % là %25)"
+                          ) from None
     password = params.pop("password", None)
     return make_conninfo("", **params), None if password is None else str(password)
 

@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas.errors import ConfigError
+
 
 def _default_workers() -> int:
     return max(1, os.cpu_count() or 1)
@@ -293,6 +295,12 @@ class Settings(BaseSettings):
 
     def scratch_path(self) -> Path:
         """Where per-document work files go: ``scratch_dir``, else a folder of this user's under the system temp dir."""
-        if self.scratch_dir is not None:
-            return self.scratch_dir.expanduser().resolve()
+        if self.scratch_dir is not None:  # not resolved: a symbolic link put at its name is seen, and refused
+            root = Path(os.path.abspath(self.scratch_dir.expanduser()))  # (``storage.scratch.private_root``)
+            real, archive = root.resolve(), self.archive_path()
+            # the start-up clean-up removes old entries there: over the archive it would delete the archive's files
+            if real == archive or archive in real.parents or real in archive.parents:
+                raise ConfigError(f"SOHOA_SCRATCH_DIR ({root}) trùng, nằm trong hoặc chứa thư mục kho {archive}",
+                                  fix="đặt SOHOA_SCRATCH_DIR là một thư mục riêng trên ổ cục bộ, ngoài thư mục kho")
+            return root
         return Path(tempfile.gettempdir()).resolve() / f"sohoa-scratch-{os.getuid()}"  # one per user

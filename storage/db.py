@@ -130,6 +130,20 @@ def to_pyformat(sql: str) -> str:
     return _QUOTED_OR_MARK.sub(swap, sql)
 
 
+_PASSWORDS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:([^/?#]*)@|[?&]password=([^&#]*)")
+
+
+def redact_password(text: str, url: str) -> str:
+    """``text`` (a driver's or a tool's message about ``url``) with the URL's password, as written and as decoded,
+    replaced by ``***``, whatever libpq made of the URL (it quotes the password, or the whole URL, it cannot parse)."""
+    from urllib.parse import unquote
+
+    hidden = {part for found in _PASSWORDS.finditer(url) for part in found.groups() if part}
+    for secret in sorted(hidden | {unquote(p) for p in hidden}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 class PostgresDatabase:
     dialect: Dialect = "postgres"
 
@@ -140,10 +154,11 @@ class PostgresDatabase:
         self.lock = threading.RLock()
         try:
             self.conn = psycopg.connect(url, autocommit=True)
-        except psycopg.OperationalError as exc:  # psycopg names host, port, user and database; never the password
-            raise ConfigError(f"Không kết nối được cơ sở dữ liệu PostgreSQL dùng chung: {exc}",
-                              fix="kiểm tra SOHOA_DATABASE_URL (máy, cổng, tên CSDL, người dùng, mật khẩu) và máy "
-                                  "chủ PostgreSQL") from exc
+        except psycopg.Error as exc:  # libpq quotes a URL it cannot parse, password included: never shown
+            said = redact_password(str(exc), url)
+            raise ConfigError(f"Không kết nối được cơ sở dữ liệu PostgreSQL dùng chung: {said}",
+                              fix="kiểm tra SOHOA_DATABASE_URL (máy, cổng, tên CSDL, người dùng, mật khẩu; ký tự % "
+                                  "viết là %25) và máy chủ PostgreSQL") from None
         self._depth = 0
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> Rows:

@@ -3,7 +3,7 @@
 Grouping the matches in SQL joins every match to its ``search_docs`` row (a b-tree lookup each): for a common
 word at a million pages that is hundreds of thousands of lookups, ~0.5 s. Instead each index object keeps
 ``FacetColumns``: for every document, by its serial (``docid >> LEVEL_BITS``), its facet values as small integer
-codes (and its year and date, for the filters), in numpy arrays (~30 bytes a document). A search reads the
+codes (and its year and date, for the filters), in numpy arrays (~37 bytes a document). A search reads the
 docids of its matches from FTS5 in one statement (clearance applied there, on the docid itself), applies the
 filters and counts every facet on the arrays (``np.bincount``): the counts are exact, over the matches at the
 search's snapshot, and never include a document above the caller's clearance.
@@ -49,13 +49,15 @@ class _State:
 
     generation: str
     loaded: int = 0  # the highest docid read
-    present: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # the docid read for each serial (-1: none): a match is counted only on the values of its own docid, its level
+    # in it (a serial given again, by a catalog file brought back in place from a copy, is never another's)
+    docids: np.ndarray = field(default_factory=lambda: np.full(0, -1, dtype=np.int64))
     columns: dict[str, np.ndarray] = field(default_factory=dict)  # CODED + "year" + "day": int32 by serial
     values: dict[str, list[str]] = field(default_factory=lambda: {c: [] for c in CODED})  # code -> value
     codes: dict[str, dict[str, int]] = field(default_factory=lambda: {c: {} for c in CODED})  # value -> code
 
     def capacity(self) -> int:
-        return int(self.present.shape[0])
+        return int(self.docids.shape[0])
 
 
 def _day(issued: str | None) -> int:
@@ -149,8 +151,8 @@ def _load(conn: sqlite3.Connection, state: _State) -> _State:
     if need > state.capacity():
         size = max(need, int(state.capacity() * GROWTH), 1024)
         grown = _State(generation=state.generation, loaded=state.loaded, values=state.values, codes=state.codes)
-        grown.present = np.zeros(size, dtype=bool)
-        grown.present[:state.capacity()] = state.present
+        grown.docids = np.full(size, -1, dtype=np.int64)
+        grown.docids[:state.capacity()] = state.docids
         for name in (*CODED, "year", "day"):
             column = np.full(size, _NONE, dtype=np.int32)
             if name in state.columns:
@@ -174,7 +176,7 @@ def _load(conn: sqlite3.Connection, state: _State) -> _State:
         state.columns[name][serials] = coded
     state.columns["year"][serials] = [_NONE if r[6] is None else int(r[6]) for r in rows]
     state.columns["day"][serials] = [_day(r[7]) for r in rows]
-    state.present[serials] = True
+    state.docids[serials] = [int(r[0]) for r in rows]
     state.loaded = top
     return state
 
@@ -193,7 +195,7 @@ def count_facets(state: _State, docids: np.ndarray, filters: SearchFilters
     """The number of ``docids`` passing ``filters`` and every facet's value counts over them; ``None`` when the
     arrays do not hold one of them (the caller counts in SQL)."""
     serials = docids >> LEVEL_BITS
-    if serials.size and (int(serials.max()) >= state.capacity() or not bool(state.present[serials].all())):
+    if serials.size and (int(serials.max()) >= state.capacity() or not np.array_equal(state.docids[serials], docids)):
         return None
     serials = serials[_passing(state, serials, filters)]
     out: dict[str, list[FacetCount]] = {}
