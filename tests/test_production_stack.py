@@ -194,6 +194,7 @@ def assert_web_finds_and_opens(env: dict[str, str], ids: dict[str, str]) -> None
 
     settings = in_process_settings(env)
     add_user(settings, "arch", "kho-luu-tru-tang-ba", "archivist", clearance=1)  # may see the Mật report
+    add_user(settings, "staff", "mat-khau-can-bo", "staff")
     with TestClient(create_app(settings, WebSettings())) as client:
         login(client, "arch", "kho-luu-tru-tang-ba")
         for source, number in (("kh_02.tif", "84-KH/TU"), ("bc_03.pdf", "312-BC/BTCTU"), ("cv_04", "1457-CV/VPTU")):
@@ -201,6 +202,11 @@ def assert_web_finds_and_opens(env: dict[str, str], ids: dict[str, str]) -> None
             assert page.status_code == 200 and hit_ids(page.text)[:1] == [ids[source]], (number, hit_ids(page.text))
         for doc_id in ids.values():
             assert client.get(f"/documents/{doc_id}").status_code == 200
+        staff = login(TestClient(client.app), "staff", "mat-khau-can-bo")  # clearance 0: the Mật report stays hidden
+        secret = ids["bc_03.pdf"]
+        assert secret not in hit_ids(staff.get("/search", params={"q": "312-BC/BTCTU"}).text)
+        assert staff.get(f"/documents/{secret}").status_code == 404
+        assert staff.get(f"/documents/{ids['kh_02.tif']}").status_code == 200
 
 
 def start_night(stack: dict[str, Any], workers: PrefectWorkers, night: Night, batch_id: str) -> str:
