@@ -68,19 +68,22 @@ def deployments(settings: Settings, *, by_module: bool = False) -> list[Any]:
     (``flows.scheduled.fixity_audit``) instead of a file path relative to the current directory, so a work-pool
     worker on any machine with sohoa installed imports the flows from the installed package."""
     entrypoint_type = EntrypointType.MODULE_PATH if by_module else EntrypointType.FILE_PATH
+    # in a work pool on a shared database every host's worker has its own archive folder (SOHOA_ARCHIVE: its trail's
+    # anchor, its scratch); a path of the registering host would send them all to a folder they may not have
+    archive = None if by_module and settings.database_url is not None else str(settings.archive_path())
     return [
         fixity_audit.to_deployment(
             name="fixity-audit",
             entrypoint_type=entrypoint_type,
             schedules=[Cron(settings.fixity_cron, timezone=settings.timezone)],
-            parameters={"archive": str(settings.archive_path()), "sample": settings.fixity_sample},
+            parameters={"archive": archive, "sample": settings.fixity_sample},
             description="Kiểm tra toàn vẹn định kỳ (SHA-256) mọi đối tượng trong kho",
         ),
         nightly_digitisation.to_deployment(
             name="nightly-digitisation",
             entrypoint_type=entrypoint_type,
             schedules=[Cron(nightly_cron(settings.night_window), timezone=settings.timezone)],
-            parameters={"archive": str(settings.archive_path())},
+            parameters={"archive": archive},
             description=f"Số hóa các lô chờ (sohoa batch add --when tonight|CRON) trong khung giờ "
                         f"{settings.night_window}",
         ),

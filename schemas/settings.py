@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 import tempfile
 from datetime import time
 from pathlib import Path
@@ -226,6 +227,11 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=120.0, ge=5.0, description="SOHOA_LEASE_S: seconds a claim lives unrenewed.")
     heartbeat_s: float | None = Field(
         default=None, gt=0.0, description="SOHOA_HEARTBEAT_S: seconds between renewals; None: lease_s / 4.")
+    # this host among the workers of the shared queue: the worker ids (``HOST:token``) and the one-nightly-run-per-
+    # host lease (``nightly:HOST``) are named after it; two workers on one machine that must act as two hosts (or a
+    # container whose hostname changes on every start) set it
+    host_id: str = Field(default_factory=socket.gethostname, min_length=1, pattern=r"^[^:\s]+$",
+                         description="SOHOA_HOST_ID: this host's name in the work queue; default: the hostname.")
 
     # backups (`sohoa backup --to s3://bucket/prefix`): another S3 server; unset fields reuse the s3_* values
     backup_s3_endpoint: str | None = None

@@ -458,7 +458,14 @@ class AuditLog:
                     check.first_rewritten = item
         name = self.anchor_path.name
         if anchored and not checks.get(name):
-            result.add("anchor", f"mất tệp neo {name} (hoặc tệp rỗng) dù nhật ký đã được neo: tệp neo bị xóa")
+            if self._db.dialect != "postgres":
+                result.add("anchor", f"mất tệp neo {name} (hoặc tệp rỗng) dù nhật ký đã được neo: tệp neo bị xóa")
+            elif not any(check.seen for check in checks.values()):
+                # a shared trail: every host anchors its own appends in its own file, so a host that never appended
+                # has none, and relies on the store's anchor; without that, nothing outside the database vouches
+                result.add("anchor", f"máy này không có tệp neo {name} và không có bản ghi neo nào khác để đối chiếu "
+                                     "nhật ký trong cơ sở dữ liệu dùng chung: tệp neo bị xóa, hoặc kho đối tượng "
+                                     "chưa có bản ghi neo")
         if bad_lines:
             result.add("anchor", f"{len(bad_lines)} dòng của {name} không đọc được (dòng {bad_lines[0]}"
                                  f"{', ...' if len(bad_lines) > 1 else ''}): tệp neo bị sửa")

@@ -4,6 +4,7 @@ found, appenders in several processes (as on several hosts) extending one valid 
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from pathlib import Path
 
@@ -172,3 +173,34 @@ def test_a_process_that_only_builds_services_knows_where_the_trail_lives(postgre
         assert audit_anchor.database_of(archive) == url
     finally:
         services.close()
+def test_a_host_without_its_own_anchor_file_relies_on_the_store_anchor_only_for_a_shared_trail(
+    tmp_path: Path, database: str | None
+) -> None:
+    """With the trail in PostgreSQL every host appends to one chain and anchors its appends in its own
+    ``audit.anchor``: a host that never appended has no file, which is no sign of tampering when the store's
+    anchor vouches for the chain (and that anchor still catches a chain cut back). In one SQLite archive the anchor
+    file sits beside the trail: its absence is a deleted anchor file, store anchor or not."""
+    host_a, host_b = tmp_path / "host-a", tmp_path / "host-b"
+    host_a.mkdir()
+    host_b.mkdir()
+    key = _log(host_a, database)  # host A appended: its anchor file, the chain's head
+    writer = AuditLog(host_a / AUDIT_FILE, key, create=False, database=database)
+    head = writer.head()
+    writer.close()
+    assert head is not None and (host_a / ANCHOR_FILE).stat().st_size > 0
+    store_anchor = dataclasses.replace(head, source="kho s3://sohoa (audit/anchor.json)", line=None)
+
+    def verify_on_host_b(*anchors: object) -> set[str]:
+        log = AuditLog(host_a / AUDIT_FILE, key, create=False, anchor=host_b / ANCHOR_FILE,
+                       database=database)  # host B: the same trail, its own (absent) anchor file
+        try:
+            return {str(p["kind"]) for p in log.verify(anchors).problems}  # type: ignore[arg-type]
+        finally:
+            log.close()
+
+    assert verify_on_host_b() == {"anchor"}  # nothing outside the database vouches for the chain: said, both
+    assert verify_on_host_b(store_anchor) == (set() if database else {"anchor"})
+    _tamper(host_a, database, "DELETE FROM audit_entries WHERE seq > 4")  # the chain cut back (head too)
+    _tamper(host_a, database, "DELETE FROM audit_head")
+    assert "truncated" in verify_on_host_b(store_anchor)
+    assert not (host_b / ANCHOR_FILE).exists()  # verifying wrote nothing

@@ -155,3 +155,23 @@ def test_work_pool_worker_runs_the_registered_fixity_audit(tmp_path: Path) -> No
                 os.killpg(proc.pid, signal.SIGKILL)
     assert all(stopped.values()) and leftovers == [], (stopped, leftovers,
                                                        worker_log.read_text(errors="replace")[-3000:])
+
+
+def test_work_pool_deployments_on_a_shared_database_leave_the_archive_to_each_hosts_worker(tmp_path: Path) -> None:
+    """Registered in a work pool with ``SOHOA_DATABASE_URL``, the deployments carry no archive folder: each host's
+    worker uses its own ``SOHOA_ARCHIVE`` (the registering host's path may not exist on the others). ``sohoa serve``
+    on one host (``flow.serve``), or a pool on an embedded archive, keeps the path."""
+    from pydantic import SecretStr
+
+    from flows.scheduled import deployments
+    from schemas.settings import Settings
+
+    archive = tmp_path / "kho"
+    shared = Settings(archive=archive, database_url=SecretStr("postgresql://sohoa@db.kho.local/sohoa"),
+                      search_index="elasticsearch")
+    embedded = Settings(archive=archive, database_url=None)
+    params = {d.name: d.parameters for d in deployments(shared, by_module=True)}
+    assert params == {"fixity-audit": {"archive": None, "sample": None}, "nightly-digitisation": {"archive": None}}
+    for settings, by_module in ((shared, False), (embedded, True), (embedded, False)):
+        for d in deployments(settings, by_module=by_module):
+            assert d.parameters["archive"] == str(archive.resolve()), (d.name, by_module)

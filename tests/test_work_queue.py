@@ -313,6 +313,40 @@ def test_the_flows_join_a_live_run_and_take_over_one_whose_lease_ran_out(target:
         close_all()
 
 
+def test_two_processes_with_their_own_host_id_are_two_workers_of_one_run(target: str, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``SOHOA_HOST_ID`` names the worker (``HOST:token``): two workers on one machine playing two hosts join one
+    run as two workers; without it both would be the run's opener (same hostname, same process token here)."""
+    from flows.batches.running import claimed_run
+    from flows.wiring import close_all, open_batch_registry
+    from schemas.settings import Settings
+
+    url = target if target.startswith("postgresql://") else None
+    monkeypatch.setenv("SOHOA_HOST_ID", "may-quet-2")
+    assert Settings().host_id == "may-quet-2"
+    monkeypatch.delenv("SOHOA_HOST_ID")
+    assert Settings().host_id == socket.gethostname()
+    with pytest.raises(ValueError):
+        Settings(host_id="may:2")  # the worker id is HOST:token
+    one, two = (Settings(archive=tmp_path / name, database_url=url, lease_s=LEASE, host_id=name,  # type: ignore[arg-type]
+                         search_index="elasticsearch" if url else "sqlite") for name in ("may-1", "may-2"))
+    tz = ZoneInfo(one.timezone)
+    try:
+        with open_batch_registry(one) as registry:
+            assert registry.add(BatchRecord(id="lo-hai-may", folder="/scans/lo", schedule="tonight", state="queued",
+                                            created_at="2026-12-07T09:00:00+07:00"))
+            first = claimed_run(one, registry, "lo-hai-may", lambda: datetime.fromtimestamp(T0, tz), window=None)
+            assert first is not None and first.opener and first.runner.startswith("may-1:")
+            registry.queue.enqueue("lo-hai-may", ["a.tif", "b.tif"])
+            second = claimed_run(two, registry, "lo-hai-may", lambda: datetime.fromtimestamp(T0 + 1, tz),
+                                 window=None)
+            assert second is not None and not second.opener and second.runner.startswith("may-2:")
+            a, b = first.claim(), second.claim()
+            assert a is not None and b is not None and {a.source, b.source} == {"a.tif", "b.tif"}
+    finally:
+        close_all()
+
+
 def test_the_registry_contract_holds_on_both_databases(connect: Opener) -> None:
     from schemas.reasons import ReasonCode, reason
 

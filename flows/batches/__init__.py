@@ -114,8 +114,8 @@ def nightly_digitisation(archive: str | None = None, clock: Clock | None = None)
     clock = clock or system_clock(settings.timezone)
     window, tz = settings.night_window, settings.timezone
     log = get_run_logger()
-    me = this_runner()
-    lease = f"{NIGHTLY_LEASE}:{me.rpartition(':')[0]}"
+    me = this_runner(settings.host_id)
+    lease = f"{NIGHTLY_LEASE}:{settings.host_id}"
     ran: list[BatchRecord] = []
 
     def hold() -> bool:

@@ -299,7 +299,7 @@ def claimed_run(settings: Settings, registry: BatchRegistry, batch_id: str, cloc
     """Open a run of the batch for this worker (or find it opened by it already), take over a run whose lease ran
     out (its workers are gone), or join the run under way (another process or host opened it: this worker shares
     its queue). None when the batch cannot run now (cancelled, or it changed state meanwhile)."""
-    me = this_runner()
+    me = this_runner(settings.host_id)
     record = require_batch(registry, batch_id)
     opener = record.state == "running" and record.runner == me
     if not opener:

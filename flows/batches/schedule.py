@@ -108,10 +108,10 @@ def _ranges(values: list[int]) -> str:
 _TOKEN = secrets.token_hex(6)  # this process, among the workers of every host
 
 
-def this_runner() -> str:
+def this_runner(host: str | None = None) -> str:
     """This process as a worker of the shared queue: ``host:token`` (never a process id: pids mean nothing on
-    another machine, and are reused)."""
-    return f"{socket.gethostname()}:{_TOKEN}"
+    another machine, and are reused). ``host``: ``Settings.host_id`` (``SOHOA_HOST_ID``); default the hostname."""
+    return f"{host or socket.gethostname()}:{_TOKEN}"
 
 
 def lease_expired(record: BatchRecord, now: datetime | None = None) -> bool:

@@ -166,14 +166,16 @@ class PrefectWorkers:
                                  PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5",
                                  **(extra or {}))
 
-    def start(self, name: str, extra_env: dict[str, str] | None = None) -> Worker:
-        """Start worker ``name`` (its environment: a fresh host's, ``PREFECT_API_URL``, then ``extra_env``)."""
+    def start(self, name: str, extra_env: dict[str, str] | None = None, *, limit: int | None = None) -> Worker:
+        """Start worker ``name`` (its environment: a fresh host's, ``PREFECT_API_URL``, then ``extra_env``);
+        ``limit``: at most that many flow runs at a time (``--limit``), so the others are left to other workers."""
         folder = self.base / name
         (folder / "scratch").mkdir(parents=True, exist_ok=True)
         env = self.environment(name, {"TMPDIR": str(folder / "scratch"), **(extra_env or {})})
         with (folder / "worker.log").open("ab") as out:
             proc = subprocess.Popen(
-                [str(BIN / "prefect"), "worker", "start", "--pool", self.pool, "--type", "process", "--name", name],
+                [str(BIN / "prefect"), "worker", "start", "--pool", self.pool, "--type", "process", "--name", name,
+                 *(["--limit", str(limit)] if limit else [])],
                 env=env, cwd=folder, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                 start_new_session=True, preexec_fn=_sigint_default)
         self.workers[name] = worker = Worker(name, folder, proc)
