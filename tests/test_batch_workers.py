@@ -26,9 +26,27 @@ from schemas.errors import ExitCode
 from storage.batches import BatchRegistry
 from storage.db import open_database
 from tests.conftest import SAMPLE_BATCH, add_bad_files, catalogued
+from tests.tools.es_proxy import EsHeaderProxy
 from tests.tools.postgres import PostgresServer
 
 SOHOA = Path(sys.executable).with_name("sohoa")
+
+
+def _shared_database(name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                     env: dict[str, str]) -> str:
+    """A PostgreSQL database for the shared stores, and the Elasticsearch stand-in a catalog there needs (its
+    header proxy for the `sohoa` processes, which cannot be patched like this one): set in ``env`` and here."""
+    server: PostgresServer = request.getfixturevalue("postgres")
+    osmem = request.getfixturevalue("osmem")
+    url = server.create_database(name)
+    proxy = EsHeaderProxy(osmem.url)
+    proxy.__enter__()
+    request.addfinalizer(lambda: proxy.__exit__(None, None, None))
+    shared = {"SOHOA_DATABASE_URL": url, "SOHOA_SEARCH_INDEX": "elasticsearch", "SOHOA_ES_INDEX": name}
+    env |= shared | {"SOHOA_ES_URL": proxy.url}
+    for key, value in (shared | {"SOHOA_ES_URL": osmem.url}).items():
+        monkeypatch.setenv(key, value)
+    return url
 
 
 @pytest.mark.slow
@@ -39,11 +57,10 @@ def test_two_batch_run_processes_started_at_once_do_each_document_once(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "SOHOA_"))}
     env |= {"SOHOA_OBJECT_STORE": "directory", "SOHOA_WORKERS": "1"}
+    url = None
     if backend == "postgres":
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database(f"workers_{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:16]}")
-        env["SOHOA_DATABASE_URL"] = url
-        monkeypatch.setenv("SOHOA_DATABASE_URL", url)
+        url = _shared_database(f"workers_{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:16]}", request,
+                               monkeypatch, env)
     archive, batch = tmp_path / "archive", tmp_path / "lo-chung"
     batch.mkdir()
     shutil.copy(SAMPLE_BATCH / "nq_01.png", batch / "a_nq.png")
@@ -61,7 +78,7 @@ def test_two_batch_run_processes_started_at_once_do_each_document_once(
     ended = [json.loads(out) for (out, _err), code in zip(outputs, codes, strict=True) if code == 3]
     assert all(view["state"] == "failed" for view in ended)
 
-    target = open_database(url) if backend == "postgres" else archive / "catalog.sqlite"
+    target = open_database(url) if url else archive / "catalog.sqlite"
     with BatchRegistry(target) as registry:
         record = registry.get(batch_id)
         assert record is not None and record.state == "failed" and record.summary is not None
@@ -71,7 +88,7 @@ def test_two_batch_run_processes_started_at_once_do_each_document_once(
         assert sorted(attempts) == sorted(p.name for p in batch.iterdir())
         assert set(attempts.values()) == {1}  # no document was claimed twice
         assert len(registry.queue.finished_by(batch_id)) == 5
-    assert catalogued(archive) == 1
+    assert catalogued(archive, url) == 1
 
 
 @pytest.mark.slow
@@ -84,10 +101,8 @@ def test_a_batch_run_joins_another_hosts_run_takes_over_its_dead_claim_and_recor
     env |= {"SOHOA_OBJECT_STORE": "directory", "SOHOA_WORKERS": "1", "PREFECT_HOME": str(tmp_path / "prefect")}
     url = None
     if backend == "postgres":
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database(f"join_{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:16]}")
-        env["SOHOA_DATABASE_URL"] = url
-        monkeypatch.setenv("SOHOA_DATABASE_URL", url)
+        url = _shared_database(f"join_{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:16]}", request,
+                               monkeypatch, env)
     archive, batch = tmp_path / "archive", tmp_path / "lo-chung"
     batch.mkdir()
     shutil.copy(SAMPLE_BATCH / "nq_01.png", batch / "a_nq.png")
@@ -116,4 +131,4 @@ def test_a_batch_run_joins_another_hosts_run_takes_over_its_dead_claim_and_recor
         assert registry.queue.attempts(batch_id) == {s: 2 if s == "a_nq.png" else 1 for s in sources}
         workers = set(registry.queue.finished_by(batch_id).values())
         assert len(workers) == 1 and "host-b:dead" not in workers  # all done by the joining process
-    assert catalogued(archive) == 1
+    assert catalogued(archive, url) == 1
