@@ -74,7 +74,7 @@ def test_backup_writes_a_pg_dump_that_pg_restore_reads(
     assert done.returncode == 0, done.stderr
     with psycopg.connect(restored) as conn:
         assert conn.execute("SELECT body FROM marker").fetchall() == [(ROW,)]
-    assert main(["verify", "--store", str(target)]) == 0  # a sealed dump is part of the layout, not "unexpected"
+    assert main(["verify", "--store", str(target), "--archive", str(archive)]) == 0  # a sealed dump is part of the layout, not "unexpected"
     log = [json.loads(line) for line in (archive / "backup-log.jsonl").read_text(encoding="utf-8").splitlines()]
     assert log[-1]["database_dump"] == dump["key"]
 
@@ -102,7 +102,7 @@ def test_verify_finds_a_changed_unsealed_or_lost_dump(
     (objects / keys[2]).unlink()
     (objects / "database" / "notes.txt").write_text("không thuộc bản sao nào", encoding="utf-8")
     capsys.readouterr()
-    assert main(["verify", "--store", str(target), "--json"]) == 7
+    assert main(["verify", "--store", str(target), "--archive", str(tmp_path / "archive"), "--json"]) == 7
     problems = json.loads(capsys.readouterr().out)["problems"]
     assert {(p["kind"], p["key"]) for p in problems} == {
         ("changed", keys[0]), ("missing", keys[1] + ".sha256"), ("missing", keys[2]),
@@ -203,6 +203,6 @@ def test_a_dump_goes_to_an_s3_backup_and_verifies_there(
     store.get_file(key, copy)
     listing = subprocess.run([_pg("pg_restore", postgres), "--list", str(copy)], capture_output=True, text=True)
     assert listing.returncode == 0 and "TABLE public marker" in listing.stdout, listing.stderr
-    assert main(["verify", "--store", spec]) == 0
+    assert main(["verify", "--store", spec, "--archive", str(tmp_path / "archive")]) == 0
     store.delete(key + ".sha256")
-    assert main(["verify", "--store", spec]) == 7
+    assert main(["verify", "--store", spec, "--archive", str(tmp_path / "archive")]) == 7
