@@ -74,7 +74,8 @@ def test_backup_writes_a_pg_dump_that_pg_restore_reads(
     assert done.returncode == 0, done.stderr
     with psycopg.connect(restored) as conn:
         assert conn.execute("SELECT body FROM marker").fetchall() == [(ROW,)]
-    assert main(["verify", "--store", str(target), "--archive", str(archive)]) == 0  # a sealed dump is part of the layout, not "unexpected"
+    # a sealed dump is part of the layout, not "unexpected"
+    assert main(["verify", "--store", str(target), "--archive", str(archive)]) == 0
     log = [json.loads(line) for line in (archive / "backup-log.jsonl").read_text(encoding="utf-8").splitlines()]
     assert log[-1]["database_dump"] == dump["key"]
 
