@@ -20,7 +20,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -67,6 +67,29 @@ def open_database(target: Path | str) -> Database:
     return SqliteDatabase(Path(target))
 
 
+class _Nestable(Protocol):
+    lock: threading.RLock
+    _depth: int
+
+    def outermost(self) -> AbstractContextManager[None]: ...
+
+
+@contextmanager
+def nested(db: _Nestable) -> Iterator[None]:
+    """``db.outermost()`` (BEGIN … COMMIT, ROLLBACK on error) under the connection's lock; a transaction opened
+    inside it joins it (only the outermost commits)."""
+    with db.lock:
+        db._depth += 1
+        try:
+            if db._depth > 1:
+                yield
+                return
+            with db.outermost():
+                yield
+        finally:
+            db._depth -= 1
+
+
 class SqliteDatabase:
     dialect: Dialect = "sqlite"
 
@@ -90,25 +113,18 @@ class SqliteDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self.conn.execute("COMMIT")
-            finally:
-                self._depth = 0
+        with nested(self):
+            yield
+
+    @contextmanager
+    def outermost(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         with self.lock:
@@ -171,20 +187,13 @@ class PostgresDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            self._depth = 1
-            try:
-                with self.conn.transaction():
-                    yield
-            finally:
-                self._depth = 0
+        with nested(self):
+            yield
+
+    @contextmanager
+    def outermost(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
 
     def close(self) -> None:
         with self.lock:
