@@ -73,10 +73,11 @@ def test_two_batch_run_processes_started_at_once_do_each_document_once(
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
     outputs = [run.communicate(timeout=600) for run in runs]
     codes = [run.returncode for run in runs]
-    # both ran their share (3: some documents failed), or one came when the batch had ended (4: nothing to run)
-    assert sorted(codes) in ([ExitCode.SOME_FAILED] * 2, [ExitCode.SOME_FAILED, ExitCode.CONFIG]), outputs
-    ended = [json.loads(out) for (out, _err), code in zip(outputs, codes, strict=True) if code == 3]
-    assert all(view["state"] == "failed" for view in ended)
+    # both ran their share (3: some of its documents failed; 0: a joiner whose own documents all succeeded), or one
+    # came when the batch had ended (4: nothing to run); which one depends on who claims what, never on the outcome
+    assert ExitCode.SOME_FAILED in codes and set(codes) <= {0, ExitCode.SOME_FAILED, ExitCode.CONFIG}, outputs
+    views = [json.loads(out) for (out, _err), code in zip(outputs, codes, strict=True) if code != ExitCode.CONFIG]
+    assert all(view["id"] == batch_id for view in views)  # the batch's outcome is read from the registry below
 
     target = open_database(url) if url else archive / "catalog.sqlite"
     with BatchRegistry(target) as registry:
