@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from storage.db import Dialect, PostgresDatabase, immediate
+from storage.db import Dialect, PostgresDatabase
 
 AUDIT_LOCK_KEY = 0x736F686F61_02  # "sohoa" + 2 (the web database's write lock is + 1)
 _TABLES_SQL = {
@@ -72,8 +72,13 @@ class TrailDb:
                 yield
             return
         assert self._sqlite is not None
-        with immediate(self._sqlite):
+        self._sqlite.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            self._sqlite.execute("ROLLBACK")
+            raise
+        self._sqlite.execute("COMMIT")
 
     def close(self) -> None:
         if self._pg is not None:

@@ -90,19 +90,6 @@ def nested(db: _Nestable) -> Iterator[None]:
             db._depth -= 1
 
 
-@contextmanager
-def immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """One SQLite write transaction on ``conn`` (autocommit mode): ``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back if
-    the block raises."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 class SqliteDatabase:
     dialect: Dialect = "sqlite"
 
@@ -129,8 +116,15 @@ class SqliteDatabase:
         with nested(self):
             yield
 
-    def outermost(self) -> AbstractContextManager[None]:
-        return immediate(self.conn)
+    @contextmanager
+    def outermost(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         with self.lock:

@@ -7,11 +7,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from storage.db import immediate
-
 
 def write_transaction(conn: sqlite3.Connection, lock: AbstractContextManager[Any],
                       action: Callable[[], object]) -> None:
     """``action`` in one write transaction (``BEGIN IMMEDIATE``) under ``lock``, rolled back if it raises."""
-    with lock, immediate(conn):
-        action()
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            action()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
