@@ -24,6 +24,10 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
+	@# docker-compose (v1, Python) validates docker-compose.yml in the tests; no Docker engine (its recommendation)
+	@dpkg -s docker-compose >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get install -y -q --no-install-recommends docker-compose; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

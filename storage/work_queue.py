@@ -152,6 +152,13 @@ class WorkQueue:
         return QueueState(ready=bool(row and row[0]), claimable=int(counts[0] or 0),
                           held_by_others=int(counts[1] or 0), finished=int(counts[2] or 0))
 
+    def leases_of_others(self, batch_id: str, *, worker: str, now_s: float) -> dict[str, float]:
+        """The documents other workers hold under a live lease, with each lease's expiry (a renewal moves it)."""
+        rows = self.db.execute(
+            "SELECT source, lease_until FROM work_items WHERE batch_id = ? AND state = 'claimed' "
+            "AND lease_until >= ? AND worker <> ?", (batch_id, now_s, worker)).fetchall()
+        return {str(r[0]): float(r[1]) for r in rows}
+
     def unfinished(self, batch_id: str) -> list[str]:
         """The documents of the batch's queue not finished (pending or claimed), in batch order."""
         rows = self.db.execute("SELECT source FROM work_items WHERE batch_id = ? AND state <> 'finished' "

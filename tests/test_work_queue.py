@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from flows.batches.running import BatchRun, await_held
+from schemas.settings import Settings
 from storage.batches import BatchRecord, BatchRegistry, BatchSummary
 from storage.db import open_database
 from tests.tools.postgres import PostgresServer
@@ -389,3 +391,73 @@ def test_the_registry_contract_holds_on_both_databases(connect: Opener) -> None:
     assert registry.lease_holder("nightly") == "h:2"
     registry.release_lease("nightly", holder="h:2")
     assert registry.lease_holder("nightly") is None
+
+
+def _run_of(registry: BatchRegistry, batch: str, clock: list[float], runner: str = "host-a:late") -> BatchRun:
+    """A worker's run on the batch (no services: ``await_held`` reads only the queue), at the time in ``clock``."""
+    settings = Settings(lease_s=LEASE)
+    record = registry.get(batch)
+    assert record is not None
+    return BatchRun(record=record, registry=registry, settings=settings, services=None,  # type: ignore[arg-type]
+                    clock=lambda: datetime.fromtimestamp(clock[0], tz=ZoneInfo("Asia/Ho_Chi_Minh")),
+                    runner=runner, window=None, opener=False)
+
+
+def test_a_worker_left_with_only_a_dead_hosts_claim_waits_for_its_lease_and_takes_it_over(connect: Opener) -> None:
+    registry = connect()
+    batch = running_batch(registry, ["a.pdf"])
+    assert connect().queue.claim(batch, worker="host-b:dead", now_s=T0, until_s=T0 + LEASE) is not None
+    clock = [T0 + 1]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # host-b never renews: it is gone
+        slept.append(seconds)
+        clock[0] += seconds
+
+    run = _run_of(registry, batch, clock)
+    assert run.claim() is None  # held under a live lease
+    assert await_held(run, sleep=sleep)  # waited until the lease ran out ...
+    assert T0 + LEASE < clock[0] <= T0 + LEASE + 2 and max(slept) <= 1.0
+    claim = run.claim()
+    assert claim is not None and claim.source == "a.pdf" and claim.attempts == 2  # ... and takes the document over
+
+
+def test_a_worker_stops_waiting_once_every_holder_renewed_or_finished(connect: Opener) -> None:
+    registry, other = connect(), connect()
+    batch = running_batch(registry, ["a.pdf", "b.pdf", "c.pdf"])
+    for _ in range(2):
+        assert other.queue.claim(batch, worker="host-b:alive", now_s=T0, until_s=T0 + LEASE) is not None
+    assert registry.queue.claim(batch, worker="host-c:alive", now_s=T0, until_s=T0 + LEASE) is not None
+    clock = [T0 + 1]
+    beats = []
+
+    def sleep(seconds: float) -> None:  # host-b's heartbeat comes, host-c finishes its document
+        clock[0] += seconds
+        if len(beats) < 2:
+            beats.append(other.queue.renew(batch, worker="host-b:alive", until_s=clock[0] + LEASE))
+        else:
+            assert registry.queue.complete(batch, "c.pdf", worker="host-c:alive")
+
+    run = _run_of(registry, batch, clock)
+    assert not await_held(run, sleep=sleep)  # alive: they finish their documents and the last records the batch
+    assert clock[0] < T0 + 10  # a few polls, not a lease
+    assert registry.queue.claim(batch, worker="host-a:late", now_s=clock[0], until_s=clock[0] + LEASE) is None
+
+
+def test_a_waiting_worker_stops_on_cancel_and_does_not_wait_when_nothing_is_held(connect: Opener) -> None:
+    registry = connect()
+    batch = running_batch(registry, ["a.pdf"])
+    clock = [T0 + 1]
+
+    def never(seconds: float) -> None:
+        raise AssertionError("nothing is held: no waiting")
+
+    assert not await_held(_run_of(registry, batch, clock), sleep=never)
+    assert connect().queue.claim(batch, worker="host-b:alive", now_s=T0, until_s=T0 + LEASE) is not None
+
+    def cancel(seconds: float) -> None:
+        clock[0] += seconds
+        assert registry.request_cancel(batch)
+
+    assert not await_held(_run_of(registry, batch, clock), sleep=cancel)
+    assert clock[0] < T0 + 3

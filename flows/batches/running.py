@@ -217,15 +217,39 @@ def execute(run: BatchRun) -> None:
                 break
             claim = run.claim()
             if claim is None:
-                if not in_flight:
+                if in_flight:
+                    reap_one()  # what is in flight may end the window, or a lease may run out meanwhile
+                elif not await_held(run):
                     break
-                reap_one()  # what is in flight may end the window, or a lease may run out meanwhile
                 continue
             doc = _claimed_document(run, claim, docs)
             if doc is not None:
                 in_flight[submit(doc, run.record.name, file_code)] = (doc, claim)
         while in_flight:
             reap_one()
+
+
+def await_held(run: BatchRun, sleep: Callable[[float], object] = time.sleep) -> bool:
+    """Nothing left to claim, nothing in flight, but other workers hold documents: watch their leases. True when
+    one may be claimed (a lease ran out: its worker is gone, this one takes the document over); False when no
+    document is held any more, when every holder has renewed its lease since (it is alive, and the last one
+    records the batch), or when the batch must stop. Waits at most a lease, about a heartbeat for live holders."""
+    queue, batch_id = run.registry.queue, run.record.id
+    unproven = queue.leases_of_others(batch_id, worker=run.runner, now_s=run.now_s())  # not yet seen renewed
+    poll_s = min(1.0, run.settings.heartbeat_interval_s / 4)
+    while unproven:
+        sleep(poll_s)
+        if run.stop_reason() is not None:
+            return False
+        record = run.registry.get(batch_id)
+        if record is None or record.state != "running":
+            return False
+        held = queue.leases_of_others(batch_id, worker=run.runner, now_s=run.now_s())
+        if (set(unproven) - set(held)) & set(queue.unfinished(batch_id)):  # a lease ran out
+            return True
+        unproven = {source: until for source, until in unproven.items()
+                    if source in held and held[source] <= until}
+    return False
 
 
 def _final_state(run: BatchRun, pending: int, failed: int, error: str | None) -> BatchState:

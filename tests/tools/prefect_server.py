@@ -162,9 +162,9 @@ class PrefectWorkers:
         folder = self.base / name
         if self.auth_string:
             extra = {"PREFECT_API_AUTH_STRING": self.auth_string, **(extra or {})}
-        return clean_environment(folder / "prefect-home", PREFECT_API_URL=self.api_url,
-                                 PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="5",
-                                 **(extra or {}))
+        # tests poll every second (a flow run is picked up at once); ``extra`` may set Prefect's defaults back
+        polling = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+        return clean_environment(folder / "prefect-home", PREFECT_API_URL=self.api_url, **(polling | (extra or {})))
 
     def start(self, name: str, extra_env: dict[str, str] | None = None, *, limit: int | None = None) -> Worker:
         """Start worker ``name`` (its environment: a fresh host's, ``PREFECT_API_URL``, then ``extra_env``);
