@@ -12,10 +12,10 @@ The deployments are registered by ``sohoa serve --work-pool``; the batch by ``so
 the work is done by flow runs of the ``nightly-digitisation`` deployment, as the scheduler starts them (the window
 is set to the whole day). Host A starts first; once it holds a claim, host B comes up and joins the run; once both
 hold claims, host A is SIGKILLed with everything it started. Host B finishes the batch; a document A held is taken
-over once its lease (5 s) has run out, in B's own run (B, left with nothing to claim, waits for it). Then: every document is catalogued once, stored once (its originals byte-identical to the
-scans), indexed once; the batch is ``done``; ``sohoa verify`` and ``sohoa audit verify`` are clean on every host
-(also on the dead host's folder and on one that never wrote); the web app built from the same settings finds and
-opens the documents.
+over once its lease (5 s) has run out, in B's own run (B, left with nothing to claim, waits for it). Then: every
+document is catalogued once, stored once (its originals byte-identical to the scans), indexed once; the batch is
+``done``; ``sohoa verify`` and ``sohoa audit verify`` are clean on every host (also on the dead host's folder and on
+one that never wrote); the web app built from the same settings finds and opens the documents.
 """
 
 from __future__ import annotations
