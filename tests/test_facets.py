@@ -397,3 +397,45 @@ def test_kept_sets_are_bounded(tmp_path: Path, kept_sets: list[int], monkeypatch
         assert kept_sets
     finally:
         index.close()
+
+
+def test_kept_sets_of_phrases_and_browsing_agree_with_grouping_in_sql(tmp_path: Path, kept_sets: list[int],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phrases (found on their pairs, the newest documents on their words) and browsing (every visible document)
+    counted on kept sets and live masks give what grouping in SQL gives, through adds, updates and deletes."""
+    from storage.search_sqlite import SqliteSearchIndex, run_search, write
+    from storage.search_sqlite.facets import FacetColumns
+
+    monkeypatch.setattr(write, "PAIRS_BATCH", 16)  # some documents' pairs written, the newest pending
+    path = tmp_path / "index.sqlite"
+    index = SqliteSearchIndex(path)
+    columns = FacetColumns(load_after=0)
+    rng = random.Random(233)
+    queries = ("", '"zabor quilto"', 'zabor "quilto mernix"', '"vostel plarn" zabor', "mernix")
+
+    def compare() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("BEGIN")
+            for query in queries:
+                for clearance in range(4):
+                    for filters in (SearchFilters(), SearchFilters(organ_name=["Huyện ủy Hòa Vang"], year_to=2015)):
+                        request = SearchRequest(query=query, clearance=clearance, facets=True, filters=filters)
+                        by_sql, kept = run_search(conn, request), run_search(conn, request, columns=columns)
+                        assert (kept.total, kept.facets) == (by_sql.total, by_sql.facets), (query, clearance)
+        finally:
+            conn.close()
+
+    try:
+        index.upsert([make_entry(rng, f"d{n}") for n in range(70)])
+        compare()
+        for step in range(3):
+            index.upsert([make_entry(rng, f"d{n}") for n in rng.sample(range(70), 5)])  # updates
+            index.delete([f"d{n}" for n in rng.sample(range(70), 3)])
+            for n in range(6):
+                index.upsert([make_entry(rng, f"s{step}-{n}")])
+            compare()
+        assert len(kept_sets) >= 4 * 2 * len(queries) * 4
+        assert columns.terms.held()[0] >= 5  # the phrases' sets too
+    finally:
+        index.close()

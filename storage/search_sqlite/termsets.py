@@ -2,11 +2,12 @@
 
 Counting the facets of a query of very common words costs little once its matches are known; reading them from
 FTS5 is what costs (a word in every document of a million pages: ~390,000 docids, ~40–60 ms CPU). So the set of
-documents holding a common item (a single-word item of the query: the very expression FTS5 is given, ``_Item.match``)
-is kept as a bitmap over serials (``docid >> LEVEL_BITS``), one bit a document, and a query whose items are all
-single words is counted on the intersection of its items' sets, masked by the documents live at the search's
-snapshot and visible at its clearance. FTS5's ``a AND b`` is the intersection of what ``a`` and ``b`` match, so the
-documents are those FTS5 would give.
+documents holding a common item of a query (a word, or a phrase of ASCII words; keyed by the expression FTS5 is
+given, ``_Item.match``, and read with the SQL the search itself would run for that item alone: a phrase on its
+pairs, the pending documents on its words) is kept as a bitmap over serials (``docid >> LEVEL_BITS``), one bit a
+document, and a query whose items are all such is counted on the intersection of its items' sets, masked by the
+documents live at the search's snapshot and visible at its clearance (browsing, no item: the mask alone). FTS5's
+``a AND b`` is the intersection of what ``a`` and ``b`` match, so the documents are those FTS5 would give.
 
 Why a kept set stays exact (the reasoning of ``facets``): a docid is given once and its FTS rows never change (an
 update is a delete and an insert under a new docid), so whether a docid matches an expression is true for ever;
@@ -28,7 +29,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,9 @@ CACHE_BYTES = 64 << 20  # bitmaps kept per database file
 MAX_ITEMS = 4  # a longer query reads its matches from FTS5 (an AND of many words is rarely common)
 LIVE_KEPT = 4  # live masks kept (one per snapshot: deletion count and highest docid)
 SMALL_KEPT = 50_000  # items remembered as below MIN_CACHED (forgotten all at once beyond)
+
+
+Item = tuple[str, Callable[[int], tuple[str, list[object]]]]  # an expression, and the SQL of its matches above a docid
 
 
 @dataclass(frozen=True)
@@ -96,21 +100,21 @@ class TermSets:
         with self._lock:
             return len(self._terms), self._bytes
 
-    def serials(self, conn: sqlite3.Connection, state: _State, snapshot: tuple[str, ...], items: Sequence[str],
+    def serials(self, conn: sqlite3.Connection, state: _State, snapshot: tuple[str, ...], items: Sequence[Item],
                 clearance: int) -> np.ndarray | None:
-        """The serials of the documents matching every one of ``items`` (FTS5 expressions, no column filter
-        needed), live at ``conn``'s snapshot (``snapshot``: see ``FacetColumns.current``; ``state`` holds every
-        document of it) and at most at ``clearance``; ``None`` when the kept sets cannot say it (the caller
-        reads its matches from FTS5)."""
+        """The serials of the documents matching every one of ``items`` (each: its FTS5 expression, and the SQL
+        of its matches above a docid; none: every document), live at ``conn``'s snapshot (``snapshot``: see
+        ``FacetColumns.current``; ``state`` holds every document of it) and at most at ``clearance``; ``None``
+        when the kept sets cannot say it (the caller reads its matches from FTS5)."""
         generation, deleted, top = snapshot[0], _deleted(snapshot[2]), int(snapshot[3])
-        if not items or len(items) > MAX_ITEMS or generation != state.generation:
+        if len(items) > MAX_ITEMS or generation != state.generation:
             return None
         with self._lock:
             if self._generation != generation:
                 self._generation, self._terms, self._bytes, self._small, self._live = (
                     generation, OrderedDict(), 0, set(), OrderedDict())
-            found = [self._terms.get(item) for item in items]
-            if all(f is None for f in found) and all(item in self._small for item in items):
+            found = [self._terms.get(key) for key, _ in items]
+            if items and all(f is None for f in found) and all(key in self._small for key, _ in items):
                 return None  # only rare items: FTS5's AND is as cheap
             if any(f is not None and f.deleted > deleted for f in found):
                 return None  # kept at a newer snapshot than this one (see the module's docstring)
@@ -121,12 +125,13 @@ class TermSets:
         if clearance < MAX_LEVEL:
             mask &= live.levels <= clearance
         size = mask.shape[0]
-        for item, kept in zip(items, found, strict=True):
-            bits = self._read(conn, generation, item, kept, deleted, top, size)
+        for (key, rowids), kept in zip(items, found, strict=True):
+            bits = self._read(conn, generation, key, rowids, kept, deleted, top, size)
             mask &= np.unpackbits(bits, count=size, bitorder="little").view(bool)
         return np.flatnonzero(mask)
 
-    def _read(self, conn: sqlite3.Connection, generation: str, item: str, kept: _TermSet | None, deleted: int, top: int,
+    def _read(self, conn: sqlite3.Connection, generation: str, item: str,
+              rowids: Callable[[int], tuple[str, list[object]]], kept: _TermSet | None, deleted: int, top: int,
               size: int) -> np.ndarray:
         """The bits of ``item`` up to ``top`` at least (read from FTS5 above what ``kept`` holds), kept if common."""
         if kept is not None and kept.seen >= top:
@@ -135,8 +140,7 @@ class TermSets:
                     self._terms.move_to_end(item)
             return kept.bits
         since = 0 if kept is None else kept.seen
-        docids = matched_docids(conn, "SELECT rowid FROM search_fts WHERE search_fts MATCH ? AND rowid > ?",
-                                [item, since])
+        docids = matched_docids(conn, *rowids(since))
         bits = _bits(None if kept is None else kept.bits, docids >> LEVEL_BITS, size)
         fresh = _TermSet(bits=bits, seen=top, deleted=deleted)
         with self._lock:
