@@ -118,7 +118,7 @@ class TermSets:
                 return None  # only rare items: FTS5's AND is as cheap
             if any(f is not None and f.deleted > deleted for f in found):
                 return None  # kept at a newer snapshot than this one (see the module's docstring)
-        live = self._live_at(conn, state, deleted, top)
+        live = self._live_at(conn, state, generation, deleted, top)
         if live is None:
             return None
         mask = live.levels >= 0
@@ -162,11 +162,14 @@ class TermSets:
                 self._bytes -= dropped.bits.nbytes
         return bits
 
-    def _live_at(self, conn: sqlite3.Connection, state: _State, deleted: int, top: int) -> _Live | None:
+    def _live_at(self, conn: sqlite3.Connection, state: _State, generation: str, deleted: int, top: int
+                 ) -> _Live | None:
         """The live mask of the snapshot whose deletion count is ``deleted`` and highest docid ``top``: kept, or
         one of the same deletion count extended (documents written since) or cut (an older snapshot), or read
         whole; ``None`` if ``state`` does not hold one of its documents."""
         with self._lock:
+            if self._generation != generation:
+                return None
             live = self._live.get((deleted, top))
             if live is not None:
                 self._live.move_to_end((deleted, top))
@@ -186,6 +189,8 @@ class TermSets:
         levels[serials] = (docids & LEVEL_MASK).astype(np.int8)
         live = _Live(levels=levels, top=top)
         with self._lock:
+            if self._generation != generation:  # a rebuild was seen meanwhile: not kept among the new ones
+                return live
             self._live[(deleted, top)] = live
             while len(self._live) > LIVE_KEPT:
                 self._live.popitem(last=False)
