@@ -247,3 +247,195 @@ def test_embedded_column_store_says_when_it_does_not_hold_a_match(tmp_path: Path
     finally:
         conn.close()
         index.close()
+
+
+# --- kept match sets of common words (storage/search_sqlite/termsets.py) -------------------------------------
+
+
+@pytest.fixture
+def kept_sets(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every word's match set kept (``MIN_CACHED`` 1: the tests' words are in tens of documents, not tens of
+    thousands), and a tally of the counts taken from kept sets: a test asserts they were used."""
+    from storage.search_sqlite import termsets
+
+    monkeypatch.setattr(termsets, "MIN_CACHED", 1)
+    used: list[int] = []
+    real = termsets.TermSets.serials
+
+    def spy(self: termsets.TermSets, *args: object, **kwargs: object) -> object:
+        found = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        if found is not None:
+            used.append(len(found))
+        return found
+
+    monkeypatch.setattr(termsets.TermSets, "serials", spy)
+    return used
+
+
+def test_kept_sets_count_exactly_through_updates_deletes_and_rebuilds(tmp_path: Path, kept_sets: list[int]) -> None:
+    """Counts from the kept sets equal the recount at every clearance and filter set, while documents are added
+    (one a transaction), updated (a new docid), deleted (the newest too) and the index rebuilt."""
+    from storage.search_sqlite import SqliteSearchIndex
+
+    index = SqliteSearchIndex(tmp_path / "index.sqlite")
+    rng = random.Random(34)
+    docs = {f"d{n}": make_entry(rng, f"d{n}") for n in range(80)}
+    filter_sets = (SearchFilters(), SearchFilters(type_name=["Báo cáo"], year_from=2001),
+                   SearchFilters(classification=[UNCLASSIFIED, "Tối mật"], date_to="2015-06-30"))
+    try:
+        index.upsert(list(docs.values()))
+        for filters in filter_sets:
+            check(index, docs, filters)
+        assert kept_sets and index._columns.terms.held()[0] == len(WORDS)  # every word a query names
+        for step in range(5):
+            newest = sorted(docs)[-1]
+            changed = [newest, *rng.sample(sorted(docs), 4)]
+            for doc_id in changed:
+                docs[doc_id] = make_entry(rng, doc_id)
+            index.upsert([docs[d] for d in dict.fromkeys(changed)])
+            check(index, docs)
+            gone = [sorted(docs)[-1], *rng.sample(sorted(docs), 2)]  # the newest one too: the top docid goes down
+            index.delete(list(dict.fromkeys(gone)))
+            for doc_id in gone:
+                docs.pop(doc_id, None)
+            for n in range(3):
+                doc_id = f"s{step}-{n}"
+                docs[doc_id] = make_entry(rng, doc_id)
+                index.upsert([docs[doc_id]])
+            for filters in filter_sets:
+                check(index, docs, filters)
+        docs = {f"r{n}": make_entry(rng, f"r{n}") for n in range(30)}
+        assert index.replace_all(iter(docs.values())) == 30
+        before = len(kept_sets)
+        check(index, docs)
+        assert len(kept_sets) > before  # the new generation's sets, read again
+    finally:
+        index.close()
+
+
+def test_kept_sets_never_count_a_hidden_document(tmp_path: Path, kept_sets: list[int]) -> None:
+    """The sets are read at full clearance (the clearance is applied on the live mask): a caller at clearance
+    0 after a fully cleared one has filled them still counts exactly what an index of open documents only
+    counts."""
+    from storage.search_sqlite import SqliteSearchIndex
+
+    rng = random.Random(55)
+    docs = [make_entry(rng, f"d{n}") for n in range(90)]
+    assert any(e.secrecy_level > 0 and "zabor" in e.text for e in docs)
+    index, open_only = SqliteSearchIndex(tmp_path / "all.sqlite"), SqliteSearchIndex(tmp_path / "open.sqlite")
+    try:
+        index.upsert(docs)
+        open_only.upsert([e for e in docs if e.secrecy_level == 0])
+        for query in QUERIES[1:]:
+            for _ in range(2):  # the second request counts on the columns (and fills the sets)
+                index.search(SearchRequest(query=query, clearance=3, facets=True, limit=0))
+        used = len(kept_sets)
+        for query in QUERIES[1:]:
+            seen = index.search(SearchRequest(query=query, clearance=0, facets=True, limit=0))
+            alone = open_only.search(SearchRequest(query=query, clearance=3, facets=True, limit=0))
+            assert (seen.total, seen.facets) == (alone.total, alone.facets), query
+            assert all(f.value == UNCLASSIFIED for f in seen.facets["classification"]), query
+        assert len(kept_sets) >= used + len(QUERIES) - 1
+    finally:
+        index.close()
+        open_only.close()
+
+
+def test_kept_sets_are_not_used_by_an_older_snapshot_that_saw_a_later_deleted_document(
+        tmp_path: Path, kept_sets: list[int]) -> None:
+    """A set extended at a snapshot lacks a document deleted before it; a search on an older snapshot, where
+    that document is still there, must count it (it reads FTS5, not the set). And a search on a snapshot held
+    open across writes counts what it saw, whatever newer searches kept meanwhile."""
+    from storage.search_sqlite import SqliteSearchIndex, run_search
+    from storage.search_sqlite.facets import FacetColumns
+
+    path = tmp_path / "index.sqlite"
+    index = SqliteSearchIndex(path)
+    rng = random.Random(89)
+    columns = FacetColumns(load_after=0)  # shared by the connections below, as the threads of a process share it
+    request = SearchRequest(query="zabor", clearance=3, facets=True, limit=0)
+    older, middle, newer = (sqlite3.connect(path, isolation_level=None) for _ in range(3))
+    try:
+        index.upsert([make_entry(rng, f"d{n}") for n in range(40)])
+        older.execute("BEGIN")
+        first = run_search(older, request, columns=columns)  # the set of "zabor" read at this snapshot
+        extra = make_entry(rng, "x")
+        extra = extra.model_copy(update={"text": "VĂN BẢN zabor kết thúc."})
+        index.upsert([extra])
+        index.upsert([make_entry(rng, "y")])  # above "x": deleting "x" leaves the top docid where it is
+        middle.execute("BEGIN")
+        at_middle = run_search(middle, request)  # grouped in SQL: the truth at this snapshot, "x" in it
+        assert columns.current(middle)[0] is not None  # the column store now holds "x" (so only the rule saves it)
+        index.delete(["x"])
+        newer.execute("BEGIN")
+        assert run_search(newer, request, columns=columns).total == at_middle.total - 1  # extends the set
+        got = run_search(middle, request, columns=columns)
+        assert (got.total, got.facets) == (at_middle.total, at_middle.facets)
+        again = run_search(older, request, columns=columns)
+        assert (again.total, again.facets) == (first.total, first.facets)
+        assert (again.total, again.facets) == (run_search(older, request).total, run_search(older, request).facets)
+        assert kept_sets  # the newer searches did count on the set
+    finally:
+        for conn in (older, middle, newer):
+            conn.close()
+        index.close()
+
+
+def test_kept_sets_are_bounded(tmp_path: Path, kept_sets: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond ``CACHE_BYTES`` the least recently used sets go (here: every one), and the counts stay exact."""
+    from storage.search_sqlite import SqliteSearchIndex, termsets
+
+    monkeypatch.setattr(termsets, "CACHE_BYTES", 200)  # 128 bytes a set here (1,024 serials): one at most
+    index = SqliteSearchIndex(tmp_path / "index.sqlite")
+    rng = random.Random(144)
+    docs = {f"d{n}": make_entry(rng, f"d{n}") for n in range(100)}
+    try:
+        index.upsert(list(docs.values()))
+        check(index, docs)
+        count, held = index._columns.terms.held()
+        assert (count, held) == (1, 128)
+        assert kept_sets
+    finally:
+        index.close()
+
+
+def test_kept_sets_of_phrases_and_browsing_agree_with_grouping_in_sql(tmp_path: Path, kept_sets: list[int],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phrases (found on their pairs, the newest documents on their words) and browsing (every visible document)
+    counted on kept sets and live masks give what grouping in SQL gives, through adds, updates and deletes."""
+    from storage.search_sqlite import SqliteSearchIndex, run_search, write
+    from storage.search_sqlite.facets import FacetColumns
+
+    monkeypatch.setattr(write, "PAIRS_BATCH", 16)  # some documents' pairs written, the newest pending
+    path = tmp_path / "index.sqlite"
+    index = SqliteSearchIndex(path)
+    columns = FacetColumns(load_after=0)
+    rng = random.Random(233)
+    queries = ("", '"zabor quilto"', 'zabor "quilto mernix"', '"vostel plarn" zabor', "mernix")
+
+    def compare() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("BEGIN")
+            for query in queries:
+                for clearance in range(4):
+                    for filters in (SearchFilters(), SearchFilters(organ_name=["Huyện ủy Hòa Vang"], year_to=2015)):
+                        request = SearchRequest(query=query, clearance=clearance, facets=True, filters=filters)
+                        by_sql, kept = run_search(conn, request), run_search(conn, request, columns=columns)
+                        assert (kept.total, kept.facets) == (by_sql.total, by_sql.facets), (query, clearance)
+        finally:
+            conn.close()
+
+    try:
+        index.upsert([make_entry(rng, f"d{n}") for n in range(70)])
+        compare()
+        for step in range(3):
+            index.upsert([make_entry(rng, f"d{n}") for n in rng.sample(range(70), 5)])  # updates
+            index.delete([f"d{n}" for n in rng.sample(range(70), 3)])
+            for n in range(6):
+                index.upsert([make_entry(rng, f"s{step}-{n}")])
+            compare()
+        assert len(kept_sets) >= 4 * 2 * len(queries) * 4
+        assert columns.terms.held()[0] >= 5  # the phrases' sets too
+    finally:
+        index.close()

@@ -9,6 +9,8 @@ Modules by job:
 - ``query``: query planning, ranking (``run_search``);
 - ``facets``: exact facet counts on a column store of every document's facet values (``FacetColumns``), or
   grouped in SQL;
+- ``termsets``: the match sets of common words and phrases kept between searches, and the live mask of a
+  snapshot, for facet counts without reading every match from FTS5 (``TermSets``);
 - ``snippets``: snippets and highlights of hits;
 - ``port``: the adapters ``SqliteSearchIndex`` (``storage.search_index.SearchIndex``: searches) and
   ``SqliteIndexWriter`` (``storage.catalog.IndexWriter``: a document's index rows in the catalog's transaction).

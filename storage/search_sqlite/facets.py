@@ -24,7 +24,6 @@ import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -34,6 +33,9 @@ import numpy as np
 from schemas.search import FACET_FIELDS, FacetCount, SearchFilters
 from schemas.text import nfc
 from storage.search_sqlite.schema import LEVEL_BITS
+from storage.search_sqlite.termsets import TermSets, matched_docids
+
+__all__ = ["FacetColumns", "count_facets", "count_serials", "empty_facets", "matched_docids", "sql_facets"]
 
 FACET_VALUES = 100  # values per facet, most frequent first
 CODED = ("type_name", "organ_name", "classification", "batch", "file_code")  # text columns, as codes
@@ -82,6 +84,7 @@ class FacetColumns:
         self._unread = load_after  # requests counted in SQL before the arrays are read (see ``current``)
         self._results_lock = threading.Lock()
         self._results: OrderedDict[tuple[object, ...], tuple[int, dict[str, list[FacetCount]]]] = OrderedDict()
+        self.terms = TermSets()  # the match sets of common words (``termsets``)
 
     def cached(self, key: tuple[object, ...]) -> tuple[int, dict[str, list[FacetCount]]] | None:
         """The counts of an identical request on an identical index (``key``: see ``query._facets``)."""
@@ -181,15 +184,6 @@ def _load(conn: sqlite3.Connection, state: _State) -> _State:
     return state
 
 
-def matched_docids(conn: sqlite3.Connection, rowids_sql: str, args: Sequence[object]) -> np.ndarray:
-    """The docids ``rowids_sql`` selects (its column ``rowid``), in one statement and one string parsed by numpy:
-    a row per match through Python's sqlite3 costs ~4x more (400,000 matches: ~170 ms against ~40 ms)."""
-    text = conn.execute(f"SELECT group_concat(rowid) FROM ({rowids_sql})", list(args)).fetchone()[0]
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    return np.fromstring(text, dtype=np.int64, sep=",")
-
-
 def count_facets(state: _State, docids: np.ndarray, filters: SearchFilters
                  ) -> tuple[int, dict[str, list[FacetCount]]] | None:
     """The number of ``docids`` passing ``filters`` and every facet's value counts over them; ``None`` when the
@@ -197,14 +191,20 @@ def count_facets(state: _State, docids: np.ndarray, filters: SearchFilters
     serials = docids >> LEVEL_BITS
     if serials.size and (int(serials.max()) >= state.capacity() or not np.array_equal(state.docids[serials], docids)):
         return None
-    serials = serials[_passing(state, serials, filters)]
+    return count_serials(state, serials, filters)
+
+
+def count_serials(state: _State, serials: np.ndarray, filters: SearchFilters
+                  ) -> tuple[int, dict[str, list[FacetCount]]]:
+    """``count_facets`` over documents given by serial (every one held by ``state``)."""
+    if _filtered(filters):
+        serials = serials[_passing(state, serials, filters)]
     out: dict[str, list[FacetCount]] = {}
     for name in FACET_FIELDS:
         column = state.columns["year" if name == "year" else name][serials]
         column = column[column != _NONE]
         if name == "year":
-            found, counts = np.unique(column, return_counts=True)
-            pairs = [(str(int(v)), int(c)) for v, c in zip(found, counts, strict=True)]
+            pairs = _year_counts(column)
         else:
             names = state.values[name]
             tally = np.bincount(column, minlength=len(names)) if column.size else np.zeros(0, dtype=np.int64)
@@ -212,6 +212,23 @@ def count_facets(state: _State, docids: np.ndarray, filters: SearchFilters
         pairs.sort(key=lambda vc: (-vc[1], vc[0]))
         out[name] = [FacetCount(value=v, count=c) for v, c in pairs[:FACET_VALUES]]
     return int(serials.size), out
+
+
+def _year_counts(years: np.ndarray) -> list[tuple[str, int]]:
+    """Value counts of ``years`` (no ``_NONE``): a tally when they span little (no sort), else ``np.unique``."""
+    if not years.size:
+        return []
+    low, high = int(years.min()), int(years.max())
+    if high - low < 100_000:
+        tally = np.bincount(years - low)
+        return [(str(int(i) + low), int(tally[i])) for i in np.flatnonzero(tally)]
+    found, counts = np.unique(years, return_counts=True)
+    return [(str(int(v)), int(c)) for v, c in zip(found, counts, strict=True)]
+
+
+def _filtered(filters: SearchFilters) -> bool:
+    return any(getattr(filters, name) for name in CODED) or any(
+        v is not None for v in (filters.year_from, filters.year_to, filters.date_from, filters.date_to))
 
 
 def _passing(state: _State, serials: np.ndarray, filters: SearchFilters) -> np.ndarray:

@@ -37,7 +37,14 @@ from schemas.document import SearchResult
 from schemas.query import ParsedQuery, parse_query
 from schemas.search import FacetCount, SearchRequest
 from schemas.text import fold_fast, nfc
-from storage.search_sqlite.facets import FacetColumns, count_facets, empty_facets, matched_docids, sql_facets
+from storage.search_sqlite.facets import (
+    FacetColumns,
+    count_facets,
+    count_serials,
+    empty_facets,
+    matched_docids,
+    sql_facets,
+)
 from storage.search_sqlite.schema import LEVEL_MASK, MAX_LEVEL
 from storage.search_sqlite.snippets import _fetch_hits, _phrase_pattern
 from storage.search_sqlite.tokens import _ASCII_WORD, _LENGTHS, pair_token
@@ -109,6 +116,18 @@ class _Match:
         self.words = _all(items, lambda i: i.match)
         self.pairs = " AND ".join(i.pairs for i in items if i.pairs) if all(i.pairs for i in items) else None
         self.pending = NO_PENDING if pending is None else pending
+        # FTS5 matches the intersection of what each item's expression matches (the sets ``termsets`` keeps):
+        # items of one word, or phrases of ASCII words (their pairs find them cheaply; see ``rowids``)
+        self.items = list(items) if all(i.words == [i.match] or i.pairs for i in items) else None
+
+    def kept(self) -> list[tuple[str, Callable[[int], tuple[str, list[object]]]]]:
+        """For ``termsets``: each item's expression, and the SQL of its matches above a docid (as ``rowids``)."""
+        def above(item: _Item) -> Callable[[int], tuple[str, list[object]]]:
+            alone = _Match([item], None)
+            alone.pending = self.pending
+            return lambda since: alone.rowids(" AND f.rowid > ?", [since])
+
+        return [(i.match, above(i)) for i in self.items or ()]
 
     def rowids(self, condition: str = "", args: Sequence[object] = (), newest: int = 0) -> tuple[str, list[object]]:
         """SQL selecting the rowid (``f.rowid``) of every matching document that meets ``condition`` (SQL on
@@ -411,6 +430,10 @@ def _facets(conn: sqlite3.Connection, request: SearchRequest, scope: _Scope, mat
         key = None if snapshot is None else (snapshot, scope.clearance, rowids, repr(args),
                                              request.filters.model_dump_json())
         counted = None if key is None else columns.cached(key)
+        if counted is None and state is not None and snapshot is not None and (match is None or match.items):
+            serials = columns.terms.serials(conn, state, snapshot, [] if match is None else match.kept(),
+                                            scope.clearance)
+            counted = None if serials is None else count_serials(state, serials, request.filters)
         if counted is None and state is not None:
             counted = count_facets(state, matched_docids(conn, rowids, args), request.filters)
         if counted is None:
