@@ -8,10 +8,12 @@ For every batch (default: ``../shared/corpus/dev/batch`` when present, else the 
 live in one process), ``sohoa digitise`` runs into a fresh archive while ``tests/tools/memory.py`` samples the
 process tree: printed are the peak RSS of the worker process (the ``sohoa`` process itself: Python, OpenCV, the
 pages in flight and, with ``tesserocr``, tesseract), of the largest tesseract child (``tesseract-cli`` only), of
-Prefect's temporary local API server and of poppler, plus the largest process seen by ``wait4`` as a check.
+Prefect's temporary local API server and of poppler, plus ``wait4``'s figure for the whole tree (it also counts
+the pages a forked child shares with its parent before it execs — the Prefect server is started with a pre-exec
+hook — so it may exceed every real process: read the per-process columns).
 ``--a3`` adds a batch of three 600-dpi A3 pages (PNG, TIFF and an image PDF; ``tests/fixtures/a3_pages.py``),
 generated in a temporary folder. ``--docs N`` keeps the first N documents of each batch (copied, never linked).
-Memory figures, unlike wall times, repeat within a few MB from run to run.
+A one-page run's figures repeat within 1 MB; a batch's vary with how many pages were in flight when.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def main() -> None:
                     print(json.dumps(rows[-1]), flush=True)
     print("peak RSS in MB (VmHWM per process; worker = the sohoa process, all its worker threads)")
     print(f"{'batch':<24}{'engine':<15}{'workers':>8}{'pages':>6}{'worker':>8}{'tesseract':>10}"
-          f"{'prefect-api':>12}{'poppler':>8}{'largest':>8}")
+          f"{'prefect-api':>12}{'poppler':>8}{'wait4':>8}")
     for r in rows:
         print(f"{str(r['label'])[:23]:<24}{r['engine']:<15}{r['workers']:>8}{r['pages']:>6}{r['worker_mb']:>8.0f}"
               f"{r['tesseract_mb']:>10.0f}{r['prefect-api_mb']:>12.0f}{r['poppler_mb']:>8.0f}{r['largest_mb']:>8.0f}")
