@@ -55,7 +55,8 @@ log = logging.getLogger("sohoa.document")
 def limits_of(settings: Settings) -> Limits:
     """The per-document limits of ``pipeline.load`` from the settings."""
     return Limits(max_page_pixels=settings.max_page_pixels, max_pages=settings.max_document_pages,
-                  max_file_bytes=int(settings.max_file_mb * 2**20), decode_timeout_s=settings.decode_timeout_s)
+                  max_file_bytes=int(settings.max_file_mb * 2**20), decode_timeout_s=settings.decode_timeout_s,
+                  max_working_dpi=settings.max_working_dpi)
 
 
 class MemoryBudget:
@@ -101,24 +102,45 @@ def memory_budget(settings: Settings) -> MemoryBudget:
         return _budgets.setdefault(limit, MemoryBudget(limit))
 
 
+class _SlotAndBytes:
+    """The ``PageBudget`` of one document's pages: a page slot (``Services.page_slots``), then its bytes in the
+    process's ``MemoryBudget``, both taken before the page is decoded — a page waiting for a slot is not yet in
+    memory (neither its decoded image nor its decoder's full-size buffer), so a process holds at most
+    ``page_slots`` decoded pages. Both are given back by ``_process_page`` (or by the loader on a failure)."""
+
+    def __init__(self, services: Services) -> None:
+        self.slots, self.bytes = services.page_slots, memory_budget(services.settings)
+
+    def acquire(self, nbytes: int, what: str) -> None:
+        self.slots.acquire()
+        try:
+            self.bytes.acquire(nbytes, what)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def release(self, nbytes: int) -> None:
+        self.bytes.release(nbytes)
+        self.slots.release()
+
+
 def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutput:
     try:
         return read_page(page, work, services)
     finally:
         renew(work)  # the work folder's lease: its owner is alive (``storage.scratch``)
-        memory_budget(services.settings).release(page.admitted)
-        services.page_slots.release()
+        _SlotAndBytes(services).release(page.admitted)
         services.progress.page_done()
 
 
 def _submit_pages(doc: DocumentSource, work: Path, services: Services) -> list[Future[PageOutput]]:
-    """Load pages one by one and hand each to the page pool (bounded: at most ``page_slots`` in memory)."""
+    """Load pages one by one and hand each to the page pool (bounded: at most ``page_slots`` in memory, each
+    admitted before it is decoded)."""
     futures: list[Future[PageOutput]] = []
     try:
         settings = services.settings
         for page in iter_pages(doc, pdf_dpi=settings.pdf_dpi, limits=limits_of(settings),
-                               budget=memory_budget(settings)):
-            services.page_slots.acquire()
+                               budget=_SlotAndBytes(services)):
             futures.append(services.page_pool.submit(_process_page, page, work, services))
     except BaseException:
         _collect(futures)  # let submitted pages finish before the work folder is removed

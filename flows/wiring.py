@@ -58,7 +58,7 @@ class Services:
     catalog: Catalog
     engine: OcrEngine
     page_pool: ThreadPoolExecutor
-    page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents
+    page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents (= workers)
     external_index: SearchIndex | None = None  # Elasticsearch; None when the catalog's own FTS5 index is used
     name_font: Path | None = None  # names under seals are matched in this font (``pipeline.name_match``)
     lexicon: Lexicon | None = None  # OCR words' diacritics corrected with it (``pipeline.language``); None: off
@@ -148,7 +148,7 @@ def build_services(settings: Settings) -> Services:
         catalog=_reaching_database(lambda: Catalog(catalog_target(settings), indexer=catalog_indexer(settings))),
         engine=engine,
         page_pool=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="page"),
-        page_slots=threading.BoundedSemaphore(settings.workers * 2),
+        page_slots=threading.BoundedSemaphore(settings.workers),  # one decoded page per worker (issue 21.3)
         external_index=build_search_index(settings) if settings.search_index == "elasticsearch" else None,
         name_font=find_name_font(settings.name_font) if settings.ocr_seal_lines else None,
         lexicon=language_lexicon() if settings.ocr_language_correction else None,

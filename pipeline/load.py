@@ -52,6 +52,7 @@ class Limits:
     max_pages: int = 2000
     max_file_bytes: int = 2048 * 1024 * 1024
     decode_timeout_s: float = 120.0
+    max_working_dpi: int = 300  # pages scanned finer are area-averaged down to it as they are decoded (0: never)
 
 
 DEFAULT_LIMITS = Limits()
@@ -294,21 +295,24 @@ def _open_image(path: Path, limits: Limits = DEFAULT_LIMITS) -> Image.Image:
         raise UnsupportedFileError(f"{name}: không đọc được tệp ({type(exc).__name__}: {exc})") from exc
 
 
-def _dpi_of(img: Image.Image) -> int:
-    """The scan's resolution from its header, else estimated from an A4 page width."""
+def _dpi_of(img: Image.Image) -> tuple[int, bool]:
+    """The scan's resolution from its header (True), else estimated from an A4 page width (False)."""
     dpi = img.info.get("dpi")
     try:
         if isinstance(dpi, tuple) and dpi and 50 <= float(dpi[0]) <= 2400:
-            return round(float(dpi[0]))
+            return round(float(dpi[0])), True
     except (TypeError, ValueError):
         pass
     estimate = round(min(img.size) / A4_SHORT_SIDE_IN)
-    return min(600, max(100, estimate))
+    return min(600, max(100, estimate)), False
 
 
-def _to_bgr(img: Image.Image) -> np.ndarray:
-    """Any PIL mode (1, L, P, RGB, RGBA, CMYK, LAB, I;16, I, F, ...) as uint8 BGR."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+def _to_bgr(img: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Any PIL mode (1, L, P, RGB, RGBA, CMYK, LAB, I;16, I, F, ...) as uint8 BGR; ``size``: area-averaged to it
+    (a PIL box filter, on the 8-bit grey or RGB image) before the one copy into numpy, converted in place."""
+    if img.mode == "1":  # bilevel: its grey twin, so a reduction averages strokes instead of dropping them
+        img = img.convert("L")
+    elif img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         img = img.point(lambda v: v / 256).convert("L")
     elif img.mode == "F":
         img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8))
@@ -319,9 +323,12 @@ def _to_bgr(img: Image.Image) -> np.ndarray:
             img = img.convert("RGB")
         except ValueError:
             img = img.convert("L")
+    if size is not None and size != img.size:
+        img = img.resize(size, Image.Resampling.BOX)
     if img.mode == "L":
         return cv2.cvtColor(np.asarray(img), cv2.COLOR_GRAY2BGR)
-    return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+    rgb = np.array(img)  # writable: RGB becomes BGR in place, no second page-sized buffer
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -331,10 +338,19 @@ def _upright(img: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(img) or img
 
 
-def _decode(img: Image.Image, name: str) -> np.ndarray:
+def _decode(img: Image.Image, name: str, dpi: int, max_dpi: int = 0) -> tuple[np.ndarray, int]:
+    """The page as uint8 BGR and its resolution: above ``max_dpi`` (> 0) reduced to it while decoding (a JPEG
+    decoded at 1/2, 1/4 or 1/8 scale by libjpeg first), so a finer scan never exists in memory as a BGR copy."""
     try:
+        factor = max_dpi / dpi if 0 < max_dpi < dpi else 1.0
+        size = (max(1, round(img.size[0] * factor)), max(1, round(img.size[1] * factor)))
+        if factor < 1.0 and img.format == "JPEG":
+            img.draft(None, size)  # type: ignore[arg-type]  # no-op unless a lazily opened baseline JPEG
         img.load()
-        return _to_bgr(_upright(img))
+        upright = _upright(img)
+        if factor < 1.0 and (upright.size[0] > upright.size[1]) != (size[0] > size[1]):
+            size = (size[1], size[0])  # turned by its EXIF orientation
+        return _to_bgr(upright, size if factor < 1.0 else None), (max_dpi if factor < 1.0 else dpi)
     except Image.DecompressionBombError as exc:
         raise LimitExceededError(f"{name}: ảnh vượt giới hạn điểm ảnh ({exc})") from exc
     except MemoryError as exc:
@@ -374,7 +390,8 @@ def _scanned_page(path: Path, number: int, limits: Limits, budget: PageBudget | 
             return None  # rendered by poppler at pdf_dpi instead, under the same limits
         admitted = _admit(budget, pdf_image.width * pdf_image.height, what)
         try:
-            return LoadedPage(number, _decode(pdf_image.as_pil_image(), what), dpi, admitted)
+            return LoadedPage(number, *_decode(pdf_image.as_pil_image(), what, dpi, limits.max_working_dpi),
+                              admitted)
         except BaseException:
             _release(budget, admitted)
             raise
@@ -405,12 +422,13 @@ def _pdf_page(path: Path, number: int, pdf_dpi: int, limits: Limits, budget: Pag
     _check_size(what, width, height, limits)
     admitted = _admit(budget, width * height, what)
     try:
-        images = convert_from_path(path, dpi=pdf_dpi, first_page=number, last_page=number,
+        render_dpi = min(pdf_dpi, limits.max_working_dpi or pdf_dpi)  # rendered at the working resolution
+        images = convert_from_path(path, dpi=render_dpi, first_page=number, last_page=number,
                                    timeout=max(1, round(limits.decode_timeout_s)))
         if not images:
             raise UnsupportedFileError(f"{what}: poppler không dựng được trang")
         _check_size(what, *images[0].size, limits)
-        return LoadedPage(number, _decode(images[0], what), pdf_dpi, admitted)
+        return LoadedPage(number, _decode(images[0], what, render_dpi)[0], render_dpi, admitted)
     except PDFPopplerTimeoutError as exc:
         _release(budget, admitted)
         raise LimitExceededError(f"{what}: dựng trang quá {limits.decode_timeout_s:.0f} s",
@@ -435,7 +453,8 @@ def _image_page(img: Image.Image, number: int, what: str, limits: Limits, budget
     _check_size(what, *img.size, limits)
     admitted = _admit(budget, img.size[0] * img.size[1], what)
     try:
-        return LoadedPage(number, _decode(img, what), _dpi_of(img), admitted)
+        dpi, declared = _dpi_of(img)  # an estimated resolution is a guess: such a page is never reduced
+        return LoadedPage(number, *_decode(img, what, dpi, limits.max_working_dpi if declared else 0), admitted)
     except BaseException:
         _release(budget, admitted)
         raise

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
                                          "(estimated from header dimensions before decoding; a page that alone "
                                          "needs more fails, others wait)."
     )
+    max_working_dpi: int = Field(
+        default=300, ge=0, description="SOHOA_MAX_WORKING_DPI: a page scanned above this resolution is area-averaged "
+                                       "down to it as it is decoded (OCR image and PDF/A image layer; the original "
+                                       "is kept byte for byte): a 600-dpi A3 page needs a quarter of the memory. "
+                                       "0: pages are worked on at their scan resolution."
+    )
     # testing only: SIGKILL this process at the n-th hit of a named point ("ocr:2", "catalog:1", see flows.faults)
     fault_kill_at: str | None = Field(default=None, description="SOHOA_FAULT_KILL_AT=<point>:<n> (tests only).")
 
