@@ -8,6 +8,8 @@ import random
 import shutil
 from pathlib import Path
 
+import pytest
+
 from schemas.search import IndexEntry, SearchRequest
 from tests.test_facets import LEVELS, make_entry
 
@@ -47,5 +49,38 @@ def test_a_catalog_restored_in_place_does_not_count_a_hidden_document_through_ke
         assert got.total == 0, got.facets  # the only document holding "plarn" is Tuyệt mật
         assert all(not values for values in got.facets.values())
         assert index.search(request.model_copy(update={"clearance": 3})).total == 1
+    finally:
+        index.close()
+
+
+def test_an_ascii_phrase_is_not_found_across_the_exact_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``exact`` holds a document's accented words, sorted, one after another; FTS5 splits one at ``_`` (a word
+    character to Python), so two ASCII words can follow each other there though they never do in the text
+    (``aaa_đê_abc x abd_đê``: ``... abc abd đê``). A phrase of ASCII words must not match there: its kept set
+    (read on the word pairs: code, title and body only) and FTS5 on the words must agree, pending or not."""
+    import sqlite3
+
+    from storage.search_sqlite import SqliteSearchIndex, run_search, termsets, write
+    from storage.search_sqlite.facets import FacetColumns
+
+    monkeypatch.setattr(termsets, "MIN_CACHED", 1)
+    monkeypatch.setattr(write, "PAIRS_BATCH", 4)
+    path = tmp_path / "index.sqlite"
+    index = SqliteSearchIndex(path)
+    columns = FacetColumns(load_after=0)
+    try:
+        for n in range(2):  # the first one's pairs written, the second one's pending
+            index.upsert([_entry(f"t{n}", "aaa_đê_abc x abd_đê")])
+            if n == 0:
+                index.upsert([_entry(f"f{k}", "aaa") for k in range(5)])
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("BEGIN")
+            for query in ('"abc abd"', '"abc abd" aaa', 'aaa "abc abd"', "abc_abd", "abc_abd aaa"):
+                for kept in (None, columns, columns):
+                    got = run_search(conn, SearchRequest(query=query, clearance=3, facets=True), columns=kept)
+                    assert (got.total, [h.id for h in got.hits]) == (0, []), (query, kept)
+        finally:
+            conn.close()
     finally:
         index.close()
