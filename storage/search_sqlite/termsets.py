@@ -130,7 +130,13 @@ class TermSets:
             if bits is None:
                 return None
             mask &= np.unpackbits(bits, count=size, bitorder="little").view(bool)
-        return np.flatnonzero(mask)
+        counted = np.flatnonzero(mask)
+        # counted on ``state``'s values: each must be there under its docid (arrays read again from scratch, for
+        # a newer snapshot, lack a document deleted since that a live mask kept from before holds)
+        if counted.size and (int(counted[-1]) >= state.capacity() or not np.array_equal(
+                state.docids[counted], (counted << LEVEL_BITS) | live.levels[counted].astype(np.int64))):
+            return None
+        return counted
 
     def _read(self, conn: sqlite3.Connection, state: _State, item: str,
               rowids: Callable[[int], tuple[str, list[object]]], kept: _TermSet | None, deleted: int, top: int
