@@ -69,6 +69,11 @@ def _quoted(words: Sequence[str]) -> str:
     return '"' + " ".join(w.replace('"', "") for w in words) + '"'
 
 
+def _plain(word: str) -> bool:
+    """Whether ``word`` is one FTS5 token of ASCII letters and digits (matched without a column filter)."""
+    return _ASCII_WORD.fullmatch(word) is not None
+
+
 class _Item:
     """One thing the query asks for (a term or a phrase). ``match``: it, in any folded column. ``pairs``: a phrase
     of ASCII words as the phrase of its pair tokens on ``search_pairs`` (the same documents), or ``None``.
@@ -79,12 +84,15 @@ class _Item:
 
     def __init__(self, words: Sequence[str], exact: Sequence[str]) -> None:
         phrase = _quoted(words)
-        # ``exact`` holds only words with diacritics: an ASCII word can only match the folded columns, and FTS5
-        # scans faster without a column filter
-        self.match = phrase if all(w.isascii() for w in words) else _FOLDED + phrase
+        # ``exact`` holds only words with diacritics: one FTS5 token of ASCII letters and digits can only match
+        # the folded columns (where its text is), and FTS5 scans faster without a column filter; not a phrase
+        # (nor a word FTS5 splits, ``abc_abd``): FTS5 splits an exact word at ``_`` and its kind, and the sorted
+        # exact words can put two ASCII words side by side (``aaa_đê_abc``, ``abd_đê``: "abc abd") that never are
+        # in the text, nor in the pairs (code, title, body)
+        self.match = phrase if len(words) == 1 and _plain(words[0]) else _FOLDED + phrase
         paired = len(words) > 1 and all(_ASCII_WORD.fullmatch(w) and len(w) in _LENGTHS for w in words)
         self.pairs = _quoted([pair_token(a, b) for a, b in pairwise(words)]) if paired else None
-        self.words = [_quoted([w]) if w.isascii() else _FOLDED + _quoted([w]) for w in dict.fromkeys(words)]
+        self.words = [_quoted([w]) if _plain(w) else _FOLDED + _quoted([w]) for w in dict.fromkeys(words)]
         exact_alternatives = [f"{{exact}} : {_quoted([e])}" for e in exact]
         self.ranked = "(" + " OR ".join([f"{{{c}}} : {phrase}" for c in ("code", "title", "body")]
                                         + exact_alternatives) + ")"

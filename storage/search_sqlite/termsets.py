@@ -126,14 +126,26 @@ class TermSets:
             mask &= live.levels <= clearance
         size = mask.shape[0]
         for (key, rowids), kept in zip(items, found, strict=True):
-            bits = self._read(conn, generation, key, rowids, kept, deleted, top, size)
+            bits = self._read(conn, state, key, rowids, kept, deleted, top)
+            if bits is None:
+                return None
             mask &= np.unpackbits(bits, count=size, bitorder="little").view(bool)
-        return np.flatnonzero(mask)
+        counted = np.flatnonzero(mask)
+        # counted on ``state``'s values: each must be there under its docid (arrays read again from scratch, for
+        # a newer snapshot, lack a document deleted since that a live mask kept from before holds)
+        if counted.size and (int(counted[-1]) >= state.capacity() or not np.array_equal(
+                state.docids[counted], (counted << LEVEL_BITS) | live.levels[counted].astype(np.int64))):
+            return None
+        return counted
 
-    def _read(self, conn: sqlite3.Connection, generation: str, item: str,
-              rowids: Callable[[int], tuple[str, list[object]]], kept: _TermSet | None, deleted: int, top: int,
-              size: int) -> np.ndarray:
-        """The bits of ``item`` up to ``top`` at least (read from FTS5 above what ``kept`` holds), kept if common."""
+    def _read(self, conn: sqlite3.Connection, state: _State, item: str,
+              rowids: Callable[[int], tuple[str, list[object]]], kept: _TermSet | None, deleted: int, top: int
+              ) -> np.ndarray | None:
+        """The bits of ``item`` up to ``top`` at least (read from FTS5 above what ``kept`` holds), kept if common;
+        ``None`` if ``state`` does not hold one of the documents read (each is counted at the level, and on the
+        values, of its own docid: a catalog file copied back in place and written on gives its serials to other
+        documents, possibly of a higher level than the live mask and the arrays hold for them)."""
+        generation, size = state.generation, state.capacity()
         if kept is not None and kept.seen >= top:
             with self._lock:
                 if self._terms.get(item) is kept:
@@ -141,7 +153,10 @@ class TermSets:
             return kept.bits
         since = 0 if kept is None else kept.seen
         docids = matched_docids(conn, *rowids(since))
-        bits = _bits(None if kept is None else kept.bits, docids >> LEVEL_BITS, size)
+        serials = docids >> LEVEL_BITS
+        if serials.size and (int(serials.max()) >= size or not np.array_equal(state.docids[serials], docids)):
+            return None
+        bits = _bits(None if kept is None else kept.bits, serials, size)
         fresh = _TermSet(bits=bits, seen=top, deleted=deleted)
         with self._lock:
             if self._generation != generation:
