@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.db import Dialect, PostgresDatabase
+from storage.sqlite_tx import use_wal
 
 AUDIT_LOCK_KEY = 0x736F686F61_02  # "sohoa" + 2 (the web database's write lock is + 1)
 _TABLES_SQL = {
@@ -36,7 +37,7 @@ class TrailDb:
         else:
             self._sqlite = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
             if create:
-                self._sqlite.execute("PRAGMA journal_mode=WAL")
+                use_wal(self._sqlite)
                 self._sqlite.execute("PRAGMA synchronous=FULL")
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> Any:

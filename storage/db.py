@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from schemas.errors import ConfigError
+from storage.sqlite_tx import use_wal
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -100,7 +101,7 @@ class SqliteDatabase:
         self.conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
         self._depth = 0
         with self.lock:
-            self.conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            use_wal(self.conn)  # readers never wait for a writer
             self.conn.execute("PRAGMA foreign_keys=ON")
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> Rows:

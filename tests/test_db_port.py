@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from storage.db import Database, open_database, to_pyformat
+from storage.sqlite_tx import use_wal
 from tests.tools.postgres import PostgresServer
 
 
@@ -48,3 +51,23 @@ def test_a_transaction_commits_or_rolls_back_whole(db: Database) -> None:
 def test_to_pyformat_leaves_quoted_question_marks() -> None:
     assert to_pyformat("SELECT '?', \"a?\" FROM t WHERE x = ? AND y LIKE 'a%'") == \
         "SELECT '?', \"a?\" FROM t WHERE x = %s AND y LIKE 'a%%'"
+
+
+def test_switching_a_new_file_to_wal_waits_for_a_concurrent_opener(tmp_path: Path) -> None:
+    """SQLite refuses a journal switch at once ("database is locked", no busy wait) while another connection holds
+    the new file; several workers starting on a new archive hit that: ``use_wal`` waits for it instead."""
+    path = tmp_path / "new.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    opener = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        opener.execute("PRAGMA journal_mode=WAL")  # what a plain switch does (the failure use_wal answers)
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        use_wal(opener)
+    finally:
+        release.join()
+    assert opener.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    holder.close()
+    opener.close()

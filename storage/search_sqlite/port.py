@@ -19,7 +19,7 @@ from storage.search_sqlite.compaction import compact, optimize
 from storage.search_sqlite.facets import FacetColumns
 from storage.search_sqlite.query import Probes, run_search
 from storage.search_sqlite.write import clear, create_schema, delete_entries, write_entries
-from storage.sqlite_tx import write_transaction
+from storage.sqlite_tx import use_wal, write_transaction
 
 WRITER_MMAP_BYTES = 0
 READER_MMAP_BYTES = 1 << 30  # the first GiB of the database is read through mmap (counted in RSS: shared pages)
@@ -43,7 +43,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 def tune_writer(conn: sqlite3.Connection) -> None:
     """Journal settings of a connection that writes the index (the catalog's too, when it writes index rows)."""
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
 
