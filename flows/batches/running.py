@@ -181,15 +181,16 @@ def _renew(run: BatchRun) -> None:
 
 def _claimed_document(run: BatchRun, claim: Claim, docs: dict[str, DocumentSource]) -> DocumentSource | None:
     """The document to digitise for a claim; None when it was settled at once: gone from the folder (failed),
-    or a claim taken over from a dead worker whose document reached the archive (skipped)."""
+    or a claim taken over from a dead worker whose document reached the archive before it died (done in this run:
+    its pages count in the run's summary, it is not a document skipped as archived before the run)."""
     doc = docs.get(claim.source)
     if doc is None:
         run.settle(claim, DocumentResult(source=claim.source, id=None, status="failed", pages=0, failure_code=reason(
             ReasonCode.DOCUMENT_REJECTED, detail=f"{claim.source}: không còn trong thư mục lô")))
         return None
     done = archived(doc, run.services) if claim.attempts > 1 else None
-    if done is not None:
-        run.settle(claim, done)
+    if done is not None:  # it was not archived when the queue was filled: the dead worker digitised it in this
+        run.settle(claim, done.model_copy(update={"skipped": False}))  # run (its pages count), then died
         return None
     return doc
 
