@@ -246,7 +246,8 @@ def await_held(run: BatchRun, sleep: Callable[[float], object] = time.sleep) -> 
         if record is None or record.state != "running":
             return False
         held = queue.leases_of_others(batch_id, worker=run.runner, now_s=run.now_s())
-        if (set(unproven) - set(held)) & set(queue.unfinished(batch_id)):  # a lease ran out
+        gone = set(unproven) - set(held)  # finished, or its lease ran out (then it is still unfinished)
+        if gone and gone & set(queue.unfinished(batch_id)):
             return True
         unproven = {source: until for source, until in unproven.items()
                     if source in held and held[source] <= until}
