@@ -256,7 +256,7 @@ def build_search_index(settings: Settings) -> SearchIndex:
     from storage.search_sqlite import SqliteSearchIndex
 
     _embedded_index_needs_sqlite(settings)
-    return SqliteSearchIndex(settings.archive_path() / CATALOG_FILE)
+    return SqliteSearchIndex(settings.archive_path() / CATALOG_FILE, index_processes=settings.index_processes)
 
 
 def catalog_indexer(settings: Settings) -> IndexWriter | None:
@@ -267,7 +267,7 @@ def catalog_indexer(settings: Settings) -> IndexWriter | None:
         return None
     from storage.search_sqlite import SqliteIndexWriter
 
-    return SqliteIndexWriter()
+    return SqliteIndexWriter(settings.index_processes)
 
 
 def _archive_root(settings: Settings) -> Path:

@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     # backends: embedded defaults, servers for scale
     object_store: Literal["directory", "s3"] = "directory"
     search_index: Literal["sqlite", "elasticsearch"] = "sqlite"
+    index_processes: int = Field(
+        default=0, ge=0, description="SOHOA_INDEX_PROCESSES: processes that prepare the embedded index's rows "
+                                     "while a rebuild (sohoa reindex) writes them; 0: this machine's cores (at "
+                                     "most 4); 1: none besides the rebuilding process."
+    )
 
     # shared database (issue 23): None keeps the embedded SQLite files in the archive folder; a
     # postgresql://user@host:port/db URL (SOHOA_DATABASE_URL) puts the catalog, batch registry and work queue,

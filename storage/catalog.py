@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,9 @@ class IndexWriter(Protocol):
     def write(self, conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
         """Add or replace the rows of ``entries``; the number of documents written."""
 
+    def write_all(self, conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
+        """``write`` for a rebuild: ``entries`` is a stream of every document (it may be read ahead)."""
+
     def delete(self, conn: sqlite3.Connection, ids: Sequence[str]) -> None: ...
 
     def clear(self, conn: sqlite3.Connection) -> None:
@@ -57,7 +60,6 @@ class IndexWriter(Protocol):
 
 
 SCHEMA_VERSION = 1
-_INDEX_BATCH = 256  # documents whose index rows a rebuild writes at once
 
 # the tables, created IF NOT EXISTS (one statement each: PostgreSQL runs them one by one); ``documents`` as the first
 # version had it, the later columns are added by ``_migrate`` (older SQLite catalogs, and new databases alike)
@@ -274,17 +276,14 @@ class Catalog:
             self._db.execute("DELETE FROM meta WHERE key = ?", (FILING_PENDING,))  # every row rewritten
             if self.indexer is not None and conn is not None:
                 self.indexer.clear(conn)
-            pending: list[IndexEntry] = []
-            for manifest, key in documents:
-                self._write_row(manifest, key)
-                count += 1
-                if self.indexer is not None and conn is not None:
-                    pending.append(entry_of(manifest))
-                    if len(pending) >= _INDEX_BATCH:
-                        self.indexer.write(conn, pending)
-                        pending = []
             if self.indexer is not None and conn is not None:
-                self.indexer.write(conn, pending)
+                catalogued = _Catalogued(self, iter(documents))  # each document's row is written as it is read
+                self.indexer.write_all(conn, catalogued)  # its index rows: read ahead, prepared apart
+                count = catalogued.count
+            else:
+                for manifest, key in documents:
+                    self._write_row(manifest, key)
+                    count += 1
         if self.indexer is not None and conn is not None:
             with self._sqlite().lock:
                 self.indexer.optimize(conn)
@@ -406,3 +405,19 @@ class Catalog:
 
 
 SqliteCatalog = Catalog  # the name callers knew when the catalog was SQLite only
+
+
+class _Catalogued:
+    """The index entries of ``documents``, each document's catalog row written as it is read (``count``: rows)."""
+
+    def __init__(self, catalog: Catalog, documents: Iterator[tuple[DocumentManifest, str]]) -> None:
+        self._catalog, self._documents, self.count = catalog, documents, 0
+
+    def __iter__(self) -> Iterator[IndexEntry]:
+        return self
+
+    def __next__(self) -> IndexEntry:
+        manifest, key = next(self._documents)
+        self._catalog._write_row(manifest, key)
+        self.count += 1
+        return entry_of(manifest)

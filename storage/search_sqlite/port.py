@@ -15,6 +15,7 @@ from pathlib import Path
 
 from schemas.document import SearchResult
 from schemas.search import IndexEntry, SearchRequest
+from storage.search_sqlite.bulk import PreparePool
 from storage.search_sqlite.compaction import compact, optimize
 from storage.search_sqlite.facets import FacetColumns
 from storage.search_sqlite.query import Probes, run_search
@@ -51,7 +52,11 @@ def tune_writer(conn: sqlite3.Connection) -> None:
 class SqliteIndexWriter:
     """The embedded index as the catalog's ``IndexWriter``: a document's index rows are written on the catalog's
     connection, inside the transaction of its catalog row (a document is catalogued and searchable, or neither).
-    Stateless: one object may serve any number of catalogs."""
+    Stateless but for the processes a rebuild prepares rows in (``bulk.PreparePool``): one object may serve any
+    number of catalogs."""
+
+    def __init__(self, processes: int | None = None) -> None:
+        self._bulk = PreparePool(processes)
 
     def prepare(self, conn: sqlite3.Connection) -> None:
         """Tune ``conn`` for index writes and create (or migrate) the index tables."""
@@ -60,6 +65,10 @@ class SqliteIndexWriter:
 
     def write(self, conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
         return write_entries(conn, entries)
+
+    def write_all(self, conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
+        """``write`` for a rebuild's stream of documents: rows prepared in other processes (``PreparePool``)."""
+        return write_entries(conn, entries, self._bulk)
 
     def delete(self, conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         delete_entries(conn, ids)
@@ -77,9 +86,10 @@ class SqliteIndexWriter:
 class SqliteSearchIndex:
     """``SearchIndex`` on SQLite FTS5, in the database file ``path`` (the archive's catalog database)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, index_processes: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._bulk = PreparePool(index_processes)  # ``replace_all`` prepares rows in these processes
         self._lock = threading.Lock()
         self._conn = connect(path)
         create_schema(self._conn)
@@ -116,7 +126,7 @@ class SqliteSearchIndex:
         def run() -> None:
             nonlocal count
             clear(self._conn)
-            count = write_entries(self._conn, entries)
+            count = write_entries(self._conn, entries, self._bulk)
 
         self._write(run)
         with self._lock:

@@ -7,7 +7,8 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 from schemas.query import code_key
 from schemas.search import UNCLASSIFIED, IndexEntry, secrecy_level
@@ -141,19 +142,34 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
-def write_entries(conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
+def write_entries(conn: sqlite3.Connection, entries: Iterable[IndexEntry],
+                  prepare: Preparer | None = None) -> int:
     """Add or replace the index rows of ``entries`` (call inside the caller's write transaction: the catalog
-    writes its row and these in one). Returns the number of documents written."""
+    writes its row and these in one). ``prepare`` turns batches of entries into their rows (``prepare_rows``
+    on each, in order; ``bulk.PreparePool`` does it in other processes); by default here. Returns the number
+    of documents written."""
     count = 0
+    for rows in (prepare or _here)(_batches(entries)):
+        count += _insert_rows(conn, rows)
+    return count
+
+
+Preparer = Callable[[Iterable[list[IndexEntry]]], Iterable[list["DocRows"]]]
+
+
+def _here(batches: Iterable[list[IndexEntry]]) -> Iterator[list[DocRows]]:
+    return map(prepare_rows, batches)
+
+
+def _batches(entries: Iterable[IndexEntry]) -> Iterator[list[IndexEntry]]:
     batch: list[IndexEntry] = []
     for entry in entries:
         batch.append(entry)
         if len(batch) >= _BATCH:
-            count += _write_batch(conn, batch)
+            yield batch
             batch = []
     if batch:
-        count += _write_batch(conn, batch)
-    return count
+        yield batch
 
 
 def flush_pairs(conn: sqlite3.Connection, at_least: int | None = None) -> None:
@@ -176,36 +192,57 @@ def flush_pairs(conn: sqlite3.Connection, at_least: int | None = None) -> None:
         raise
 
 
-def _write_batch(conn: sqlite3.Connection, entries: list[IndexEntry]) -> int:
-    latest = {e.id: e for e in entries}  # the last of two entries with one id wins
-    _delete_rows(conn, list(latest))
+class DocRows(NamedTuple):
+    """A document's index rows but its docid (given as they are written): a pure function of its entry, so
+    ``prepare_rows`` may run in another process (``bulk.PreparePool``)."""
+
+    doc: tuple[object, ...]  # the ``search_docs`` columns after docid
+    metadata: str  # JSON, without evidence
+    text: str  # NFC
+    main: tuple[str, str, str, str]  # search_fts: code, title, body, exact
+    head: tuple[str, str, str]  # search_head: code, title, exact
+    pairs: str  # search_pairs
+
+    @property
+    def level(self) -> int:
+        return int(self.doc[7])  # type: ignore[call-overload]
+
+
+def prepare_rows(entries: list[IndexEntry]) -> list[DocRows]:
+    """The rows of ``entries`` (the last of two entries with one id wins)."""
+    return [_doc_rows(e) for e in {e.id: e for e in entries}.values()]
+
+
+def _doc_rows(e: IndexEntry) -> DocRows:
+    level = min(max(e.secrecy_level, 0), MAX_LEVEL)
+    md = dict(e.metadata)
+    md.pop("evidence", None)
+    text = nfc(e.text)
+    issued = e.issued_date if e.issued_date and _ISO_DATE.match(e.issued_date) else None
+    classification = _text_value(md.get("classification")) or UNCLASSIFIED
+    doc = (e.id, e.source, e.batch, e.file_code, e.status, issued, e.year, level, _text_value(md.get("type_name")),
+           _text_value(md.get("organ_name")), classification, code_key(md.get("code_number"), md.get("code_notation")))
+    main, head, pairs = _fts_values(md, text)
+    return DocRows(doc, json.dumps(md, ensure_ascii=False), text, main, head, pairs)
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[DocRows]) -> int:
+    _delete_rows(conn, [r.doc[0] for r in rows])  # type: ignore[misc]
     serial = _next_serial(conn)
-    docs, texts, fts, head, pairs = [], [], [], [], []
-    for e in latest.values():
-        level = min(max(e.secrecy_level, 0), MAX_LEVEL)
-        docid = serial << LEVEL_BITS | level
-        serial += 1
-        md = dict(e.metadata)
-        md.pop("evidence", None)
-        text = nfc(e.text)
-        issued = e.issued_date if e.issued_date and _ISO_DATE.match(e.issued_date) else None
-        classification = _text_value(md.get("classification")) or UNCLASSIFIED
-        docs.append((docid, e.id, e.source, e.batch, e.file_code, e.status, issued, e.year, level,
-                     _text_value(md.get("type_name")), _text_value(md.get("organ_name")), classification,
-                     code_key(md.get("code_number"), md.get("code_notation"))))
-        main_values, head_values, pair_values = _fts_values(md, text)
-        texts.append((docid, json.dumps(md, ensure_ascii=False), text, main_values[2][:SNIPPET_PREFIX]))
-        fts.append((docid, *main_values))
-        head.append((docid, *head_values))
-        pairs.append((docid, pair_values))
-    conn.executemany(f"INSERT INTO search_docs({DOC_COLUMNS}) VALUES ({','.join('?' * 13)})", docs)
-    conn.executemany("INSERT INTO search_text(docid, metadata, text, folded) VALUES (?, ?, ?, ?)", texts)
-    conn.executemany("INSERT INTO search_fts(rowid, code, title, body, exact) VALUES (?, ?, ?, ?, ?)", fts)
-    conn.executemany("INSERT INTO search_head(rowid, code, title, exact) VALUES (?, ?, ?, ?)", head)
-    conn.executemany("INSERT INTO search_pairs_pending(docid, pairs) VALUES (?, ?)", pairs)
-    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_serial', ?)", (str(serial - 1),))
+    held = [((serial + n) << LEVEL_BITS | r.level, r) for n, r in enumerate(rows)]
+    conn.executemany(f"INSERT INTO search_docs({DOC_COLUMNS}) VALUES ({','.join('?' * 13)})",
+                     [(d, *r.doc) for d, r in held])
+    conn.executemany("INSERT INTO search_text(docid, metadata, text, folded) VALUES (?, ?, ?, ?)",
+                     [(d, r.metadata, r.text, r.main[2][:SNIPPET_PREFIX]) for d, r in held])
+    conn.executemany("INSERT INTO search_fts(rowid, code, title, body, exact) VALUES (?, ?, ?, ?, ?)",
+                     [(d, *r.main) for d, r in held])
+    conn.executemany("INSERT INTO search_head(rowid, code, title, exact) VALUES (?, ?, ?, ?)",
+                     [(d, *r.head) for d, r in held])
+    conn.executemany("INSERT INTO search_pairs_pending(docid, pairs) VALUES (?, ?)", [(d, r.pairs) for d, r in held])
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_serial', ?)",
+                 (str(serial + len(rows) - 1),))
     flush_pairs(conn)
-    return len(docs)
+    return len(rows)
 
 
 def _next_serial(conn: sqlite3.Connection) -> int:
