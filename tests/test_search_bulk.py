@@ -16,10 +16,13 @@ from typing import Any
 import pytest
 
 from schemas.search import IndexEntry, SearchRequest
-from storage.search_sqlite import SqliteSearchIndex, bulk
+from schemas.text import fold_fast
+from storage.search_sqlite import SqliteSearchIndex, bulk, write
 from tests.conftest import DigitisedArchive
 from tests.test_facets import make_entry
 from tests.test_preservation import copy_archive, run_json, search_all
+from tests.test_search_contract import entry
+from tests.test_search_sqlite_pairs import _by_words, _doc, _found, _phrases
 
 PHRASES = ("Ban Thường vụ Thành ủy", "công tác xây dựng Đảng", "chuyển đổi số", "HĐND thành phố", "hòa giải cơ sở")
 
@@ -120,3 +123,25 @@ def test_reindex_prepares_in_other_processes_and_finds_the_same(
     assert code == 0 and report["documents_indexed"] == 5 and report["problems"] == []
     assert counted.submitted == 3
     assert search_all(capsys, archive) == before
+
+
+def test_a_rebuilt_index_holds_every_pair_and_finds_every_phrase_the_words_find(
+        tmp_path: Path, counted: type[CountingPool], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(write, "PAIRS_BATCH", 7)  # later single writes: some written, some pending
+    rng = random.Random(8)
+    path = tmp_path / "index.sqlite"
+    index = SqliteSearchIndex(path, index_processes=2)
+    index.replace_all(entry(f"d{n}", _doc(rng, n), classification=rng.choice([None, "Mật"])) for n in range(700))
+    assert counted.submitted == 2  # 700 documents: 3 batches, the first here
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM search_pairs_pending").fetchone()[0] == 0
+    conn.close()
+    for n in (1, 2, 650, 699, 701, 702, 703, 704, 705, 706, 707, 708, 709, 710):  # replaced, then new
+        index.upsert([entry(f"d{n}", _doc(rng, n))])
+    index.delete(["d3", "d700", "d705"])
+    for phrase in _phrases(rng, 150):
+        words = " ".join(fold_fast(phrase.strip('"')).split())
+        for clearance in (0, 3):
+            want = _by_words(path, f'"{words}"', clearance)
+            assert _found(index, phrase, clearance=clearance) == (len(want), want), phrase
+    index.close()

@@ -68,7 +68,7 @@ class SqliteIndexWriter:
 
     def write_all(self, conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
         """``write`` for a rebuild's stream of documents: rows prepared in other processes (``PreparePool``)."""
-        return write_entries(conn, entries, self._bulk)
+        return write_entries(conn, entries, bulk=self._bulk)
 
     def delete(self, conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         delete_entries(conn, ids)
@@ -126,7 +126,7 @@ class SqliteSearchIndex:
         def run() -> None:
             nonlocal count
             clear(self._conn)
-            count = write_entries(self._conn, entries, self._bulk)
+            count = write_entries(self._conn, entries, bulk=self._bulk)
 
         self._write(run)
         with self._lock:

@@ -142,23 +142,20 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
-def write_entries(conn: sqlite3.Connection, entries: Iterable[IndexEntry],
-                  prepare: Preparer | None = None) -> int:
+def write_entries(conn: sqlite3.Connection, entries: Iterable[IndexEntry], *, bulk: Preparer | None = None) -> int:
     """Add or replace the index rows of ``entries`` (call inside the caller's write transaction: the catalog
-    writes its row and these in one). ``prepare`` turns batches of entries into their rows (``prepare_rows``
-    on each, in order; ``bulk.PreparePool`` does it in other processes); by default here. Returns the number
-    of documents written."""
-    count = 0
-    for rows in (prepare or _here)(_batches(entries)):
-        count += _insert_rows(conn, rows)
-    return count
+    writes its row and these in one). Returns the number of documents written.
+    ``bulk``: a rebuild's stream of documents, whose batches ``bulk`` turns into rows (``prepare_rows`` on each,
+    in order; ``bulk.PreparePool`` does it in other processes); their pairs go straight to ``search_pairs`` (after
+    any pending ones, so the pending documents stay the newest): the transaction holds many documents, and FTS5
+    writes a segment whenever its memory (``PAIRS_HASH_BYTES``) is full."""
+    if bulk is None:
+        return sum(_insert_rows(conn, rows) for rows in map(prepare_rows, _batches(entries)))
+    flush_pairs(conn, at_least=1)
+    return sum(_insert_rows(conn, rows, pairs_pending=False) for rows in bulk(_batches(entries)))
 
 
 Preparer = Callable[[Iterable[list[IndexEntry]]], Iterable[list["DocRows"]]]
-
-
-def _here(batches: Iterable[list[IndexEntry]]) -> Iterator[list[DocRows]]:
-    return map(prepare_rows, batches)
 
 
 def _batches(entries: Iterable[IndexEntry]) -> Iterator[list[IndexEntry]]:
@@ -226,7 +223,7 @@ def _doc_rows(e: IndexEntry) -> DocRows:
     return DocRows(doc, json.dumps(md, ensure_ascii=False), text, main, head, pairs)
 
 
-def _insert_rows(conn: sqlite3.Connection, rows: list[DocRows]) -> int:
+def _insert_rows(conn: sqlite3.Connection, rows: list[DocRows], *, pairs_pending: bool = True) -> int:
     _delete_rows(conn, [r.doc[0] for r in rows])  # type: ignore[misc]
     serial = _next_serial(conn)
     held = [((serial + n) << LEVEL_BITS | r.level, r) for n, r in enumerate(rows)]
@@ -238,10 +235,12 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[DocRows]) -> int:
                      [(d, *r.main) for d, r in held])
     conn.executemany("INSERT INTO search_head(rowid, code, title, exact) VALUES (?, ?, ?, ?)",
                      [(d, *r.head) for d, r in held])
-    conn.executemany("INSERT INTO search_pairs_pending(docid, pairs) VALUES (?, ?)", [(d, r.pairs) for d, r in held])
+    pairs = "search_pairs_pending(docid, pairs)" if pairs_pending else "search_pairs(rowid, pairs)"
+    conn.executemany(f"INSERT INTO {pairs} VALUES (?, ?)", [(d, r.pairs) for d, r in held])
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('search_serial', ?)",
                  (str(serial + len(rows) - 1),))
-    flush_pairs(conn)
+    if pairs_pending:
+        flush_pairs(conn)
     return len(rows)
 
 

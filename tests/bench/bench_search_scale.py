@@ -50,6 +50,7 @@ from bench_search import (  # noqa: E402
     DF_SAMPLE_DOCS,
     KINDS,
     Generator,
+    bulk_cpu_note,
     bulk_index_pages,
     load_vocabulary,
     make_queries,
@@ -61,7 +62,8 @@ from schemas.text import fold  # noqa: E402
 CODE_SAMPLE_DOCS = 20_000  # numbers looked up are drawn from the first documents generated
 
 
-def build(work: Path, vocab: Any, pages: int, seed: int, reuse: bool) -> dict[str, Any]:
+def build(work: Path, vocab: Any, pages: int, seed: int, reuse: bool, processes: int | None = None,
+          entries: Path | None = None) -> dict[str, Any]:
     """The bulk-built index in ``work`` (``catalog.sqlite``), and its numbers (reused if asked and present)."""
     done = work / "built.json"
     if reuse and done.is_file():
@@ -74,7 +76,7 @@ def build(work: Path, vocab: Any, pages: int, seed: int, reuse: bool) -> dict[st
     work.mkdir(parents=True)
     print(f"indexing {pages} pages in bulk into {work} ...", file=sys.stderr, flush=True)
     cpu0 = time.process_time()
-    numbers = bulk_index_pages(work, Generator(vocab, seed), pages)
+    numbers = bulk_index_pages(work, Generator(vocab, seed), pages, processes, entries)
     numbers["process_cpu_s"] = round(time.process_time() - cpu0, 1)  # generation included
     numbers["index_bytes"] = sum(p.stat().st_size for p in work.glob("catalog.sqlite*"))
     numbers["seed"] = seed
@@ -188,8 +190,9 @@ def run_web(archive: Path, queries: dict[str, list[str]], rounds: int) -> dict[s
 def show(result: dict[str, Any]) -> None:
     b = result["indexing_bulk"]
     print(f"\nbulk indexing (as `sohoa reindex`): {b['pages']} pages / {b['documents']} documents in {b['engine_s']} s"
-          f" = {b['pages_per_s']:.0f} pages/s (generation {b['generate_s']} s apart); index "
-          f"{b['index_bytes'] / 1e9:.2f} GB on disk")
+          f" = {b['pages_per_s']:.0f} pages/s; index {b['index_bytes'] / 1e9:.2f} GB on disk")
+    if "cpu_s" in b:
+        print(f"  {bulk_cpu_note(b)}")
     print("wall and thread-CPU ms (p50/p95); the machine is shared: wall times carry others' load, see 'load'")
     for run in result["search"]:
         print(f"\n{run['clients']} client(s), facets {'on' if run['facets'] else 'off'}"
@@ -231,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="after the cold 4-client run with facets, run it again: the match sets of common words "
                          "(storage/search_sqlite/termsets.py) are kept by then, as in a web app that has served "
                          "those words before (the counts of identical requests stay off unless --facet-cache)")
+    ap.add_argument("--index-processes", type=int, default=None,
+                    help="processes preparing rows in the bulk build (SOHOA_INDEX_PROCESSES; default: as sohoa)")
+    ap.add_argument("--entries", type=Path,
+                    help="the generated documents (JSON lines): kept, and reused when present (same --pages/--seed)")
+    ap.add_argument("--build-only", action="store_true", help="build (or reuse) the index, print, and stop")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if not args.facet_cache:
@@ -241,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     base = args.dir or Path(tempfile.mkdtemp(prefix="sohoa-bench-scale-"))
     work = base / f"scale-{args.pages}"
     try:
-        indexing = build(work, vocab, args.pages, args.seed, args.reuse)
+        indexing = build(work, vocab, args.pages, args.seed, args.reuse, args.index_processes, args.entries)
+        if args.build_only:
+            print(json.dumps(indexing))
+            return 0
         codes, doc_freq = sample(vocab, args.seed)
         queries = make_queries(vocab, codes, doc_freq, args.queries_per_kind, args.seed)
         few = {k: qs[: max(1, args.queries_per_kind // 4)] for k, qs in queries.items()}
