@@ -15,8 +15,10 @@ documents that fail, never silently skipped and never read.
 from __future__ import annotations
 
 import hashlib
+import threading
 import tomllib
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -45,6 +47,9 @@ BYTES_PER_PIXEL = 16
 # bytes per pixel of the scan as decoded, for a page reduced to the working resolution as it is decoded: PIL holds
 # the decoded page at 4 B/px (RGB as RGBX) for a moment, the reduction adds a band (``pipeline.pixels``)
 DECODE_BYTES_PER_PIXEL = 5
+# one page at a time is decoded at full size to be reduced (a 600-dpi A3 PNG or TIFF: ~280 MB for a moment), so
+# the worker threads of a process never hold two such decodes at once; a JPEG is reduced by libjpeg as it decodes
+_FULL_DECODE = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -325,11 +330,12 @@ def _decode(img: Image.Image, name: str, dpi: int, max_dpi: int = 0) -> tuple[np
         size = (max(1, round(img.size[0] * factor)), max(1, round(img.size[1] * factor)))
         if factor < 1.0 and img.format == "JPEG":
             img.draft(None, size)  # type: ignore[arg-type]  # no-op unless a lazily opened baseline JPEG
-        img.load()
-        upright = _upright(img)
-        if factor < 1.0 and (upright.size[0] > upright.size[1]) != (size[0] > size[1]):
-            size = (size[1], size[0])  # turned by its EXIF orientation
-        return to_bgr(upright, size if factor < 1.0 else None), (max_dpi if factor < 1.0 else dpi)
+        with _FULL_DECODE if factor < 1.0 and img.format != "JPEG" else nullcontext():
+            img.load()
+            upright = _upright(img)
+            if factor < 1.0 and (upright.size[0] > upright.size[1]) != (size[0] > size[1]):
+                size = (size[1], size[0])  # turned by its EXIF orientation
+            return to_bgr(upright, size if factor < 1.0 else None), (max_dpi if factor < 1.0 else dpi)
     except Image.DecompressionBombError as exc:
         raise LimitExceededError(f"{name}: ảnh vượt giới hạn điểm ảnh ({exc})") from exc
     except MemoryError as exc:
@@ -481,4 +487,6 @@ def iter_pages(
                 img.seek(index)
             except Exception as exc:
                 raise UnsupportedFileError(f"{what}: không đọc được trang ({type(exc).__name__}: {exc})") from exc
-            yield _image_page(img, index + 1, what, limits, budget)
+            page = _image_page(img, index + 1, what, limits, budget)
+            img._im = None  # the frame's decoded pixels are freed now, not at the next frame (Pillow allocates anew)
+            yield page
