@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from flows import faults
+from flows import faults, heap
 from flows.inbox import fetched
 from flows.intake import approvals_of, held_reasons, quarantine, quarantined, record_copy
 from flows.page_ocr import PageOutput, read_page, warning_reasons
@@ -131,12 +131,14 @@ def _process_page(page: LoadedPage, work: Path, services: Services) -> PageOutpu
         renew(work)  # the work folder's lease: its owner is alive (``storage.scratch``)
         _SlotAndBytes(services).release(page.admitted)
         services.progress.page_done()
+        heap.trim()  # the page's buffers go back to the system before the next page is decoded
 
 
 def _submit_pages(doc: DocumentSource, work: Path, services: Services) -> list[Future[PageOutput]]:
     """Load pages one by one and hand each to the page pool (bounded: at most ``page_slots`` in memory, each
     admitted before it is decoded)."""
     futures: list[Future[PageOutput]] = []
+    heap.unpool_page_buffers()
     try:
         settings = services.settings
         for page in iter_pages(doc, pdf_dpi=settings.pdf_dpi, limits=limits_of(settings),

@@ -15,19 +15,21 @@ documents that fail, never silently skipped and never read.
 from __future__ import annotations
 
 import hashlib
+import threading
 import tomllib
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 import pikepdf
 from pdf2image import convert_from_path
 from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError, PDFSyntaxError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipeline.pixels import to_bgr
 from schemas.checksums import sha256_file
 from schemas.document import DOCUMENT_SUFFIXES, PAGE_SUFFIXES, BatchInfo, DocumentSource
 from schemas.errors import ConfigError, DocumentError, EncryptedPdfError, LimitExceededError, UnsupportedFileError
@@ -42,6 +44,12 @@ MIN_PAGE_SIDE = 16  # pixels: anything smaller is not a scanned page
 # grey, binary and display images. Measured peak over the process's baseline: 7.1–7.7 B/px (a 38.9 MP page, decode
 # + preprocess, 300 and 600 dpi); 16 leaves a factor 2 for encoders and allocator slack
 BYTES_PER_PIXEL = 16
+# bytes per pixel of the scan as decoded, for a page reduced to the working resolution as it is decoded: PIL holds
+# the decoded page at 4 B/px (RGB as RGBX) for a moment, the reduction adds a band (``pipeline.pixels``)
+DECODE_BYTES_PER_PIXEL = 5
+# one page at a time is decoded at full size to be reduced (a 600-dpi A3 PNG or TIFF: ~280 MB for a moment), so
+# the worker threads of a process never hold two such decodes at once; a JPEG is reduced by libjpeg as it decodes
+_FULL_DECODE = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -307,30 +315,6 @@ def _dpi_of(img: Image.Image) -> tuple[int, bool]:
     return min(600, max(100, estimate)), False
 
 
-def _to_bgr(img: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Any PIL mode (1, L, P, RGB, RGBA, CMYK, LAB, I;16, I, F, ...) as uint8 BGR; ``size``: area-averaged to it
-    (a PIL box filter, on the 8-bit grey or RGB image) before the one copy into numpy, converted in place."""
-    if img.mode == "1":  # bilevel: its grey twin, so a reduction averages strokes instead of dropping them
-        img = img.convert("L")
-    elif img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        img = img.point(lambda v: v / 256).convert("L")
-    elif img.mode == "F":
-        img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8))
-    elif img.mode == "LAB":
-        img = img.getchannel("L")
-    elif img.mode not in ("L", "RGB"):
-        try:
-            img = img.convert("RGB")
-        except ValueError:
-            img = img.convert("L")
-    if size is not None and size != img.size:
-        img = img.resize(size, Image.Resampling.BOX)
-    if img.mode == "L":
-        return cv2.cvtColor(np.asarray(img), cv2.COLOR_GRAY2BGR)
-    rgb = np.array(img)  # writable: RGB becomes BGR in place, no second page-sized buffer
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR, dst=rgb)
-
-
 def _upright(img: Image.Image) -> Image.Image:
     """Apply the EXIF orientation of camera/phone scans (no copy when there is none)."""
     if img.getexif().get(EXIF_ORIENTATION, 1) in (None, 1):
@@ -346,11 +330,12 @@ def _decode(img: Image.Image, name: str, dpi: int, max_dpi: int = 0) -> tuple[np
         size = (max(1, round(img.size[0] * factor)), max(1, round(img.size[1] * factor)))
         if factor < 1.0 and img.format == "JPEG":
             img.draft(None, size)  # type: ignore[arg-type]  # no-op unless a lazily opened baseline JPEG
-        img.load()
-        upright = _upright(img)
-        if factor < 1.0 and (upright.size[0] > upright.size[1]) != (size[0] > size[1]):
-            size = (size[1], size[0])  # turned by its EXIF orientation
-        return _to_bgr(upright, size if factor < 1.0 else None), (max_dpi if factor < 1.0 else dpi)
+        with _FULL_DECODE if factor < 1.0 and img.format != "JPEG" else nullcontext():
+            img.load()
+            upright = _upright(img)
+            if factor < 1.0 and (upright.size[0] > upright.size[1]) != (size[0] > size[1]):
+                size = (size[1], size[0])  # turned by its EXIF orientation
+            return to_bgr(upright, size if factor < 1.0 else None), (max_dpi if factor < 1.0 else dpi)
     except Image.DecompressionBombError as exc:
         raise LimitExceededError(f"{name}: ảnh vượt giới hạn điểm ảnh ({exc})") from exc
     except MemoryError as exc:
@@ -362,8 +347,17 @@ def _decode(img: Image.Image, name: str, dpi: int, max_dpi: int = 0) -> tuple[np
         ) from exc
 
 
-def _admit(budget: PageBudget | None, pixels: int, what: str) -> int:
+def _working_pixels(pixels: int, dpi: int, max_dpi: int) -> int:
+    """Pixels of a page of ``pixels`` scanned at ``dpi`` once reduced to ``max_dpi`` (> 0) as it is decoded."""
+    return round(pixels * (max_dpi / dpi) ** 2) if 0 < max_dpi < dpi else pixels
+
+
+def _admit(budget: PageBudget | None, pixels: int, what: str, working: int | None = None) -> int:
+    """Admit a page of ``pixels`` (as decoded) worked on at ``working`` pixels (default: the same): the larger of
+    its decode and its work (a page reduced as it is decoded never holds its full-size BGR copy)."""
     nbytes = pixels * BYTES_PER_PIXEL
+    if working is not None and working < pixels:
+        nbytes = max(pixels * DECODE_BYTES_PER_PIXEL, working * BYTES_PER_PIXEL)
     if budget is not None:
         budget.acquire(nbytes, what)
     return nbytes
@@ -388,7 +382,8 @@ def _scanned_page(path: Path, number: int, limits: Limits, budget: PageBudget | 
         dpi = round(pdf_image.width / width_in)
         if not 100 <= dpi <= 1200 or pdf_image.width * pdf_image.height > limits.max_page_pixels:
             return None  # rendered by poppler at pdf_dpi instead, under the same limits
-        admitted = _admit(budget, pdf_image.width * pdf_image.height, what)
+        pixels = pdf_image.width * pdf_image.height
+        admitted = _admit(budget, pixels, what, _working_pixels(pixels, dpi, limits.max_working_dpi))
         try:
             return LoadedPage(number, *_decode(pdf_image.as_pil_image(), what, dpi, limits.max_working_dpi),
                               admitted)
@@ -420,9 +415,9 @@ def _pdf_page(path: Path, number: int, pdf_dpi: int, limits: Limits, budget: Pag
     except Exception as exc:
         raise UnsupportedFileError(f"{what}: không đọc được khổ trang ({type(exc).__name__}: {exc})") from exc
     _check_size(what, width, height, limits)
-    admitted = _admit(budget, width * height, what)
+    render_dpi = min(pdf_dpi, limits.max_working_dpi or pdf_dpi)  # rendered at the working resolution
+    admitted = _admit(budget, _working_pixels(width * height, pdf_dpi, render_dpi), what)  # poppler's size
     try:
-        render_dpi = min(pdf_dpi, limits.max_working_dpi or pdf_dpi)  # rendered at the working resolution
         images = convert_from_path(path, dpi=render_dpi, first_page=number, last_page=number,
                                    timeout=max(1, round(limits.decode_timeout_s)))
         if not images:
@@ -451,10 +446,12 @@ def _release(budget: PageBudget | None, nbytes: int) -> None:
 
 def _image_page(img: Image.Image, number: int, what: str, limits: Limits, budget: PageBudget | None) -> LoadedPage:
     _check_size(what, *img.size, limits)
-    admitted = _admit(budget, img.size[0] * img.size[1], what)
+    dpi, declared = _dpi_of(img)  # an estimated resolution is a guess: such a page is never reduced
+    max_dpi = limits.max_working_dpi if declared else 0
+    pixels = img.size[0] * img.size[1]
+    admitted = _admit(budget, pixels, what, _working_pixels(pixels, dpi, max_dpi))
     try:
-        dpi, declared = _dpi_of(img)  # an estimated resolution is a guess: such a page is never reduced
-        return LoadedPage(number, *_decode(img, what, dpi, limits.max_working_dpi if declared else 0), admitted)
+        return LoadedPage(number, *_decode(img, what, dpi, max_dpi), admitted)
     except BaseException:
         _release(budget, admitted)
         raise
@@ -490,4 +487,6 @@ def iter_pages(
                 img.seek(index)
             except Exception as exc:
                 raise UnsupportedFileError(f"{what}: không đọc được trang ({type(exc).__name__}: {exc})") from exc
-            yield _image_page(img, index + 1, what, limits, budget)
+            page = _image_page(img, index + 1, what, limits, budget)
+            img._im = None  # the frame's decoded pixels are freed now, not at the next frame (Pillow allocates anew)
+            yield page

@@ -132,3 +132,36 @@ def test_a_page_too_large_for_the_memory_budget_gives_its_slot_back(tmp_path: Pa
     with pytest.raises(LimitExceededError):
         list(iter_pages(doc, budget=admission))
     assert services.page_slots.acquire(blocking=False)  # released when the page was refused
+
+
+@pytest.mark.parametrize("size", [(1200, 1600), (40, 9921)])  # a factor 2 exactly; a 600-dpi A3 page's height
+def test_a_page_reduced_band_by_band_is_the_whole_page_box_filter(monkeypatch: pytest.MonkeyPatch,
+                                                                   size: tuple[int, int]) -> None:
+    """``pipeline.pixels`` reduces a band of rows at a time (memory); the result is PIL's whole-page reduction."""
+    import pipeline.pixels as pixels
+
+    monkeypatch.setattr(pixels, "BAND_PIXELS", 2000)  # many bands, each a few rows
+    rgb = np.random.default_rng(7).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    out = (size[0] // 2, round(size[1] / 2))
+    whole = np.asarray(Image.fromarray(rgb).resize(out, Image.Resampling.BOX))
+    banded = pixels.reduced_bgr(Image.fromarray(rgb), out)
+    assert np.array_equal(banded, cv2.cvtColor(whole, cv2.COLOR_RGB2BGR))
+    grey = Image.fromarray(rgb[..., 1])
+    assert np.array_equal(pixels.reduced_bgr(grey, out)[..., 0], np.asarray(grey.resize(out, Image.Resampling.BOX)))
+
+
+def test_a_page_reduced_as_it_is_decoded_is_admitted_by_its_decode_and_working_size(tmp_path: Path) -> None:
+    """Not by 16 bytes for each pixel of the scan: a 600-dpi page worked on at 300 dpi never holds a full-size BGR
+    copy (``pipeline.load.DECODE_BYTES_PER_PIXEL``), so a budget too small for the old estimate admits it."""
+    from pipeline.load import BYTES_PER_PIXEL, DECODE_BYTES_PER_PIXEL
+
+    Image.fromarray(_text_page()).save(tmp_path / "p.png", dpi=(600, 600))
+    (doc,) = discover_documents(tmp_path)
+    full, working = 1200 * 1600, 600 * 800
+    expected = max(full * DECODE_BYTES_PER_PIXEL, working * BYTES_PER_PIXEL)
+    assert expected < full * BYTES_PER_PIXEL
+    budget = MemoryBudget(expected)
+    (page,) = list(iter_pages(doc, budget=budget))
+    assert page.admitted == expected and budget.used == expected and page.image.shape == (800, 600, 3)
+    (unreduced,) = list(iter_pages(doc, limits=NO_CAP, budget=MemoryBudget(full * BYTES_PER_PIXEL)))
+    assert unreduced.admitted == full * BYTES_PER_PIXEL  # worked on at 600 dpi: as before
