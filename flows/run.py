@@ -28,6 +28,9 @@ from schemas.settings import Settings
 if TYPE_CHECKING:
     from prefect.task_runners import ThreadPoolTaskRunner
 
+API_NICE = 10  # Prefect's local API boots at a lower CPU priority than OCR (it is not needed before the flow starts)
+FIRST_PAGE_WAIT_S = 10.0
+
 
 def _already_archived(docs: list[DocumentSource], services: Services) -> bool:
     """True when every document of the batch is already in the archive (a re-run with nothing to do)."""
@@ -48,6 +51,15 @@ def _report_without_flow(batch_dir: Path | str, docs: list[DocumentSource], serv
     results = [digitise_document(doc, batch_name(batch_dir), services) for doc in docs]
     return BatchReport(batch=batch_label(batch_dir), documents=results, pages_per_minute=0.0, elapsed_s=0.0,
                        pages_processed=0)
+
+
+def _first_page_first(prefetch: threading.Thread, services: Services) -> None:
+    """Wait (at most ``FIRST_PAGE_WAIT_S``) until the first page has entered OCR or nothing is prefetched: Prefect's
+    import (a CPU-second of Python holding the interpreter) must not delay the run's first page."""
+    deadline = time.monotonic() + FIRST_PAGE_WAIT_S
+    while prefetch.is_alive() and time.monotonic() < deadline:
+        if services.progress.wait_for("ocr_started", timeout=0.05):
+            return
 
 
 @contextlib.contextmanager
@@ -72,6 +84,7 @@ def prefect_ready(settings: Settings, services: Services, docs: list[DocumentSou
         )
         prefetch.start()
         try:
+            _first_page_first(prefetch, services)
             from prefect.settings import PREFECT_API_URL, temporary_settings
             from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -82,6 +95,7 @@ def prefect_ready(settings: Settings, services: Services, docs: list[DocumentSou
             if local_api is not None and uses_local_api():
                 local_api.wait_ready()
                 stack.enter_context(temporary_settings(updates={PREFECT_API_URL: local_api.url}))
+            services.progress.mark("prefect_ready")
         finally:
             stop_prefetch.set()
             prefetch.join()

@@ -61,10 +61,16 @@ class Services:
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents (= workers)
     external_index: SearchIndex | None = None  # Elasticsearch; None when the catalog's own FTS5 index is used
     name_font: Path | None = None  # names under seals are matched in this font (``pipeline.name_match``)
-    lexicon: Lexicon | None = None  # OCR words' diacritics corrected with it (``pipeline.language``); None: off
+    language_correction: bool = False  # OCR words' diacritics corrected with ``lexicon`` (``pipeline.language``)
     prefetched: dict[str, tuple[Path, Future[list[Any]]]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
     _identities: dict[tuple[tuple[str, int, int], ...], str] = field(default_factory=dict)
+
+    @property
+    def lexicon(self) -> Lexicon | None:
+        """The lexicon of the language correction, None when it is off; built on first use (about a CPU-second of
+        pure Python: after the first page has entered OCR, not before)."""
+        return language_lexicon() if self.language_correction else None
 
     def identity_of(self, doc: DocumentSource) -> str:
         """The document's content identity, hashed once per run (keyed by path, size and mtime)."""
@@ -151,7 +157,7 @@ def build_services(settings: Settings) -> Services:
         page_slots=threading.BoundedSemaphore(settings.workers),  # one decoded page per worker (issue 21.3)
         external_index=build_search_index(settings) if settings.search_index == "elasticsearch" else None,
         name_font=find_name_font(settings.name_font) if settings.ocr_seal_lines else None,
-        lexicon=language_lexicon() if settings.ocr_language_correction else None,
+        language_correction=settings.ocr_language_correction,
     )
 
 
