@@ -10,6 +10,8 @@ warm-up run of ``sohoa digitise`` first (Prefect's database, the page cache, Pyt
     (``flows.progress.Progress.mark``: the moment the first cleaned page is handed to the OCR engine), and the
     sohoa process's own CPU seconds by then (``milestones_cpu_s``; the Prefect API child's not included);
 (b) the batch end to end: from the same launch to the command's exit, into a fresh archive;
+(b') the same documents through sohoa's own pipeline without Prefect (``digitise_document`` on the flow's thread
+    count, a fresh process, no API, no Prefect import): what the orchestrator adds is b - b';
 (c) the same pages in OCR alone, with the same parallelism (N at once, ``OMP_THREAD_LIMIT=1``): the RAW page images
     (decoded by sohoa's loader and written as PNG beforehand, not cleaned; nothing else counted) read by
     ``tesseract -l vie --oem 1 --psm 3 txt`` (the command, N processes at once), and by tesserocr in-process
@@ -72,6 +74,40 @@ def run_sohoa(batch: Path, archive: Path, workers: int) -> dict[str, float]:
             "startup_cpu": entry["milestones_cpu_s"]["ocr_started"],
             "wall": ended - launched, "cpu": usage.ru_utime + usage.ru_stime,
             "pages": float(entry["pages"]), **{f"m_{k}": v for k, v in milestones.items()}}
+
+
+def pipeline_only(batch: Path, archive: Path, workers: int) -> None:
+    """(In a child process) the batch through sohoa's own document pipeline with no orchestrator: every document
+    by ``digitise_document`` on ``workers + 1`` threads (the flow's task runner) sharing the page pool, as a run
+    does, then the index merge; no Prefect API, no Prefect import."""
+    from flows.document import digitise_document
+    from flows.inbox import batch_documents, batch_name
+    from flows.wiring import close_all, services_for
+    from schemas.settings import Settings
+    from storage.search_sqlite import worth_compacting
+
+    settings = Settings(archive=archive, workers=workers)
+    services = services_for(settings)
+    docs = batch_documents(batch, settings)
+    with ThreadPoolExecutor(workers + 1) as pool:
+        results = list(pool.map(lambda doc: digitise_document(doc, batch_name(batch), services), docs))
+    added = sum(1 for r in results if not r.skipped and r.status != "failed")
+    if worth_compacting(services.catalog.count(), added):
+        services.catalog.compact_search()
+    close_all()
+
+
+def run_pipeline_only(batch: Path, archive: Path, workers: int) -> dict[str, float]:
+    """``pipeline_only`` in a fresh process, timed from launch to exit; CPU of its process tree."""
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    launched = time.time()
+    proc = subprocess.Popen([sys.executable, __file__, str(batch), "--pipeline-only", str(archive),
+                             "--workers", str(workers)], env=env, stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.exit(f"pipeline-only run failed ({proc.returncode})")
+    return {"wall": time.time() - launched, "cpu": usage.ru_utime + usage.ru_stime}
 
 
 def raw_cli(pages: list[tuple[Path, int]], workers: int) -> dict[str, float]:
@@ -149,7 +185,11 @@ def main() -> None:
     ap.add_argument("batch", type=Path, nargs="?", default=SAMPLE)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--pipeline-only", type=Path, metavar="ARCHIVE", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.pipeline_only:
+        pipeline_only(args.batch, args.pipeline_only, args.workers)
+        return
     engine = os.environ.get("SOHOA_OCR_ENGINE", "tesseract-cli")
     with tempfile.TemporaryDirectory(prefix="sohoa-bench-startup-") as tmp:
         root = Path(tmp)
@@ -160,6 +200,8 @@ def main() -> None:
         run_sohoa(args.batch, root / "warm-up", args.workers)
         sohoa = repeat("sohoa", lambda: run_sohoa(args.batch, root / f"a{time.monotonic_ns()}", args.workers),
                        args.repeat)
+        bare = repeat("pipeline without Prefect", lambda: run_pipeline_only(
+            args.batch, root / f"p{time.monotonic_ns()}", args.workers), args.repeat)
         cli = repeat("raw tesseract command", lambda: raw_cli(pages, args.workers), args.repeat)
         tesserocr = repeat("tesserocr in-process", lambda: in_process(pages, args.workers), args.repeat)
     print(f"\n{len(pages)} pages, {args.workers} workers, {args.repeat} runs each ({load()} at the end)")
@@ -167,6 +209,8 @@ def main() -> None:
           + "; " + summary("as the run log says, from the process's start", sohoa, "startup_own")
           + "; " + summary("sohoa's CPU by then (its own process)", sohoa, "startup_cpu"))
     print("(b) " + summary("batch end to end, wall", sohoa, "wall") + "; " + summary("CPU", sohoa, "cpu"))
+    print("(b') " + summary("the same documents through sohoa's pipeline without Prefect, wall", bare, "wall")
+          + "; " + summary("CPU", bare, "cpu"))
     print("(c) " + summary("raw tesseract command, wall", cli, "wall") + "; " + summary("CPU", cli, "cpu"))
     print("(c) " + summary("tesserocr in-process, wall", tesserocr, "wall") + "; "
           + summary("CPU", tesserocr, "cpu"))
@@ -174,8 +218,10 @@ def main() -> None:
     b, c = statistics.median(r["wall"] for r in sohoa), statistics.median(r["wall"] for r in compared)
     b_cpu, c_cpu = statistics.median(r["cpu"] for r in sohoa), statistics.median(r["cpu"] for r in compared)
     other = cli if compared is tesserocr else tesserocr
+    b_bare = statistics.median(r["wall"] for r in bare)
     print(f"b/c (medians, engine {engine}): wall {b / c:.2f} (target <= 1.3), CPU {b_cpu / c_cpu:.2f}; against the "
           f"other engine: wall {b / statistics.median(r['wall'] for r in other):.2f}")
+    print(f"b'/c (without Prefect): wall {b_bare / c:.2f}, CPU {statistics.median(r['cpu'] for r in bare) / c_cpu:.2f}")
 
 
 if __name__ == "__main__":
