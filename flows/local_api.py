@@ -8,7 +8,6 @@ the flow is pointed at it with ``temporary_settings``. The process is stopped wh
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -44,11 +43,10 @@ def free_port() -> int:
 class LocalPrefectApi:
     """``with LocalPrefectApi() as api: ... api.wait_ready() ... api.url``"""
 
-    def __init__(self, *, startup_timeout_s: float = 180.0, nice: int = 0) -> None:
+    def __init__(self, *, startup_timeout_s: float = 180.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.startup_timeout_s = startup_timeout_s
-        self.nice = nice  # the server's CPU priority below this process's (``os.nice``): it boots in OCR's gaps
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> LocalPrefectApi:
@@ -56,14 +54,9 @@ class LocalPrefectApi:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
-            env=env, stdin=subprocess.DEVNULL, preexec_fn=self._in_child,
+            env=env, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
         )
         return self
-
-    def _in_child(self) -> None:
-        die_with_parent()
-        if self.nice:
-            os.nice(self.nice)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
