@@ -50,12 +50,15 @@ def load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_sohoa(batch: Path, archive: Path, workers: int) -> dict[str, float]:
-    """One ``sohoa digitise`` into a fresh ``archive``: start-up, end-to-end wall and CPU of its process tree."""
+def run_sohoa(batch: Path, archive: Path, workers: int, code: Path | None = None) -> dict[str, float]:
+    """One ``sohoa digitise`` into a fresh ``archive``: start-up, end-to-end wall and CPU of its process tree.
+    ``code``: another checkout of sohoa to run instead (first on ``PYTHONPATH``; the same venv)."""
     sohoa = Path(sys.executable).with_name("sohoa")
     cmd = [str(sohoa), "digitise", str(batch), "--archive", str(archive), "--workers", str(workers), "--quiet",
            "--report", str(archive.parent / f"{archive.name}.json")]
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code.resolve())
     launched = time.time()
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -185,6 +188,9 @@ def main() -> None:
     ap.add_argument("batch", type=Path, nargs="?", default=SAMPLE)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--against", type=Path, metavar="CHECKOUT",
+                    help="also run another checkout's sohoa (same venv, e.g. a git worktree of main), its runs "
+                         "alternating with this one's: (a) and (b) before/after under the same machine load")
     ap.add_argument("--pipeline-only", type=Path, metavar="ARCHIVE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.pipeline_only:
@@ -198,8 +204,12 @@ def main() -> None:
         print(f"{args.batch}: {len(pages)} pages, {args.workers} workers, engine {engine}; warm-up run "
               f"({load()})", flush=True)
         run_sohoa(args.batch, root / "warm-up", args.workers)
-        sohoa = repeat("sohoa", lambda: run_sohoa(args.batch, root / f"a{time.monotonic_ns()}", args.workers),
-                       args.repeat)
+        sohoa, other = [], []
+        for _ in range(args.repeat):
+            sohoa += repeat("sohoa", lambda: run_sohoa(args.batch, root / f"a{time.monotonic_ns()}", args.workers), 1)
+            if args.against:
+                other += repeat(f"sohoa ({args.against})", lambda: run_sohoa(
+                    args.batch, root / f"o{time.monotonic_ns()}", args.workers, args.against), 1)
         bare = repeat("pipeline without Prefect", lambda: run_pipeline_only(
             args.batch, root / f"p{time.monotonic_ns()}", args.workers), args.repeat)
         cli = repeat("raw tesseract command", lambda: raw_cli(pages, args.workers), args.repeat)
@@ -209,6 +219,10 @@ def main() -> None:
           + "; " + summary("as the run log says, from the process's start", sohoa, "startup_own")
           + "; " + summary("sohoa's CPU by then (its own process)", sohoa, "startup_cpu"))
     print("(b) " + summary("batch end to end, wall", sohoa, "wall") + "; " + summary("CPU", sohoa, "cpu"))
+    if other:
+        print(f"    {args.against}: (a) " + summary("start-up", other, "startup") + "; "
+              + summary("CPU by then", other, "startup_cpu") + "; (b) " + summary("end to end, wall", other, "wall")
+              + "; " + summary("CPU", other, "cpu"))
     print("(b') " + summary("the same documents through sohoa's pipeline without Prefect, wall", bare, "wall")
           + "; " + summary("CPU", bare, "cpu"))
     print("(c) " + summary("raw tesseract command, wall", cli, "wall") + "; " + summary("CPU", cli, "cpu"))
