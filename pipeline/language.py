@@ -82,7 +82,7 @@ def build_lexicon(entries: Iterable[str], provenance: Mapping[str, str] | None =
     letters are skipped."""
     syllables: set[str] = set()
     uses: Counter[str] = Counter()
-    words: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    multi: set[tuple[str, ...]] = set()  # words of 2 to MAX_WORD syllables
     canon_of: dict[str, str | None] = {}  # the entries' pieces repeat: each distinct one is analysed once
     for entry in entries:
         pieces = entry.split()
@@ -98,13 +98,13 @@ def build_lexicon(entries: Iterable[str], provenance: Mapping[str, str] | None =
         syllables.update(word)
         uses.update(word)
         if 2 <= len(word) <= MAX_WORD:
-            words.setdefault(word, set()).add(word)
+            multi.add(word)
     shapes: set[tuple[str, str, str]] = set()
     for syllable in syllables:
         onset, rhyme, tone = parts(syllable)
         shapes.update({(onset, "", ""), ("", rhyme, tone)})
     skeletons = {syllable: skeleton(syllable) for syllable in syllables}
-    words = _by_skeletons(words, skeletons)
+    words = _by_skeletons(multi, skeletons)
     indexed = {key: tuple(sorted(found)) for key, found in words.items()}
     alone: dict[str, str] = {}
     for key, found in _by_skeleton(uses).items():
@@ -114,9 +114,9 @@ def build_lexicon(entries: Iterable[str], provenance: Mapping[str, str] | None =
     return Lexicon(frozenset(syllables), frozenset(shapes), indexed, alone, dict(provenance or {}))
 
 
-def _by_skeletons(words: dict[tuple[str, ...], set[tuple[str, ...]]], skeletons: Mapping[str, str]
+def _by_skeletons(words: Iterable[tuple[str, ...]], skeletons: Mapping[str, str]
                   ) -> dict[tuple[str, ...], set[tuple[str, ...]]]:
-    """The words (keyed by themselves) regrouped under their syllables' skeletons."""
+    """The words grouped under their syllables' skeletons."""
     grouped: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
     for word in words:
         grouped.setdefault(tuple(skeletons[s] for s in word), set()).add(word)
