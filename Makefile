@@ -2,7 +2,8 @@
 #   make demo    install everything, digitise the bundled sample batch into ./archive, search it
 #   make test    install everything, run the test suite (what CI runs)
 #   make check   ruff + mypy + import boundaries + module/function sizes
-#   make bench   end-to-end pages/min vs raw tesseract on the same pages, peak memory per worker process
+#   make bench   end-to-end pages/min vs raw tesseract on the same pages, peak memory per worker process,
+#                start-up to the first page in OCR and an 8-page batch vs its pages' OCR alone
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -56,6 +57,7 @@ bench: deps venv
 	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --repeat 3 --s3
 	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --copies 5
 	$(BIN)/python tests/bench/bench_memory.py $(BENCH_BATCH) --a3 --workers 1,2
+	$(BIN)/python tests/bench/bench_startup.py --repeat 5
 
 # fuzzed intake (issue 18): 320 hostile entries in batches of 40 through sohoa digitise, then sohoa verify
 FUZZ_ARGS ?= --cases 320 --batch-size 40 --memory-probe

@@ -157,6 +157,7 @@ def digitise_batch(batch_dir: str, settings: Settings | None = None, file_code: 
     """
     settings = settings or Settings()
     services = services_for(settings)
+    services.progress.mark("flow_started")
     docs = batch_documents(batch_dir, settings)  # a folder, or an S3 inbox prefix (``flows.inbox``)
     file_code = file_code or batch_info(batch_dir, settings).file_code
     name = batch_name(batch_dir)

@@ -68,10 +68,12 @@ _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_
 def read_page(page: LoadedPage, work: Path, services: Services) -> PageOutput:
     """Read ``page`` (files under ``work``, named ``p<nnnn>``): its text, words, layers and provenance steps."""
     started = time.monotonic()
+    services.progress.mark("page_started")
     result, ocr_image = _ocr_pass(page.image, page, work, services)
     if _looks_wrong(result.ocr) and not result.steps.get("ocr_timeout"):
         result = _upright_pass(result, ocr_image, page, work, services)
     ocr_image.unlink(missing_ok=True)
+    services.progress.mark("page_read")
     result.steps["seconds"] = round(time.monotonic() - started, 2)  # cleaning + OCR + re-reads, wall clock
     return result
 
@@ -121,6 +123,7 @@ def _ocr_pass(
     quality = services.settings.image_layer_quality
     cv2.imwrite(str(jpeg), prep.display_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     faults.hit(services.settings, "ocr")
+    services.progress.mark("ocr_started")  # the run's first page entering OCR: a start-up milestone (run log)
     try:
         reading = services.engine.recognize(ocr_png, dpi=prep.dpi, number=page.number)
     except OcrTimeout as exc:

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from flows.progress import Progress
 from ocr_models.engine import OcrEngine
-from ocr_models.lexicon import load_lexicon
+from ocr_models.lexicon import LexiconSource, load_lexicon
 from ocr_models.tesseract import USER_PATTERNS, USER_WORDS, TesseractEngine
 from pipeline.language import Lexicon, build_lexicon
 from pipeline.load import content_identity
@@ -61,10 +61,17 @@ class Services:
     page_slots: threading.BoundedSemaphore  # pages decoded in memory at once, across all documents (= workers)
     external_index: SearchIndex | None = None  # Elasticsearch; None when the catalog's own FTS5 index is used
     name_font: Path | None = None  # names under seals are matched in this font (``pipeline.name_match``)
-    lexicon: Lexicon | None = None  # OCR words' diacritics corrected with it (``pipeline.language``); None: off
+    # OCR words' diacritics corrected with ``lexicon`` (``pipeline.language``), built from this word list; None: off
+    lexicon_source: LexiconSource | None = None
     prefetched: dict[str, tuple[Path, Future[list[Any]]]] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
     _identities: dict[tuple[tuple[str, int, int], ...], str] = field(default_factory=dict)
+
+    @property
+    def lexicon(self) -> Lexicon | None:
+        """The lexicon of the language correction, None when it is off; built on first use (0.2 CPU-s of pure
+        Python, once per process: after the run's first page has entered OCR, not before)."""
+        return language_lexicon(self.lexicon_source) if self.lexicon_source is not None else None
 
     def identity_of(self, doc: DocumentSource) -> str:
         """The document's content identity, hashed once per run (keyed by path, size and mtime)."""
@@ -151,19 +158,21 @@ def build_services(settings: Settings) -> Services:
         page_slots=threading.BoundedSemaphore(settings.workers),  # one decoded page per worker (issue 21.3)
         external_index=build_search_index(settings) if settings.search_index == "elasticsearch" else None,
         name_font=find_name_font(settings.name_font) if settings.ocr_seal_lines else None,
-        lexicon=language_lexicon() if settings.ocr_language_correction else None,
+        # the word list is read now (a missing one stops the run before any work), the lexicon built on first use
+        lexicon_source=load_lexicon() if settings.ocr_language_correction else None,
     )
 
 
-_lexicon: list[Lexicon] = []  # built once per process (about a second), shared by every Services
+_lexicon: list[Lexicon] = []  # built once per process (0.2 CPU-s), shared by every Services
 _lexicon_lock = threading.Lock()
 
 
-def language_lexicon() -> Lexicon:
-    """The Vietnamese lexicon of the language correction (``ocr_models.lexicon``: pyvi's word list), built once."""
+def language_lexicon(source: LexiconSource | None = None) -> Lexicon:
+    """The Vietnamese lexicon of the language correction (``ocr_models.lexicon``: pyvi's word list; ``source``: that
+    list read already), built once."""
     with _lexicon_lock:
         if not _lexicon:
-            source = load_lexicon()
+            source = source or load_lexicon()
             _lexicon.append(build_lexicon(source.entries, source.provenance()))
         return _lexicon[0]
 

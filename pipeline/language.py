@@ -81,24 +81,30 @@ def build_lexicon(entries: Iterable[str], provenance: Mapping[str, str] | None =
     """The lexicon of ``entries`` (one word a line, syllables separated by spaces); entries with anything but
     letters are skipped."""
     syllables: set[str] = set()
-    shapes: set[tuple[str, str, str]] = set()
     uses: Counter[str] = Counter()
-    words: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    multi: set[tuple[str, ...]] = set()  # words of 2 to MAX_WORD syllables
+    canon_of: dict[str, str | None] = {}  # the entries' pieces repeat: each distinct one is analysed once
     for entry in entries:
         pieces = entry.split()
-        if not pieces or not all(is_letters(p) for p in pieces):
+        if not pieces:
             continue
-        canon = tuple(canonical(p) for p in pieces)
+        for piece in pieces:
+            if piece not in canon_of:
+                canon_of[piece] = canonical(piece) if is_letters(piece) else None
+        canon = tuple(canon_of[p] for p in pieces)
         if any(c is None for c in canon):
             continue
         word = tuple(c for c in canon if c is not None)
         syllables.update(word)
         uses.update(word)
-        for syllable in word:
-            onset, rhyme, tone = parts(syllable)
-            shapes.update({(onset, "", ""), ("", rhyme, tone)})
         if 2 <= len(word) <= MAX_WORD:
-            words.setdefault(tuple(skeleton(s) for s in word), set()).add(word)
+            multi.add(word)
+    shapes: set[tuple[str, str, str]] = set()
+    for syllable in syllables:
+        onset, rhyme, tone = parts(syllable)
+        shapes.update({(onset, "", ""), ("", rhyme, tone)})
+    skeletons = {syllable: skeleton(syllable) for syllable in syllables}
+    words = _by_skeletons(multi, skeletons)
     indexed = {key: tuple(sorted(found)) for key, found in words.items()}
     alone: dict[str, str] = {}
     for key, found in _by_skeleton(uses).items():
@@ -106,6 +112,15 @@ def build_lexicon(entries: Iterable[str], provenance: Mapping[str, str] | None =
         if len(ranked) == 1 or uses[ranked[0]] >= DOMINANCE * uses[ranked[1]]:
             alone[key] = ranked[0]
     return Lexicon(frozenset(syllables), frozenset(shapes), indexed, alone, dict(provenance or {}))
+
+
+def _by_skeletons(words: Iterable[tuple[str, ...]], skeletons: Mapping[str, str]
+                  ) -> dict[tuple[str, ...], set[tuple[str, ...]]]:
+    """The words grouped under their syllables' skeletons."""
+    grouped: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for word in words:
+        grouped.setdefault(tuple(skeletons[s] for s in word), set()).add(word)
+    return grouped
 
 
 def _by_skeleton(syllables: Iterable[str]) -> dict[str, list[str]]:

@@ -46,6 +46,12 @@ def test_digitise_in_local_mode_as_a_user_would(tmp_path: Path) -> None:
     assert doc["status"] in ("done", "needs_review") and doc["pages"] == 1
     assert (tmp_path / "prefect-home" / "prefect.db").exists()  # the run was recorded by a real Prefect API
     assert not prefect_servers_using(tmp_path / "prefect-home")  # the local API was stopped
+    # the run log keeps the start-up milestones: the first page entered OCR before it was read, Prefect came after
+    run = json.loads((tmp_path / "archive" / "run-log.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    marks = run["milestones"]
+    assert run["started_at"] and 0 < marks["page_started"] <= marks["ocr_started"] <= marks["page_read"]
+    assert marks["prefect_ready"] <= marks["flow_started"]
+    assert set(run["milestones_cpu_s"]) == set(marks)
     again = subprocess.run([str(sohoa), "digitise", str(batch), "--archive", str(tmp_path / "archive"),
                             "--report", str(report)], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr

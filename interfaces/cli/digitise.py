@@ -35,14 +35,17 @@ def cmd_digitise(args: argparse.Namespace) -> ExitCode:
     services = services_for(settings)
     _ = services.engine.languages()  # a missing tesseract or model stops here, before any work
     audit_action(settings, args, "batch.digitise", batch_label(batch), {"file_code": args.file_code})
+    progress = services.progress
     try:
-        with progress_line(services.progress.render, shown=not args.quiet):
+        with progress_line(progress.render, shown=not args.quiet):
             report = run_digitise(batch, settings, file_code=args.file_code)
     finally:
         close_all()
+    from flows.progress import process_started_at
     from flows.run_log import record_run
 
-    record_run(settings.archive_path(), report)  # pages/min of hand runs, for `sohoa status` and the dashboard
+    # pages/min of hand runs, for `sohoa status` and the dashboard; the start-up milestones (first page in OCR...)
+    record_run(settings.archive_path(), report, started_at=process_started_at(), progress=progress)
     if args.report:
         Path(args.report).write_text(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n",
                                      encoding="utf-8")
