@@ -29,7 +29,7 @@ from pdf2image import convert_from_path
 from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError, PDFSyntaxError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.pixels import to_bgr
+from pipeline.pixels import pil_to_bgr
 from schemas.checksums import sha256_file
 from schemas.document import DOCUMENT_SUFFIXES, PAGE_SUFFIXES, BatchInfo, DocumentSource
 from schemas.errors import ConfigError, DocumentError, EncryptedPdfError, LimitExceededError, UnsupportedFileError
@@ -335,7 +335,7 @@ def _decode(img: Image.Image, name: str, dpi: int, max_dpi: int = 0) -> tuple[np
             upright = _upright(img)
             if factor < 1.0 and (upright.size[0] > upright.size[1]) != (size[0] > size[1]):
                 size = (size[1], size[0])  # turned by its EXIF orientation
-            return to_bgr(upright, size if factor < 1.0 else None), (max_dpi if factor < 1.0 else dpi)
+            return pil_to_bgr(upright, size if factor < 1.0 else None), (max_dpi if factor < 1.0 else dpi)
     except Image.DecompressionBombError as exc:
         raise LimitExceededError(f"{name}: ảnh vượt giới hạn điểm ảnh ({exc})") from exc
     except MemoryError as exc:

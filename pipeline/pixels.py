@@ -37,7 +37,7 @@ def reduced_bgr(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def to_bgr(img: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+def pil_to_bgr(img: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
     """Any PIL mode (1, L, P, RGB, RGBA, CMYK, LAB, I;16, I, F, ...) as uint8 BGR; ``size``: area-averaged to it
     (a PIL box filter, on the 8-bit grey or RGB image, ``reduced_bgr``), else converted in place of one copy."""
     if img.mode == "1":  # bilevel: its grey twin, so a reduction averages strokes instead of dropping them

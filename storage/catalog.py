@@ -270,16 +270,22 @@ class Catalog:
         transaction: readers see the old catalog until the new one is complete. Returns the number of documents."""
         count = 0
         conn = self.sqlite_connection
+
+        def catalogued() -> Iterator[IndexEntry]:
+            """The index entries of ``documents``, each document's catalog row written as it is read."""
+            nonlocal count
+            for manifest, key in documents:
+                self._write_row(manifest, key)
+                count += 1
+                yield entry_of(manifest)
+
         with self._db.transaction():
             self._db.execute("DELETE FROM documents")
             self._db.execute("DELETE FROM identity_claims")
             self._db.execute("DELETE FROM meta WHERE key = ?", (FILING_PENDING,))  # every row rewritten
             if self.indexer is not None and conn is not None:
                 self.indexer.clear(conn)
-            if self.indexer is not None and conn is not None:
-                catalogued = _Catalogued(self, iter(documents))  # each document's row is written as it is read
-                self.indexer.write_all(conn, catalogued)  # its index rows: read ahead, prepared apart
-                count = catalogued.count
+                self.indexer.write_all(conn, catalogued())  # the index rows: read ahead, prepared apart
             else:
                 for manifest, key in documents:
                     self._write_row(manifest, key)
@@ -405,19 +411,3 @@ class Catalog:
 
 
 SqliteCatalog = Catalog  # the name callers knew when the catalog was SQLite only
-
-
-class _Catalogued:
-    """The index entries of ``documents``, each document's catalog row written as it is read (``count``: rows)."""
-
-    def __init__(self, catalog: Catalog, documents: Iterator[tuple[DocumentManifest, str]]) -> None:
-        self._catalog, self._documents, self.count = catalog, documents, 0
-
-    def __iter__(self) -> Iterator[IndexEntry]:
-        return self
-
-    def __next__(self) -> IndexEntry:
-        manifest, key = next(self._documents)
-        self._catalog._write_row(manifest, key)
-        self.count += 1
-        return entry_of(manifest)

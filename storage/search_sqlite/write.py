@@ -193,16 +193,14 @@ class DocRows(NamedTuple):
     """A document's index rows but its docid (given as they are written): a pure function of its entry, so
     ``prepare_rows`` may run in another process (``bulk.PreparePool``)."""
 
+    id: str
+    level: int  # secrecy level: the docid's low bits
     doc: tuple[object, ...]  # the ``search_docs`` columns after docid
     metadata: str  # JSON, without evidence
     text: str  # NFC
     main: tuple[str, str, str, str]  # search_fts: code, title, body, exact
     head: tuple[str, str, str]  # search_head: code, title, exact
     pairs: str  # search_pairs
-
-    @property
-    def level(self) -> int:
-        return int(self.doc[7])  # type: ignore[call-overload]
 
 
 def prepare_rows(entries: list[IndexEntry]) -> list[DocRows]:
@@ -220,11 +218,11 @@ def _doc_rows(e: IndexEntry) -> DocRows:
     doc = (e.id, e.source, e.batch, e.file_code, e.status, issued, e.year, level, _text_value(md.get("type_name")),
            _text_value(md.get("organ_name")), classification, code_key(md.get("code_number"), md.get("code_notation")))
     main, head, pairs = _fts_values(md, text)
-    return DocRows(doc, json.dumps(md, ensure_ascii=False), text, main, head, pairs)
+    return DocRows(e.id, level, doc, json.dumps(md, ensure_ascii=False), text, main, head, pairs)
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[DocRows], *, pairs_pending: bool = True) -> int:
-    _delete_rows(conn, [r.doc[0] for r in rows])  # type: ignore[misc]
+    _delete_rows(conn, [r.id for r in rows])
     serial = _next_serial(conn)
     held = [((serial + n) << LEVEL_BITS | r.level, r) for n, r in enumerate(rows)]
     conn.executemany(f"INSERT INTO search_docs({DOC_COLUMNS}) VALUES ({','.join('?' * 13)})",
