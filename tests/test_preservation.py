@@ -38,10 +38,13 @@ def search_queries() -> list[str]:
 
 
 def search_all(capsys: pytest.CaptureFixture[str], archive: Path) -> list[dict[str, object]]:
+    """Every query's result; hits of equal score in id order (the embedded index ranks a tier's hits most
+    recently indexed first, and a rebuild indexes in document-id order)."""
     out = []
     for q in search_queries():
         code, result = run_json(capsys, "search", q, "--archive", str(archive), "--json", "--limit", "20")
         assert code == 0
+        result["hits"] = sorted(result["hits"], key=lambda h: (-h["score"], h["id"]))
         out.append(result)
     return out
 

@@ -100,3 +100,27 @@ def test_common_path_puts_the_exact_heading_first(tmp_path: Path, monkeypatch: p
     assert [h.id for h in result.hits] == ["d2", "d1", "d3"] and [h.score for h in result.hits] == [2.0, 1.0, 0.0]
     assert run(idx, "hoa", clearance=3)[1] == ["d2", "d1", "d3"]  # no exact words: headings, newest first
     idx.close()
+
+
+@pytest.mark.parametrize("compacted", [False, True])  # pairs pending / written
+def test_a_query_of_phrases_is_ranked_in_tiers_whatever_its_words_frequency(tmp_path: Path,
+                                                                           compacted: bool) -> None:
+    """A quoted phrase and a number are matched on the pairs and never ranked by bm25 (it would read the positions
+    of every document holding their words): the number-lookup tier, the heading, then newest first; a document
+    naming the phrase three times ranks no higher than a newer one naming it once."""
+    from storage.search_sqlite import compact
+
+    idx = SqliteSearchIndex(tmp_path / "index.sqlite")
+    idx.upsert([
+        entry("often", "Kho lưu trữ chuyên dụng. Kiểm tra kho lưu trữ. Sửa kho lưu trữ quý I.", type_name="Báo cáo"),
+        entry("heading", "Danh mục hồ sơ nộp lưu.", type_name="Công văn", subject="về kho lưu trữ chuyên dụng"),
+        entry("cites", "Thực hiện Nghị quyết số 21-NQ/TU, bố trí kho lưu trữ chuyên dụng.", type_name="Báo cáo"),
+        entry("nq21", "Nghị quyết về công tác lưu trữ.", code_number="21", code_notation="NQ/TU",
+              type_name="Nghị quyết"),
+    ])
+    if compacted:
+        compact(idx._conn, idx._lock)
+    assert run(idx, '"kho luu tru"', clearance=3)[1] == ["heading", "cites", "often"]
+    assert run(idx, '"kho lưu trữ chuyên dụng"', clearance=3)[1] == ["heading", "cites", "often"]
+    assert run(idx, "21-NQ/TU", clearance=3)[1] == ["nq21", "cites"]
+    idx.close()

@@ -19,6 +19,7 @@ from storage.search_sqlite.bulk import PreparePool
 from storage.search_sqlite.compaction import compact, optimize
 from storage.search_sqlite.facets import FacetColumns
 from storage.search_sqlite.query import Probes, run_search
+from storage.search_sqlite.wordsets import common_words, write_wordsets
 from storage.search_sqlite.write import clear, create_schema, delete_entries, write_entries
 from storage.sqlite_tx import use_wal, write_transaction
 
@@ -67,8 +68,9 @@ class SqliteIndexWriter:
         return write_entries(conn, entries)
 
     def write_all(self, conn: sqlite3.Connection, entries: Iterable[IndexEntry]) -> int:
-        """``write`` for a rebuild's stream of documents: rows prepared in other processes (``PreparePool``)."""
-        return write_entries(conn, entries, bulk=self._bulk)
+        """``write`` for a rebuild's stream of documents: rows prepared in other processes (``PreparePool``),
+        then the match sets of the most common words stored (``wordsets``)."""
+        return _rebuild(conn, entries, self._bulk)
 
     def delete(self, conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         delete_entries(conn, ids)
@@ -81,6 +83,14 @@ class SqliteIndexWriter:
 
     def compact(self, conn: sqlite3.Connection, lock: threading.Lock | threading.RLock) -> int:
         return compact(conn, lock)
+
+
+def _rebuild(conn: sqlite3.Connection, entries: Iterable[IndexEntry], bulk: PreparePool) -> int:
+    """Write a rebuild's documents (inside the caller's transaction, the index cleared), then store the match
+    sets of its most common words."""
+    count = write_entries(conn, entries, bulk=bulk)
+    write_wordsets(conn, common_words(conn))
+    return count
 
 
 class SqliteSearchIndex:
@@ -126,7 +136,7 @@ class SqliteSearchIndex:
         def run() -> None:
             nonlocal count
             clear(self._conn)
-            count = write_entries(self._conn, entries, bulk=self._bulk)
+            count = _rebuild(self._conn, entries, self._bulk)
 
         self._write(run)
         with self._lock:

@@ -14,7 +14,11 @@ semantics), so an unaccented query finds everything its accented twin finds. Fil
 
 FTS5's bm25 reads the whole doclist of every phrase it scores (its idf), so it is only used over items found in
 at most ``RANK_DF`` documents (a probe: is there a ``RANK_DF``-th match?); items found in more only filter.
-When every item is that common, bm25 cannot rank cheaply (and barely can: its idf is near zero): the documents
+A phrase's doclist on ``search_fts`` is the positions of every document holding its words, however rare the
+phrase: a number ``59-NQ/VPTU`` reads those of ``nq`` and ``vptu`` (~7 ms CPU at a million pages, against ~0.1 ms
+for its pairs). So a query whose every item is a phrase on the pairs (``_Match.pairs``: a number looked up, a
+quoted phrase) is never ranked by bm25, and is ranked as common items are, in tiers. When every item is common,
+bm25 cannot rank cheaply (and barely can: its idf is near zero): the documents
 whose heading (``search_head``) holds every item with the user's exact diacritics come first, then those whose
 heading holds every item, then the other matches, each tier most recently indexed first; and the total is
 counted exactly up to ``COUNT_EXACT``, estimated above it (two significant digits) unless facets were asked for
@@ -290,7 +294,10 @@ def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes 
                             [*args, request.limit, request.offset]).fetchall()
         return SearchResult(total=total, hits=_fetch_hits(conn, [(int(r[0]), 0.0) for r in rows], wanted,
                                                           _phrase_pattern(query)), facets=facets)
-    rare = [i for i, common in zip(items, _common_items(conn, scope, items, known), strict=True) if not common]
+    # a query of phrases of ASCII words (every item on the pairs: a number looked up, a quoted phrase) is ranked in
+    # tiers whatever its words' frequency: see the module's docstring
+    rare = [] if match.pairs is not None else [
+        i for i, common in zip(items, _common_items(conn, scope, items, known), strict=True) if not common]
     if rare:
         total, order = _rank_rare(conn, scope, query, items, rare, match, request.offset + request.limit)
     else:
@@ -331,18 +338,20 @@ def _rank_rare(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, item
 
 def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, items: list[_Item], match: _Match,
                  want: int, probes: Probes) -> tuple[int, list[tuple[int, float]]]:
-    """Every item is common (bm25 would read their whole doclists, and its idf is near zero anyway): the
-    number-lookup tier, then the documents holding every item in their heading with the user's exact diacritics,
-    then in their heading, then the other matches; each tier most recently indexed first (``HEAD_K`` at most
-    for a heading tier). Scores: ``CODE_TIER_BONUS``, 2, 1, 0.
+    """Every item is common (bm25 would read their whole doclists, and its idf is near zero anyway), or a phrase
+    on the pairs (bm25 would read the positions of its words: see the module's docstring): the number-lookup
+    tier, then the documents holding every item in their heading with the user's exact diacritics, then in their
+    heading, then the other matches; each tier most recently indexed first (``HEAD_K`` at most for a heading
+    tier). Scores: ``CODE_TIER_BONUS``, 2, 1, 0.
 
     The total comes from the same scan as the newest matches, which stops after ``COUNT_EXACT`` + 1 of them: up
     to ``COUNT_EXACT`` it is exact; above, it is estimated from the share of the docid range those newest matches
     cover (docids grow with each document indexed), or for a caller who may not see every level, from the share
     of the documents they see (``_visible_share``). One statement (see ``_common_items``), and that share."""
     codes, code_args = _code_condition(scope, query)
-    heading = (f"(SELECT json_group_array(docid) FROM (SELECT f.rowid AS docid FROM {scope.source('search_head')} "
-               f"ORDER BY f.rowid DESC LIMIT ?))")
+    # a heading tier only when something matches (a phrase of common words found nowhere costs its match alone)
+    heading = (f"(CASE WHEN EXISTS (SELECT 1 FROM n) THEN (SELECT json_group_array(docid) FROM (SELECT f.rowid AS "
+               f"docid FROM {scope.source('search_head')} ORDER BY f.rowid DESC LIMIT ?)) ELSE json_array() END)")
     exact = any(i.exact for i in items)
     newest_cte, args = scope.newest(match, COUNT_EXACT + 1, "n")
     count, oldest, first, last, newest, headed, exact_headed, tier = conn.execute(
@@ -351,8 +360,11 @@ def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, it
         "(SELECT min(docid) FROM search_docs), (SELECT max(docid) FROM search_docs), "
         "(SELECT json_group_array(docid) FROM (SELECT docid FROM n ORDER BY docid DESC LIMIT ?)), "
         f"{heading}, {heading if exact else '(SELECT json_array())'}, "
-        f"(SELECT json_group_array(d.docid) FROM search_docs d WHERE {codes} AND EXISTS "
-        "(SELECT 1 FROM search_fts WHERE search_fts MATCH ? AND rowid = d.docid))",
+        # in the number-lookup tier: a match, found in ``n`` when it holds every match (a probe of FTS5 by rowid
+        # costs ~1 ms at a million pages), else probed
+        f"(SELECT json_group_array(d.docid) FROM search_docs d WHERE {codes} AND (d.docid IN (SELECT docid FROM n) "
+        f"OR ((SELECT count(*) FROM n) > {COUNT_EXACT} AND EXISTS "
+        "(SELECT 1 FROM search_fts WHERE search_fts MATCH ? AND rowid = d.docid))))",
         [*args, want + 2 * HEAD_K + MAX_CODE_TIER,
          *scope.params(_all(items, lambda i: i.head)), min(2 * want, HEAD_K),  # the exact ones are among them
          *([*scope.params(_all(items, lambda i: i.head_exact)), min(want, HEAD_K)] if exact else []),

@@ -20,6 +20,8 @@ layout), in the catalog's database file but self-contained (a hit never needs th
   short doclists instead of the positions of every document holding all its words. Pairs are written in
   batches (``PAIRS_BATCH`` documents, one FTS5 segment): a document's pairs wait in ``search_pairs_pending``
   until then, and a phrase is matched on the words (``search_fts``) for the pending documents, the newest.
+- ``search_wordsets``: the match sets of the most common words, as bitmaps over serials, for facet counts
+  (``wordsets``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search_pairs USING fts5(
 );
 CREATE TABLE IF NOT EXISTS search_pairs_pending (docid INTEGER PRIMARY KEY, pairs TEXT NOT NULL);
 """
+
+# added to layout 7 without a rebuild (``write.create_schema`` creates it in an index written before it)
+WORDSETS_DDL = """CREATE TABLE IF NOT EXISTS search_wordsets (
+    item TEXT PRIMARY KEY, word TEXT NOT NULL, generation TEXT NOT NULL, seen INTEGER NOT NULL,
+    deleted INTEGER NOT NULL, bits BLOB NOT NULL
+)"""
 
 DOC_COLUMNS = "docid, id, source, batch, file_code, status, issued_date, year, level, type_name, organ_name, " \
               "classification, code_key"

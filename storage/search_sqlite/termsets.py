@@ -72,6 +72,19 @@ def matched_docids(conn: sqlite3.Connection, rowids_sql: str, args: Sequence[obj
     return np.fromstring(text, dtype=np.int64, sep=",")
 
 
+def _stored(conn: sqlite3.Connection, generation: str, item: str, deleted: int) -> _TermSet | None:
+    """``item``'s set as the index stores it (``wordsets``), if it is of this generation and was read at a
+    snapshot with no more deletions than this one (see the module's docstring); ``None`` otherwise."""
+    try:
+        row = conn.execute("SELECT seen, deleted, bits FROM search_wordsets WHERE item = ? AND generation = ?",
+                           (item, generation)).fetchone()
+    except sqlite3.OperationalError:  # an index written before the table was (a reader never creates it)
+        return None
+    if row is None or int(row[1]) > deleted:
+        return None
+    return _TermSet(bits=np.frombuffer(row[2], dtype=np.uint8), seen=int(row[0]), deleted=int(row[1]))
+
+
 def _deleted(value: str) -> int:
     return int(value) if value else 0
 
@@ -146,6 +159,11 @@ class TermSets:
         values, of its own docid: a catalog file copied back in place and written on gives its serials to other
         documents, possibly of a higher level than the live mask and the arrays hold for them)."""
         generation, size = state.generation, state.capacity()
+        if kept is None:
+            kept = _stored(conn, generation, item, deleted)
+            if kept is not None and kept.seen >= top:
+                self._keep(generation, item, kept)
+                return kept.bits
         if kept is not None and kept.seen >= top:
             with self._lock:
                 if self._terms.get(item) is kept:
@@ -157,15 +175,21 @@ class TermSets:
         if serials.size and (int(serials.max()) >= size or not np.array_equal(state.docids[serials], docids)):
             return None
         bits = _bits(None if kept is None else kept.bits, serials, size)
-        fresh = _TermSet(bits=bits, seen=top, deleted=deleted)
+        if kept is None and docids.size < MIN_CACHED:
+            with self._lock:
+                if self._generation == generation:
+                    if len(self._small) >= SMALL_KEPT:
+                        self._small.clear()
+                    self._small.add(item)
+            return bits
+        self._keep(generation, item, _TermSet(bits=bits, seen=top, deleted=deleted))
+        return bits
+
+    def _keep(self, generation: str, item: str, fresh: _TermSet) -> None:
+        """Keep ``fresh`` as ``item``'s set (unless a rebuild was seen meanwhile, or a newer one is kept)."""
         with self._lock:
             if self._generation != generation:
-                return bits
-            if kept is None and docids.size < MIN_CACHED:
-                if len(self._small) >= SMALL_KEPT:
-                    self._small.clear()
-                self._small.add(item)
-                return bits
+                return
             self._small.discard(item)
             old = self._terms.get(item)
             if old is None or old.seen < fresh.seen:
@@ -175,7 +199,6 @@ class TermSets:
             while self._bytes > CACHE_BYTES and self._terms:
                 _, dropped = self._terms.popitem(last=False)
                 self._bytes -= dropped.bits.nbytes
-        return bits
 
     def _live_at(self, conn: sqlite3.Connection, state: _State, generation: str, deleted: int, top: int
                  ) -> _Live | None:

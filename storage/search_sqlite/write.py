@@ -21,6 +21,7 @@ from storage.search_sqlite.schema import (
     MAX_LEVEL,
     PAIRS_HASH_BYTES,
     SNIPPET_PREFIX,
+    WORDSETS_DDL,
 )
 from storage.search_sqlite.tokens import _fts_values
 
@@ -32,6 +33,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the index tables; an index of an older layout is migrated to this one (in one transaction)."""
     conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute(WORDSETS_DDL)
     if _layout(conn) == LAYOUT and _generation(conn):
         return
     conn.execute("BEGIN IMMEDIATE")
@@ -266,4 +268,5 @@ def clear(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM search_pairs_pending")
     conn.execute("DELETE FROM search_docs")
     conn.execute("DELETE FROM search_text")
+    conn.execute("DELETE FROM search_wordsets")
     _new_generation(conn)
