@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.search import IndexEntry, SearchFilters
+from schemas.search import IndexEntry, SearchFilters, SearchRequest
 from storage.search_sqlite import SqliteSearchIndex, compact, termsets
 from storage.search_sqlite.facets import FacetColumns
 from tests.test_facets import check, make_entry
@@ -135,3 +135,34 @@ def test_a_small_archive_stores_no_set(tmp_path: Path) -> None:
     index.replace_all(iter(docs_of(random.Random(2), "d", 50).values()))  # MIN_CACHED: 20,000 documents
     assert stored(index.path) == {}
     index.close()
+
+
+def test_stored_sets_never_count_a_hidden_document(tmp_path: Path, reads: list[tuple[str, list[object]]],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored sets hold documents of every level: at clearance c a new process counts from them exactly what
+    an index holding only the documents of level <= c counts, and names no classification above c."""
+    rng = random.Random(55)
+    docs = docs_of(rng, "d", 120)
+    assert any(e.secrecy_level > 0 and "zabor" in e.text for e in docs.values())
+    index = SqliteSearchIndex(tmp_path / "all.sqlite")
+    index.replace_all(iter(docs.values()))
+    assert "zabor" in stored(index.path)
+    try:
+        for clearance in range(3):
+            fresh_process(monkeypatch)
+            index._columns = FacetColumns.for_file(index.path)
+            reads.clear()
+            visible = SqliteSearchIndex(tmp_path / f"open{clearance}.sqlite")
+            visible.upsert([e for e in docs.values() if e.secrecy_level <= clearance])
+            queries = ("zabor", "zabor quilto", "van", "")
+            seen = {}
+            for query in queries:
+                for _ in range(2):  # the first request in a process counts in SQL, the second on the columns
+                    seen[query] = index.search(SearchRequest(query=query, clearance=clearance, facets=True, limit=0))
+            assert not [args for sql, args in reads if args and args[0] == '"zabor"'], clearance  # the stored set
+            for query in queries:
+                alone = visible.search(SearchRequest(query=query, clearance=3, facets=True, limit=0))
+                assert (seen[query].total, seen[query].facets) == (alone.total, alone.facets), (query, clearance)
+            visible.close()
+    finally:
+        index.close()
