@@ -58,6 +58,7 @@ bench: deps venv
 	$(BIN)/python tests/bench/bench_digitise.py $(BENCH_BATCH) --copies 5
 	$(BIN)/python tests/bench/bench_memory.py $(BENCH_BATCH) --a3 --workers 1,2
 	$(BIN)/python tests/bench/bench_startup.py --repeat 5
+	$(BIN)/python tests/bench/bench_dask.py --copies 2
 
 # fuzzed intake (issue 18): 320 hostile entries in batches of 40 through sohoa digitise, then sohoa verify
 FUZZ_ARGS ?= --cases 320 --batch-size 40 --memory-probe
