@@ -246,35 +246,42 @@ def test_a_stored_set_of_another_generation_is_not_used(tmp_path: Path, small: N
         index.close()
 
 
-def test_an_older_snapshot_counts_what_it_saw_while_a_merge_stores_sets(tmp_path: Path, small: None,
+def test_an_older_snapshot_never_counts_from_a_set_stored_after_a_deletion(tmp_path: Path, small: None,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A search on a snapshot taken before documents were deleted and a merge stored the sets anew counts, in a
-    process that never read the word, what grouping in SQL counts at that snapshot."""
+    """A word that became common after a deletion is stored read whole at a snapshot that lacks the deleted
+    document; a search on an older snapshot (where it still is), in a process that took that set from a newer
+    search, counts what grouping in SQL counts at its snapshot."""
     path = tmp_path / "index.sqlite"
     rng = random.Random(12)
-    docs = {f"d{i}": make_entry(rng, f"d{i}") for i in range(120)}
+    docs = {f"d{i}": make_entry(rng, f"d{i}").model_copy(update={"text": "VĂN BẢN zabor kết thúc."})
+            for i in range(60)}
+    docs["m"] = make_entry(rng, "m").model_copy(update={"text": "VĂN BẢN plarn kết thúc.", "secrecy_level": 0,
+                                                         "metadata": {"classification": None}})
     index = SqliteSearchIndex(path)
     index.replace_all(iter(docs.values()))
+    assert "plarn" not in stored(path)
     older = sqlite3.connect(path, isolation_level=None)
     try:
         older.execute("BEGIN")
-        request = SearchRequest(query="zabor", clearance=3, facets=True, limit=0)
+        request = SearchRequest(query="plarn", clearance=3, facets=True, limit=0)
         truth = ranking.run_search(older, request)
-        index.upsert([make_entry(rng, f"x{i}") for i in range(30)])
-        index.delete([f"d{i}" for i in range(0, 120, 3)])
+        assert truth.total == 1
+        index.delete(["m"])
+        index.upsert([make_entry(rng, f"x{i}").model_copy(update={"text": "VĂN BẢN plarn kết thúc."})
+                      for i in range(30)])
         compact(index._conn, index._lock)
-        assert stored(path)["zabor"] > max(stored(path).values()) - 1
+        assert "plarn" in stored(path)  # read whole after "m" was deleted
         fresh_process(monkeypatch, index)
         columns = FacetColumns(load_after=0)
-        got = ranking.run_search(older, request, columns=columns)
-        assert (got.total, got.facets) == (truth.total, truth.facets)
+        browse = SearchRequest(clearance=3, facets=True, limit=0)
+        assert ranking.run_search(older, browse, columns=columns).total == 61  # the column store holds "m"
         newer = sqlite3.connect(path, isolation_level=None)
         try:
             newer.execute("BEGIN")
             now = ranking.run_search(newer, request)
-            assert (ranking.run_search(newer, request, columns=columns).total,) == (now.total,)
-            again = ranking.run_search(older, request, columns=columns)
-            assert (again.total, again.facets) == (truth.total, truth.facets)
+            assert ranking.run_search(newer, request, columns=columns).total == now.total == 30
+            got = ranking.run_search(older, request, columns=columns)
+            assert (got.total, got.facets) == (truth.total, truth.facets)
         finally:
             newer.close()
     finally:
