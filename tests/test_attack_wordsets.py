@@ -340,7 +340,11 @@ def test_pages_of_a_phrase_query_never_repeat_and_agree_written_or_pending(
                 lists = []
                 for index in (written, pending):
                     ids: list[str] = []
+                    monkeypatch.setattr(ranking, "COUNT_EXACT", 10_000)  # every match, counted exactly
                     whole = index.search(SearchRequest(query=query, clearance=clearance, limit=1000))
+                    monkeypatch.setattr(ranking, "COUNT_EXACT", 10)
+                    assert whole.total == len(whole.hits), (query, clearance)
+                    assert query != '"nq tu"' or whole.total > 10  # in every document: deep pages read on
                     for offset in range(0, whole.total + 6, 3):
                         page = index.search(SearchRequest(query=query, clearance=clearance, limit=3, offset=offset))
                         ids += [h.id for h in page.hits]
