@@ -368,3 +368,37 @@ def test_pages_of_a_phrase_query_never_repeat_and_agree_written_or_pending(
     finally:
         written.close()
         pending.close()
+
+
+def test_after_a_copy_back_documents_above_clearance_are_not_counted(tmp_path: Path, small: None) -> None:
+    """A process counted open documents; the file is restored from an older copy and written on with documents
+    of level 3 under the same serials: a caller at clearance 0 is not counted them."""
+    path = tmp_path / "index.sqlite"
+    rng = random.Random(31)
+    docs = {f"d{i}": make_entry(rng, f"d{i}") for i in range(60)}
+    index = SqliteSearchIndex(path)
+    index.replace_all(iter(docs.values()))
+    backup = sqlite3.connect(tmp_path / "backup.sqlite")
+    index._conn.backup(backup)
+    open_docs = [make_entry(rng, f"z{i}").model_copy(update={"secrecy_level": 0, "metadata": {"classification": None}})
+                 for i in range(40)]
+    index.upsert(open_docs)
+    secret = [make_entry(rng, f"y{i}").model_copy(update={"secrecy_level": 3,
+                                                          "metadata": {"classification": "Tuyệt mật"}})
+              for i in range(40)]
+    try:
+        browse = SearchRequest(clearance=0, facets=True, limit=0)
+        for _ in range(2):  # the second request counts on the column store (and keeps a live mask)
+            index.search(browse)
+        backup.backup(index._conn)  # the older copy, back in place
+        backup.close()
+        index.upsert(secret)  # the serials the open documents had, now documents of level 3
+        conn = sqlite3.connect(path)
+        try:
+            visible = conn.execute("SELECT count(*) FROM search_docs WHERE level = 0").fetchone()[0]
+        finally:
+            conn.close()
+        assert visible == sum(1 for e in docs.values() if e.secrecy_level == 0)
+        assert index.search(browse).total == visible
+    finally:
+        index.close()
