@@ -65,7 +65,9 @@ def answers(index: SqliteSearchIndex, clearance: int) -> list[object]:
                                               (False, "relevance", 0, SearchFilters()),
                                               (False, "relevance", 7, SearchFilters()),
                                               (True, "date_desc", 2, SearchFilters(year_from=2001)),
-                                              (False, "relevance", 0, SearchFilters(type_name=["Báo cáo"]))):
+                                              (False, "relevance", 0, SearchFilters(type_name=["Báo cáo"])),
+                                              (True, "relevance", 0, SearchFilters(classification=["Mật",
+                                                                                                   "Tuyệt mật"]))):
             for _ in range(2):  # the first request in a process counts in SQL, the second on the columns
                 r = index.search(SearchRequest(query=query, clearance=clearance, facets=facets, limit=5,
                                                offset=offset, sort=sort, filters=filters))
