@@ -73,8 +73,9 @@ def matched_docids(conn: sqlite3.Connection, rowids_sql: str, args: Sequence[obj
 
 
 def _stored(conn: sqlite3.Connection, generation: str, item: str, deleted: int) -> _TermSet | None:
-    """``item``'s set as the index stores it (``wordsets``), if it is of this generation and was read at a
-    snapshot with no more deletions than this one (see the module's docstring); ``None`` otherwise."""
+    """``item``'s set as the index stores it (``wordsets``), if it is of this generation, was read at a snapshot
+    with no more deletions than this one (see the module's docstring) and has a bit for every serial up to the
+    highest docid it says it read; ``None`` otherwise."""
     try:
         row = conn.execute("SELECT seen, deleted, bits FROM search_wordsets WHERE item = ? AND generation = ?",
                            (item, generation)).fetchone()
@@ -82,7 +83,10 @@ def _stored(conn: sqlite3.Connection, generation: str, item: str, deleted: int) 
         return None
     if row is None or int(row[1]) > deleted:
         return None
-    return _TermSet(bits=np.frombuffer(row[2], dtype=np.uint8), seen=int(row[0]), deleted=int(row[1]))
+    seen, bits = int(row[0]), row[2]
+    if not isinstance(bits, bytes) or 8 * len(bits) <= seen >> LEVEL_BITS:  # a damaged row: read FTS5 instead
+        return None
+    return _TermSet(bits=np.frombuffer(bits, dtype=np.uint8), seen=seen, deleted=int(row[1]))
 
 
 def _deleted(value: str) -> int:
