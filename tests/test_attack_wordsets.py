@@ -22,6 +22,7 @@ from storage.search_sqlite import SqliteSearchIndex, compact, termsets, write
 from storage.search_sqlite import query as ranking
 from storage.search_sqlite.facets import FacetColumns
 from tests.test_facets import check, make_entry
+from tests.test_search_wordsets import stored
 
 QUERIES = ("", "zabor", "zabor quilto", '"zabor quilto"', '"quilto mernix"', "7-NQ/TU", "NQ/TU 12", '"nq tu"',
            "mernix", "plarn")
@@ -40,14 +41,6 @@ def fresh_process(monkeypatch: pytest.MonkeyPatch, *indexes: SqliteSearchIndex) 
     monkeypatch.setattr(FacetColumns, "_registry", OrderedDict())
     for index in indexes:
         index._columns = FacetColumns.for_file(index.path)
-
-
-def stored(path: Path) -> dict[str, int]:
-    conn = sqlite3.connect(path)
-    try:
-        return {str(w): int(s) for w, s in conn.execute("SELECT word, seen FROM search_wordsets")}
-    finally:
-        conn.close()
 
 
 def disguised(rng: random.Random, e: IndexEntry) -> IndexEntry:
@@ -291,6 +284,18 @@ def test_an_older_snapshot_never_counts_from_a_set_stored_after_a_deletion(tmp_p
         index.close()
 
 
+def copied(tmp_path: Path, seed: int) -> tuple[SqliteSearchIndex, dict[str, IndexEntry], sqlite3.Connection,
+                                               random.Random]:
+    """An index of 60 documents rebuilt, and a copy of its file as it is then (to be put back in place)."""
+    rng = random.Random(seed)
+    docs = {f"d{i}": make_entry(rng, f"d{i}") for i in range(60)}
+    index = SqliteSearchIndex(tmp_path / "index.sqlite")
+    index.replace_all(iter(docs.values()))
+    backup = sqlite3.connect(tmp_path / "backup.sqlite")
+    index._conn.backup(backup)
+    return index, docs, backup, rng
+
+
 @pytest.mark.xfail(strict=True, reason="pre-existing (also at ae30831): after a copy-back written on, the process's "
                                        "column store, live masks and result cache are not re-read (same generation, "
                                        "docids below the loaded top): facet totals count the replaced documents")
@@ -298,13 +303,7 @@ def test_a_file_copied_back_in_place_and_written_on_counts_exactly(tmp_path: Pat
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A process keeps the set of "zabor" read up to a high docid; the catalog file is restored from an older copy
     (same generation, fewer documents) and written on: the new documents take the serials the set marks."""
-    path = tmp_path / "index.sqlite"
-    rng = random.Random(30)
-    docs = {f"d{i}": make_entry(rng, f"d{i}") for i in range(60)}
-    index = SqliteSearchIndex(path)
-    index.replace_all(iter(docs.values()))
-    backup = sqlite3.connect(tmp_path / "backup.sqlite")
-    index._conn.backup(backup)
+    index, docs, backup, rng = copied(tmp_path, 30)
     later = {f"z{i}": make_entry(rng, f"z{i}").model_copy(update={"text": "VĂN BẢN zabor kết thúc."})
              for i in range(40)}
     index.upsert(list(later.values()))
@@ -375,13 +374,8 @@ def test_pages_of_a_phrase_query_never_repeat_and_agree_written_or_pending(
 def test_after_a_copy_back_documents_above_clearance_are_not_counted(tmp_path: Path, small: None) -> None:
     """A process counted open documents; the file is restored from an older copy and written on with documents
     of level 3 under the same serials: a caller at clearance 0 is not counted them."""
-    path = tmp_path / "index.sqlite"
-    rng = random.Random(31)
-    docs = {f"d{i}": make_entry(rng, f"d{i}") for i in range(60)}
-    index = SqliteSearchIndex(path)
-    index.replace_all(iter(docs.values()))
-    backup = sqlite3.connect(tmp_path / "backup.sqlite")
-    index._conn.backup(backup)
+    index, docs, backup, rng = copied(tmp_path, 31)
+    path = index.path
     open_docs = [make_entry(rng, f"z{i}").model_copy(update={"secrecy_level": 0, "metadata": {"classification": None}})
                  for i in range(40)]
     index.upsert(open_docs)
