@@ -14,10 +14,9 @@ semantics), so an unaccented query finds everything its accented twin finds. Fil
 
 FTS5's bm25 reads the whole doclist of every phrase it scores (its idf), so it is only used over items found in
 at most ``RANK_DF`` documents (a probe: is there a ``RANK_DF``-th match?); items found in more only filter.
-A phrase's doclist on ``search_fts`` is the positions of every document holding its words, however rare the
-phrase: a number ``59-NQ/VPTU`` reads those of ``nq`` and ``vptu`` (~7 ms CPU at a million pages, against ~0.1 ms
-for its pairs). So a query whose every item is a phrase on the pairs (``_Match.pairs``: a number looked up, a
-quoted phrase) is never ranked by bm25, and is ranked as common items are, in tiers. When every item is common,
+bm25 over a phrase reads the positions of every document holding its words (``59-NQ/VPTU``: those of ``nq``,
+``vptu``; ~7 ms at a million pages, ~0.1 ms on its pairs): a query of phrases on the pairs (``_Match.pairs``: a
+number, a quoted phrase) is ranked in tiers, as common items are. When every item is common,
 bm25 cannot rank cheaply (and barely can: its idf is near zero): the documents
 whose heading (``search_head``) holds every item with the user's exact diacritics come first, then those whose
 heading holds every item, then the other matches, each tier most recently indexed first; and the total is
@@ -258,14 +257,11 @@ def _common_items(conn: sqlite3.Connection, scope: _Scope, items: list[_Item],
     return [all(known[(w, scope.clearance)] for w in i.words) for i in items]
 
 
-
 def _result(conn: sqlite3.Connection, request: SearchRequest, total: int, order: list[tuple[int, float]],
             wanted: set[str], facets: dict[str, list[FacetCount]], phrase: re.Pattern[str] | None = None
             ) -> SearchResult:
     page = order[request.offset:request.offset + request.limit]
     return SearchResult(total=total, hits=_fetch_hits(conn, page, wanted, phrase), facets=facets)
-
-
 
 
 def run_search(conn: sqlite3.Connection, request: SearchRequest, probes: Probes | None = None,
@@ -349,9 +345,7 @@ def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, it
     cover (docids grow with each document indexed), or for a caller who may not see every level, from the share
     of the documents they see (``_visible_share``). One statement (see ``_common_items``), and that share."""
     codes, code_args = _code_condition(scope, query)
-    # a heading tier only when something matches (a phrase of common words found nowhere costs its match alone)
-    heading = (f"(CASE WHEN EXISTS (SELECT 1 FROM n) THEN (SELECT json_group_array(docid) FROM (SELECT f.rowid AS "
-               f"docid FROM {scope.source('search_head')} ORDER BY f.rowid DESC LIMIT ?)) ELSE json_array() END)")
+    heading = _heading_tier(scope)
     exact = any(i.exact for i in items)
     newest_cte, args = scope.newest(match, COUNT_EXACT + 1, "n")
     count, oldest, first, last, newest, headed, exact_headed, tier = conn.execute(
@@ -360,14 +354,13 @@ def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, it
         "(SELECT min(docid) FROM search_docs), (SELECT max(docid) FROM search_docs), "
         "(SELECT json_group_array(docid) FROM (SELECT docid FROM n ORDER BY docid DESC LIMIT ?)), "
         f"{heading}, {heading if exact else '(SELECT json_array())'}, "
-        # in the number-lookup tier: a match, found in ``n`` when it holds every match (a probe of FTS5 by rowid
-        # costs ~1 ms at a million pages), else probed
+        # number-lookup tier: a match, found in ``n`` when it holds all (an FTS5 probe by rowid costs ~1 ms)
         f"(SELECT json_group_array(d.docid) FROM search_docs d WHERE {codes} AND (d.docid IN (SELECT docid FROM n) "
         f"OR ((SELECT count(*) FROM n) > {COUNT_EXACT} AND EXISTS "
         "(SELECT 1 FROM search_fts WHERE search_fts MATCH ? AND rowid = d.docid))))",
         [*args, want + 2 * HEAD_K + MAX_CODE_TIER,
-         *scope.params(_all(items, lambda i: i.head)), min(2 * want, HEAD_K),  # the exact ones are among them
-         *([*scope.params(_all(items, lambda i: i.head_exact)), min(want, HEAD_K)] if exact else []),
+         *2 * [*scope.params(_all(items, lambda i: i.head)), min(2 * want, HEAD_K)],  # the exact ones among them
+         *(2 * [*scope.params(_all(items, lambda i: i.head_exact)), min(want, HEAD_K)] if exact else []),
          *code_args, match.words]).fetchone()
     matches = [int(d) for d in json.loads(newest)]
     total = int(count)
@@ -382,6 +375,18 @@ def _rank_common(conn: sqlite3.Connection, scope: _Scope, query: ParsedQuery, it
                           [(int(d), 2.0) for d in json.loads(exact_headed)],
                           [(int(d), 1.0) for d in json.loads(headed)],
                           [(d, 0.0) for d in matches]], want)
+
+
+def _heading_tier(scope: _Scope) -> str:
+    """SQL: the newest matches (``n``) whose heading matches a parameter (at most a parameter of them; both given
+    twice), as JSON. None when nothing matches; when ``n`` holds every match, the heading's matches read forwards
+    and kept if in ``n`` (FTS5 reads a doclist backwards at about twice the cost); else the newest, backwards."""
+    head = scope.source("search_head")
+    return (f"(CASE WHEN NOT EXISTS (SELECT 1 FROM n) THEN json_array() "
+            f"WHEN (SELECT count(*) FROM n) <= {COUNT_EXACT} THEN (SELECT json_group_array(docid) FROM (SELECT docid "
+            f"FROM n WHERE docid IN (SELECT f.rowid FROM {head}) ORDER BY docid DESC LIMIT ?)) "
+            f"ELSE (SELECT json_group_array(docid) FROM (SELECT f.rowid AS docid FROM {head} "
+            "ORDER BY f.rowid DESC LIMIT ?)) END)")
 
 
 def _visible_share(conn: sqlite3.Connection, scope: _Scope, oldest: int, probes: Probes) -> float:
