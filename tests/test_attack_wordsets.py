@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from storage.search_sqlite import SqliteSearchIndex, compact, termsets, write
 from storage.search_sqlite import query as ranking
 from storage.search_sqlite.facets import FacetColumns
 from tests.test_facets import check, make_entry
-from tests.test_search_wordsets import stored
+from tests.test_search_wordsets import fresh_process, stored
 
 QUERIES = ("", "zabor", "zabor quilto", '"zabor quilto"', '"quilto mernix"', "7-NQ/TU", "NQ/TU 12", '"nq tu"',
            "mernix", "plarn")
@@ -34,13 +33,6 @@ def small(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(termsets, "MIN_CACHED", 20)
     monkeypatch.setattr(ranking, "COUNT_EXACT", 10)
     monkeypatch.setattr(ranking, "HEAD_K", 3)
-
-
-def fresh_process(monkeypatch: pytest.MonkeyPatch, *indexes: SqliteSearchIndex) -> None:
-    """Forget every kept set, column store and probe, as a process that starts does."""
-    monkeypatch.setattr(FacetColumns, "_registry", OrderedDict())
-    for index in indexes:
-        index._columns = FacetColumns.for_file(index.path)
 
 
 def disguised(rng: random.Random, e: IndexEntry) -> IndexEntry:

@@ -37,9 +37,11 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[object]]]:
     return seen
 
 
-def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Forget every kept set and column store, as a process that starts does."""
+def fresh_process(monkeypatch: pytest.MonkeyPatch, *indexes: SqliteSearchIndex) -> None:
+    """Forget every kept set and column store, as a process that starts does (``indexes`` take the new ones)."""
     monkeypatch.setattr(FacetColumns, "_registry", OrderedDict())
+    for index in indexes:
+        index._columns = FacetColumns.for_file(index.path)
 
 
 def stored(path: Path) -> dict[str, int]:
@@ -71,8 +73,7 @@ def test_a_rebuild_stores_the_common_words_and_a_new_process_counts_from_them(
     index, docs = rebuilt
     sets = stored(index.path)
     assert {"zabor", "van", "ket"} <= set(sets)  # in most documents / in every one ("VĂN BẢN … kết thúc")
-    fresh_process(monkeypatch)
-    index._columns = FacetColumns.for_file(index.path)
+    fresh_process(monkeypatch, index)
     reads.clear()
     check(index, docs)
     check(index, docs, SearchFilters(classification=["Tối mật"], year_from=2001))
@@ -94,8 +95,7 @@ def test_stored_sets_count_exactly_through_writes_deletes_merges_and_rebuilds(
         index.delete(list(dict.fromkeys(gone)))
         for doc_id in gone:
             docs.pop(doc_id, None)
-        fresh_process(monkeypatch)
-        index._columns = FacetColumns.for_file(index.path)
+        fresh_process(monkeypatch, index)
         reads.clear()
         check(index, docs)
         # only the documents written since the set was stored are read from FTS5
@@ -103,16 +103,14 @@ def test_stored_sets_count_exactly_through_writes_deletes_merges_and_rebuilds(
     compact(index._conn, index._lock)
     seen_after = stored(index.path)["zabor"]
     assert seen_after > seen_before
-    fresh_process(monkeypatch)
-    index._columns = FacetColumns.for_file(index.path)
+    fresh_process(monkeypatch, index)
     reads.clear()
     check(index, docs)
     assert [args for sql, args in reads if args and args[0] == '"zabor"'] == []
     docs = docs_of(rng, "r", 40)
     index.replace_all(iter(docs.values()))
     assert stored(index.path)["zabor"] > seen_after  # read again in the new generation
-    fresh_process(monkeypatch)
-    index._columns = FacetColumns.for_file(index.path)
+    fresh_process(monkeypatch, index)
     check(index, docs)
 
 
@@ -149,8 +147,7 @@ def test_stored_sets_never_count_a_hidden_document(tmp_path: Path, reads: list[t
     assert "zabor" in stored(index.path)
     try:
         for clearance in range(3):
-            fresh_process(monkeypatch)
-            index._columns = FacetColumns.for_file(index.path)
+            fresh_process(monkeypatch, index)
             reads.clear()
             visible = SqliteSearchIndex(tmp_path / f"open{clearance}.sqlite")
             visible.upsert([e for e in docs.values() if e.secrecy_level <= clearance])

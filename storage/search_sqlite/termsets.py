@@ -163,7 +163,7 @@ class TermSets:
         values, of its own docid: a catalog file copied back in place and written on gives its serials to other
         documents, possibly of a higher level than the live mask and the arrays hold for them)."""
         generation, size = state.generation, state.capacity()
-        if kept is None:
+        if kept is None and item not in self._small:  # a word known to be in few documents is never stored
             kept = _stored(conn, generation, item, deleted)
             if kept is not None and kept.seen >= top:
                 self._keep(generation, item, kept)

@@ -23,7 +23,6 @@ The sets hold documents of every secrecy level, like FTS5 itself; a count masks 
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections import Counter
 
@@ -34,11 +33,11 @@ from schemas.text import fold_fast
 from storage.search_sqlite.query import NO_PENDING, _Item, _Match
 from storage.search_sqlite.schema import LEVEL_BITS
 from storage.search_sqlite.termsets import _bits, matched_docids
+from storage.search_sqlite.tokens import _ASCII_WORD
 
 SAMPLE_DOCS = 2000  # documents whose words are counted to find the common ones
 MAX_WORDS = 1024  # sets stored at most (~49 KB each at 391,473 documents)
 LIKELY = 0.8  # a word is read if the sample puts it in at least this share of MIN_CACHED documents
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 def common_words(conn: sqlite3.Connection) -> list[str]:
@@ -53,7 +52,7 @@ def common_words(conn: sqlite3.Connection) -> list[str]:
                         f"WHERE (d.docid >> {LEVEL_BITS}) % ? = 0 LIMIT {SAMPLE_DOCS}", (step,)).fetchall()
     found: Counter[str] = Counter()
     for (text,) in rows:
-        found.update(set(_WORD.findall(fold_fast(text).lower())))
+        found.update(set(_ASCII_WORD.findall(fold_fast(text, is_nfc=True))))  # the words FTS5 takes as one
     wanted = LIKELY * termsets.MIN_CACHED * len(rows) / documents
     common = [w for w, n in found.most_common() if n >= wanted][:MAX_WORDS]
     return list(dict.fromkeys([*stored, *common]))
@@ -75,9 +74,11 @@ def write_wordsets(conn: sqlite3.Connection, words: list[str]) -> int:
         key, above = _Match([item], NO_PENDING if pending is None else pending).kept()[0]
         row = conn.execute("SELECT seen, bits FROM search_wordsets WHERE item = ? AND generation = ?",
                            (key, generation)).fetchone()
-        old = None if row is None else np.frombuffer(row[1], dtype=np.uint8)
         docids = matched_docids(conn, *above(0 if row is None else int(row[0])))
-        bits = _bits(old, docids >> LEVEL_BITS, size)
+        if row is not None and not docids.size:  # nothing written since holds it: the stored set stands
+            kept += 1
+            continue
+        bits = _bits(None if row is None else np.frombuffer(row[1], dtype=np.uint8), docids >> LEVEL_BITS, size)
         if int(np.unpackbits(bits).sum()) < termsets.MIN_CACHED:
             conn.execute("DELETE FROM search_wordsets WHERE item = ?", (key,))
             continue
